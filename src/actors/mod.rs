@@ -1,0 +1,11 @@
+//! One module per actor kind. Each actor owns its state and is reached only by messages;
+//! see `docs/architecture.md` for who talks to whom.
+
+pub mod connection;
+pub mod controller;
+pub mod listener;
+pub mod metadata_cache;
+pub mod partition_replica;
+pub mod replica_manager;
+pub mod supervisor;
+pub mod timer_wheel;

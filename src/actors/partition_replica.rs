@@ -1,0 +1,379 @@
+//! `PartitionReplica`: one per partition hosted on this broker, the sole owner of its `Log`.
+//!
+//! Accepts appends, reads, offset lookups, record deletion and config changes as messages; runs
+//! retention and time-based rolling on a timer. Invariants it keeps: offsets are assigned only
+//! here, in append order; the log start offset only moves forward; the high watermark never
+//! passes the log end offset (on one broker they are equal; replication will lower it).
+//!
+//! A panic inside a handler is caught (`supervisor::guard`), the actor stops, and actix's
+//! `Supervisor` restarts it in place: `started` re-opens the log from disk, which runs recovery.
+//! Its mailbox survives the restart, so other messages are still served. It never touches
+//! another actor's state; fsync runs on a blocking thread, not on the actor's arbiter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::actors::supervisor::{guard, SupervisorState};
+use crate::error::BrokerError;
+use crate::storage::{FileSlice, Log, LogConfig};
+
+/// Identifies a partition: topic name and index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Offsets a reader needs alongside records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_end_offset: i64,
+}
+
+// ---- messages ----
+
+/// Append client batches (already framed; validated by the log before anything is written).
+#[derive(Message)]
+#[rtype(result = "Result<AppendResult, BrokerError>")]
+pub struct AppendRecords {
+    pub records: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppendResult {
+    pub base_offset: i64,
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+/// Read whole batches from `fetch_offset`, at most `max_bytes` (the first batch whole when
+/// `min_one_batch`), never past the high watermark.
+#[derive(Message)]
+#[rtype(result = "Result<ReadResult, BrokerError>")]
+pub struct ReadRecords {
+    pub fetch_offset: i64,
+    pub max_bytes: usize,
+    pub min_one_batch: bool,
+}
+
+#[derive(Debug)]
+pub struct ReadResult {
+    pub slices: Vec<FileSlice>,
+    pub bytes: usize,
+    pub watermarks: Watermarks,
+}
+
+/// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else the first offset at or after
+/// the timestamp. Returns (offset, timestamp), or (-1, -1) when nothing qualifies.
+#[derive(Message)]
+#[rtype(result = "Result<(i64, i64), BrokerError>")]
+pub struct ListOffset {
+    pub timestamp: i64,
+}
+
+/// DeleteRecords: move the log start offset to `offset` (-1 = high watermark).
+#[derive(Message)]
+#[rtype(result = "Result<i64, BrokerError>")]
+pub struct DeleteRecordsBefore {
+    pub offset: i64,
+}
+
+#[derive(Message)]
+#[rtype(result = "Watermarks")]
+pub struct GetWatermarks;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateLogConfig(pub LogConfig);
+
+/// Close the log (flushing it and writing the clean-shutdown marker) and stop for good;
+/// with `delete_data` the partition directory is removed (topic deletion).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClosePartition {
+    pub delete_data: bool,
+}
+
+/// Test-only: panic inside the handler, to prove supervision contains it.
+#[derive(Message)]
+#[rtype(result = "Result<(), BrokerError>")]
+pub struct InjectPanic;
+
+// ---- actor ----
+
+pub struct PartitionReplica {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: LogConfig,
+    log: Option<Log>,
+    /// Publishes the high watermark so parked fetches wake without polling.
+    high_watermark_tx: watch::Sender<i64>,
+    health: Arc<SupervisorState>,
+    retention_check_interval: Duration,
+    flush_check_interval: Duration,
+    closed: bool,
+}
+
+impl PartitionReplica {
+    /// `log` is the already-opened log (opened off the actor thread at startup).
+    pub fn new(
+        tp: TopicPartition,
+        dir: PathBuf,
+        config: LogConfig,
+        log: Log,
+        high_watermark_tx: watch::Sender<i64>,
+        health: Arc<SupervisorState>,
+        retention_check_interval: Duration,
+        flush_check_interval: Duration,
+    ) -> Self {
+        PartitionReplica {
+            tp,
+            dir,
+            config,
+            log: Some(log),
+            high_watermark_tx,
+            health,
+            retention_check_interval,
+            flush_check_interval,
+            closed: false,
+        }
+    }
+
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    }
+
+    fn watermarks(&self) -> Watermarks {
+        match &self.log {
+            Some(log) => {
+                let leo = log.log_end_offset();
+                Watermarks {
+                    log_start_offset: log.log_start_offset(),
+                    high_watermark: leo,
+                    last_stable_offset: leo,
+                    log_end_offset: leo,
+                }
+            }
+            None => Watermarks::default(),
+        }
+    }
+
+    fn publish_high_watermark(&self) {
+        let hw = self.watermarks().high_watermark;
+        self.high_watermark_tx.send_if_modified(|v| {
+            let changed = *v != hw;
+            *v = hw;
+            changed
+        });
+    }
+
+    /// Runs `f` against the log; a panic stops the actor so the supervisor restarts it.
+    fn with_log<R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: impl FnOnce(&mut Log) -> Result<R, BrokerError>,
+    ) -> Result<R, BrokerError> {
+        let Some(log) = self.log.as_mut() else {
+            return Err(BrokerError::LeaderNotAvailable);
+        };
+        match guard(|| f(log)) {
+            Ok(r) => r,
+            Err(panic) => {
+                tracing::error!(partition = %self.tp, %panic, "partition actor panicked; restarting it");
+                // Drop the log without the clean-shutdown marker: the restart runs recovery.
+                self.log = None;
+                self.health.record_restart(&format!("partition:{}", self.tp));
+                ctx.stop();
+                Err(BrokerError::LeaderNotAvailable)
+            }
+        }
+    }
+
+    fn reopen_log(&mut self) {
+        match Log::open(&self.dir, self.config.clone(), Self::now_ms()) {
+            Ok(log) => {
+                tracing::info!(partition = %self.tp, log_end_offset = log.log_end_offset(), "partition log re-opened");
+                self.log = Some(log);
+                self.publish_high_watermark();
+            }
+            Err(e) => tracing::error!(partition = %self.tp, error = %e, "cannot re-open partition log"),
+        }
+    }
+
+    /// Applies retention and time-based rolling; runs on the retention check interval.
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        let now = Self::now_ms();
+        let result = self.with_log(ctx, |log| {
+            log.maybe_roll_by_time(now)?;
+            Ok(log.enforce_retention(now)?)
+        });
+        match result {
+            Ok(n) if n > 0 => tracing::info!(partition = %self.tp, segments = n, "retention deleted segments"),
+            Err(e) => tracing::warn!(partition = %self.tp, error = %e, "housekeeping failed"),
+            _ => {}
+        }
+    }
+
+    /// Honours `flush.ms`: hands an fsync of the active segment to a blocking thread.
+    fn maybe_flush_by_time(&mut self) {
+        let Some(log) = self.log.as_ref() else { return };
+        if self.config.flush_ms == i64::MAX || log.unflushed_messages() == 0 {
+            return;
+        }
+        if Self::now_ms() - log.last_flush_ms() < self.config.flush_ms {
+            return;
+        }
+        if let Ok(file) = log.active_segment_file() {
+            let tp = self.tp.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = file.sync_data() {
+                    tracing::warn!(partition = %tp, error = %e, "fsync failed");
+                }
+            });
+        }
+    }
+}
+
+impl Actor for PartitionReplica {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.closed {
+            // Closed for good: stay idle (no timers) so the actor ends once its last address
+            // is dropped; stopping here would make the supervisor restart it in a loop.
+            return;
+        }
+        if self.log.is_none() {
+            self.reopen_log();
+        }
+        self.publish_high_watermark();
+        ctx.run_interval(self.retention_check_interval, |act, ctx| act.housekeeping(ctx));
+        if self.config.flush_ms != i64::MAX {
+            ctx.run_interval(self.flush_check_interval, |act, _| act.maybe_flush_by_time());
+        }
+    }
+}
+
+impl actix::Supervised for PartitionReplica {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        if !self.closed {
+            tracing::warn!(partition = %self.tp, "restarting partition actor");
+        }
+    }
+}
+
+impl Handler<AppendRecords> for PartitionReplica {
+    type Result = Result<AppendResult, BrokerError>;
+
+    fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Self::now_ms();
+        let info = self.with_log(ctx, |log| Ok(log.append(msg.records, now)?))?;
+        metrics::counter!("troupe_bytes_in_total").increment(info.bytes as u64);
+        metrics::counter!("troupe_records_in_total").increment(info.record_count as u64);
+        self.publish_high_watermark();
+        Ok(AppendResult {
+            base_offset: info.first_offset,
+            log_append_time: info.log_append_time,
+            log_start_offset: self.watermarks().log_start_offset,
+        })
+    }
+}
+
+impl Handler<ReadRecords> for PartitionReplica {
+    type Result = Result<ReadResult, BrokerError>;
+
+    fn handle(&mut self, msg: ReadRecords, ctx: &mut Context<Self>) -> Self::Result {
+        let watermarks = self.watermarks();
+        let read = self.with_log(ctx, |log| {
+            Ok(log.read(msg.fetch_offset, msg.max_bytes, watermarks.high_watermark, msg.min_one_batch)?)
+        })?;
+        Ok(ReadResult { slices: read.slices, bytes: read.bytes, watermarks })
+    }
+}
+
+impl Handler<ListOffset> for PartitionReplica {
+    type Result = Result<(i64, i64), BrokerError>;
+
+    fn handle(&mut self, msg: ListOffset, ctx: &mut Context<Self>) -> Self::Result {
+        let w = self.watermarks();
+        match msg.timestamp {
+            -1 => Ok((w.high_watermark, -1)),
+            -2 => Ok((w.log_start_offset, -1)),
+            -3 => self.with_log(ctx, |log| Ok(log.max_timestamp().map(|(ts, off)| (off, ts)).unwrap_or((-1, -1)))),
+            ts => self.with_log(ctx, |log| Ok(log.offset_for_timestamp(ts)?.unwrap_or((-1, -1)))),
+        }
+    }
+}
+
+impl Handler<DeleteRecordsBefore> for PartitionReplica {
+    type Result = Result<i64, BrokerError>;
+
+    fn handle(&mut self, msg: DeleteRecordsBefore, ctx: &mut Context<Self>) -> Self::Result {
+        let w = self.watermarks();
+        let offset = if msg.offset == -1 { w.high_watermark } else { msg.offset };
+        if offset < 0 || offset > w.high_watermark {
+            return Err(BrokerError::OffsetOutOfRange {
+                offset,
+                log_start: w.log_start_offset,
+                log_end: w.high_watermark,
+            });
+        }
+        self.with_log(ctx, |log| Ok(log.delete_records_before(offset)?))
+    }
+}
+
+impl Handler<GetWatermarks> for PartitionReplica {
+    type Result = MessageResult<GetWatermarks>;
+    fn handle(&mut self, _: GetWatermarks, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.watermarks())
+    }
+}
+
+impl Handler<UpdateLogConfig> for PartitionReplica {
+    type Result = ();
+    fn handle(&mut self, msg: UpdateLogConfig, _: &mut Context<Self>) {
+        self.config = msg.0.clone();
+        if let Some(log) = self.log.as_mut() {
+            log.update_config(msg.0);
+        }
+    }
+}
+
+impl Handler<ClosePartition> for PartitionReplica {
+    type Result = ();
+    fn handle(&mut self, msg: ClosePartition, ctx: &mut Context<Self>) {
+        self.closed = true;
+        if let Some(mut log) = self.log.take() {
+            if let Err(e) = log.close() {
+                tracing::warn!(partition = %self.tp, error = %e, "closing log failed");
+            }
+        }
+        if msg.delete_data {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                tracing::warn!(partition = %self.tp, error = %e, "removing partition directory failed");
+            }
+        }
+        ctx.stop();
+    }
+}
+
+impl Handler<InjectPanic> for PartitionReplica {
+    type Result = Result<(), BrokerError>;
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+        self.with_log(ctx, |_| -> Result<(), BrokerError> { panic!("injected panic (test hook)") })
+    }
+}

@@ -1,0 +1,473 @@
+//! Broker and topic configuration: one table, Kafka's names and defaults.
+//!
+//! `CONFIG_DEFS` is the single source of truth: `troupe serve` validates file, environment and
+//! `--override` values against it, DescribeConfigs lists it, CreateTopics/AlterConfigs validate
+//! topic configs with it, and `config/troupe.toml` documents it. A topic config's default comes
+//! from its broker synonym (`retention.ms` ← `log.retention.ms`), as in Kafka.
+//!
+//! This room owns parsing and validation only; it never touches logs or actors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::storage::{LogConfig, TimestampType};
+
+/// The value kind of a config, with the codes DescribeConfigs v3+ reports as `config_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigKind {
+    Boolean,
+    String,
+    Int,
+    Long,
+    Double,
+    List,
+}
+
+impl ConfigKind {
+    pub fn describe_code(self) -> i8 {
+        match self {
+            ConfigKind::Boolean => 1,
+            ConfigKind::String => 2,
+            ConfigKind::Int => 3,
+            ConfigKind::Long => 5,
+            ConfigKind::Double => 6,
+            ConfigKind::List => 7,
+        }
+    }
+}
+
+/// What values a config accepts beyond its kind.
+#[derive(Clone, Copy, Debug)]
+pub enum Validator {
+    Any,
+    /// Inclusive numeric range.
+    Range(i64, i64),
+    /// Non-negative double within an inclusive range.
+    DoubleRange(f64, f64),
+    /// One of these strings (case-sensitive, as Kafka).
+    OneOf(&'static [&'static str]),
+    /// A comma list whose items are each one of these.
+    ListOf(&'static [&'static str]),
+}
+
+/// One configuration property.
+#[derive(Debug)]
+pub struct ConfigDef {
+    /// Kafka's property name. For topic configs this is the topic-level name.
+    pub name: &'static str,
+    /// For topic configs: the broker property that supplies the default.
+    pub broker_synonym: Option<&'static str>,
+    pub kind: ConfigKind,
+    pub default: &'static str,
+    pub validator: Validator,
+    pub scope: Scope,
+    pub doc: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A broker property (set in the file, environment or `--override`).
+    Broker,
+    /// A topic property; its default is the broker synonym's value.
+    Topic,
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+
+macro_rules! def {
+    ($scope:ident, $name:expr, $syn:expr, $kind:ident, $default:expr, $val:expr, $doc:expr) => {
+        ConfigDef {
+            name: $name,
+            broker_synonym: $syn,
+            kind: ConfigKind::$kind,
+            default: $default,
+            validator: $val,
+            scope: Scope::$scope,
+            doc: $doc,
+        }
+    };
+}
+
+use Validator::*;
+
+/// Every config Troupe understands. Topic entries carry the broker synonym whose value is
+/// their default; the synonym itself is listed as a broker entry with the default value.
+pub static CONFIG_DEFS: &[ConfigDef] = &[
+    // ---- topic configs (with the broker property that supplies their default) ----
+    def!(Topic, "cleanup.policy", Some("log.cleanup.policy"), List, "delete", ListOf(&["delete", "compact"]),
+        "Retention policy for old segments: delete them, compact them to the latest value per key, or both."),
+    def!(Topic, "retention.ms", Some("log.retention.ms"), Long, "604800000", Range(-1, i64::MAX),
+        "Delete a closed segment once its newest record is older than this (-1: keep forever)."),
+    def!(Topic, "retention.bytes", Some("log.retention.bytes"), Long, "-1", Range(-1, i64::MAX),
+        "Delete the oldest segments while a partition is larger than this (-1: no size limit)."),
+    def!(Topic, "segment.bytes", Some("log.segment.bytes"), Int, "1073741824", Range(14, i32::MAX as i64),
+        "Roll to a new segment file when the active one would grow past this size."),
+    def!(Topic, "segment.ms", Some("log.roll.ms"), Long, "604800000", Range(1, i64::MAX),
+        "Roll to a new segment once the active segment's first record is this old."),
+    def!(Topic, "segment.jitter.ms", Some("log.roll.jitter.ms"), Long, "0", Range(0, i64::MAX),
+        "Accepted for compatibility; Troupe rolls without jitter."),
+    def!(Topic, "segment.index.bytes", Some("log.index.size.max.bytes"), Int, "10485760", Range(4, i32::MAX as i64),
+        "Size of the preallocated sparse offset index of each segment."),
+    def!(Topic, "index.interval.bytes", Some("log.index.interval.bytes"), Int, "4096", Range(0, i32::MAX as i64),
+        "Bytes of batches between two entries of the sparse offset index."),
+    def!(Topic, "max.message.bytes", Some("message.max.bytes"), Int, "1048588", Range(0, i32::MAX as i64),
+        "Largest record batch (after compression) the broker accepts; larger ones get MESSAGE_TOO_LARGE."),
+    def!(Topic, "message.timestamp.type", Some("log.message.timestamp.type"), String, "CreateTime",
+        OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock."),
+    def!(Topic, "message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), Long, LONG_MAX, Range(0, i64::MAX),
+        "Accepted for compatibility; timestamps are not range-checked yet."),
+    def!(Topic, "message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), Long, LONG_MAX, Range(0, i64::MAX),
+        "Accepted for compatibility; timestamps are not range-checked yet."),
+    def!(Topic, "min.insync.replicas", Some("min.insync.replicas"), Int, "1", Range(1, i32::MAX as i64),
+        "With acks=all, the fewest in-sync replicas that must hold a batch before it is acknowledged."),
+    def!(Topic, "compression.type", Some("compression.type"), String, "producer",
+        OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        "Troupe stores batches as the producer compressed them; other values are recorded, not applied."),
+    def!(Topic, "unclean.leader.election.enable", Some("unclean.leader.election.enable"), Boolean, "false", Any,
+        "Allow an out-of-sync replica to become leader when no in-sync replica is alive (may lose data)."),
+    def!(Topic, "flush.messages", Some("log.flush.interval.messages"), Long, LONG_MAX, Range(1, i64::MAX),
+        "fsync a partition after this many messages. Default: leave flushing to the OS page cache, like Kafka; \
+         durability against process crashes holds either way, against power loss use replication or lower this."),
+    def!(Topic, "flush.ms", Some("log.flush.interval.ms"), Long, LONG_MAX, Range(0, i64::MAX),
+        "fsync a partition when its oldest unflushed message is this old. Default: leave it to the OS."),
+    def!(Topic, "delete.retention.ms", Some("log.cleaner.delete.retention.ms"), Long, "86400000", Range(0, i64::MAX),
+        "How long tombstones stay readable in a compacted topic."),
+    def!(Topic, "min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), Double, "0.5", DoubleRange(0.0, 1.0),
+        "Compact a log only when at least this share of it is uncompacted."),
+    def!(Topic, "min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), Long, "0", Range(0, i64::MAX),
+        "A record stays uncompacted at least this long."),
+    def!(Topic, "max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), Long, LONG_MAX, Range(1, i64::MAX),
+        "A record becomes eligible for compaction at the latest after this long."),
+    def!(Topic, "file.delete.delay.ms", Some("log.segment.delete.delay.ms"), Long, "60000", Range(0, i64::MAX),
+        "Accepted for compatibility; segments are unlinked at once (open readers keep their handle)."),
+    def!(Topic, "preallocate", Some("log.preallocate"), Boolean, "false", Any,
+        "Accepted for compatibility; segment files are not preallocated."),
+    def!(Topic, "leader.replication.throttled.replicas", None, List, "", Any, "Accepted for compatibility."),
+    def!(Topic, "follower.replication.throttled.replicas", None, List, "", Any, "Accepted for compatibility."),
+    // ---- broker synonyms of the topic configs ----
+    def!(Broker, "log.cleanup.policy", None, List, "delete", ListOf(&["delete", "compact"]), "Default cleanup.policy."),
+    def!(Broker, "log.retention.ms", None, Long, "604800000", Range(-1, i64::MAX), "Default retention.ms (7 days)."),
+    def!(Broker, "log.retention.bytes", None, Long, "-1", Range(-1, i64::MAX), "Default retention.bytes."),
+    def!(Broker, "log.segment.bytes", None, Int, "1073741824", Range(14, i32::MAX as i64), "Default segment.bytes."),
+    def!(Broker, "log.roll.ms", None, Long, "604800000", Range(1, i64::MAX), "Default segment.ms."),
+    def!(Broker, "log.roll.jitter.ms", None, Long, "0", Range(0, i64::MAX), "Default segment.jitter.ms."),
+    def!(Broker, "log.index.size.max.bytes", None, Int, "10485760", Range(4, i32::MAX as i64), "Default segment.index.bytes."),
+    def!(Broker, "log.index.interval.bytes", None, Int, "4096", Range(0, i32::MAX as i64), "Default index.interval.bytes."),
+    def!(Broker, "message.max.bytes", None, Int, "1048588", Range(0, i32::MAX as i64), "Default max.message.bytes."),
+    def!(Broker, "log.message.timestamp.type", None, String, "CreateTime", OneOf(&["CreateTime", "LogAppendTime"]),
+        "Default message.timestamp.type."),
+    def!(Broker, "log.message.timestamp.before.max.ms", None, Long, LONG_MAX, Range(0, i64::MAX), "Default message.timestamp.before.max.ms."),
+    def!(Broker, "log.message.timestamp.after.max.ms", None, Long, LONG_MAX, Range(0, i64::MAX), "Default message.timestamp.after.max.ms."),
+    def!(Broker, "min.insync.replicas", None, Int, "1", Range(1, i32::MAX as i64), "Default min.insync.replicas."),
+    def!(Broker, "compression.type", None, String, "producer",
+        OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), "Default compression.type."),
+    def!(Broker, "unclean.leader.election.enable", None, Boolean, "false", Any, "Default unclean.leader.election.enable."),
+    def!(Broker, "log.flush.interval.messages", None, Long, LONG_MAX, Range(1, i64::MAX), "Default flush.messages."),
+    def!(Broker, "log.flush.interval.ms", None, Long, LONG_MAX, Range(0, i64::MAX), "Default flush.ms."),
+    def!(Broker, "log.cleaner.delete.retention.ms", None, Long, "86400000", Range(0, i64::MAX), "Default delete.retention.ms."),
+    def!(Broker, "log.cleaner.min.cleanable.ratio", None, Double, "0.5", DoubleRange(0.0, 1.0), "Default min.cleanable.dirty.ratio."),
+    def!(Broker, "log.cleaner.min.compaction.lag.ms", None, Long, "0", Range(0, i64::MAX), "Default min.compaction.lag.ms."),
+    def!(Broker, "log.cleaner.max.compaction.lag.ms", None, Long, LONG_MAX, Range(1, i64::MAX), "Default max.compaction.lag.ms."),
+    def!(Broker, "log.segment.delete.delay.ms", None, Long, "60000", Range(0, i64::MAX), "Default file.delete.delay.ms."),
+    def!(Broker, "log.preallocate", None, Boolean, "false", Any, "Default preallocate."),
+    // ---- broker-only ----
+    def!(Broker, "num.partitions", None, Int, "1", Range(1, 1_000_000), "Partitions of an auto-created topic."),
+    def!(Broker, "default.replication.factor", None, Int, "1", Range(1, 32767), "Replication factor of an auto-created topic."),
+    def!(Broker, "auto.create.topics.enable", None, Boolean, "true", Any,
+        "Create a topic when a client asks Metadata for one that does not exist."),
+    def!(Broker, "delete.topic.enable", None, Boolean, "true", Any, "Allow DeleteTopics."),
+    def!(Broker, "socket.request.max.bytes", None, Int, "104857600", Range(1, i32::MAX as i64),
+        "Largest request frame; a longer length prefix closes the connection before anything is allocated."),
+    def!(Broker, "log.retention.check.interval.ms", None, Long, "300000", Range(1, i64::MAX),
+        "How often each partition applies time/size retention and time-based rolling."),
+    def!(Broker, "log.flush.scheduler.interval.ms", None, Long, "1000", Range(1, i64::MAX),
+        "How often each partition checks flush.ms."),
+    def!(Broker, "offsets.topic.num.partitions", None, Int, "50", Range(1, 100_000), "Partitions of __consumer_offsets."),
+    def!(Broker, "offsets.topic.replication.factor", None, Int, "1", Range(1, 32767), "Replication factor of __consumer_offsets."),
+    def!(Broker, "transaction.state.log.num.partitions", None, Int, "50", Range(1, 100_000), "Partitions of __transaction_state."),
+    def!(Broker, "group.initial.rebalance.delay.ms", None, Int, "3000", Range(0, i32::MAX as i64),
+        "How long the first rebalance of an empty group waits for more members."),
+    def!(Broker, "request.timeout.ms", None, Int, "30000", Range(0, i32::MAX as i64), "Upper bound for delayed operations."),
+    def!(Broker, "num.arbiters", None, Int, "0", Range(0, 1024),
+        "Actor threads (one actix Arbiter each) that partitions are sharded onto; 0 = one per core."),
+];
+
+/// Looks a config up by name within a scope.
+pub fn find_def(scope: Scope, name: &str) -> Option<&'static ConfigDef> {
+    CONFIG_DEFS.iter().find(|d| d.scope == scope && d.name == name)
+}
+
+/// Why a config value was refused; maps to `INVALID_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown config '{0}'")]
+    Unknown(String),
+    #[error("invalid value '{value}' for '{name}': {reason}")]
+    InvalidValue { name: String, value: String, reason: String },
+    #[error("config file: {0}")]
+    File(String),
+}
+
+/// Checks a value against a definition, returning it normalised (trimmed).
+pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let bad = |reason: String| ConfigError::InvalidValue { name: def.name.into(), value: value.into(), reason };
+    match def.kind {
+        ConfigKind::Boolean => {
+            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                return Err(bad("expected true or false".into()));
+            }
+            return Ok(v.to_ascii_lowercase());
+        }
+        ConfigKind::Int | ConfigKind::Long => {
+            let n: i64 = v.parse().map_err(|_| bad("expected an integer".into()))?;
+            if def.kind == ConfigKind::Int && (n < i32::MIN as i64 || n > i32::MAX as i64) {
+                return Err(bad("out of int range".into()));
+            }
+            if let Range(lo, hi) = def.validator {
+                if n < lo || n > hi {
+                    return Err(bad(format!("must be in [{lo}, {hi}]")));
+                }
+            }
+        }
+        ConfigKind::Double => {
+            let x: f64 = v.parse().map_err(|_| bad("expected a number".into()))?;
+            if let DoubleRange(lo, hi) = def.validator {
+                if !(lo..=hi).contains(&x) {
+                    return Err(bad(format!("must be in [{lo}, {hi}]")));
+                }
+            }
+        }
+        ConfigKind::String => {
+            if let OneOf(allowed) = def.validator {
+                if !allowed.contains(&v) {
+                    return Err(bad(format!("must be one of {}", allowed.join(", "))));
+                }
+            }
+        }
+        ConfigKind::List => {
+            if let ListOf(allowed) = def.validator {
+                let items: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                if items.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
+                    return Err(bad(format!("must be a list of {}", allowed.join(", "))));
+                }
+                return Ok(items.join(","));
+            }
+        }
+    }
+    Ok(v.to_string())
+}
+
+/// Validates a set of topic config overrides (CreateTopics, AlterConfigs).
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    configs
+        .iter()
+        .map(|(k, v)| {
+            let def = find_def(Scope::Topic, k).ok_or_else(|| ConfigError::Unknown(k.clone()))?;
+            Ok((k.clone(), validate(def, v)?))
+        })
+        .collect()
+}
+
+/// Resolved broker properties: every broker-scope definition has a value here.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    values: BTreeMap<String, String>,
+    /// Names whose value came from somewhere other than the built-in default.
+    explicitly_set: std::collections::BTreeSet<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let values = CONFIG_DEFS
+            .iter()
+            .filter(|d| d.scope == Scope::Broker)
+            .map(|d| (d.name.to_string(), d.default.to_string()))
+            .collect();
+        BrokerConfig { values, explicitly_set: Default::default() }
+    }
+}
+
+impl BrokerConfig {
+    /// Sets one broker property by its Kafka name, validating it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let def = find_def(Scope::Broker, name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        let v = validate(def, value)?;
+        self.values.insert(name.to_string(), v);
+        self.explicitly_set.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Built-in defaults < TOML file < `TROUPE_*` environment < `--override` flags.
+    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut cfg = BrokerConfig::default();
+        if let Some(path) = file {
+            for (k, v) in read_toml_properties(path)? {
+                if is_serve_option(&k) {
+                    continue; // listener addresses etc. are read by the CLI layer
+                }
+                cfg.set(&k, &v)?;
+            }
+        }
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix("TROUPE_") {
+                let name = rest.to_ascii_lowercase().replace('_', ".");
+                if find_def(Scope::Broker, &name).is_some() {
+                    cfg.set(&name, v)?;
+                }
+            }
+        }
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::File(format!("--override '{o}' is not key=value")))?;
+            cfg.set(k.trim(), v)?;
+        }
+        Ok(cfg)
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.values.get(name).map(String::as_str).unwrap_or("")
+    }
+    pub fn get_i64(&self, name: &str) -> i64 {
+        self.get(name).parse().unwrap_or(0)
+    }
+    pub fn get_bool(&self, name: &str) -> bool {
+        self.get(name) == "true"
+    }
+    pub fn is_explicit(&self, name: &str) -> bool {
+        self.explicitly_set.contains(name)
+    }
+
+    /// The effective value of a topic config given the topic's overrides, and where it came from.
+    pub fn topic_value(&self, overrides: &BTreeMap<String, String>, def: &ConfigDef) -> (String, ConfigSource) {
+        if let Some(v) = overrides.get(def.name) {
+            return (v.clone(), ConfigSource::TopicConfig);
+        }
+        match def.broker_synonym {
+            Some(syn) if self.is_explicit(syn) => (self.get(syn).to_string(), ConfigSource::StaticBrokerConfig),
+            Some(syn) => (self.get(syn).to_string(), ConfigSource::Default),
+            None => (def.default.to_string(), ConfigSource::Default),
+        }
+    }
+
+    /// The storage settings of a topic with these overrides.
+    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        let get = |name: &str| -> String {
+            let def = find_def(Scope::Topic, name).expect("topic config table names this");
+            self.topic_value(overrides, def).0
+        };
+        let num = |name: &str| -> i64 { get(name).parse().unwrap_or(0) };
+        LogConfig {
+            segment_bytes: num("segment.bytes").max(14) as u64,
+            segment_ms: num("segment.ms"),
+            retention_ms: num("retention.ms"),
+            retention_bytes: num("retention.bytes"),
+            max_message_bytes: num("max.message.bytes").clamp(0, i32::MAX as i64) as i32,
+            index_interval_bytes: num("index.interval.bytes").max(0) as u32,
+            segment_index_bytes: num("segment.index.bytes").max(4) as u32,
+            message_timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            flush_messages: num("flush.messages"),
+            flush_ms: num("flush.ms"),
+            delete_retention_enabled: get("cleanup.policy").split(',').any(|p| p == "delete"),
+        }
+    }
+}
+
+/// Where a described config value came from (DescribeConfigs `config_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    TopicConfig = 1,
+    StaticBrokerConfig = 4,
+    Default = 5,
+}
+
+/// Options of `troupe serve` that a config file may also carry (not broker properties).
+pub fn is_serve_option(key: &str) -> bool {
+    matches!(key, "data.dir" | "listen" | "advertised.listener" | "http" | "node.id")
+}
+
+/// Reads a TOML file through the `config` crate and flattens nested tables into Kafka's dotted
+/// names, so `num.partitions = 3`, `[num] partitions = 3` and `"num.partitions" = 3` agree.
+pub fn read_toml_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let raw = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .build()
+        .map_err(|e| ConfigError::File(e.to_string()))?;
+    let table: BTreeMap<String, config::Value> =
+        raw.try_deserialize().map_err(|e| ConfigError::File(e.to_string()))?;
+    let mut out = Vec::new();
+    for (k, v) in table {
+        flatten(&k, v, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn flatten(prefix: &str, value: config::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+    match value.kind {
+        config::ValueKind::Table(t) => {
+            for (k, v) in t {
+                flatten(&format!("{prefix}.{k}"), v, out)?;
+            }
+        }
+        config::ValueKind::Array(items) => {
+            let parts: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+            out.push((prefix.to_string(), parts.join(",")));
+        }
+        _ => out.push((prefix.to_string(), value.to_string())),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_config_has_a_broker_synonym_entry_with_the_same_default() {
+        for d in CONFIG_DEFS.iter().filter(|d| d.scope == Scope::Topic) {
+            if let Some(syn) = d.broker_synonym {
+                let b = find_def(Scope::Broker, syn).unwrap_or_else(|| panic!("{syn} missing"));
+                assert_eq!(b.default, d.default, "{}", d.name);
+            }
+            validate(d, d.default).unwrap_or_else(|e| panic!("default of {} invalid: {e}", d.name));
+        }
+    }
+
+    #[test]
+    fn validation_rejects_bad_values_and_unknown_names() {
+        let mut m = BTreeMap::new();
+        m.insert("retention.ms".to_string(), "abc".to_string());
+        assert!(matches!(validate_topic_configs(&m), Err(ConfigError::InvalidValue { .. })));
+        m.clear();
+        m.insert("no.such.config".to_string(), "1".to_string());
+        assert_eq!(validate_topic_configs(&m), Err(ConfigError::Unknown("no.such.config".into())));
+        m.clear();
+        m.insert("cleanup.policy".to_string(), "compact, delete".to_string());
+        assert_eq!(validate_topic_configs(&m).unwrap()["cleanup.policy"], "compact,delete");
+        m.insert("cleanup.policy".to_string(), "shred".to_string());
+        assert!(validate_topic_configs(&m).is_err());
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "\"num.partitions\" = 3\n[log.retention]\nms = 1000\n").unwrap();
+        let env = vec![("TROUPE_NUM_PARTITIONS".to_string(), "4".to_string())];
+        let cfg = BrokerConfig::load(Some(&file), &env, &[]).unwrap();
+        assert_eq!(cfg.get_i64("num.partitions"), 4);
+        assert_eq!(cfg.get_i64("log.retention.ms"), 1000);
+        let cfg = BrokerConfig::load(Some(&file), &env, &["num.partitions=5".into()]).unwrap();
+        assert_eq!(cfg.get_i64("num.partitions"), 5);
+        assert!(BrokerConfig::load(None, &[], &["bogus.name=1".into()]).is_err());
+        // Topic defaults follow the broker synonym.
+        let lc = cfg.log_config(&BTreeMap::new());
+        assert_eq!(lc.retention_ms, 1000);
+    }
+}

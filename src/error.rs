@@ -1,0 +1,131 @@
+//! Broker errors as one typed enum, mapped to Kafka error codes in exactly one place
+//! (`BrokerError::code`). Handlers return these; only the wire layer turns them into numbers.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::config::ConfigError;
+use crate::storage::StorageError;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BrokerError {
+    #[error("this server does not host this topic-partition")]
+    UnknownTopicOrPartition,
+    #[error("unknown topic id")]
+    UnknownTopicId,
+    #[error("invalid topic: {0}")]
+    InvalidTopic(String),
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("corrupt message: {0}")]
+    CorruptMessage(String),
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    #[error("{0}")]
+    MessageTooLarge(String),
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
+    #[error("acks must be -1, 0 or 1")]
+    InvalidRequiredAcks,
+    #[error("this broker is not the leader of that partition")]
+    NotLeaderOrFollower,
+    #[error("the partition is recovering or restarting")]
+    LeaderNotAvailable,
+    #[error("request timed out")]
+    RequestTimedOut,
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    TopicDeletionDisabled,
+    #[error("the coordinator is not available")]
+    CoordinatorNotAvailable,
+    #[error("storage error: {0}")]
+    KafkaStorage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BrokerError {
+    /// The Kafka error code a client sees for this error.
+    pub fn code(&self) -> i16 {
+        let e = match self {
+            BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
+            BrokerError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+            BrokerError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+            BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            BrokerError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            BrokerError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            BrokerError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            BrokerError::CorruptMessage(_) => ResponseError::CorruptMessage,
+            BrokerError::InvalidRecord(_) => ResponseError::InvalidRecord,
+            BrokerError::MessageTooLarge(_) => ResponseError::MessageTooLarge,
+            BrokerError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            BrokerError::InvalidRequiredAcks => ResponseError::InvalidRequiredAcks,
+            BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            BrokerError::LeaderNotAvailable => ResponseError::LeaderNotAvailable,
+            BrokerError::RequestTimedOut => ResponseError::RequestTimedOut,
+            BrokerError::TopicDeletionDisabled => ResponseError::TopicDeletionDisabled,
+            BrokerError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
+            BrokerError::Internal(_) => ResponseError::UnknownServerError,
+        };
+        e.code()
+    }
+
+    /// The human-readable message for responses that carry one.
+    pub fn message(&self) -> kafka_protocol::protocol::StrBytes {
+        kafka_protocol::protocol::StrBytes::from_string(self.to_string())
+    }
+}
+
+impl From<StorageError> for BrokerError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::CorruptMessage(m) => BrokerError::CorruptMessage(m),
+            StorageError::InvalidRecord(m) => BrokerError::InvalidRecord(m),
+            StorageError::MessageTooLarge { size, max } => {
+                BrokerError::MessageTooLarge(format!("batch of {size} bytes exceeds max.message.bytes={max}"))
+            }
+            StorageError::OffsetOutOfRange { offset, log_start, log_end } => {
+                BrokerError::OffsetOutOfRange { offset, log_start, log_end }
+            }
+            StorageError::Io(io) => BrokerError::KafkaStorage(io.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for BrokerError {
+    fn from(e: ConfigError) -> Self {
+        BrokerError::InvalidConfig(e.to_string())
+    }
+}
+
+/// A request whose actor went away (stopped for a restart) is retriable for the client.
+impl From<actix::MailboxError> for BrokerError {
+    fn from(_: actix::MailboxError) -> Self {
+        BrokerError::LeaderNotAvailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        assert_eq!(BrokerError::UnknownTopicOrPartition.code(), 3);
+        assert_eq!(BrokerError::CorruptMessage(String::new()).code(), 2);
+        assert_eq!(BrokerError::MessageTooLarge(String::new()).code(), 10);
+        assert_eq!(BrokerError::InvalidTopic(String::new()).code(), 17);
+        assert_eq!(BrokerError::TopicAlreadyExists(String::new()).code(), 36);
+        assert_eq!(BrokerError::InvalidPartitions(String::new()).code(), 37);
+        assert_eq!(BrokerError::InvalidConfig(String::new()).code(), 40);
+        assert_eq!(BrokerError::NotLeaderOrFollower.code(), 6);
+    }
+}

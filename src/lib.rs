@@ -1,0 +1,16 @@
+//! Troupe: a Kafka-compatible streaming broker built as an actor system.
+//!
+//! Rooms: `protocol` (wire), `actors` (one module per actor kind), `storage` (segmented log),
+//! `metadata` (cluster metadata records and image), `config` (the config table), `http`
+//! (health and metrics), `server` (startup and shutdown wiring).
+
+pub mod actors;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metadata;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod timing_wheel;

@@ -1,0 +1,264 @@
+//! Cluster metadata as data: the records the `Controller` writes, the image every
+//! `MetadataCache` serves, and the on-disk metadata log they are replayed from.
+//!
+//! This room owns the shape of metadata and its durable log; it knows nothing of actors or the
+//! wire. The cluster issue replaces `MetadataLog` with an openraft log without touching the
+//! records or the image.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One partition's assignment and leadership.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub index: i32,
+    /// Assigned replicas (AR), preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionMeta>,
+    /// Topic-level config overrides (validated Kafka names → values).
+    pub configs: BTreeMap<String, String>,
+    pub internal: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// A change to cluster metadata, as written to the metadata log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    RegisterBroker(BrokerInfo),
+    CreateTopic(TopicMeta),
+    CreatePartitions { topic: String, partitions: Vec<PartitionMeta> },
+    /// Replaces the topic's whole override set.
+    AlterTopicConfigs { topic: String, configs: BTreeMap<String, String> },
+    DeleteTopic { topic: String },
+    /// The next producer id block handed out starts here (ids are never reused).
+    ProducerIdBlock { next_producer_id: i64 },
+}
+
+/// The read-mostly view of metadata. Cheap to clone via `Arc`.
+#[derive(Clone, Debug, Default)]
+pub struct MetadataImage {
+    pub cluster_id: String,
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: BTreeMap<String, TopicMeta>,
+    pub topic_ids: BTreeMap<Uuid, String>,
+    pub next_producer_id: i64,
+    /// Number of records applied; bumps on every change.
+    pub version: u64,
+}
+
+impl MetadataImage {
+    /// Applies one record. Records were validated by the controller before being written, so
+    /// replay applies them without re-checking; a record naming a missing topic is skipped.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        self.version += 1;
+        match record {
+            MetadataRecord::RegisterBroker(b) => {
+                self.brokers.insert(b.id, b.clone());
+            }
+            MetadataRecord::CreateTopic(t) => {
+                self.topic_ids.insert(t.id, t.name.clone());
+                self.topics.insert(t.name.clone(), t.clone());
+            }
+            MetadataRecord::CreatePartitions { topic, partitions } => {
+                if let Some(t) = self.topics.get_mut(topic) {
+                    t.partitions.extend(partitions.iter().cloned());
+                }
+            }
+            MetadataRecord::AlterTopicConfigs { topic, configs } => {
+                if let Some(t) = self.topics.get_mut(topic) {
+                    t.configs = configs.clone();
+                }
+            }
+            MetadataRecord::DeleteTopic { topic } => {
+                if let Some(t) = self.topics.remove(topic) {
+                    self.topic_ids.remove(&t.id);
+                }
+            }
+            MetadataRecord::ProducerIdBlock { next_producer_id } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+        }
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicMeta> {
+        self.topic_ids.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.topics.values().map(|t| t.partitions.len()).sum()
+    }
+}
+
+/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be '{name}'"));
+    }
+    if name.len() > 249 {
+        return Err(format!("topic name is {} characters, the limit is 249", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!("topic name contains '{c}'; only [a-zA-Z0-9._-] are allowed"));
+    }
+    Ok(())
+}
+
+/// The durable metadata log: one record per line, `<crc32c hex> <json>`. Replay stops at the
+/// first line that is torn or fails its checksum and truncates the file there, so a crash in
+/// the middle of a write loses only the unacknowledged change.
+pub struct MetadataLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetadataLog {
+    /// Opens (creating) the log under `dir` and returns it with every intact record.
+    pub fn open(dir: &Path) -> std::io::Result<(MetadataLog, Vec<MetadataRecord>)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("metadata.log");
+        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+        let mut records = Vec::new();
+        let mut good_len: u64 = 0;
+        {
+            let mut reader = BufReader::new(&file);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line)?;
+                if n == 0 || !line.ends_with('\n') {
+                    break;
+                }
+                match parse_line(line.trim_end_matches('\n')) {
+                    Some(r) => {
+                        records.push(r);
+                        good_len += n as u64;
+                    }
+                    None => break,
+                }
+            }
+        }
+        if file.metadata()?.len() != good_len {
+            tracing::warn!(path = %path.display(), kept = records.len(), "metadata log had a torn tail; truncating");
+            file.set_len(good_len)?;
+            file.sync_all()?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        Ok((MetadataLog { path, file }, records))
+    }
+
+    /// Appends records and fsyncs before returning: a change is acknowledged only once durable.
+    pub fn append(&mut self, records: &[MetadataRecord]) -> std::io::Result<()> {
+        let mut buf = String::new();
+        for r in records {
+            let json = serde_json::to_string(r).map_err(std::io::Error::other)?;
+            buf.push_str(&format!("{:08x} {}\n", crc32c::crc32c(json.as_bytes()), json));
+        }
+        self.file.write_all(buf.as_bytes())?;
+        self.file.sync_data()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn parse_line(line: &str) -> Option<MetadataRecord> {
+    let (crc, json) = line.split_once(' ')?;
+    let crc = u32::from_str_radix(crc, 16).ok()?;
+    if crc32c::crc32c(json.as_bytes()) != crc {
+        return None;
+    }
+    serde_json::from_str(json).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str) -> MetadataRecord {
+        MetadataRecord::CreateTopic(TopicMeta {
+            name: name.into(),
+            id: Uuid::new_v4(),
+            partitions: vec![PartitionMeta { index: 0, replicas: vec![1], isr: vec![1], leader: 1, leader_epoch: 0, partition_epoch: 0 }],
+            configs: BTreeMap::new(),
+            internal: false,
+        })
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-y").is_ok());
+        for bad in ["", ".", "..", "has space", "slash/name", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn log_replays_and_truncates_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, recs) = MetadataLog::open(dir.path()).unwrap();
+            assert!(recs.is_empty());
+            log.append(&[topic("a"), topic("b")]).unwrap();
+        }
+        // A torn write: half a line at the end.
+        let path = dir.path().join("metadata.log");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"deadbeef {\"type\":\"DeleteTo").unwrap();
+        drop(f);
+        let (mut log, recs) = MetadataLog::open(dir.path()).unwrap();
+        assert_eq!(recs.len(), 2);
+        log.append(&[MetadataRecord::DeleteTopic { topic: "a".into() }]).unwrap();
+        let (_, recs) = MetadataLog::open(dir.path()).unwrap();
+        assert_eq!(recs.len(), 3);
+        let mut image = MetadataImage::default();
+        recs.iter().for_each(|r| image.apply(r));
+        assert!(image.topics.contains_key("b") && !image.topics.contains_key("a"));
+        assert_eq!(image.topic_ids.len(), 1);
+    }
+
+    #[test]
+    fn a_garbled_line_stops_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, _) = MetadataLog::open(dir.path()).unwrap();
+            log.append(&[topic("a"), topic("b")]).unwrap();
+        }
+        let path = dir.path().join("metadata.log");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let second = text.find('\n').unwrap() + 12;
+        text.replace_range(second..second + 1, "#");
+        std::fs::write(&path, text).unwrap();
+        let (_, recs) = MetadataLog::open(dir.path()).unwrap();
+        assert_eq!(recs.len(), 1);
+    }
+}

@@ -1,0 +1,28 @@
+//! DescribeCluster: brokers and controller from the `MetadataCache`.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::broker::BrokerContext;
+
+pub async fn handle(ctx: &Arc<BrokerContext>, _req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
+    let image = ctx.metadata.current();
+    let brokers = image
+        .brokers
+        .values()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(str_bytes(&b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.as_deref().map(str_bytes))
+        })
+        .collect();
+    DescribeClusterResponse::default()
+        .with_cluster_id(str_bytes(&image.cluster_id))
+        .with_controller_id(BrokerId(image.controller_id))
+        .with_brokers(brokers)
+}

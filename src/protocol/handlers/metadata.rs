@@ -1,0 +1,111 @@
+//! Metadata: brokers, controller and topic/partition leadership from the `MetadataCache`.
+//! Unknown topics are created on the fly through the `Controller` when the client allows it
+//! and `auto.create.topics.enable` is on, with `num.partitions` partitions.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+
+use super::{str_bytes, topic_name};
+use crate::actors::controller::{CreateTopics, NewTopic};
+use crate::broker::BrokerContext;
+use crate::error::BrokerError;
+use crate::metadata::{validate_topic_name, TopicMeta};
+
+pub async fn handle(ctx: &Arc<BrokerContext>, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let mut image = ctx.metadata.current();
+    // v0: an empty list means "all topics"; v1+: null means all, empty means none.
+    let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
+        None => None,
+        Some(t) if version == 0 && t.is_empty() => None,
+        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.to_string()), t.topic_id)).collect()),
+    };
+    let allow_auto_create = (version < 4 || req.allow_auto_topic_creation) && ctx.config.get_bool("auto.create.topics.enable");
+
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            for t in image.topics.values() {
+                topics.push(topic_response(t, version));
+            }
+        }
+        Some(list) => {
+            if allow_auto_create {
+                let missing: Vec<NewTopic> = list
+                    .iter()
+                    .filter_map(|(n, _)| n.clone())
+                    .filter(|n| !image.topics.contains_key(n) && validate_topic_name(n).is_ok())
+                    .map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() })
+                    .collect();
+                if !missing.is_empty() {
+                    if let Ok(results) = ctx.controller.send(CreateTopics { topics: missing, validate_only: false }).await {
+                        for r in results.iter().filter_map(|r| r.as_ref().ok()) {
+                            tracing::info!(topic = %r.name, partitions = r.partitions.len(), "auto-created topic");
+                        }
+                    }
+                    image = ctx.metadata.current();
+                }
+            }
+            for (name, id) in list {
+                let found = match &name {
+                    Some(n) => image.topics.get(n),
+                    None => image.topic_by_id(&id),
+                };
+                match found {
+                    Some(t) => topics.push(topic_response(t, version)),
+                    None => {
+                        let err = match &name {
+                            Some(n) if validate_topic_name(n).is_err() => BrokerError::InvalidTopic(n.clone()),
+                            Some(_) => BrokerError::UnknownTopicOrPartition,
+                            None => BrokerError::UnknownTopicId,
+                        };
+                        topics.push(
+                            MetadataResponseTopic::default()
+                                .with_error_code(err.code())
+                                .with_name(name.as_deref().map(topic_name))
+                                .with_topic_id(id),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let brokers = image
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(str_bytes(&b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.as_deref().map(str_bytes))
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(str_bytes(&image.cluster_id)))
+        .with_controller_id(BrokerId(image.controller_id))
+        .with_topics(topics)
+}
+
+fn topic_response(t: &TopicMeta, _version: i16) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
+                .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&t.name)))
+        .with_topic_id(t.id)
+        .with_is_internal(t.internal)
+        .with_partitions(partitions)
+}

@@ -1,0 +1,36 @@
+//! Errors the storage layer reports to its callers.
+//!
+//! The variants line up with the Kafka error codes a produce, fetch or list-offsets handler has
+//! to answer with, so the request layer can map them one to one without inspecting messages.
+
+/// Everything that can go wrong in a partition's log.
+#[derive(thiserror::Error, Debug)]
+pub enum StorageError {
+    /// The bytes are not a well-formed sequence of v2 record batches: bad framing, unknown
+    /// magic, failed CRC. Kafka answers CORRUPT_MESSAGE.
+    #[error("corrupt message: {0}")]
+    CorruptMessage(String),
+
+    /// One batch is larger than the topic's `max.message.bytes`. Kafka answers
+    /// MESSAGE_TOO_LARGE.
+    #[error("record batch of {size} bytes exceeds max.message.bytes of {max}")]
+    MessageTooLarge { size: usize, max: i32 },
+
+    /// The batch is intact but violates a record-level rule (for example its record count does
+    /// not match its offset delta). Kafka answers INVALID_RECORD.
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+
+    /// A read or DeleteRecords named an offset outside `[log_start, log_end]`. Kafka answers
+    /// OFFSET_OUT_OF_RANGE.
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+
+    /// The file system failed us. Kafka answers KAFKA_STORAGE_ERROR.
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,568 @@
+//! The sparse per-segment indexes: `.index` (OffsetIndex) and `.timeindex` (TimeIndex).
+//!
+//! Both are arrays of fixed-size big-endian entries in a memory-mapped file. The active
+//! segment's files are preallocated to `segment_index_bytes` so appends are plain stores into
+//! the map; when a segment stops being active its files are cut back to the used size, which is
+//! also how a reopened broker knows how many entries there are. Entries are only hints for where
+//! to start scanning the log, so a missing entry costs a longer scan, never a wrong answer; that
+//! is why appends that cannot be recorded (index full, offset too far from the base) are
+//! silently skipped instead of failing the produce.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// Size of one `.index` entry: relative offset u32, file position u32.
+pub const OFFSET_INDEX_ENTRY_SIZE: usize = 8;
+/// Size of one `.timeindex` entry: timestamp i64, relative offset u32.
+pub const TIME_INDEX_ENTRY_SIZE: usize = 12;
+/// Timestamp Kafka uses for "none".
+pub const NO_TIMESTAMP: i64 = -1;
+
+/// What opening an index file found, so the segment can decide whether to rebuild it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexLoad {
+    /// The file existed and held a whole number of entries.
+    Loaded,
+    /// The file did not exist and was created empty.
+    Created,
+    /// The file's size was not a whole number of entries; it was emptied.
+    Misaligned,
+}
+
+/// How large an index file should be mapped.
+#[derive(Clone, Copy, Debug)]
+pub enum IndexCapacity {
+    /// Exactly the entries present: an inactive segment that will never grow.
+    UsedSize,
+    /// Preallocated to this many bytes (rounded down to whole entries): the active segment.
+    Preallocated(u64),
+}
+
+/// A memory-mapped file of fixed-size entries; the storage both index kinds share.
+struct IndexFile {
+    path: PathBuf,
+    file: File,
+    mmap: MmapMut,
+    entry_size: usize,
+    entries: usize,
+}
+
+impl IndexFile {
+    /// Opens or creates the file and maps it with the requested capacity.
+    fn open(
+        path: &Path,
+        entry_size: usize,
+        capacity: IndexCapacity,
+    ) -> io::Result<(IndexFile, IndexLoad)> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        let (entries, load) = if !existed {
+            (0, IndexLoad::Created)
+        } else if len % entry_size as u64 != 0 {
+            file.set_len(0)?;
+            (0, IndexLoad::Misaligned)
+        } else {
+            (
+                usize::try_from(len / entry_size as u64).map_err(io::Error::other)?,
+                IndexLoad::Loaded,
+            )
+        };
+        let mut index = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            mmap: MmapMut::map_anon(0)?,
+            entry_size,
+            entries,
+        };
+        index.resize(capacity)?;
+        Ok((index, load))
+    }
+
+    /// Sets the file length for `capacity` (never below the entries in use) and remaps it.
+    fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
+        let used = (self.entries * self.entry_size) as u64;
+        let wanted = match capacity {
+            IndexCapacity::UsedSize => used,
+            IndexCapacity::Preallocated(bytes) => {
+                (bytes - bytes % self.entry_size as u64).max(used)
+            }
+        };
+        self.mmap.flush()?;
+        // Replace the old mapping before changing the length so no access can hit a page
+        // beyond the end of the file.
+        self.mmap = MmapMut::map_anon(0)?;
+        self.file.set_len(wanted)?;
+        let len = usize::try_from(wanted).map_err(io::Error::other)?;
+        // SAFETY: the file is private to this segment, opened read-write, and only this
+        // process changes its length, always through `resize`, which drops the old mapping
+        // first. The map covers exactly the file's length.
+        self.mmap = unsafe { MmapOptions::new().len(len).map_mut(&self.file)? };
+        Ok(())
+    }
+
+    fn max_entries(&self) -> usize {
+        self.mmap.len() / self.entry_size
+    }
+
+    fn entry(&self, n: usize) -> &[u8] {
+        &self.mmap[n * self.entry_size..(n + 1) * self.entry_size]
+    }
+
+    /// Stores one entry after the last; false when the map has no room.
+    fn push(&mut self, entry: &[u8]) -> bool {
+        if self.entries >= self.max_entries() || entry.len() != self.entry_size {
+            return false;
+        }
+        let start = self.entries * self.entry_size;
+        self.mmap[start..start + self.entry_size].copy_from_slice(entry);
+        self.entries += 1;
+        true
+    }
+
+    /// Index of the last entry whose key is <= `target`, for keys that never decrease.
+    fn largest_lower_bound(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Option<usize> {
+        let (mut low, mut high) = (0usize, self.entries);
+        // Invariant: entries [0, low) have key <= target, entries [high, n) have key > target.
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if key(self.entry(mid)) <= target {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low.checked_sub(1)
+    }
+
+    /// Makes the index empty (before a rebuild) without giving back its capacity.
+    fn reset(&mut self) {
+        self.entries = 0;
+    }
+
+    /// Writes dirty pages of the map to disk.
+    fn flush(&self) -> io::Result<()> {
+        self.mmap.flush()
+    }
+}
+
+fn be_u32(buf: &[u8], at: usize) -> u32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&buf[at..at + 4]);
+    u32::from_be_bytes(raw)
+}
+
+fn be_i64(buf: &[u8], at: usize) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&buf[at..at + 8]);
+    i64::from_be_bytes(raw)
+}
+
+/// Offset relative to a segment's base offset, if it fits the u32 an index entry stores.
+fn relative_offset(base_offset: i64, offset: i64) -> Option<u32> {
+    offset
+        .checked_sub(base_offset)
+        .and_then(|delta| u32::try_from(delta).ok())
+}
+
+/// An `.index` entry: a batch's offset and the file position the batch starts at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetPosition {
+    pub offset: i64,
+    pub position: u32,
+}
+
+/// Maps offsets to positions in the segment's `.log` file, one entry every
+/// `index_interval_bytes` of appended batches.
+pub struct OffsetIndex {
+    base_offset: i64,
+    file: IndexFile,
+}
+
+impl OffsetIndex {
+    /// Opens or creates the `.index` file of the segment starting at `base_offset`.
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        capacity: IndexCapacity,
+    ) -> io::Result<(OffsetIndex, IndexLoad)> {
+        let (file, load) = IndexFile::open(path, OFFSET_INDEX_ENTRY_SIZE, capacity)?;
+        Ok((OffsetIndex { base_offset, file }, load))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    pub fn entries(&self) -> usize {
+        self.file.entries
+    }
+
+    /// True when no further entry fits; the log rolls the segment rather than go unindexed.
+    pub fn is_full(&self) -> bool {
+        self.file.entries >= self.file.max_entries()
+    }
+
+    fn entry(&self, n: usize) -> OffsetPosition {
+        let raw = self.file.entry(n);
+        OffsetPosition {
+            offset: self.base_offset + i64::from(be_u32(raw, 0)),
+            position: be_u32(raw, 4),
+        }
+    }
+
+    /// The last entry, or (base offset, 0) when there is none.
+    pub fn last_entry(&self) -> OffsetPosition {
+        match self.file.entries.checked_sub(1) {
+            Some(last) => self.entry(last),
+            None => self.start_of_segment(),
+        }
+    }
+
+    fn start_of_segment(&self) -> OffsetPosition {
+        OffsetPosition {
+            offset: self.base_offset,
+            position: 0,
+        }
+    }
+
+    /// Records that the batch holding `offset` starts at `position`. Skipped (returns false)
+    /// when the index is full, the offset does not increase, or either value does not fit the
+    /// entry's u32 fields.
+    pub fn append(&mut self, offset: i64, position: u64) -> bool {
+        let (Some(relative), Ok(position)) = (
+            relative_offset(self.base_offset, offset),
+            u32::try_from(position),
+        ) else {
+            return false;
+        };
+        if self.file.entries > 0 && offset <= self.last_entry().offset {
+            return false;
+        }
+        let mut entry = [0u8; OFFSET_INDEX_ENTRY_SIZE];
+        entry[..4].copy_from_slice(&relative.to_be_bytes());
+        entry[4..].copy_from_slice(&position.to_be_bytes());
+        self.file.push(&entry)
+    }
+
+    /// The entry with the largest offset <= `target_offset`, or (base offset, 0): the place to
+    /// start scanning for the batch that contains `target_offset`.
+    pub fn lookup(&self, target_offset: i64) -> OffsetPosition {
+        let base = self.base_offset;
+        self.file
+            .largest_lower_bound(target_offset, |raw| base + i64::from(be_u32(raw, 0)))
+            .map(|n| self.entry(n))
+            .unwrap_or_else(|| self.start_of_segment())
+    }
+
+    /// Checks what a cheap look can: the last entry must point inside the log and must not
+    /// repeat the one before it (a preallocated file left by a crash ends in zero entries).
+    pub fn sanity_check(&self, log_size: u64) -> Result<(), String> {
+        let entries = self.file.entries;
+        if entries == 0 {
+            return Ok(());
+        }
+        let last = self.entry(entries - 1);
+        if u64::from(last.position) >= log_size {
+            return Err(format!(
+                "last offset index entry points at position {} beyond log size {log_size}",
+                last.position
+            ));
+        }
+        if entries > 1 {
+            let before = self.entry(entries - 2);
+            if last.offset <= before.offset || last.position <= before.position {
+                return Err("offset index entries do not increase at its end".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the index before it is rebuilt from the log.
+    pub fn reset(&mut self) {
+        self.file.reset();
+    }
+
+    /// Drops entries from the first one at or past `position` (the log was cut there).
+    pub fn truncate_to_position(&mut self, position: u64) {
+        while self.file.entries > 0 && u64::from(self.last_entry().position) >= position {
+            self.file.entries -= 1;
+        }
+    }
+
+    /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
+    pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
+        self.file.resize(capacity)
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A `.timeindex` entry: the largest timestamp seen so far in the segment and the offset of
+/// the batch that carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// Maps timestamps to offsets. Timestamps only rise from entry to entry, so a binary search
+/// finds the place to start scanning for the first batch at or after a given time.
+pub struct TimeIndex {
+    base_offset: i64,
+    file: IndexFile,
+}
+
+impl TimeIndex {
+    /// Opens or creates the `.timeindex` file of the segment starting at `base_offset`.
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        capacity: IndexCapacity,
+    ) -> io::Result<(TimeIndex, IndexLoad)> {
+        let (file, load) = IndexFile::open(path, TIME_INDEX_ENTRY_SIZE, capacity)?;
+        Ok((TimeIndex { base_offset, file }, load))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    pub fn entries(&self) -> usize {
+        self.file.entries
+    }
+
+    /// True when only the slot kept for the segment's final entry is left. That last slot is
+    /// reserved so that rolling can always record the segment's largest timestamp, which
+    /// retention needs after a restart.
+    pub fn is_full(&self) -> bool {
+        self.file.entries + 1 >= self.file.max_entries()
+    }
+
+    fn entry(&self, n: usize) -> TimestampOffset {
+        let raw = self.file.entry(n);
+        TimestampOffset {
+            timestamp: be_i64(raw, 0),
+            offset: self.base_offset + i64::from(be_u32(raw, 8)),
+        }
+    }
+
+    /// The last entry, or (NO_TIMESTAMP, base offset) when there is none.
+    pub fn last_entry(&self) -> TimestampOffset {
+        match self.file.entries.checked_sub(1) {
+            Some(last) => self.entry(last),
+            None => TimestampOffset {
+                timestamp: NO_TIMESTAMP,
+                offset: self.base_offset,
+            },
+        }
+    }
+
+    /// Appends (timestamp, offset) if the timestamp is larger than the last entry's. Regular
+    /// appends leave the final slot free; `is_final` (the entry written when the segment stops
+    /// being active) may use it.
+    pub fn maybe_append(&mut self, timestamp: i64, offset: i64, is_final: bool) -> bool {
+        let Some(relative) = relative_offset(self.base_offset, offset) else {
+            return false;
+        };
+        let last = self.last_entry();
+        let increases =
+            self.file.entries == 0 || (timestamp > last.timestamp && offset >= last.offset);
+        if !increases || timestamp <= NO_TIMESTAMP || (!is_final && self.is_full()) {
+            return false;
+        }
+        let mut entry = [0u8; TIME_INDEX_ENTRY_SIZE];
+        entry[..8].copy_from_slice(&timestamp.to_be_bytes());
+        entry[8..].copy_from_slice(&relative.to_be_bytes());
+        self.file.push(&entry)
+    }
+
+    /// The entry with the largest timestamp <= `timestamp`, or (NO_TIMESTAMP, base offset).
+    /// Every batch before that entry's offset has a max timestamp below the entry's, so the
+    /// first batch reaching `timestamp` is at or after it.
+    pub fn lookup(&self, timestamp: i64) -> TimestampOffset {
+        self.file
+            .largest_lower_bound(timestamp, |raw| be_i64(raw, 0))
+            .map(|n| self.entry(n))
+            .unwrap_or(TimestampOffset {
+                timestamp: NO_TIMESTAMP,
+                offset: self.base_offset,
+            })
+    }
+
+    /// Checks the last entry refers to an offset below `next_offset` (the segment's end) and
+    /// rises above the entry before it.
+    pub fn sanity_check(&self, next_offset: i64) -> Result<(), String> {
+        let entries = self.file.entries;
+        if entries == 0 {
+            return Ok(());
+        }
+        let last = self.entry(entries - 1);
+        if last.offset >= next_offset {
+            return Err(format!(
+                "last time index entry refers to offset {} at or past the segment end {next_offset}",
+                last.offset
+            ));
+        }
+        if entries > 1 {
+            let before = self.entry(entries - 2);
+            if last.timestamp <= before.timestamp || last.offset < before.offset {
+                return Err("time index entries do not increase at its end".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the index before it is rebuilt from the log.
+    pub fn reset(&mut self) {
+        self.file.reset();
+    }
+
+    /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
+    pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
+        self.file.resize(capacity)
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_index_lookup_finds_largest_entry_not_above_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000100.index");
+        let (mut index, load) =
+            OffsetIndex::open(&path, 100, IndexCapacity::Preallocated(1024)).unwrap();
+        assert_eq!(load, IndexLoad::Created);
+        for i in 1..=50u64 {
+            assert!(index.append(100 + (i as i64) * 10, i * 1000));
+        }
+        assert_eq!(
+            index.lookup(50),
+            OffsetPosition {
+                offset: 100,
+                position: 0
+            }
+        );
+        assert_eq!(
+            index.lookup(109),
+            OffsetPosition {
+                offset: 100,
+                position: 0
+            }
+        );
+        assert_eq!(
+            index.lookup(110),
+            OffsetPosition {
+                offset: 110,
+                position: 1000
+            }
+        );
+        assert_eq!(
+            index.lookup(255),
+            OffsetPosition {
+                offset: 250,
+                position: 15_000
+            }
+        );
+        assert_eq!(
+            index.lookup(10_000),
+            OffsetPosition {
+                offset: 600,
+                position: 50_000
+            }
+        );
+        // Offsets must increase.
+        assert!(!index.append(600, 60_000));
+        assert!(!index.append(100 + (1i64 << 33), 60_000));
+    }
+
+    #[test]
+    fn offset_index_survives_trim_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        {
+            let (mut index, _) =
+                OffsetIndex::open(&path, 0, IndexCapacity::Preallocated(4096)).unwrap();
+            index.append(5, 100);
+            index.append(9, 200);
+            index.resize(IndexCapacity::UsedSize).unwrap();
+            assert!(index.is_full());
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16);
+        let (index, load) = OffsetIndex::open(&path, 0, IndexCapacity::UsedSize).unwrap();
+        assert_eq!(load, IndexLoad::Loaded);
+        assert_eq!(index.entries(), 2);
+        assert_eq!(
+            index.lookup(8),
+            OffsetPosition {
+                offset: 5,
+                position: 100
+            }
+        );
+        assert!(index.sanity_check(300).is_ok());
+        assert!(index.sanity_check(200).is_err());
+    }
+
+    #[test]
+    fn misaligned_or_zero_padded_index_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.index");
+        std::fs::write(&path, [1u8; 13]).unwrap();
+        let (index, load) = OffsetIndex::open(&path, 0, IndexCapacity::UsedSize).unwrap();
+        assert_eq!(load, IndexLoad::Misaligned);
+        assert_eq!(index.entries(), 0);
+        drop(index);
+        let mut padded = vec![0u8; 64];
+        padded[..8].copy_from_slice(&[0, 0, 0, 3, 0, 0, 0, 10]);
+        std::fs::write(&path, padded).unwrap();
+        let (index, _) = OffsetIndex::open(&path, 0, IndexCapacity::UsedSize).unwrap();
+        assert!(index.sanity_check(1000).is_err());
+    }
+
+    #[test]
+    fn time_index_keeps_rising_timestamps_and_reserves_final_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.timeindex");
+        let (mut index, _) = TimeIndex::open(&path, 10, IndexCapacity::Preallocated(36)).unwrap();
+        assert!(index.maybe_append(1000, 12, false));
+        assert!(!index.maybe_append(900, 13, false));
+        assert!(index.maybe_append(2000, 15, false));
+        assert!(index.is_full());
+        assert!(!index.maybe_append(3000, 18, false));
+        assert!(index.maybe_append(3000, 18, true));
+        assert_eq!(index.lookup(999).offset, 10);
+        assert_eq!(index.lookup(999).timestamp, NO_TIMESTAMP);
+        assert_eq!(
+            index.lookup(1500),
+            TimestampOffset {
+                timestamp: 1000,
+                offset: 12
+            }
+        );
+        assert_eq!(
+            index.lookup(5000),
+            TimestampOffset {
+                timestamp: 3000,
+                offset: 18
+            }
+        );
+        assert!(index.sanity_check(19).is_ok());
+        assert!(index.sanity_check(18).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! Storage: a partition's log on disk, in Kafka's on-disk format.
+//!
+//! This room owns segment files, indexes, recovery, retention and checkpoints. It knows
+//! nothing of Kafka requests or actors: callers hand it record batches exactly as received and
+//! get back offsets and byte ranges of segment files to serve.
+//!
+//! A partition directory holds:
+//!
+//! - `NNNNNNNNNNNNNNNNNNNN.log` — record batches (magic v2) of one [`segment::LogSegment`],
+//!   named by its base offset, 20 digits zero-padded;
+//! - `.index` / `.timeindex` beside each — sparse, memory-mapped [`index::OffsetIndex`] and
+//!   [`index::TimeIndex`];
+//! - `log-start-offset` — where DeleteRecords and retention moved the start of the log;
+//! - `clean-shutdown` — present only between a clean [`Log::close`] and the next
+//!   [`Log::open`], telling recovery it may trust the index files.
+//!
+//! [`Log`] ties these together: appends (validate every batch, then assign offsets, write,
+//! index, roll), reads of whole batches as [`FileSlice`]s, timestamp lookups, DeleteRecords,
+//! retention, flushing, and recovery after a crash.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod error;
+pub mod index;
+pub mod log;
+pub mod segment;
+
+pub use self::log::{AppendInfo, Log, LogConfig, ReadResult, TimestampType};
+pub use error::StorageError;
+pub use segment::{FileSlice, LogSegment};

@@ -1,0 +1,850 @@
+//! One LogSegment: a `.log` file of record batches plus its OffsetIndex and TimeIndex.
+//!
+//! A segment is append-only. Its files are named after its base offset (the first offset it
+//! may hold) as 20 zero-padded digits, so a directory listing sorts in offset order and the
+//! segment holding an offset is the one with the largest base offset not above it.
+//!
+//! The segment never trusts a length it reads from disk: every header is checked against the
+//! bytes that remain in the file before it is used, so a torn or garbled file is detected,
+//! never followed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+
+use super::batch::{self, BatchHeader, ValidatedBatch, ATTRIBUTES_OFFSET, RECORD_BATCH_OVERHEAD};
+use super::error::StorageError;
+use super::index::{IndexCapacity, IndexLoad, OffsetIndex, TimeIndex, NO_TIMESTAMP};
+
+/// Suffix of a segment's record file.
+pub const LOG_FILE_SUFFIX: &str = ".log";
+/// Suffix of a segment's offset index.
+pub const INDEX_FILE_SUFFIX: &str = ".index";
+/// Suffix of a segment's time index.
+pub const TIME_INDEX_FILE_SUFFIX: &str = ".timeindex";
+/// Suffix a file gets while it is being deleted; leftovers are removed at open.
+pub const DELETED_FILE_SUFFIX: &str = ".deleted";
+/// Suffix of a compaction's temporary output; leftovers are removed at open.
+pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
+
+/// How many bytes the header scanner reads at a time. Big enough that walking small batches
+/// costs few syscalls, small enough to allocate per read.
+const SCAN_BUFFER_SIZE: usize = 16 * 1024;
+/// Chunk size for checksumming batches that do not fit in the scan buffer.
+const CRC_CHUNK_SIZE: usize = 64 * 1024;
+
+/// The 20-digit zero-padded name stem Kafka gives every file of a segment.
+pub fn file_name_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Path of the `.log` file of the segment starting at `base_offset`.
+pub fn log_file_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{}{LOG_FILE_SUFFIX}", file_name_stem(base_offset)))
+}
+
+/// Path of the `.index` file of the segment starting at `base_offset`.
+pub fn offset_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!(
+        "{}{INDEX_FILE_SUFFIX}",
+        file_name_stem(base_offset)
+    ))
+}
+
+/// Path of the `.timeindex` file of the segment starting at `base_offset`.
+pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!(
+        "{}{TIME_INDEX_FILE_SUFFIX}",
+        file_name_stem(base_offset)
+    ))
+}
+
+/// The base offset named by a segment file name with the given suffix (`"…20 digits…" +
+/// suffix`), or `None` for any other name.
+pub fn parse_segment_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// A byte range of one segment file, whole batches only; readers pread it (or sendfile later).
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: u32,
+}
+
+impl FileSlice {
+    /// Reads the range into memory with one positional read; the file's cursor is untouched,
+    /// so any number of readers can share the handle with the appender.
+    pub fn read_bytes(&self) -> io::Result<Bytes> {
+        let mut buf = vec![0u8; self.len as usize];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// What a header scan found at a position of the log file.
+enum Scanned {
+    /// The position is exactly the end of the scanned range.
+    End,
+    /// A batch whose header frames correctly (length and magic).
+    Batch(BatchHeader),
+    /// Something that is not a whole v2 batch, and why.
+    Defect(String),
+}
+
+/// Reads batch headers of a segment file through a buffer, so that walking many small batches
+/// costs one pread per buffer rather than one per batch.
+struct BatchScanner<'a> {
+    file: &'a File,
+    end: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+    buf_len: usize,
+}
+
+impl<'a> BatchScanner<'a> {
+    /// Scans `file` up to (not including) byte `end`.
+    fn new(file: &'a File, end: u64) -> BatchScanner<'a> {
+        BatchScanner {
+            file,
+            end,
+            buf: vec![0u8; SCAN_BUFFER_SIZE],
+            buf_start: 0,
+            buf_len: 0,
+        }
+    }
+
+    /// The batch starting at `position`, with its framing and magic checked.
+    fn batch_at(&mut self, position: u64) -> io::Result<Scanned> {
+        if position == self.end {
+            return Ok(Scanned::End);
+        }
+        let available = self.end.saturating_sub(position);
+        if available < RECORD_BATCH_OVERHEAD as u64 {
+            return Ok(Scanned::Defect(format!(
+                "{available} bytes at position {position} are too few for a batch header"
+            )));
+        }
+        let header = match BatchHeader::parse(self.buffered(position, RECORD_BATCH_OVERHEAD)?) {
+            Some(header) => header,
+            None => return Ok(Scanned::Defect("short header read".into())),
+        };
+        if let Err(defect) =
+            batch::check_framing(&header, available).and_then(|_| batch::check_magic(&header))
+        {
+            return Ok(Scanned::Defect(format!(
+                "batch at position {position}: {defect}"
+            )));
+        }
+        Ok(Scanned::Batch(header))
+    }
+
+    /// `len` bytes at `position` (which the caller checked lie before `end`), from the buffer
+    /// if there, else after refilling the buffer from `position`.
+    fn buffered(&mut self, position: u64, len: usize) -> io::Result<&[u8]> {
+        let buffered_end = self.buf_start + self.buf_len as u64;
+        if position < self.buf_start || position + len as u64 > buffered_end {
+            let want = (self.end - position).min(self.buf.len() as u64) as usize;
+            self.file.read_exact_at(&mut self.buf[..want], position)?;
+            self.buf_start = position;
+            self.buf_len = want;
+        }
+        let at = (position - self.buf_start) as usize;
+        Ok(&self.buf[at..(at + len).min(self.buf_len)])
+    }
+
+    /// CRC-32C of the batch's covered range (attributes to end), from the buffer when the
+    /// batch is in it, else streamed in fixed-size chunks so no allocation follows its length.
+    fn crc_of_batch(&mut self, position: u64, header: &BatchHeader) -> io::Result<u32> {
+        let size = header.size();
+        let buffered_end = self.buf_start + self.buf_len as u64;
+        if position >= self.buf_start && position + size <= buffered_end {
+            let at = (position - self.buf_start) as usize;
+            return Ok(batch::compute_crc(&self.buf[at..at + size as usize]));
+        }
+        let mut crc = 0u32;
+        let mut chunk = vec![0u8; CRC_CHUNK_SIZE];
+        let mut from = position + ATTRIBUTES_OFFSET as u64;
+        let to = position + size;
+        while from < to {
+            let n = (to - from).min(CRC_CHUNK_SIZE as u64) as usize;
+            self.file.read_exact_at(&mut chunk[..n], from)?;
+            crc = crc32c::crc32c_append(crc, &chunk[..n]);
+            from += n as u64;
+        }
+        Ok(crc)
+    }
+}
+
+/// Whether a segment's indexes could be trusted when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentHealth {
+    /// Index files exist, are whole entries, and agree with the log file's tail.
+    Consistent,
+    /// Something is off (the reason says what); the segment must be recovered.
+    NeedsRecovery(String),
+}
+
+/// What a read of one segment produced.
+pub struct SegmentRead {
+    /// The whole batches read, if any.
+    pub slice: Option<FileSlice>,
+    /// True when the read stopped for a limit (bytes, max offset) rather than the segment's
+    /// end, so the log must not continue into the next segment.
+    pub stopped: bool,
+}
+
+/// One segment of a partition's log.
+pub struct LogSegment {
+    base_offset: i64,
+    dir: PathBuf,
+    log: Arc<File>,
+    /// Bytes of whole batches in the `.log` file; writes go at this position.
+    size: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_last_index_entry: u64,
+    max_timestamp_so_far: i64,
+    /// Last offset of the batch that carried `max_timestamp_so_far`.
+    offset_of_max_timestamp_so_far: i64,
+    /// Offset after the last batch (the base offset while empty).
+    next_offset: i64,
+    /// Wall-clock time of the first append (or of opening a non-empty segment), which
+    /// `segment.ms` counts from.
+    rolling_base_ms: Option<i64>,
+}
+
+impl LogSegment {
+    /// Creates a new, empty active segment, replacing any stale files with its name.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        segment_index_bytes: u32,
+    ) -> Result<LogSegment, StorageError> {
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(log_file_path(dir, base_offset))?;
+        for path in [
+            offset_index_path(dir, base_offset),
+            time_index_path(dir, base_offset),
+        ] {
+            remove_if_exists(&path)?;
+        }
+        let capacity = IndexCapacity::Preallocated(u64::from(segment_index_bytes));
+        let (offset_index, _) =
+            OffsetIndex::open(&offset_index_path(dir, base_offset), base_offset, capacity)?;
+        let (time_index, _) =
+            TimeIndex::open(&time_index_path(dir, base_offset), base_offset, capacity)?;
+        Ok(LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            size: 0,
+            offset_index,
+            time_index,
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: NO_TIMESTAMP,
+            offset_of_max_timestamp_so_far: base_offset,
+            next_offset: base_offset,
+            rolling_base_ms: None,
+        })
+    }
+
+    /// Opens an existing segment and judges whether its indexes can be trusted. It does not
+    /// recover anything itself; the log decides that, knowing whether the shutdown was clean.
+    /// `active` preallocates the indexes for appending.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        segment_index_bytes: u32,
+        active: bool,
+        now_ms: i64,
+    ) -> Result<(LogSegment, SegmentHealth), StorageError> {
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(log_file_path(dir, base_offset))?;
+        let size = log.metadata()?.len();
+        let capacity = if active {
+            IndexCapacity::Preallocated(u64::from(segment_index_bytes))
+        } else {
+            IndexCapacity::UsedSize
+        };
+        let (offset_index, offset_load) =
+            OffsetIndex::open(&offset_index_path(dir, base_offset), base_offset, capacity)?;
+        let (time_index, time_load) =
+            TimeIndex::open(&time_index_path(dir, base_offset), base_offset, capacity)?;
+        let mut segment = LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            size,
+            offset_index,
+            time_index,
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: NO_TIMESTAMP,
+            offset_of_max_timestamp_so_far: base_offset,
+            next_offset: base_offset,
+            rolling_base_ms: (size > 0).then_some(now_ms),
+        };
+        let health = match (offset_load, time_load) {
+            (IndexLoad::Loaded, IndexLoad::Loaded) => segment.load_state_from_indexes()?,
+            (offset_load, time_load) => SegmentHealth::NeedsRecovery(format!(
+                "offset index {offset_load:?}, time index {time_load:?}"
+            )),
+        };
+        Ok((segment, health))
+    }
+
+    /// Fills in next offset, max timestamp and index bookkeeping from trusted-looking indexes,
+    /// scanning only the batches after the last offset index entry. Reports any disagreement
+    /// between the indexes and the log file.
+    fn load_state_from_indexes(&mut self) -> Result<SegmentHealth, StorageError> {
+        if let Err(reason) = self.offset_index.sanity_check(self.size) {
+            return Ok(SegmentHealth::NeedsRecovery(reason));
+        }
+        let last_entry = self.offset_index.last_entry();
+        let start = u64::from(last_entry.position);
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        let mut position = start;
+        let mut next_offset = self.base_offset;
+        loop {
+            let header = match scanner.batch_at(position)? {
+                Scanned::End => break,
+                Scanned::Defect(reason) => return Ok(SegmentHealth::NeedsRecovery(reason)),
+                Scanned::Batch(header) => header,
+            };
+            let indexed_batch = position == start && self.offset_index.entries() > 0;
+            if indexed_batch && header.last_offset() != last_entry.offset {
+                return Ok(SegmentHealth::NeedsRecovery(format!(
+                    "last offset index entry names offset {} but the batch there ends at {}",
+                    last_entry.offset,
+                    header.last_offset()
+                )));
+            }
+            if header.base_offset < next_offset {
+                return Ok(SegmentHealth::NeedsRecovery(format!(
+                    "batch at position {position} goes back to offset {}",
+                    header.base_offset
+                )));
+            }
+            next_offset = header.next_offset();
+            position += header.size();
+        }
+        if let Err(reason) = self.time_index.sanity_check(next_offset) {
+            return Ok(SegmentHealth::NeedsRecovery(reason));
+        }
+        let last_time_entry = self.time_index.last_entry();
+        self.next_offset = next_offset;
+        self.max_timestamp_so_far = last_time_entry.timestamp;
+        self.offset_of_max_timestamp_so_far = last_time_entry.offset;
+        self.bytes_since_last_index_entry = self.size - start;
+        Ok(SegmentHealth::Consistent)
+    }
+
+    /// Rebuilds the segment from its `.log` file: validates every batch in turn (framing,
+    /// magic, record count, codec, offsets that only rise, CRC), cuts the file at the first
+    /// batch that fails, and rebuilds both indexes from the batches kept. Returns how many
+    /// bytes were cut off.
+    pub fn recover(
+        &mut self,
+        index_interval_bytes: u32,
+        segment_index_bytes: u32,
+    ) -> Result<u64, StorageError> {
+        let capacity = IndexCapacity::Preallocated(u64::from(segment_index_bytes));
+        self.offset_index.reset();
+        self.time_index.reset();
+        self.offset_index.resize(capacity)?;
+        self.time_index.resize(capacity)?;
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp_so_far = NO_TIMESTAMP;
+        self.offset_of_max_timestamp_so_far = self.base_offset;
+        self.next_offset = self.base_offset;
+
+        let log = Arc::clone(&self.log);
+        let file_len = log.metadata()?.len();
+        let mut scanner = BatchScanner::new(&log, file_len);
+        let mut position = 0u64;
+        loop {
+            match self.validate_stored_batch(&mut scanner, position)? {
+                Ok(None) => break,
+                Ok(Some(header)) => {
+                    self.index_batch(position, &header, index_interval_bytes);
+                    self.next_offset = header.next_offset();
+                    position += header.size();
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        segment = %log_file_path(&self.dir, self.base_offset).display(),
+                        position,
+                        reason = %reason,
+                        "truncating log segment at the first invalid batch"
+                    );
+                    break;
+                }
+            }
+        }
+        self.size = position;
+        let truncated = file_len - position;
+        if truncated > 0 {
+            log.set_len(position)?;
+            log.sync_all()?;
+        }
+        Ok(truncated)
+    }
+
+    /// Checks the stored batch at `position` the way recovery needs: `Ok(None)` at the end of
+    /// the file, `Ok(Some)` for a good batch, `Err(reason)` for the first bad one.
+    fn validate_stored_batch(
+        &self,
+        scanner: &mut BatchScanner<'_>,
+        position: u64,
+    ) -> io::Result<Result<Option<BatchHeader>, String>> {
+        let header = match scanner.batch_at(position)? {
+            Scanned::End => return Ok(Ok(None)),
+            Scanned::Defect(reason) => return Ok(Err(reason)),
+            Scanned::Batch(header) => header,
+        };
+        if let Err(reason) = batch::check_record_count(&header)
+            .and_then(|()| batch::check_compression_codec(&header))
+        {
+            return Ok(Err(reason));
+        }
+        if header.base_offset < self.next_offset {
+            return Ok(Err(format!(
+                "batch base offset {} is below the expected {}",
+                header.base_offset, self.next_offset
+            )));
+        }
+        let crc = scanner.crc_of_batch(position, &header)?;
+        if crc != header.crc {
+            return Ok(Err(format!(
+                "CRC mismatch (stored {:#x}, computed {crc:#x})",
+                header.crc
+            )));
+        }
+        Ok(Ok(Some(header)))
+    }
+
+    /// Appends validated batches (offsets already assigned) as one write at the end of the
+    /// file, then indexes them. If the write fails, the file is cut back so no partial batch
+    /// stays behind.
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        batches: &[ValidatedBatch],
+        index_interval_bytes: u32,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        if let Err(e) = self.log.write_all_at(bytes, self.size) {
+            if let Err(cut) = self.log.set_len(self.size) {
+                tracing::error!(error = %cut, "could not cut a failed append off the segment");
+            }
+            return Err(e.into());
+        }
+        for validated in batches {
+            let position = self.size + validated.position as u64;
+            self.index_batch(position, &validated.header, index_interval_bytes);
+            self.next_offset = validated.header.next_offset();
+        }
+        self.size += bytes.len() as u64;
+        self.rolling_base_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Updates max timestamp tracking and adds index entries for one batch, following Kafka's
+    /// rule: once at least `index_interval_bytes` were appended since the last entry, the next
+    /// batch gets an offset index entry and the time index gets the max timestamp so far.
+    fn index_batch(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u32) {
+        if header.max_timestamp > self.max_timestamp_so_far {
+            self.max_timestamp_so_far = header.max_timestamp;
+            self.offset_of_max_timestamp_so_far = header.last_offset();
+        }
+        if self.bytes_since_last_index_entry >= u64::from(index_interval_bytes) {
+            self.offset_index.append(header.last_offset(), position);
+            self.time_index.maybe_append(
+                self.max_timestamp_so_far,
+                self.offset_of_max_timestamp_so_far,
+                false,
+            );
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += header.size();
+    }
+
+    /// Prepares the segment for a life as a read-only segment (on roll or close): records the
+    /// final max timestamp in the time index so retention knows it after a restart, cuts both
+    /// index files to their used size, and fsyncs everything so only the active segment can be
+    /// torn by a crash.
+    pub fn seal(&mut self) -> Result<(), StorageError> {
+        self.time_index.maybe_append(
+            self.max_timestamp_so_far,
+            self.offset_of_max_timestamp_so_far,
+            true,
+        );
+        self.offset_index.resize(IndexCapacity::UsedSize)?;
+        self.time_index.resize(IndexCapacity::UsedSize)?;
+        self.flush()
+    }
+
+    /// Fsyncs the log file and writes the index maps back.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.log.sync_data()?;
+        self.offset_index.flush()?;
+        self.time_index.flush()?;
+        Ok(())
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset`: the batch that
+    /// holds `offset`, or the one after the gap it falls in. `None` if no such batch is here.
+    pub fn translate_offset(&self, offset: i64) -> io::Result<Option<(u64, BatchHeader)>> {
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        let mut position = self.index_position_for(offset);
+        loop {
+            match scanner.batch_at(position)? {
+                Scanned::End => return Ok(None),
+                Scanned::Defect(reason) => {
+                    tracing::warn!(base_offset = self.base_offset, reason = %reason, "unreadable batch while looking up an offset");
+                    return Ok(None);
+                }
+                Scanned::Batch(header) if header.last_offset() >= offset => {
+                    return Ok(Some((position, header)))
+                }
+                Scanned::Batch(header) => position += header.size(),
+            }
+        }
+    }
+
+    /// Where the offset index says to start scanning for `offset`; an entry pointing past the
+    /// end of the data (a damaged index) is ignored.
+    fn index_position_for(&self, offset: i64) -> u64 {
+        let position = u64::from(self.offset_index.lookup(offset).position);
+        if position < self.size {
+            position
+        } else {
+            0
+        }
+    }
+
+    /// Whole batches from `start_position` (a batch boundary) while their base offset is below
+    /// `max_offset` and they fit in `max_bytes`; with `min_one_batch` the first batch is taken
+    /// even if it alone exceeds `max_bytes`.
+    pub fn read(
+        &self,
+        start_position: u64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> io::Result<SegmentRead> {
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        let mut len = 0u64;
+        let stopped = loop {
+            match scanner.batch_at(start_position + len)? {
+                Scanned::End => break false,
+                Scanned::Defect(reason) => {
+                    tracing::warn!(base_offset = self.base_offset, reason = %reason, "unreadable batch while reading");
+                    break true;
+                }
+                Scanned::Batch(header) => {
+                    if header.base_offset >= max_offset {
+                        break true;
+                    }
+                    let grown = len + header.size();
+                    let first_batch_exception = len == 0 && min_one_batch;
+                    if (grown > max_bytes && !first_batch_exception) || grown > u64::from(u32::MAX)
+                    {
+                        break true;
+                    }
+                    len = grown;
+                }
+            }
+        };
+        let slice = (len > 0).then(|| FileSlice {
+            file: Arc::clone(&self.log),
+            position: start_position,
+            len: len as u32,
+        });
+        Ok(SegmentRead { slice, stopped })
+    }
+
+    /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
+    /// (offset, timestamp), searching batches from the time index's hint onward: the first
+    /// batch whose max timestamp reaches `timestamp` is decoded to find the record.
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+        start_offset: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let hint = self.time_index.lookup(timestamp);
+        let mut position = self.index_position_for(hint.offset.max(start_offset));
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        loop {
+            let header = match scanner.batch_at(position)? {
+                Scanned::End | Scanned::Defect(_) => return Ok(None),
+                Scanned::Batch(header) => header,
+            };
+            if header.last_offset() >= start_offset && header.max_timestamp >= timestamp {
+                let found = self.first_record_matching(position, &header, |offset, ts| {
+                    offset >= start_offset && ts >= timestamp
+                })?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            position += header.size();
+        }
+    }
+
+    /// The segment's largest timestamp and the offset of the (first) record carrying it.
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let max = self.max_timestamp_so_far;
+        if max <= NO_TIMESTAMP {
+            return Ok(None);
+        }
+        let shallow = Some((max, self.offset_of_max_timestamp_so_far));
+        let Some((position, header)) =
+            self.translate_offset(self.offset_of_max_timestamp_so_far)?
+        else {
+            return Ok(shallow);
+        };
+        let found = self.first_record_matching(position, &header, |_, ts| ts == max)?;
+        Ok(found.map(|(offset, ts)| (ts, offset)).or(shallow))
+    }
+
+    /// Decodes the batch at `position` and returns the first (offset, timestamp) accepted by
+    /// `wanted`. A batch that cannot be decoded (an unsupported codec) answers at batch level:
+    /// its first wanted offset with its max timestamp.
+    fn first_record_matching(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+        wanted: impl Fn(i64, i64) -> bool,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let bytes = FileSlice {
+            file: Arc::clone(&self.log),
+            position,
+            len: header.size() as u32,
+        }
+        .read_bytes()?;
+        match batch::record_offsets_and_timestamps(bytes, header) {
+            Ok(records) => Ok(records.into_iter().find(|&(offset, ts)| wanted(offset, ts))),
+            Err(reason) => {
+                tracing::warn!(base_offset = header.base_offset, reason = %reason, "could not decode batch; answering at batch level");
+                let offset = (header.base_offset..=header.last_offset())
+                    .find(|&offset| wanted(offset, header.max_timestamp));
+                Ok(offset.map(|offset| (offset, header.max_timestamp)))
+            }
+        }
+    }
+
+    /// The timestamp retention compares against: the largest record timestamp, or the file's
+    /// modification time when no batch carried a timestamp.
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp_so_far > NO_TIMESTAMP {
+            return self.max_timestamp_so_far;
+        }
+        self.log
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(NO_TIMESTAMP)
+    }
+
+    /// Whether an index has no room left, which forces a roll.
+    pub fn indexes_full(&self) -> bool {
+        self.offset_index.is_full() || self.time_index.is_full()
+    }
+
+    /// Removes the segment's files. The `.log` is renamed to `.deleted` first: segments are
+    /// found by their `.log` names, so a crash part-way leaves no half segment, only leftovers
+    /// that the next open removes. Readers holding a [`FileSlice`] keep reading the unlinked
+    /// file.
+    pub fn delete(self) -> Result<(), StorageError> {
+        let paths = [
+            log_file_path(&self.dir, self.base_offset),
+            offset_index_path(&self.dir, self.base_offset),
+            time_index_path(&self.dir, self.base_offset),
+        ];
+        drop(self);
+        let mut doomed = Vec::with_capacity(paths.len());
+        for path in paths {
+            let mut name = path.clone().into_os_string();
+            name.push(DELETED_FILE_SUFFIX);
+            let target = PathBuf::from(name);
+            match fs::rename(&path, &target) {
+                Ok(()) => doomed.push(target),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for path in doomed {
+            remove_if_exists(&path)?;
+        }
+        Ok(())
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Bytes of whole batches in the segment.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Offset after the segment's last batch.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn max_timestamp_so_far(&self) -> i64 {
+        self.max_timestamp_so_far
+    }
+
+    pub fn rolling_base_ms(&self) -> Option<i64> {
+        self.rolling_base_ms
+    }
+
+    /// The shared handle of the `.log` file.
+    pub fn log_file(&self) -> &Arc<File> {
+        &self.log
+    }
+
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::tests::encode_batch;
+
+    #[test]
+    fn segment_file_names_are_twenty_digits() {
+        assert_eq!(file_name_stem(42), "00000000000000000042");
+        assert_eq!(
+            parse_segment_file_name("00000000000000000042.log", LOG_FILE_SUFFIX),
+            Some(42)
+        );
+        for bad in [
+            "42.log",
+            "0000000000000000004x.log",
+            "00000000000000000042.index",
+            "x",
+        ] {
+            assert_eq!(parse_segment_file_name(bad, LOG_FILE_SUFFIX), None, "{bad}");
+        }
+        assert_eq!(
+            parse_segment_file_name("99999999999999999999.log", LOG_FILE_SUFFIX),
+            None,
+            "beyond i64"
+        );
+    }
+
+    /// Appends `count` one-record batches at offsets base.. and returns their positions.
+    fn append_batches(segment: &mut LogSegment, base: i64, count: i64) -> Vec<u64> {
+        let mut positions = Vec::new();
+        for i in 0..count {
+            let mut bytes = encode_batch(&[format!("v{i}").as_bytes()], &[1000 + i]).to_vec();
+            batch::write_base_offset(&mut bytes, base + i);
+            let header = BatchHeader::parse(&bytes).unwrap();
+            positions.push(segment.size());
+            segment
+                .append(
+                    &bytes,
+                    &[ValidatedBatch {
+                        position: 0,
+                        header,
+                    }],
+                    64,
+                    0,
+                )
+                .unwrap();
+        }
+        positions
+    }
+
+    #[test]
+    fn translate_offset_finds_every_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = LogSegment::create(dir.path(), 100, 4096).unwrap();
+        let positions = append_batches(&mut segment, 100, 200);
+        assert!(segment.offset_index().entries() > 10);
+        for (i, &position) in positions.iter().enumerate() {
+            let (found, header) = segment.translate_offset(100 + i as i64).unwrap().unwrap();
+            assert_eq!(found, position);
+            assert_eq!(header.base_offset, 100 + i as i64);
+        }
+        assert!(segment.translate_offset(300).unwrap().is_none());
+        assert_eq!(segment.next_offset(), 300);
+        assert_eq!(segment.max_timestamp_so_far(), 1199);
+    }
+
+    #[test]
+    fn recover_rebuilds_the_same_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = LogSegment::create(dir.path(), 0, 4096).unwrap();
+        append_batches(&mut segment, 0, 100);
+        let offset_entries = segment.offset_index().entries();
+        let time_entries = segment.time_index().entries();
+        let lookups: Vec<_> = (0..100).map(|o| segment.offset_index().lookup(o)).collect();
+        assert_eq!(segment.recover(64, 4096).unwrap(), 0);
+        assert_eq!(segment.offset_index().entries(), offset_entries);
+        assert_eq!(segment.time_index().entries(), time_entries);
+        let rebuilt: Vec<_> = (0..100).map(|o| segment.offset_index().lookup(o)).collect();
+        assert_eq!(lookups, rebuilt);
+    }
+
+    #[test]
+    fn read_stops_at_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = LogSegment::create(dir.path(), 0, 4096).unwrap();
+        let positions = append_batches(&mut segment, 0, 5);
+        let one = positions[1];
+        let read = segment.read(0, one * 2, i64::MAX, false).unwrap();
+        assert_eq!(read.slice.unwrap().len as u64, one * 2);
+        assert!(read.stopped);
+        let read = segment.read(0, u64::MAX, 3, false).unwrap();
+        assert_eq!(read.slice.unwrap().len as u64, positions[3]);
+        assert!(read.stopped);
+        let read = segment
+            .read(positions[4], u64::MAX, i64::MAX, false)
+            .unwrap();
+        assert!(!read.stopped);
+        assert_eq!(
+            read.slice.unwrap().len as u64,
+            segment.size() - positions[4]
+        );
+        let read = segment.read(0, 1, i64::MAX, false).unwrap();
+        assert!(read.slice.is_none());
+        let read = segment.read(0, 1, i64::MAX, true).unwrap();
+        assert_eq!(read.slice.unwrap().len as u64, one);
+    }
+}
