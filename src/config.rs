@@ -195,7 +195,9 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
 
 /// Looks a config up by name within a scope.
 pub fn find_def(scope: Scope, name: &str) -> Option<&'static ConfigDef> {
-    CONFIG_DEFS.iter().find(|d| d.scope == scope && d.name == name)
+    CONFIG_DEFS
+        .iter()
+        .find(|d| d.scope == scope && d.name == name)
 }
 
 /// Why a config value was refused; maps to `INVALID_CONFIG`.
@@ -204,7 +206,11 @@ pub enum ConfigError {
     #[error("unknown config '{0}'")]
     Unknown(String),
     #[error("invalid value '{value}' for '{name}': {reason}")]
-    InvalidValue { name: String, value: String, reason: String },
+    InvalidValue {
+        name: String,
+        value: String,
+        reason: String,
+    },
     #[error("config file: {0}")]
     File(String),
 }
@@ -212,7 +218,11 @@ pub enum ConfigError {
 /// Checks a value against a definition, returning it normalised (trimmed).
 pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
     let v = value.trim();
-    let bad = |reason: String| ConfigError::InvalidValue { name: def.name.into(), value: value.into(), reason };
+    let bad = |reason: String| ConfigError::InvalidValue {
+        name: def.name.into(),
+        value: value.into(),
+        reason,
+    };
     match def.kind {
         ConfigKind::Boolean => {
             if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
@@ -248,7 +258,11 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
         }
         ConfigKind::List => {
             if let ListOf(allowed) = def.validator {
-                let items: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                let items: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if items.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
                     return Err(bad(format!("must be a list of {}", allowed.join(", "))));
                 }
@@ -260,7 +274,9 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
 }
 
 /// Validates a set of topic config overrides (CreateTopics, AlterConfigs).
-pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+pub fn validate_topic_configs(
+    configs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
     configs
         .iter()
         .map(|(k, v)| {
@@ -285,14 +301,18 @@ impl Default for BrokerConfig {
             .filter(|d| d.scope == Scope::Broker)
             .map(|d| (d.name.to_string(), d.default.to_string()))
             .collect();
-        BrokerConfig { values, explicitly_set: Default::default() }
+        BrokerConfig {
+            values,
+            explicitly_set: Default::default(),
+        }
     }
 }
 
 impl BrokerConfig {
     /// Sets one broker property by its Kafka name, validating it.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let def = find_def(Scope::Broker, name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        let def =
+            find_def(Scope::Broker, name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let v = validate(def, value)?;
         self.values.insert(name.to_string(), v);
         self.explicitly_set.insert(name.to_string());
@@ -300,7 +320,11 @@ impl BrokerConfig {
     }
 
     /// Built-in defaults < TOML file < `TROUPE_*` environment < `--override` flags.
-    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &[String]) -> Result<Self, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
         let mut cfg = BrokerConfig::default();
         if let Some(path) = file {
             for (k, v) in read_toml_properties(path)? {
@@ -341,12 +365,18 @@ impl BrokerConfig {
     }
 
     /// The effective value of a topic config given the topic's overrides, and where it came from.
-    pub fn topic_value(&self, overrides: &BTreeMap<String, String>, def: &ConfigDef) -> (String, ConfigSource) {
+    pub fn topic_value(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        def: &ConfigDef,
+    ) -> (String, ConfigSource) {
         if let Some(v) = overrides.get(def.name) {
             return (v.clone(), ConfigSource::TopicConfig);
         }
         match def.broker_synonym {
-            Some(syn) if self.is_explicit(syn) => (self.get(syn).to_string(), ConfigSource::StaticBrokerConfig),
+            Some(syn) if self.is_explicit(syn) => {
+                (self.get(syn).to_string(), ConfigSource::StaticBrokerConfig)
+            }
             Some(syn) => (self.get(syn).to_string(), ConfigSource::Default),
             None => (def.default.to_string(), ConfigSource::Default),
         }
@@ -389,7 +419,10 @@ pub enum ConfigSource {
 
 /// Options of `troupe serve` that a config file may also carry (not broker properties).
 pub fn is_serve_option(key: &str) -> bool {
-    matches!(key, "data.dir" | "listen" | "advertised.listener" | "http" | "node.id")
+    matches!(
+        key,
+        "data.dir" | "listen" | "advertised.listener" | "http" | "node.id"
+    )
 }
 
 /// Reads a TOML file through the `config` crate and flattens nested tables into Kafka's dotted
@@ -399,8 +432,9 @@ pub fn read_toml_properties(path: &Path) -> Result<Vec<(String, String)>, Config
         .add_source(config::File::from(path).format(config::FileFormat::Toml))
         .build()
         .map_err(|e| ConfigError::File(e.to_string()))?;
-    let table: BTreeMap<String, config::Value> =
-        raw.try_deserialize().map_err(|e| ConfigError::File(e.to_string()))?;
+    let table: BTreeMap<String, config::Value> = raw
+        .try_deserialize()
+        .map_err(|e| ConfigError::File(e.to_string()))?;
     let mut out = Vec::new();
     for (k, v) in table {
         flatten(&k, v, &mut out)?;
@@ -408,7 +442,11 @@ pub fn read_toml_properties(path: &Path) -> Result<Vec<(String, String)>, Config
     Ok(out)
 }
 
-fn flatten(prefix: &str, value: config::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+fn flatten(
+    prefix: &str,
+    value: config::Value,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
     match value.kind {
         config::ValueKind::Table(t) => {
             for (k, v) in t {
@@ -443,13 +481,22 @@ mod tests {
     fn validation_rejects_bad_values_and_unknown_names() {
         let mut m = BTreeMap::new();
         m.insert("retention.ms".to_string(), "abc".to_string());
-        assert!(matches!(validate_topic_configs(&m), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(
+            validate_topic_configs(&m),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         m.clear();
         m.insert("no.such.config".to_string(), "1".to_string());
-        assert_eq!(validate_topic_configs(&m), Err(ConfigError::Unknown("no.such.config".into())));
+        assert_eq!(
+            validate_topic_configs(&m),
+            Err(ConfigError::Unknown("no.such.config".into()))
+        );
         m.clear();
         m.insert("cleanup.policy".to_string(), "compact, delete".to_string());
-        assert_eq!(validate_topic_configs(&m).unwrap()["cleanup.policy"], "compact,delete");
+        assert_eq!(
+            validate_topic_configs(&m).unwrap()["cleanup.policy"],
+            "compact,delete"
+        );
         m.insert("cleanup.policy".to_string(), "shred".to_string());
         assert!(validate_topic_configs(&m).is_err());
     }
@@ -458,7 +505,11 @@ mod tests {
     fn precedence_is_defaults_file_env_overrides() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
-        std::fs::write(&file, "\"num.partitions\" = 3\n[log.retention]\nms = 1000\n").unwrap();
+        std::fs::write(
+            &file,
+            "\"num.partitions\" = 3\n[log.retention]\nms = 1000\n",
+        )
+        .unwrap();
         let env = vec![("TROUPE_NUM_PARTITIONS".to_string(), "4".to_string())];
         let cfg = BrokerConfig::load(Some(&file), &env, &[]).unwrap();
         assert_eq!(cfg.get_i64("num.partitions"), 4);

@@ -31,7 +31,11 @@ pub enum BrokerError {
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
-    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
     #[error("acks must be -1, 0 or 1")]
     InvalidRequiredAcks,
     #[error("this broker is not the leader of that partition")]
@@ -89,12 +93,18 @@ impl From<StorageError> for BrokerError {
         match e {
             StorageError::CorruptMessage(m) => BrokerError::CorruptMessage(m),
             StorageError::InvalidRecord(m) => BrokerError::InvalidRecord(m),
-            StorageError::MessageTooLarge { size, max } => {
-                BrokerError::MessageTooLarge(format!("batch of {size} bytes exceeds max.message.bytes={max}"))
-            }
-            StorageError::OffsetOutOfRange { offset, log_start, log_end } => {
-                BrokerError::OffsetOutOfRange { offset, log_start, log_end }
-            }
+            StorageError::MessageTooLarge { size, max } => BrokerError::MessageTooLarge(format!(
+                "batch of {size} bytes exceeds max.message.bytes={max}"
+            )),
+            StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            } => BrokerError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            },
             StorageError::Io(io) => BrokerError::KafkaStorage(io.to_string()),
         }
     }

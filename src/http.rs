@@ -24,11 +24,34 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(state)
+        .route("/metrics", get(metrics_text));
+    #[cfg(feature = "test-hooks")]
+    let router = router.route(
+        "/test-hooks/panic/:topic/:partition",
+        axum::routing::post(inject_panic),
+    );
+    router.with_state(state)
+}
+
+/// Test-only (feature `test-hooks`): makes one partition's actor panic inside a handler.
+#[cfg(feature = "test-hooks")]
+async fn inject_panic(
+    State(s): State<HttpState>,
+    axum::extract::Path((topic, partition)): axum::extract::Path<(String, i32)>,
+) -> impl IntoResponse {
+    match s.replicas.get(&topic, partition) {
+        None => (StatusCode::NOT_FOUND, "no such partition".to_string()),
+        Some(h) => {
+            let r = h
+                .addr
+                .send(crate::actors::partition_replica::InjectPanic)
+                .await;
+            (StatusCode::OK, format!("{r:?}"))
+        }
+    }
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
@@ -37,7 +60,11 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let snap = s.health.snapshot();
-    let code = if snap.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if snap.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(snap))
 }
 
@@ -53,7 +80,13 @@ async fn metrics_text(State(s): State<HttpState>) -> impl IntoResponse {
             tp.topic, tp.partition, leo
         ));
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
 }
 
 /// Binds and serves on a dedicated thread; returns once the socket is bound.
@@ -61,26 +94,31 @@ pub fn spawn(addr: SocketAddr, state: HttpState) -> std::io::Result<SocketAddr> 
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    std::thread::Builder::new().name("troupe-http".into()).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the HTTP runtime");
-                return;
-            }
-        };
-        rt.block_on(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
+    std::thread::Builder::new()
+        .name("troupe-http".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot serve HTTP");
+                    tracing::error!(error = %e, "cannot start the HTTP runtime");
                     return;
                 }
             };
-            if let Err(e) = axum::serve(listener, router(state)).await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
-    })?;
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot serve HTTP");
+                        return;
+                    }
+                };
+                if let Err(e) = axum::serve(listener, router(state)).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+        })?;
     Ok(bound)
 }

@@ -9,7 +9,11 @@ use troupe::config::{read_toml_properties, BrokerConfig};
 use troupe::server::{run, ServeOptions};
 
 #[derive(Parser)]
-#[command(name = "troupe", version, about = "A Kafka-compatible streaming broker built as an actor system")]
+#[command(
+    name = "troupe",
+    version,
+    about = "A Kafka-compatible streaming broker built as an actor system"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +51,9 @@ struct ServeArgs {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -66,18 +72,30 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
         Some(path) => read_toml_properties(path)?,
         None => Vec::new(),
     };
-    let from_file = |key: &str| file_values.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let from_file = |key: &str| {
+        file_values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
     let env: Vec<(String, String)> = std::env::vars().collect();
     let config = BrokerConfig::load(args.config.as_deref(), &env, &args.overrides)?;
 
-    let data_dir = args.data_dir.or_else(|| from_file("data.dir").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("./data"));
+    let data_dir = args
+        .data_dir
+        .or_else(|| from_file("data.dir").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("./data"));
     let listen: SocketAddr = match args.listen {
         Some(l) => l,
-        None => from_file("listen").unwrap_or_else(|| "127.0.0.1:9092".into()).parse()?,
+        None => from_file("listen")
+            .unwrap_or_else(|| "127.0.0.1:9092".into())
+            .parse()?,
     };
     let http: SocketAddr = match args.http {
         Some(h) => h,
-        None => from_file("http").unwrap_or_else(|| "127.0.0.1:9644".into()).parse()?,
+        None => from_file("http")
+            .unwrap_or_else(|| "127.0.0.1:9644".into())
+            .parse()?,
     };
     let advertised = args
         .advertised_listener
@@ -85,7 +103,17 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
         .unwrap_or_else(|| listen.to_string());
     let node_id = match args.node_id {
         Some(n) => n,
-        None => from_file("node.id").map(|v| v.parse()).transpose()?.unwrap_or(1),
+        None => from_file("node.id")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(1),
     };
-    Ok(ServeOptions { data_dir, listen, advertised, http, node_id, config })
+    Ok(ServeOptions {
+        data_dir,
+        listen,
+        advertised,
+        http,
+        node_id,
+        config,
+    })
 }

@@ -50,12 +50,22 @@ pub struct BrokerInfo {
 pub enum MetadataRecord {
     RegisterBroker(BrokerInfo),
     CreateTopic(TopicMeta),
-    CreatePartitions { topic: String, partitions: Vec<PartitionMeta> },
+    CreatePartitions {
+        topic: String,
+        partitions: Vec<PartitionMeta>,
+    },
     /// Replaces the topic's whole override set.
-    AlterTopicConfigs { topic: String, configs: BTreeMap<String, String> },
-    DeleteTopic { topic: String },
+    AlterTopicConfigs {
+        topic: String,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        topic: String,
+    },
     /// The next producer id block handed out starts here (ids are never reused).
-    ProducerIdBlock { next_producer_id: i64 },
+    ProducerIdBlock {
+        next_producer_id: i64,
+    },
 }
 
 /// The read-mostly view of metadata. Cheap to clone via `Arc`.
@@ -123,10 +133,18 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
         return Err(format!("topic name cannot be '{name}'"));
     }
     if name.len() > 249 {
-        return Err(format!("topic name is {} characters, the limit is 249", name.len()));
+        return Err(format!(
+            "topic name is {} characters, the limit is 249",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("topic name contains '{c}'; only [a-zA-Z0-9._-] are allowed"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name contains '{c}'; only [a-zA-Z0-9._-] are allowed"
+        ));
     }
     Ok(())
 }
@@ -144,7 +162,12 @@ impl MetadataLog {
     pub fn open(dir: &Path) -> std::io::Result<(MetadataLog, Vec<MetadataRecord>)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("metadata.log");
-        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?;
         let mut records = Vec::new();
         let mut good_len: u64 = 0;
         {
@@ -179,7 +202,11 @@ impl MetadataLog {
         let mut buf = String::new();
         for r in records {
             let json = serde_json::to_string(r).map_err(std::io::Error::other)?;
-            buf.push_str(&format!("{:08x} {}\n", crc32c::crc32c(json.as_bytes()), json));
+            buf.push_str(&format!(
+                "{:08x} {}\n",
+                crc32c::crc32c(json.as_bytes()),
+                json
+            ));
         }
         self.file.write_all(buf.as_bytes())?;
         self.file.sync_data()
@@ -207,7 +234,14 @@ mod tests {
         MetadataRecord::CreateTopic(TopicMeta {
             name: name.into(),
             id: Uuid::new_v4(),
-            partitions: vec![PartitionMeta { index: 0, replicas: vec![1], isr: vec![1], leader: 1, leader_epoch: 0, partition_epoch: 0 }],
+            partitions: vec![PartitionMeta {
+                index: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }],
             configs: BTreeMap::new(),
             internal: false,
         })
@@ -237,7 +271,8 @@ mod tests {
         drop(f);
         let (mut log, recs) = MetadataLog::open(dir.path()).unwrap();
         assert_eq!(recs.len(), 2);
-        log.append(&[MetadataRecord::DeleteTopic { topic: "a".into() }]).unwrap();
+        log.append(&[MetadataRecord::DeleteTopic { topic: "a".into() }])
+            .unwrap();
         let (_, recs) = MetadataLog::open(dir.path()).unwrap();
         assert_eq!(recs.len(), 3);
         let mut image = MetadataImage::default();

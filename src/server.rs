@@ -40,7 +40,8 @@ pub struct ServeOptions {
 /// Runs the broker until a shutdown signal; returns when everything is closed.
 pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     raise_fd_limit();
-    std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     let _lock = lock_data_dir(&opts.data_dir)?;
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -50,19 +51,33 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(opts: ServeOptions, prometheus: metrics_exporter_prometheus::PrometheusHandle) -> anyhow::Result<()> {
+async fn serve(
+    opts: ServeOptions,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
     let (advertised_host, advertised_port) = split_host_port(&opts.advertised)?;
     let cluster_id = load_or_create_cluster_id(&opts.data_dir, opts.node_id)?;
 
     let (metadata_log, records) = MetadataLog::open(&opts.data_dir.join("__cluster_metadata"))?;
-    let mut image = MetadataImage { cluster_id, controller_id: opts.node_id, ..Default::default() };
+    let mut image = MetadataImage {
+        cluster_id,
+        controller_id: opts.node_id,
+        ..Default::default()
+    };
     for r in &records {
         image.apply(r);
     }
-    tracing::info!(records = records.len(), topics = image.topics.len(), partitions = image.partition_count(), "metadata log replayed");
+    tracing::info!(
+        records = records.len(),
+        topics = image.topics.len(),
+        partitions = image.partition_count(),
+        "metadata log replayed"
+    );
 
     let arbiter_count = match opts.config.get_i64("num.arbiters") {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
         n => n as usize,
     };
     let arbiters: Vec<Arbiter> = (0..arbiter_count).map(|_| Arbiter::new()).collect();
@@ -70,25 +85,54 @@ async fn serve(opts: ServeOptions, prometheus: metrics_exporter_prometheus::Prom
 
     let health = Arc::new(SupervisorState::default());
     let cache = Arc::new(MetadataCache::new(image.clone()));
-    let replicas = Arc::new(ReplicaManager::new(opts.data_dir.clone(), handles.clone(), health.clone(), opts.config.clone()));
-    let controller = Controller::new(opts.node_id, image.clone(), metadata_log, cache.clone(), replicas.clone(), opts.config.clone()).start();
+    let replicas = Arc::new(ReplicaManager::new(
+        opts.data_dir.clone(),
+        handles.clone(),
+        health.clone(),
+        opts.config.clone(),
+    ));
+    let controller = Controller::new(
+        opts.node_id,
+        image.clone(),
+        metadata_log,
+        cache.clone(),
+        replicas.clone(),
+        opts.config.clone(),
+    )
+    .start();
     controller
-        .send(RegisterBroker(BrokerInfo { id: opts.node_id, host: advertised_host.clone(), port: advertised_port, rack: None }))
+        .send(RegisterBroker(BrokerInfo {
+            id: opts.node_id,
+            host: advertised_host.clone(),
+            port: advertised_port,
+            rack: None,
+        }))
         .await?
         .map_err(|e| anyhow::anyhow!("registering broker: {e}"))?;
     let timer = TimerWheel::default().start();
 
     let http_addr = crate::http::spawn(
         opts.http,
-        crate::http::HttpState { health: health.clone(), replicas: replicas.clone(), prometheus },
+        crate::http::HttpState {
+            health: health.clone(),
+            replicas: replicas.clone(),
+            prometheus,
+        },
     )
     .with_context(|| format!("binding HTTP on {}", opts.http))?;
 
     let started = std::time::Instant::now();
-    replicas.open_all(&cache.current()).await.map_err(|e| anyhow::anyhow!("opening partitions: {e}"))?;
+    replicas
+        .open_all(&cache.current())
+        .await
+        .map_err(|e| anyhow::anyhow!("opening partitions: {e}"))?;
     replicas.remove_orphan_dirs(&cache.current());
     health.mark_started();
-    tracing::info!(partitions = replicas.partition_count(), elapsed_ms = started.elapsed().as_millis() as u64, "partitions recovered");
+    tracing::info!(
+        partitions = replicas.partition_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partitions recovered"
+    );
 
     let broker = Arc::new(BrokerContext {
         node_id: opts.node_id,
@@ -103,7 +147,9 @@ async fn serve(opts: ServeOptions, prometheus: metrics_exporter_prometheus::Prom
         active_connections: Default::default(),
     });
 
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("binding Kafka listener on {}", opts.listen))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding Kafka listener on {}", opts.listen))?;
     let kafka_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     Listener::new(listener, handles.clone(), broker.clone(), shutdown_rx).start();
@@ -118,7 +164,9 @@ async fn serve(opts: ServeOptions, prometheus: metrics_exporter_prometheus::Prom
     health.set_serving(false);
     let _ = shutdown_tx.send(true);
     let drain_deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while broker.active_connections.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < drain_deadline {
+    while broker.active_connections.load(Ordering::SeqCst) > 0
+        && std::time::Instant::now() < drain_deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     replicas.close_all().await;
@@ -146,9 +194,14 @@ async fn wait_for_shutdown_signal() {
 }
 
 fn split_host_port(s: &str) -> anyhow::Result<(String, i32)> {
-    let (host, port) = s.rsplit_once(':').with_context(|| format!("'{s}' is not host:port"))?;
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("'{s}' is not host:port"))?;
     let port: u16 = port.parse().with_context(|| format!("bad port in '{s}'"))?;
-    Ok((host.trim_matches(|c| c == '[' || c == ']').to_string(), port as i32))
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port as i32,
+    ))
 }
 
 /// `meta.properties` holds the cluster id, made once per data dir, like Kafka's.
@@ -161,7 +214,10 @@ fn load_or_create_cluster_id(dir: &Path, node_id: i32) -> anyhow::Result<String>
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
     let tmp = dir.join("meta.properties.tmp");
-    std::fs::write(&tmp, format!("version=1\ncluster.id={id}\nnode.id={node_id}\n"))?;
+    std::fs::write(
+        &tmp,
+        format!("version=1\ncluster.id={id}\nnode.id={node_id}\n"),
+    )?;
     std::fs::rename(&tmp, &path)?;
     Ok(id)
 }
@@ -169,11 +225,18 @@ fn load_or_create_cluster_id(dir: &Path, node_id: i32) -> anyhow::Result<String>
 /// An exclusive lock on the data dir: two brokers on one directory would corrupt it.
 fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::io::AsRawFd;
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))?;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        anyhow::bail!("data dir {} is in use by another troupe process", dir.display());
+        anyhow::bail!(
+            "data dir {} is in use by another troupe process",
+            dir.display()
+        );
     }
     Ok(f)
 }
@@ -182,7 +245,10 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);

@@ -32,8 +32,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: Option<TcpStream>, peer: SocketAddr, broker: Arc<BrokerContext>, shutdown: watch::Receiver<bool>) -> Self {
-        Connection { stream, peer, broker, shutdown }
+    pub fn new(
+        stream: Option<TcpStream>,
+        peer: SocketAddr,
+        broker: Arc<BrokerContext>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Connection {
+            stream,
+            peer,
+            broker,
+            shutdown,
+        }
     }
 }
 
@@ -45,21 +55,38 @@ impl Actor for Connection {
             ctx.stop();
             return;
         };
-        self.broker.active_connections.fetch_add(1, Ordering::SeqCst);
+        self.broker
+            .active_connections
+            .fetch_add(1, Ordering::SeqCst);
         metrics::gauge!("troupe_connections").increment(1.0);
-        let serving = serve(stream, self.peer, self.broker.clone(), self.shutdown.clone());
+        let serving = serve(
+            stream,
+            self.peer,
+            self.broker.clone(),
+            self.shutdown.clone(),
+        );
         ctx.spawn(serving.into_actor(self).map(|_, _, ctx| ctx.stop()));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.broker.active_connections.fetch_sub(1, Ordering::SeqCst);
+        self.broker
+            .active_connections
+            .fetch_sub(1, Ordering::SeqCst);
         metrics::gauge!("troupe_connections").decrement(1.0);
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<BrokerContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
-    let max_frame = broker.config.get_i64("socket.request.max.bytes").clamp(1, i32::MAX as i64) as i32;
+    let max_frame = broker
+        .config
+        .get_i64("socket.request.max.bytes")
+        .clamp(1, i32::MAX as i64) as i32;
     let (mut reader, mut writer) = stream.into_split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(MAX_IN_FLIGHT);
     let read_task = actix::spawn(async move {

@@ -19,7 +19,9 @@ use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::config::{validate_topic_configs, BrokerConfig};
 use crate::error::BrokerError;
-use crate::metadata::{validate_topic_name, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::metadata::{
+    validate_topic_name, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta,
+};
 
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
 /// restart while most allocations cost no write.
@@ -59,7 +61,11 @@ impl Controller {
         }
     }
 
-    fn placement(&self, partitions: std::ops::Range<i32>, replication_factor: i16) -> Result<Vec<PartitionMeta>, BrokerError> {
+    fn placement(
+        &self,
+        partitions: std::ops::Range<i32>,
+        replication_factor: i16,
+    ) -> Result<Vec<PartitionMeta>, BrokerError> {
         let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
         if replication_factor < 1 || replication_factor as usize > brokers.len() {
             return Err(BrokerError::InvalidReplicationFactor(format!(
@@ -71,7 +77,9 @@ impl Controller {
             .map(|index| {
                 // Single broker: every replica set is this broker. The cluster issue brings the
                 // seed notes' shifted placement across brokers.
-                let replicas: Vec<i32> = (0..replication_factor as usize).map(|i| brokers[(index as usize + i) % brokers.len()]).collect();
+                let replicas: Vec<i32> = (0..replication_factor as usize)
+                    .map(|i| brokers[(index as usize + i) % brokers.len()])
+                    .collect();
                 PartitionMeta {
                     index,
                     leader: replicas[0],
@@ -84,7 +92,11 @@ impl Controller {
             .collect())
     }
 
-    fn plan_create_topic(&self, req: &NewTopic, planned: &BTreeMap<String, ()>) -> Result<TopicMeta, BrokerError> {
+    fn plan_create_topic(
+        &self,
+        req: &NewTopic,
+        planned: &BTreeMap<String, ()>,
+    ) -> Result<TopicMeta, BrokerError> {
         validate_topic_name(&req.name).map_err(BrokerError::InvalidTopic)?;
         if self.image.topics.contains_key(&req.name) || planned.contains_key(&req.name) {
             return Err(BrokerError::TopicAlreadyExists(req.name.clone()));
@@ -95,10 +107,14 @@ impl Controller {
             req.num_partitions
         };
         if partitions < 1 {
-            return Err(BrokerError::InvalidPartitions(format!("number of partitions must be at least 1, got {partitions}")));
+            return Err(BrokerError::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {partitions}"
+            )));
         }
         if partitions > 1_000_000 {
-            return Err(BrokerError::InvalidPartitions(format!("{partitions} partitions is more than this broker accepts")));
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{partitions} partitions is more than this broker accepts"
+            )));
         }
         let rf = if req.replication_factor == -1 {
             self.broker_config.get_i64("default.replication.factor") as i16
@@ -117,7 +133,10 @@ impl Controller {
 
     /// Writes records durably, then applies and publishes them. Runs on a blocking thread for
     /// the fsync; the caller holds the actor (AtomicResponse) until it completes.
-    fn commit(&mut self, records: Vec<MetadataRecord>) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
+    fn commit(
+        &mut self,
+        records: Vec<MetadataRecord>,
+    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
         let log = self.log.clone();
         let to_write = records.clone();
         async move {
@@ -231,8 +250,11 @@ impl Handler<CreateTopics> for Controller {
         if msg.validate_only {
             return AtomicResponse::new(Box::pin(fut::ready(plans)));
         }
-        let records: Vec<MetadataRecord> =
-            plans.iter().filter_map(|p| p.as_ref().ok()).map(|t| MetadataRecord::CreateTopic(t.clone())).collect();
+        let records: Vec<MetadataRecord> = plans
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|t| MetadataRecord::CreateTopic(t.clone()))
+            .collect();
         AtomicResponse::new(self.commit_then_apply(records, plans))
     }
 }
@@ -259,7 +281,9 @@ impl Controller {
                         match r {
                             Ok((image, records)) => match replicas.apply(&records, &image).await {
                                 Ok(()) => answer,
-                                Err(e) => answer.into_iter().map(|a| a.and(Err(e.clone()))).collect(),
+                                Err(e) => {
+                                    answer.into_iter().map(|a| a.and(Err(e.clone()))).collect()
+                                }
                             },
                             Err(e) => answer.into_iter().map(|a| a.and(Err(e.clone()))).collect(),
                         }
@@ -282,7 +306,8 @@ impl Handler<DeleteTopics> for Controller {
             .map(|n| {
                 if !enabled {
                     Err(BrokerError::TopicDeletionDisabled)
-                } else if !self.image.topics.contains_key(n) || seen.insert(n.clone(), ()).is_some() {
+                } else if !self.image.topics.contains_key(n) || seen.insert(n.clone(), ()).is_some()
+                {
                     Err(BrokerError::UnknownTopicOrPartition)
                 } else {
                     Ok(())
@@ -349,7 +374,10 @@ impl Handler<AlterTopicConfigs> for Controller {
         if msg.validate_only {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        let records = vec![MetadataRecord::AlterTopicConfigs { topic: msg.topic, configs }];
+        let records = vec![MetadataRecord::AlterTopicConfigs {
+            topic: msg.topic,
+            configs,
+        }];
         let inner = self.commit_then_apply(records, vec![Ok(())]);
         AtomicResponse::new(Box::pin(inner.map(|mut v, _, _| v.pop().unwrap_or(Ok(())))))
     }
@@ -365,7 +393,9 @@ impl Handler<AllocateProducerId> for Controller {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(id))));
         }
         let block_end = self.next_producer_id + PRODUCER_ID_BLOCK;
-        let records = vec![MetadataRecord::ProducerIdBlock { next_producer_id: block_end }];
+        let records = vec![MetadataRecord::ProducerIdBlock {
+            next_producer_id: block_end,
+        }];
         let commit = self.commit(records.clone());
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(move |r, act, _| {
             r?;

@@ -18,8 +18,18 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(listener: TcpListener, arbiters: Vec<ArbiterHandle>, broker: Arc<BrokerContext>, shutdown: watch::Receiver<bool>) -> Self {
-        Listener { listener: Some(listener), arbiters, broker, shutdown }
+    pub fn new(
+        listener: TcpListener,
+        arbiters: Vec<ArbiterHandle>,
+        broker: Arc<BrokerContext>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Listener {
+            listener: Some(listener),
+            arbiters,
+            broker,
+            shutdown,
+        }
     }
 }
 
@@ -27,7 +37,9 @@ impl Actor for Listener {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(listener) = self.listener.take() else { return };
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
         let arbiters = self.arbiters.clone();
         let broker = self.broker.clone();
         let mut shutdown = self.shutdown.clone();

@@ -16,7 +16,9 @@ pub struct MetadataCache {
 
 impl MetadataCache {
     pub fn new(image: MetadataImage) -> Self {
-        MetadataCache { image: RwLock::new(Arc::new(image)) }
+        MetadataCache {
+            image: RwLock::new(Arc::new(image)),
+        }
     }
 
     /// The current image; holders keep a consistent snapshot while newer ones are published.

@@ -154,7 +154,10 @@ impl PartitionReplica {
     }
 
     fn now_ms() -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     }
 
     fn watermarks(&self) -> Watermarks {
@@ -196,7 +199,8 @@ impl PartitionReplica {
                 tracing::error!(partition = %self.tp, %panic, "partition actor panicked; restarting it");
                 // Drop the log without the clean-shutdown marker: the restart runs recovery.
                 self.log = None;
-                self.health.record_restart(&format!("partition:{}", self.tp));
+                self.health
+                    .record_restart(&format!("partition:{}", self.tp));
                 ctx.stop();
                 Err(BrokerError::LeaderNotAvailable)
             }
@@ -210,7 +214,9 @@ impl PartitionReplica {
                 self.log = Some(log);
                 self.publish_high_watermark();
             }
-            Err(e) => tracing::error!(partition = %self.tp, error = %e, "cannot re-open partition log"),
+            Err(e) => {
+                tracing::error!(partition = %self.tp, error = %e, "cannot re-open partition log")
+            }
         }
     }
 
@@ -222,7 +228,9 @@ impl PartitionReplica {
             Ok(log.enforce_retention(now)?)
         });
         match result {
-            Ok(n) if n > 0 => tracing::info!(partition = %self.tp, segments = n, "retention deleted segments"),
+            Ok(n) if n > 0 => {
+                tracing::info!(partition = %self.tp, segments = n, "retention deleted segments")
+            }
             Err(e) => tracing::warn!(partition = %self.tp, error = %e, "housekeeping failed"),
             _ => {}
         }
@@ -261,9 +269,13 @@ impl Actor for PartitionReplica {
             self.reopen_log();
         }
         self.publish_high_watermark();
-        ctx.run_interval(self.retention_check_interval, |act, ctx| act.housekeeping(ctx));
+        ctx.run_interval(self.retention_check_interval, |act, ctx| {
+            act.housekeeping(ctx)
+        });
         if self.config.flush_ms != i64::MAX {
-            ctx.run_interval(self.flush_check_interval, |act, _| act.maybe_flush_by_time());
+            ctx.run_interval(self.flush_check_interval, |act, _| {
+                act.maybe_flush_by_time()
+            });
         }
     }
 }
@@ -299,9 +311,18 @@ impl Handler<ReadRecords> for PartitionReplica {
     fn handle(&mut self, msg: ReadRecords, ctx: &mut Context<Self>) -> Self::Result {
         let watermarks = self.watermarks();
         let read = self.with_log(ctx, |log| {
-            Ok(log.read(msg.fetch_offset, msg.max_bytes, watermarks.high_watermark, msg.min_one_batch)?)
+            Ok(log.read(
+                msg.fetch_offset,
+                msg.max_bytes,
+                watermarks.high_watermark,
+                msg.min_one_batch,
+            )?)
         })?;
-        Ok(ReadResult { slices: read.slices, bytes: read.bytes, watermarks })
+        Ok(ReadResult {
+            slices: read.slices,
+            bytes: read.bytes,
+            watermarks,
+        })
     }
 }
 
@@ -313,8 +334,15 @@ impl Handler<ListOffset> for PartitionReplica {
         match msg.timestamp {
             -1 => Ok((w.high_watermark, -1)),
             -2 => Ok((w.log_start_offset, -1)),
-            -3 => self.with_log(ctx, |log| Ok(log.max_timestamp().map(|(ts, off)| (off, ts)).unwrap_or((-1, -1)))),
-            ts => self.with_log(ctx, |log| Ok(log.offset_for_timestamp(ts)?.unwrap_or((-1, -1)))),
+            -3 => self.with_log(ctx, |log| {
+                Ok(log
+                    .max_timestamp()
+                    .map(|(ts, off)| (off, ts))
+                    .unwrap_or((-1, -1)))
+            }),
+            ts => self.with_log(ctx, |log| {
+                Ok(log.offset_for_timestamp(ts)?.unwrap_or((-1, -1)))
+            }),
         }
     }
 }
@@ -324,7 +352,11 @@ impl Handler<DeleteRecordsBefore> for PartitionReplica {
 
     fn handle(&mut self, msg: DeleteRecordsBefore, ctx: &mut Context<Self>) -> Self::Result {
         let w = self.watermarks();
-        let offset = if msg.offset == -1 { w.high_watermark } else { msg.offset };
+        let offset = if msg.offset == -1 {
+            w.high_watermark
+        } else {
+            msg.offset
+        };
         if offset < 0 || offset > w.high_watermark {
             return Err(BrokerError::OffsetOutOfRange {
                 offset,
@@ -374,6 +406,8 @@ impl Handler<ClosePartition> for PartitionReplica {
 impl Handler<InjectPanic> for PartitionReplica {
     type Result = Result<(), BrokerError>;
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
-        self.with_log(ctx, |_| -> Result<(), BrokerError> { panic!("injected panic (test hook)") })
+        self.with_log(ctx, |_| -> Result<(), BrokerError> {
+            panic!("injected panic (test hook)")
+        })
     }
 }

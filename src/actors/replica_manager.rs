@@ -16,7 +16,9 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
-use crate::actors::partition_replica::{ClosePartition, PartitionReplica, TopicPartition, UpdateLogConfig};
+use crate::actors::partition_replica::{
+    ClosePartition, PartitionReplica, TopicPartition, UpdateLogConfig,
+};
 use crate::actors::supervisor::SupervisorState;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
@@ -40,12 +42,25 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(data_dir: PathBuf, arbiters: Vec<ArbiterHandle>, health: Arc<SupervisorState>, broker_config: BrokerConfig) -> Self {
-        ReplicaManager { data_dir, arbiters, partitions: DashMap::new(), health, broker_config }
+    pub fn new(
+        data_dir: PathBuf,
+        arbiters: Vec<ArbiterHandle>,
+        health: Arc<SupervisorState>,
+        broker_config: BrokerConfig,
+    ) -> Self {
+        ReplicaManager {
+            data_dir,
+            arbiters,
+            partitions: DashMap::new(),
+            health,
+            broker_config,
+        }
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<PartitionHandle> {
-        self.partitions.get(topic).and_then(|m| m.get(&partition).cloned())
+        self.partitions
+            .get(topic)
+            .and_then(|m| m.get(&partition).cloned())
     }
 
     pub fn partition_count(&self) -> usize {
@@ -60,7 +75,15 @@ impl ReplicaManager {
                 let topic = e.key().clone();
                 e.value()
                     .iter()
-                    .map(|(p, h)| (TopicPartition { topic: topic.clone(), partition: *p }, h.clone()))
+                    .map(|(p, h)| {
+                        (
+                            TopicPartition {
+                                topic: topic.clone(),
+                                partition: *p,
+                            },
+                            h.clone(),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -86,9 +109,14 @@ impl ReplicaManager {
             }
         }
         // Two openers at a time: recovery is disk-bound and the machine may have two cores.
-        let work: Vec<(TopicMeta, i32)> =
-            topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.clone(), p.index))).collect();
-        let chunks = work.chunks(work.len().div_ceil(4).max(1)).map(|c| c.to_vec()).collect::<Vec<_>>();
+        let work: Vec<(TopicMeta, i32)> = topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.clone(), p.index)))
+            .collect();
+        let chunks = work
+            .chunks(work.len().div_ceil(4).max(1))
+            .map(|c| c.to_vec())
+            .collect::<Vec<_>>();
         let mut tasks = Vec::new();
         for chunk in chunks {
             let this = self.clone();
@@ -109,7 +137,10 @@ impl ReplicaManager {
 
     /// Opens (recovering) a partition's log off the actor threads and starts its actor.
     async fn start_partition(&self, topic: &TopicMeta, partition: i32) -> Result<(), BrokerError> {
-        let tp = TopicPartition { topic: topic.name.clone(), partition };
+        let tp = TopicPartition {
+            topic: topic.name.clone(),
+            partition,
+        };
         if self.get(&tp.topic, partition).is_some() {
             return Ok(());
         }
@@ -118,22 +149,37 @@ impl ReplicaManager {
         let log = open_log_blocking(dir.clone(), config.clone()).await?;
         let (tx, rx) = watch::channel(log.log_end_offset());
         let health = self.health.clone();
-        let retention = Duration::from_millis(self.broker_config.get_i64("log.retention.check.interval.ms").max(1) as u64);
-        let flush = Duration::from_millis(self.broker_config.get_i64("log.flush.scheduler.interval.ms").max(1) as u64);
+        let retention = Duration::from_millis(
+            self.broker_config
+                .get_i64("log.retention.check.interval.ms")
+                .max(1) as u64,
+        );
+        let flush = Duration::from_millis(
+            self.broker_config
+                .get_i64("log.flush.scheduler.interval.ms")
+                .max(1) as u64,
+        );
         let arbiter = self.arbiter_for(&tp);
         let tp2 = tp.clone();
         let addr = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
             PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush)
         });
-        self.partitions
-            .entry(tp.topic.clone())
-            .or_default()
-            .insert(partition, PartitionHandle { addr, high_watermark: rx });
+        self.partitions.entry(tp.topic.clone()).or_default().insert(
+            partition,
+            PartitionHandle {
+                addr,
+                high_watermark: rx,
+            },
+        );
         Ok(())
     }
 
     /// Applies committed metadata records: start, reconfigure or remove partition actors.
-    pub async fn apply(&self, records: &[MetadataRecord], image: &MetadataImage) -> Result<(), BrokerError> {
+    pub async fn apply(
+        &self,
+        records: &[MetadataRecord],
+        image: &MetadataImage,
+    ) -> Result<(), BrokerError> {
         for r in records {
             match r {
                 MetadataRecord::CreateTopic(t) => {
@@ -172,7 +218,9 @@ impl ReplicaManager {
     /// Closes every partition cleanly (flush, clean-shutdown marker). Used on shutdown.
     pub async fn close_all(&self) {
         let all = self.all();
-        let closes = all.iter().map(|(_, h)| h.addr.send(ClosePartition { delete_data: false }));
+        let closes = all
+            .iter()
+            .map(|(_, h)| h.addr.send(ClosePartition { delete_data: false }));
         futures::future::join_all(closes).await;
         self.partitions.clear();
     }
@@ -180,14 +228,21 @@ impl ReplicaManager {
     /// Removes partition directories that no topic in the image owns (a topic deleted while
     /// the broker was down after the record was written but before the files went).
     pub fn remove_orphan_dirs(&self, image: &MetadataImage) {
-        let Ok(entries) = std::fs::read_dir(&self.data_dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            let Some((topic, part)) = name.rsplit_once('-') else { continue };
+            let Some((topic, part)) = name.rsplit_once('-') else {
+                continue;
+            };
             if part.parse::<i32>().is_err() || !e.path().is_dir() {
                 continue;
             }
-            let owned = image.topics.get(topic).is_some_and(|t| t.partitions.iter().any(|p| p.index.to_string() == part));
+            let owned = image
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.partitions.iter().any(|p| p.index.to_string() == part));
             if !owned {
                 tracing::info!(dir = %name, "removing partition directory of a deleted topic");
                 let _ = std::fs::remove_dir_all(e.path());
@@ -196,8 +251,14 @@ impl ReplicaManager {
     }
 }
 
-async fn open_log_blocking(dir: PathBuf, config: crate::storage::LogConfig) -> Result<Log, BrokerError> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+async fn open_log_blocking(
+    dir: PathBuf,
+    config: crate::storage::LogConfig,
+) -> Result<Log, BrokerError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     tokio::task::spawn_blocking(move || Log::open(Path::new(&dir), config, now))
         .await
         .map_err(|e| BrokerError::Internal(e.to_string()))?

@@ -60,11 +60,19 @@ impl SupervisorState {
 
     pub fn snapshot(&self) -> HealthSnapshot {
         HealthSnapshot {
-            status: if self.serving.load(Ordering::SeqCst) { "serving" } else { "starting" },
+            status: if self.serving.load(Ordering::SeqCst) {
+                "serving"
+            } else {
+                "starting"
+            },
             ready: self.is_ready(),
             partitions_recovering: self.recovering.load(Ordering::SeqCst).max(0),
             total_restarts: self.total_restarts.load(Ordering::Relaxed),
-            restarts: self.restarts.iter().map(|e| (e.key().clone(), *e.value())).collect(),
+            restarts: self
+                .restarts
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
         }
     }
 }

@@ -23,13 +23,23 @@ pub enum FrameError {
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads one frame. `Ok(None)` is a clean close between frames.
-pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max_len: i32) -> Result<Option<Bytes>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_len: i32,
+) -> Result<Option<Bytes>, FrameError> {
     let mut len_buf = [0u8; 4];
     let mut got = 0;
     while got < 4 {
-        let n = reader.read(&mut len_buf[got..]).await.map_err(|e| FrameError::Io(e.to_string()))?;
+        let n = reader
+            .read(&mut len_buf[got..])
+            .await
+            .map_err(|e| FrameError::Io(e.to_string()))?;
         if n == 0 {
-            return if got == 0 { Ok(None) } else { Err(FrameError::Truncated) };
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated)
+            };
         }
         got += n;
     }
@@ -85,17 +95,29 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_negative_and_oversized_lengths_before_allocating() {
-        assert_eq!(frames(&(-5i32).to_be_bytes(), 100).await[0], Err(FrameError::NegativeLength(-5)));
+        assert_eq!(
+            frames(&(-5i32).to_be_bytes(), 100).await[0],
+            Err(FrameError::NegativeLength(-5))
+        );
         assert_eq!(
             frames(&2_000_000_000i32.to_be_bytes(), 100 * 1024 * 1024).await[0],
-            Err(FrameError::TooLarge { len: 2_000_000_000, max: 100 * 1024 * 1024 })
+            Err(FrameError::TooLarge {
+                len: 2_000_000_000,
+                max: 100 * 1024 * 1024
+            })
         );
     }
 
     #[tokio::test]
     async fn truncated_length_or_body_is_an_error() {
-        assert_eq!(frames(b"\x00\x00", 100).await[0], Err(FrameError::Truncated));
-        assert_eq!(frames(b"\x00\x00\x00\x05abc", 100).await[0], Err(FrameError::Truncated));
+        assert_eq!(
+            frames(b"\x00\x00", 100).await[0],
+            Err(FrameError::Truncated)
+        );
+        assert_eq!(
+            frames(b"\x00\x00\x00\x05abc", 100).await[0],
+            Err(FrameError::Truncated)
+        );
     }
 
     #[tokio::test]

@@ -37,7 +37,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, lo, hi)| (*lo, *hi))
 }
 
 /// Why a connection is closed instead of answered.
@@ -50,13 +53,31 @@ pub enum ProtocolError {
     #[error("{api:?} v{version} is not supported")]
     UnsupportedVersion { api: ApiKey, version: i16 },
     #[error("cannot decode {api:?} v{version}: {reason}")]
-    Undecodable { api: ApiKey, version: i16, reason: String },
+    Undecodable {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
     #[error("cannot encode response: {0}")]
     Encode(String),
 }
 
-/// One request frame in, at most one response frame (length prefix included) out.
-pub async fn handle_frame(ctx: &Arc<BrokerContext>, frame: Bytes) -> Result<Option<Bytes>, ProtocolError> {
+/// A request frame, decoded.
+pub enum ParsedRequest {
+    /// A request we serve, at a version we serve.
+    Request {
+        version: i16,
+        correlation_id: i32,
+        header: RequestHeader,
+        body: RequestKind,
+    },
+    /// ApiVersions at a version we do not speak: answered in the v0 layout.
+    UnsupportedApiVersions { correlation_id: i32 },
+}
+
+/// Decodes one frame without touching any broker state (the fuzz target's entry point).
+/// Errors mean "close this connection".
+pub fn parse_request(frame: Bytes) -> Result<ParsedRequest, ProtocolError> {
     if frame.len() < 8 {
         return Err(ProtocolError::ShortFrame(frame.len()));
     }
@@ -70,41 +91,89 @@ pub async fn handle_frame(ctx: &Arc<BrokerContext>, frame: Bytes) -> Result<Opti
     if version < lo || version > hi {
         if api == ApiKey::ApiVersions {
             // Kafka's rule: answer in the v0 layout so the client can pick a version we have.
-            return encode_response(correlation_id, 0, &handlers::api_versions::unsupported()).map(Some);
+            return Ok(ParsedRequest::UnsupportedApiVersions { correlation_id });
         }
         return Err(ProtocolError::UnsupportedVersion { api, version });
     }
     let mut body = frame;
-    let undecodable = |reason: anyhow::Error| ProtocolError::Undecodable { api, version, reason: reason.to_string() };
-    let header = RequestHeader::decode(&mut body, api.request_header_version(version)).map_err(undecodable)?;
+    let undecodable = |reason: anyhow::Error| ProtocolError::Undecodable {
+        api,
+        version,
+        reason: reason.to_string(),
+    };
+    let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+        .map_err(undecodable)?;
+    let request = RequestKind::decode(api, &mut body, version).map_err(undecodable)?;
+    Ok(ParsedRequest::Request {
+        version,
+        correlation_id,
+        header,
+        body: request,
+    })
+}
+
+/// One request frame in, at most one response frame (length prefix included) out.
+pub async fn handle_frame(
+    ctx: &Arc<BrokerContext>,
+    frame: Bytes,
+) -> Result<Option<Bytes>, ProtocolError> {
+    let (version, correlation_id, request) = match parse_request(frame)? {
+        ParsedRequest::UnsupportedApiVersions { correlation_id } => {
+            return encode_response(correlation_id, 0, &handlers::api_versions::unsupported())
+                .map(Some);
+        }
+        ParsedRequest::Request {
+            version,
+            correlation_id,
+            body,
+            ..
+        } => (version, correlation_id, body),
+    };
+    let label = api_label(&request);
     let started = std::time::Instant::now();
-    let response = route(ctx, api, version, correlation_id, &header, body).await;
-    let label = format!("{api:?}");
-    metrics::counter!("troupe_requests_total", "api" => label.clone()).increment(1);
-    metrics::histogram!("troupe_request_latency_seconds", "api" => label).record(started.elapsed().as_secs_f64());
+    let response = route(ctx, version, correlation_id, request).await;
+    metrics::counter!("troupe_requests_total", "api" => label).increment(1);
+    metrics::histogram!("troupe_request_latency_seconds", "api" => label)
+        .record(started.elapsed().as_secs_f64());
     response
+}
+
+fn api_label(request: &RequestKind) -> &'static str {
+    match request {
+        RequestKind::Produce(_) => "Produce",
+        RequestKind::Fetch(_) => "Fetch",
+        RequestKind::ListOffsets(_) => "ListOffsets",
+        RequestKind::Metadata(_) => "Metadata",
+        RequestKind::FindCoordinator(_) => "FindCoordinator",
+        RequestKind::ApiVersions(_) => "ApiVersions",
+        RequestKind::CreateTopics(_) => "CreateTopics",
+        RequestKind::DeleteTopics(_) => "DeleteTopics",
+        RequestKind::InitProducerId(_) => "InitProducerId",
+        RequestKind::DescribeConfigs(_) => "DescribeConfigs",
+        RequestKind::AlterConfigs(_) => "AlterConfigs",
+        RequestKind::IncrementalAlterConfigs(_) => "IncrementalAlterConfigs",
+        RequestKind::DeleteRecords(_) => "DeleteRecords",
+        RequestKind::CreatePartitions(_) => "CreatePartitions",
+        RequestKind::DescribeCluster(_) => "DescribeCluster",
+        _ => "Other",
+    }
 }
 
 async fn route(
     ctx: &Arc<BrokerContext>,
-    api: ApiKey,
     version: i16,
     cid: i32,
-    header: &RequestHeader,
-    mut body: Bytes,
+    request: RequestKind,
 ) -> Result<Option<Bytes>, ProtocolError> {
     use handlers::*;
     macro_rules! serve {
-        ($req:ty, $handler:expr) => {{
-            let req = decode::<$req>(&mut body, api, version)?;
-            let resp = $handler(ctx, req, version).await;
+        ($req:expr, $handler:expr) => {{
+            let resp = $handler(ctx, $req, version).await;
             encode_response(cid, version, &resp).map(Some)
         }};
     }
-    let _ = header;
-    match api {
-        ApiKey::Produce => {
-            let req = decode::<ProduceRequest>(&mut body, api, version)?;
+    match request {
+        RequestKind::Produce(req) => {
             let acks = req.acks;
             let resp = produce::handle(ctx, req, version).await;
             if acks == 0 {
@@ -113,30 +182,34 @@ async fn route(
                 encode_response(cid, version, &resp).map(Some)
             }
         }
-        ApiKey::Fetch => serve!(FetchRequest, fetch::handle),
-        ApiKey::ListOffsets => serve!(ListOffsetsRequest, list_offsets::handle),
-        ApiKey::Metadata => serve!(MetadataRequest, metadata::handle),
-        ApiKey::FindCoordinator => serve!(FindCoordinatorRequest, find_coordinator::handle),
-        ApiKey::ApiVersions => serve!(ApiVersionsRequest, api_versions::handle),
-        ApiKey::CreateTopics => serve!(CreateTopicsRequest, create_topics::handle),
-        ApiKey::DeleteTopics => serve!(DeleteTopicsRequest, delete_topics::handle),
-        ApiKey::InitProducerId => serve!(InitProducerIdRequest, init_producer_id::handle),
-        ApiKey::DescribeConfigs => serve!(DescribeConfigsRequest, describe_configs::handle),
-        ApiKey::AlterConfigs => serve!(AlterConfigsRequest, alter_configs::handle),
-        ApiKey::IncrementalAlterConfigs => serve!(IncrementalAlterConfigsRequest, alter_configs::handle_incremental),
-        ApiKey::DeleteRecords => serve!(DeleteRecordsRequest, delete_records::handle),
-        ApiKey::CreatePartitions => serve!(CreatePartitionsRequest, create_partitions::handle),
-        ApiKey::DescribeCluster => serve!(DescribeClusterRequest, describe_cluster::handle),
-        other => Err(ProtocolError::UnsupportedVersion { api: other, version }),
+        RequestKind::Fetch(req) => serve!(req, fetch::handle),
+        RequestKind::ListOffsets(req) => serve!(req, list_offsets::handle),
+        RequestKind::Metadata(req) => serve!(req, metadata::handle),
+        RequestKind::FindCoordinator(req) => serve!(req, find_coordinator::handle),
+        RequestKind::ApiVersions(req) => serve!(req, api_versions::handle),
+        RequestKind::CreateTopics(req) => serve!(req, create_topics::handle),
+        RequestKind::DeleteTopics(req) => serve!(req, delete_topics::handle),
+        RequestKind::InitProducerId(req) => serve!(req, init_producer_id::handle),
+        RequestKind::DescribeConfigs(req) => serve!(req, describe_configs::handle),
+        RequestKind::AlterConfigs(req) => serve!(req, alter_configs::handle),
+        RequestKind::IncrementalAlterConfigs(req) => serve!(req, alter_configs::handle_incremental),
+        RequestKind::DeleteRecords(req) => serve!(req, delete_records::handle),
+        RequestKind::CreatePartitions(req) => serve!(req, create_partitions::handle),
+        RequestKind::DescribeCluster(req) => serve!(req, describe_cluster::handle),
+        // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
+        other => Err(ProtocolError::Encode(format!(
+            "no handler for {}",
+            api_label(&other)
+        ))),
     }
 }
 
-fn decode<T: Decodable>(body: &mut Bytes, api: ApiKey, version: i16) -> Result<T, ProtocolError> {
-    T::decode(body, version).map_err(|e| ProtocolError::Undecodable { api, version, reason: e.to_string() })
-}
-
 /// Encodes header + body behind a length prefix.
-pub fn encode_response<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, response: &R) -> Result<Bytes, ProtocolError> {
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Result<Bytes, ProtocolError> {
     let header_version = R::header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let size = header
@@ -145,7 +218,11 @@ pub fn encode_response<R: Encodable + HeaderVersion>(correlation_id: i32, versio
         .map_err(|e| ProtocolError::Encode(e.to_string()))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(|e| ProtocolError::Encode(e.to_string()))?;
-    response.encode(&mut buf, version).map_err(|e| ProtocolError::Encode(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| ProtocolError::Encode(e.to_string()))?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| ProtocolError::Encode(e.to_string()))?;
     Ok(buf.freeze())
 }

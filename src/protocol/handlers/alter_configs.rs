@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
 use super::describe_configs::RESOURCE_TOPIC;
@@ -15,47 +15,97 @@ use crate::actors::controller::AlterTopicConfigs;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-async fn alter_topic(ctx: &BrokerContext, topic: String, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), BrokerError> {
-    ctx.controller.send(AlterTopicConfigs { topic, configs, validate_only }).await?
+async fn alter_topic(
+    ctx: &BrokerContext,
+    topic: String,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), BrokerError> {
+    ctx.controller
+        .send(AlterTopicConfigs {
+            topic,
+            configs,
+            validate_only,
+        })
+        .await?
 }
 
 fn not_a_topic() -> BrokerError {
-    BrokerError::InvalidRequest("only topic configs can be altered; broker configs are static".into())
+    BrokerError::InvalidRequest(
+        "only topic configs can be altered; broker configs are static".into(),
+    )
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: AlterConfigsRequest, _version: i16) -> AlterConfigsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: AlterConfigsRequest,
+    _version: i16,
+) -> AlterConfigsResponse {
     let mut responses = Vec::new();
     for res in req.resources {
         let outcome = if res.resource_type != RESOURCE_TOPIC {
             Err(not_a_topic())
         } else {
-            let configs = res.configs.iter().filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string()))).collect();
-            alter_topic(ctx, res.resource_name.to_string(), configs, req.validate_only).await
+            let configs = res
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.to_string(), v.to_string()))
+                })
+                .collect();
+            alter_topic(
+                ctx,
+                res.resource_name.to_string(),
+                configs,
+                req.validate_only,
+            )
+            .await
         };
         let r = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name);
         responses.push(match outcome {
             Ok(()) => r,
-            Err(e) => r.with_error_code(e.code()).with_error_message(Some(e.message())),
+            Err(e) => r
+                .with_error_code(e.code())
+                .with_error_message(Some(e.message())),
         });
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
 /// Applies one incremental operation to an override set.
-pub fn apply_incremental(set: &mut BTreeMap<String, String>, name: &str, op: i8, value: Option<&str>) -> Result<(), BrokerError> {
+pub fn apply_incremental(
+    set: &mut BTreeMap<String, String>,
+    name: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<(), BrokerError> {
     match op {
         0 => {
-            let v = value.ok_or_else(|| BrokerError::InvalidConfig(format!("SET of {name} needs a value")))?;
+            let v = value.ok_or_else(|| {
+                BrokerError::InvalidConfig(format!("SET of {name} needs a value"))
+            })?;
             set.insert(name.to_string(), v.to_string());
         }
         1 => {
             set.remove(name);
         }
         2 | 3 => {
-            let v = value.ok_or_else(|| BrokerError::InvalidConfig(format!("list operation on {name} needs a value")))?;
-            let mut items: Vec<String> = set.get(name).map(|s| s.split(',').filter(|x| !x.is_empty()).map(String::from).collect()).unwrap_or_default();
+            let v = value.ok_or_else(|| {
+                BrokerError::InvalidConfig(format!("list operation on {name} needs a value"))
+            })?;
+            let mut items: Vec<String> = set
+                .get(name)
+                .map(|s| {
+                    s.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
             for item in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                 if op == 2 && !items.iter().any(|i| i == item) {
                     items.push(item.to_string());
@@ -65,12 +115,20 @@ pub fn apply_incremental(set: &mut BTreeMap<String, String>, name: &str, op: i8,
             }
             set.insert(name.to_string(), items.join(","));
         }
-        other => return Err(BrokerError::InvalidRequest(format!("unknown config operation {other}"))),
+        other => {
+            return Err(BrokerError::InvalidRequest(format!(
+                "unknown config operation {other}"
+            )))
+        }
     }
     Ok(())
 }
 
-pub async fn handle_incremental(ctx: &Arc<BrokerContext>, req: IncrementalAlterConfigsRequest, _version: i16) -> IncrementalAlterConfigsResponse {
+pub async fn handle_incremental(
+    ctx: &Arc<BrokerContext>,
+    req: IncrementalAlterConfigsRequest,
+    _version: i16,
+) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for res in req.resources {
         let topic = res.resource_name.to_string();
@@ -79,9 +137,19 @@ pub async fn handle_incremental(ctx: &Arc<BrokerContext>, req: IncrementalAlterC
                 return Err(not_a_topic());
             }
             let image = ctx.metadata.current();
-            let mut set = image.topics.get(&topic).ok_or(BrokerError::UnknownTopicOrPartition)?.configs.clone();
+            let mut set = image
+                .topics
+                .get(&topic)
+                .ok_or(BrokerError::UnknownTopicOrPartition)?
+                .configs
+                .clone();
             for c in &res.configs {
-                apply_incremental(&mut set, c.name.as_str(), c.config_operation, c.value.as_ref().map(|v| v.as_str()))?;
+                apply_incremental(
+                    &mut set,
+                    c.name.as_str(),
+                    c.config_operation,
+                    c.value.as_ref().map(|v| v.as_str()),
+                )?;
             }
             alter_topic(ctx, topic.clone(), set, req.validate_only).await
         }
@@ -91,7 +159,9 @@ pub async fn handle_incremental(ctx: &Arc<BrokerContext>, req: IncrementalAlterC
             .with_resource_name(res.resource_name);
         responses.push(match outcome {
             Ok(()) => r,
-            Err(e) => r.with_error_code(e.code()).with_error_message(Some(e.message())),
+            Err(e) => r
+                .with_error_code(e.code())
+                .with_error_message(Some(e.message())),
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)

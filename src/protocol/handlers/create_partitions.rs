@@ -10,9 +10,24 @@ use crate::actors::controller::CreatePartitions;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
-    let wanted: Vec<(String, i32)> = req.topics.iter().map(|t| (t.name.to_string(), t.count)).collect();
-    let outcomes = match ctx.controller.send(CreatePartitions { topics: wanted.clone(), validate_only: req.validate_only }).await {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> CreatePartitionsResponse {
+    let wanted: Vec<(String, i32)> = req
+        .topics
+        .iter()
+        .map(|t| (t.name.to_string(), t.count))
+        .collect();
+    let outcomes = match ctx
+        .controller
+        .send(CreatePartitions {
+            topics: wanted.clone(),
+            validate_only: req.validate_only,
+        })
+        .await
+    {
         Ok(o) => o,
         Err(e) => vec![Err(BrokerError::from(e)); wanted.len()],
     };
@@ -24,7 +39,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: CreatePartitionsRequest, _ver
             let r = CreatePartitionsTopicResult::default().with_name(t.name);
             match o {
                 Ok(()) => r,
-                Err(e) => r.with_error_code(e.code()).with_error_message(Some(e.message())),
+                Err(e) => r
+                    .with_error_code(e.code())
+                    .with_error_message(Some(e.message())),
             }
         })
         .collect();

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
@@ -13,7 +15,11 @@ use crate::broker::BrokerContext;
 use crate::config::{Scope, CONFIG_DEFS};
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: CreateTopicsRequest,
+    _version: i16,
+) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     let mut new_topics = Vec::new();
     let mut invalid: Vec<Option<BrokerError>> = Vec::new();
@@ -27,14 +33,36 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: CreateTopicsRequest, _version
         let (num_partitions, replication_factor) = if t.assignments.is_empty() {
             (t.num_partitions, t.replication_factor)
         } else {
-            (t.assignments.len() as i32, t.assignments[0].broker_ids.len() as i16)
+            (
+                t.assignments.len() as i32,
+                t.assignments[0].broker_ids.len() as i16,
+            )
         };
-        let configs: BTreeMap<String, String> =
-            t.configs.iter().filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string()))).collect();
+        let configs: BTreeMap<String, String> = t
+            .configs
+            .iter()
+            .filter_map(|c| {
+                c.value
+                    .as_ref()
+                    .map(|v| (c.name.to_string(), v.to_string()))
+            })
+            .collect();
         invalid.push(None);
-        new_topics.push(NewTopic { name: t.name.to_string(), num_partitions, replication_factor, configs });
+        new_topics.push(NewTopic {
+            name: t.name.to_string(),
+            num_partitions,
+            replication_factor,
+            configs,
+        });
     }
-    let outcomes = match ctx.controller.send(CreateTopics { topics: new_topics, validate_only: req.validate_only }).await {
+    let outcomes = match ctx
+        .controller
+        .send(CreateTopics {
+            topics: new_topics,
+            validate_only: req.validate_only,
+        })
+        .await
+    {
         Ok(o) => o,
         Err(e) => vec![Err(BrokerError::from(e)); invalid.iter().filter(|i| i.is_none()).count()],
     };
@@ -42,7 +70,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: CreateTopicsRequest, _version
     for (t, pre) in req.topics.iter().zip(invalid) {
         let outcome = match pre {
             Some(e) => Err(e),
-            None => outcomes.next().unwrap_or(Err(BrokerError::Internal("missing controller answer".into()))),
+            None => outcomes.next().unwrap_or(Err(BrokerError::Internal(
+                "missing controller answer".into(),
+            ))),
         };
         let r = CreatableTopicResult::default().with_name(t.name.clone());
         results.push(match outcome {
@@ -60,7 +90,12 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: CreateTopicsRequest, _version
                     .collect();
                 r.with_topic_id(meta.id)
                     .with_num_partitions(meta.partitions.len() as i32)
-                    .with_replication_factor(meta.partitions.first().map(|p| p.replicas.len() as i16).unwrap_or(1))
+                    .with_replication_factor(
+                        meta.partitions
+                            .first()
+                            .map(|p| p.replicas.len() as i16)
+                            .unwrap_or(1),
+                    )
                     .with_configs(Some(configs))
             }
             Err(e) => r

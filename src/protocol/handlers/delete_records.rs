@@ -2,14 +2,20 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::actors::partition_replica::DeleteRecordsBefore;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DeleteRecordsRequest,
+    _version: i16,
+) -> DeleteRecordsResponse {
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
@@ -18,10 +24,13 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteRecordsRequest, _versio
             async move {
                 let r: Result<i64, BrokerError> = async {
                     let h = handle.ok_or(BrokerError::UnknownTopicOrPartition)?;
-                    h.addr.send(DeleteRecordsBefore { offset: p.offset }).await?
+                    h.addr
+                        .send(DeleteRecordsBefore { offset: p.offset })
+                        .await?
                 }
                 .await;
-                let resp = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                let resp =
+                    DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
                 match r {
                     Ok(low) => resp.with_low_watermark(low),
                     Err(e) => resp.with_error_code(e.code()).with_low_watermark(-1),
@@ -29,7 +38,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteRecordsRequest, _versio
             }
         });
         let partitions = futures::future::join_all(deletes).await;
-        topics.push(DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions));
+        topics.push(
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
     }
     DeleteRecordsResponse::default().with_topics(topics)
 }

@@ -11,7 +11,11 @@ use crate::actors::controller::DeleteTopics;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let image = ctx.metadata.current();
     // Resolve every entry to (name, id) or an error.
     let entries: Vec<(Option<String>, uuid::Uuid, Result<(), BrokerError>)> = if version >= 6 {
@@ -19,7 +23,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteTopicsRequest, version:
             .iter()
             .map(|t| match &t.name {
                 Some(n) => {
-                    let id = image.topics.get(n.as_str()).map(|m| m.id).unwrap_or_default();
+                    let id = image
+                        .topics
+                        .get(n.as_str())
+                        .map(|m| m.id)
+                        .unwrap_or_default();
                     (Some(n.to_string()), id, Ok(()))
                 }
                 None => match image.topic_by_id(&t.topic_id) {
@@ -31,11 +39,31 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteTopicsRequest, version:
     } else {
         req.topic_names
             .iter()
-            .map(|n| (Some(n.to_string()), image.topics.get(n.as_str()).map(|m| m.id).unwrap_or_default(), Ok(())))
+            .map(|n| {
+                (
+                    Some(n.to_string()),
+                    image
+                        .topics
+                        .get(n.as_str())
+                        .map(|m| m.id)
+                        .unwrap_or_default(),
+                    Ok(()),
+                )
+            })
             .collect()
     };
-    let names: Vec<String> = entries.iter().filter(|e| e.2.is_ok()).filter_map(|e| e.0.clone()).collect();
-    let outcomes = match ctx.controller.send(DeleteTopics { names: names.clone() }).await {
+    let names: Vec<String> = entries
+        .iter()
+        .filter(|e| e.2.is_ok())
+        .filter_map(|e| e.0.clone())
+        .collect();
+    let outcomes = match ctx
+        .controller
+        .send(DeleteTopics {
+            names: names.clone(),
+        })
+        .await
+    {
         Ok(o) => o,
         Err(e) => vec![Err(BrokerError::from(e)); names.len()],
     };
@@ -43,11 +71,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteTopicsRequest, version:
     let responses = entries
         .into_iter()
         .map(|(name, id, pre)| {
-            let outcome = pre.and_then(|_| outcomes.next().unwrap_or(Err(BrokerError::Internal("missing answer".into()))));
-            let r = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name)).with_topic_id(id);
+            let outcome = pre.and_then(|_| {
+                outcomes
+                    .next()
+                    .unwrap_or(Err(BrokerError::Internal("missing answer".into())))
+            });
+            let r = DeletableTopicResult::default()
+                .with_name(name.as_deref().map(topic_name))
+                .with_topic_id(id);
             match outcome {
                 Ok(()) => r,
-                Err(e) => r.with_error_code(e.code()).with_error_message(Some(e.message())),
+                Err(e) => r
+                    .with_error_code(e.code())
+                    .with_error_message(Some(e.message())),
             }
         })
         .collect();

@@ -8,7 +8,11 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 use crate::broker::BrokerContext;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, _req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    _req: DescribeClusterRequest,
+    _version: i16,
+) -> DescribeClusterResponse {
     let image = ctx.metadata.current();
     let brokers = image
         .brokers

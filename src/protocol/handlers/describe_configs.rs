@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
@@ -14,7 +16,11 @@ use crate::error::BrokerError;
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let image = ctx.metadata.current();
     let results = req
         .resources
@@ -22,7 +28,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DescribeConfigsRequest, _vers
         .map(|res| {
             let name = res.resource_name.to_string();
             let wanted = |d: &&ConfigDef| {
-                res.configuration_keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == d.name))
+                res.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == d.name))
             };
             let base = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
@@ -37,8 +45,13 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DescribeConfigsRequest, _vers
                             .filter(wanted)
                             .map(|d| {
                                 let (value, source) = ctx.config.topic_value(&t.configs, d);
-                                let synonyms = if req.include_synonyms { topic_synonyms(ctx, &t.configs, d) } else { vec![] };
-                                entry(d, &value, source, req.include_documentation).with_synonyms(synonyms)
+                                let synonyms = if req.include_synonyms {
+                                    topic_synonyms(ctx, &t.configs, d)
+                                } else {
+                                    vec![]
+                                };
+                                entry(d, &value, source, req.include_documentation)
+                                    .with_synonyms(synonyms)
                             })
                             .collect();
                         base.with_configs(configs)
@@ -50,22 +63,34 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DescribeConfigsRequest, _vers
                         .filter(|d| d.scope == Scope::Broker)
                         .filter(wanted)
                         .map(|d| {
-                            let source = if ctx.config.is_explicit(d.name) { ConfigSource::StaticBrokerConfig } else { ConfigSource::Default };
-                            entry(d, ctx.config.get(d.name), source, req.include_documentation).with_read_only(true)
+                            let source = if ctx.config.is_explicit(d.name) {
+                                ConfigSource::StaticBrokerConfig
+                            } else {
+                                ConfigSource::Default
+                            };
+                            entry(d, ctx.config.get(d.name), source, req.include_documentation)
+                                .with_read_only(true)
                         })
                         .collect();
                     base.with_configs(configs)
                 }
                 _ => base
                     .with_error_code(BrokerError::InvalidRequest(String::new()).code())
-                    .with_error_message(Some(str_bytes("unsupported resource type or unknown broker"))),
+                    .with_error_message(Some(str_bytes(
+                        "unsupported resource type or unknown broker",
+                    ))),
             }
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn entry(d: &ConfigDef, value: &str, source: ConfigSource, docs: bool) -> DescribeConfigsResourceResult {
+fn entry(
+    d: &ConfigDef,
+    value: &str,
+    source: ConfigSource,
+    docs: bool,
+) -> DescribeConfigsResourceResult {
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(d.name))
         .with_value(Some(str_bytes(value)))
@@ -75,14 +100,32 @@ fn entry(d: &ConfigDef, value: &str, source: ConfigSource, docs: bool) -> Descri
 }
 
 /// Synonyms in precedence order: the topic override, the broker property, the default.
-fn topic_synonyms(ctx: &BrokerContext, overrides: &std::collections::BTreeMap<String, String>, d: &ConfigDef) -> Vec<DescribeConfigsSynonym> {
+fn topic_synonyms(
+    ctx: &BrokerContext,
+    overrides: &std::collections::BTreeMap<String, String>,
+    d: &ConfigDef,
+) -> Vec<DescribeConfigsSynonym> {
     let mut out = Vec::new();
     if let Some(v) = overrides.get(d.name) {
-        out.push(DescribeConfigsSynonym::default().with_name(str_bytes(d.name)).with_value(Some(str_bytes(v))).with_source(ConfigSource::TopicConfig as i8));
+        out.push(
+            DescribeConfigsSynonym::default()
+                .with_name(str_bytes(d.name))
+                .with_value(Some(str_bytes(v)))
+                .with_source(ConfigSource::TopicConfig as i8),
+        );
     }
     if let Some(syn) = d.broker_synonym {
-        let source = if ctx.config.is_explicit(syn) { ConfigSource::StaticBrokerConfig } else { ConfigSource::Default };
-        out.push(DescribeConfigsSynonym::default().with_name(str_bytes(syn)).with_value(Some(str_bytes(ctx.config.get(syn)))).with_source(source as i8));
+        let source = if ctx.config.is_explicit(syn) {
+            ConfigSource::StaticBrokerConfig
+        } else {
+            ConfigSource::Default
+        };
+        out.push(
+            DescribeConfigsSynonym::default()
+                .with_name(str_bytes(syn))
+                .with_value(Some(str_bytes(ctx.config.get(syn))))
+                .with_source(source as i8),
+        );
     }
     out
 }

@@ -37,11 +37,14 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) 
     for (ti, t) in req.topics.iter().enumerate() {
         let name = t.topic.as_str();
         for p in &t.partitions {
-            let handle = ctx.replicas.get(name, p.partition).ok_or(if image.topics.contains_key(name) {
-                BrokerError::NotLeaderOrFollower
-            } else {
-                BrokerError::UnknownTopicOrPartition
-            });
+            let handle =
+                ctx.replicas
+                    .get(name, p.partition)
+                    .ok_or(if image.topics.contains_key(name) {
+                        BrokerError::NotLeaderOrFollower
+                    } else {
+                        BrokerError::UnknownTopicOrPartition
+                    });
             targets.push(Target {
                 topic_index: ti,
                 partition: p.partition,
@@ -51,12 +54,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) 
             });
         }
     }
-    let max_bytes = if req.max_bytes <= 0 { i32::MAX as usize } else { req.max_bytes as usize };
+    let max_bytes = if req.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        req.max_bytes as usize
+    };
     let min_bytes = req.min_bytes.max(0) as usize;
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
 
-    let mut timer: Option<(crate::timing_wheel::TimerId, tokio::sync::oneshot::Receiver<()>)> = None;
+    let mut timer: Option<(
+        crate::timing_wheel::TimerId,
+        tokio::sync::oneshot::Receiver<()>,
+    )> = None;
     let mut timer_fired = false;
     let result = loop {
         let round = read_round(&targets, max_bytes).await;
@@ -68,12 +78,21 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) 
         if timer.is_none() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let remaining = deadline.saturating_duration_since(Instant::now());
-            match ctx.timer.send(ScheduleWakeup { delay: remaining, waker: tx }).await {
+            match ctx
+                .timer
+                .send(ScheduleWakeup {
+                    delay: remaining,
+                    waker: tx,
+                })
+                .await
+            {
                 Ok(id) => timer = Some((id, rx)),
                 Err(_) => break round,
             }
         }
-        let Some((_, rx)) = timer.as_mut() else { break round };
+        let Some((_, rx)) = timer.as_mut() else {
+            break round;
+        };
         timer_fired = wait_for_data(&targets, &round.high_watermarks, rx).await;
     };
     if let Some((id, _)) = timer {
@@ -83,13 +102,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) 
     let mut responses: Vec<FetchableTopicResponse> = req
         .topics
         .iter()
-        .map(|t| FetchableTopicResponse::default().with_topic(t.topic.clone()).with_topic_id(t.topic_id))
+        .map(|t| {
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_topic_id(t.topic_id)
+        })
         .collect();
     for (target, data) in targets.iter().zip(result.partitions) {
         responses[target.topic_index].partitions.push(data);
     }
     metrics::counter!("troupe_bytes_out_total").increment(result.bytes as u64);
-    FetchResponse::default().with_responses(responses).with_session_id(0)
+    FetchResponse::default()
+        .with_responses(responses)
+        .with_session_id(0)
 }
 
 struct Round {
@@ -101,9 +126,16 @@ struct Round {
 }
 
 async fn read_round(targets: &[Target], max_bytes: usize) -> Round {
-    let mut round = Round { partitions: Vec::new(), high_watermarks: Vec::new(), bytes: 0, any_error: false };
+    let mut round = Round {
+        partitions: Vec::new(),
+        high_watermarks: Vec::new(),
+        bytes: 0,
+        any_error: false,
+    };
     for t in targets {
-        let budget = t.partition_max_bytes.min(max_bytes.saturating_sub(round.bytes));
+        let budget = t
+            .partition_max_bytes
+            .min(max_bytes.saturating_sub(round.bytes));
         let data = match &t.handle {
             Err(e) => Err(e.clone()),
             Ok(h) => read_partition(h, t.fetch_offset, budget, round.bytes == 0).await,
@@ -126,9 +158,22 @@ async fn read_round(targets: &[Target], max_bytes: usize) -> Round {
 
 /// Reads one partition: the replica returns file ranges; the bytes are read here, on the
 /// connection's thread, so the partition actor never blocks on a large read.
-async fn read_partition(h: &PartitionHandle, offset: i64, budget: usize, min_one_batch: bool) -> Result<(PartitionData, i64, usize), BrokerError> {
-    let read = h.addr.send(ReadRecords { fetch_offset: offset, max_bytes: budget, min_one_batch }).await??;
-    let records = read_slices(&read.slices).map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
+async fn read_partition(
+    h: &PartitionHandle,
+    offset: i64,
+    budget: usize,
+    min_one_batch: bool,
+) -> Result<(PartitionData, i64, usize), BrokerError> {
+    let read = h
+        .addr
+        .send(ReadRecords {
+            fetch_offset: offset,
+            max_bytes: budget,
+            min_one_batch,
+        })
+        .await??;
+    let records =
+        read_slices(&read.slices).map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
     let n = records.len();
     let w = read.watermarks;
     let pd = PartitionData::default()
@@ -156,7 +201,9 @@ fn read_slices(slices: &[crate::storage::FileSlice]) -> std::io::Result<Bytes> {
 
 fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
     let (hw, lso, lstart) = match e {
-        BrokerError::OffsetOutOfRange { log_start, log_end, .. } => (*log_end, *log_end, *log_start),
+        BrokerError::OffsetOutOfRange {
+            log_start, log_end, ..
+        } => (*log_end, *log_end, *log_start),
         _ => (-1, -1, -1),
     };
     PartitionData::default()
@@ -170,7 +217,11 @@ fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
 
 /// Parks until any partition's high watermark moves past what was read, or the timer fires
 /// (returns true then).
-async fn wait_for_data(targets: &[Target], seen: &[i64], timer: &mut tokio::sync::oneshot::Receiver<()>) -> bool {
+async fn wait_for_data(
+    targets: &[Target],
+    seen: &[i64],
+    timer: &mut tokio::sync::oneshot::Receiver<()>,
+) -> bool {
     let mut waits = Vec::new();
     for (t, hw) in targets.iter().zip(seen) {
         if let Ok(h) = &t.handle {

@@ -8,7 +8,11 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use super::str_bytes;
 use crate::broker::BrokerContext;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let host = str_bytes(&ctx.advertised_host);
     if version >= 4 {
         let coordinators = req

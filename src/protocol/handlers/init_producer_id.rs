@@ -10,15 +10,26 @@ use crate::actors::controller::AllocateProducerId;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: InitProducerIdRequest,
+    _version: i16,
+) -> InitProducerIdResponse {
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         return InitProducerIdResponse::default()
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
     }
-    let allocated = ctx.controller.send(AllocateProducerId).await.map_err(BrokerError::from).and_then(|r| r);
+    let allocated = ctx
+        .controller
+        .send(AllocateProducerId)
+        .await
+        .map_err(BrokerError::from)
+        .and_then(|r| r);
     match allocated {
-        Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
         Err(e) => InitProducerIdResponse::default()
             .with_error_code(e.code())
             .with_producer_id(ProducerId(-1))

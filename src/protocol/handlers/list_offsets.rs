@@ -3,14 +3,20 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::actors::partition_replica::ListOffset;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: ListOffsetsRequest,
+    _version: i16,
+) -> ListOffsetsResponse {
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
@@ -19,18 +25,33 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ListOffsetsRequest, _version:
             async move {
                 let r: Result<(i64, i64), BrokerError> = async {
                     let h = handle.ok_or(BrokerError::UnknownTopicOrPartition)?;
-                    h.addr.send(ListOffset { timestamp: p.timestamp }).await?
+                    h.addr
+                        .send(ListOffset {
+                            timestamp: p.timestamp,
+                        })
+                        .await?
                 }
                 .await;
-                let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                let resp =
+                    ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
                 match r {
-                    Ok((offset, timestamp)) => resp.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(0),
-                    Err(e) => resp.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
+                    Ok((offset, timestamp)) => resp
+                        .with_offset(offset)
+                        .with_timestamp(timestamp)
+                        .with_leader_epoch(0),
+                    Err(e) => resp
+                        .with_error_code(e.code())
+                        .with_offset(-1)
+                        .with_timestamp(-1),
                 }
             }
         });
         let partitions = futures::future::join_all(lookups).await;
-        topics.push(ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions));
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
     }
     ListOffsetsResponse::default().with_topics(topics)
 }

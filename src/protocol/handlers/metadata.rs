@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
 use super::{str_bytes, topic_name};
@@ -13,15 +15,24 @@ use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::{validate_topic_name, TopicMeta};
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let mut image = ctx.metadata.current();
     // v0: an empty list means "all topics"; v1+: null means all, empty means none.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
         None => None,
         Some(t) if version == 0 && t.is_empty() => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.to_string()), t.topic_id)).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.to_string()), t.topic_id))
+                .collect(),
+        ),
     };
-    let allow_auto_create = (version < 4 || req.allow_auto_topic_creation) && ctx.config.get_bool("auto.create.topics.enable");
+    let allow_auto_create = (version < 4 || req.allow_auto_topic_creation)
+        && ctx.config.get_bool("auto.create.topics.enable");
 
     let mut topics = Vec::new();
     match requested {
@@ -36,10 +47,22 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: MetadataRequest, version: i16
                     .iter()
                     .filter_map(|(n, _)| n.clone())
                     .filter(|n| !image.topics.contains_key(n) && validate_topic_name(n).is_ok())
-                    .map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() })
+                    .map(|name| NewTopic {
+                        name,
+                        num_partitions: -1,
+                        replication_factor: -1,
+                        configs: Default::default(),
+                    })
                     .collect();
                 if !missing.is_empty() {
-                    if let Ok(results) = ctx.controller.send(CreateTopics { topics: missing, validate_only: false }).await {
+                    if let Ok(results) = ctx
+                        .controller
+                        .send(CreateTopics {
+                            topics: missing,
+                            validate_only: false,
+                        })
+                        .await
+                    {
                         for r in results.iter().filter_map(|r| r.as_ref().ok()) {
                             tracing::info!(topic = %r.name, partitions = r.partitions.len(), "auto-created topic");
                         }
@@ -56,7 +79,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: MetadataRequest, version: i16
                     Some(t) => topics.push(topic_response(t, version)),
                     None => {
                         let err = match &name {
-                            Some(n) if validate_topic_name(n).is_err() => BrokerError::InvalidTopic(n.clone()),
+                            Some(n) if validate_topic_name(n).is_err() => {
+                                BrokerError::InvalidTopic(n.clone())
+                            }
                             Some(_) => BrokerError::UnknownTopicOrPartition,
                             None => BrokerError::UnknownTopicId,
                         };

@@ -12,7 +12,11 @@ use crate::actors::partition_replica::AppendRecords;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, _version: i16) -> ProduceResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: ProduceRequest,
+    _version: i16,
+) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
@@ -55,7 +59,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, _version: i16
             }
         });
         let partition_responses = futures::future::join_all(appends).await;
-        responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partition_responses),
+        );
     }
     ProduceResponse::default().with_responses(responses)
 }
