@@ -17,7 +17,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use crate::broker::BrokerContext;
 
 /// Every API Troupe serves and the versions it serves honestly. ApiVersions advertises exactly
-/// this table.
+/// this table; each range lies inside what `kafka-protocol` can decode (unit-tested), and
+/// `tests/version_matrix.rs` sends every version to a real broker.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -25,10 +26,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::ApiVersions, 0, 4),
-    (ApiKey::CreateTopics, 0, 7),
-    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
@@ -225,4 +226,47 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
         .encode(&mut buf, version)
         .map_err(|e| ProtocolError::Encode(e.to_string()))?;
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_ranges_are_decodable_by_kafka_protocol() {
+        for (api, lo, hi) in SUPPORTED_APIS {
+            let valid = api.valid_versions();
+            assert!(
+                valid.min <= *lo && *hi <= valid.max,
+                "{api:?} {lo}..={hi} outside {valid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_unknown_and_unsupported_frames_are_refused() {
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"\x00\x12")),
+            Err(ProtocolError::ShortFrame(2))
+        ));
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"\xff\xff\xff\xff\x00\x00\x00\x01")),
+            Err(ProtocolError::UnknownApiKey(-1))
+        ));
+        // Produce v0 is below the supported floor: the connection is closed.
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"\x00\x00\x00\x00\x00\x00\x00\x01")),
+            Err(ProtocolError::UnsupportedVersion { .. })
+        ));
+        // ApiVersions v99 gets the v0-layout answer.
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"\x00\x12\x00\x63\x00\x00\x00\x07")),
+            Ok(ParsedRequest::UnsupportedApiVersions { correlation_id: 7 })
+        ));
+        // A truncated body closes the connection instead of panicking.
+        assert!(matches!(
+            parse_request(Bytes::from_static(b"\x00\x00\x00\x09\x00\x00\x00\x01\x00")),
+            Err(ProtocolError::Undecodable { .. })
+        ));
+    }
 }

@@ -18,7 +18,7 @@ use crate::error::BrokerError;
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: CreateTopicsRequest,
-    _version: i16,
+    version: i16,
 ) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     let mut new_topics = Vec::new();
@@ -76,6 +76,8 @@ pub async fn handle(
         };
         let r = CreatableTopicResult::default().with_name(t.name.clone());
         results.push(match outcome {
+            // Topic id, counts and configs are answered from v5 (topic id from v7).
+            Ok(_) if version < 5 => r,
             Ok(meta) => {
                 let configs = CONFIG_DEFS
                     .iter()
@@ -88,19 +90,27 @@ pub async fn handle(
                             .with_config_source(source as i8)
                     })
                     .collect();
-                r.with_topic_id(meta.id)
-                    .with_num_partitions(meta.partitions.len() as i32)
-                    .with_replication_factor(
-                        meta.partitions
-                            .first()
-                            .map(|p| p.replicas.len() as i16)
-                            .unwrap_or(1),
-                    )
-                    .with_configs(Some(configs))
+                r.with_topic_id(if version >= 7 {
+                    meta.id
+                } else {
+                    Default::default()
+                })
+                .with_num_partitions(meta.partitions.len() as i32)
+                .with_replication_factor(
+                    meta.partitions
+                        .first()
+                        .map(|p| p.replicas.len() as i16)
+                        .unwrap_or(1),
+                )
+                .with_configs(Some(configs))
             }
             Err(e) => r
                 .with_error_code(e.code())
-                .with_error_message(Some(e.message()))
+                .with_error_message(if version >= 1 {
+                    Some(e.message())
+                } else {
+                    None
+                })
                 .with_num_partitions(-1)
                 .with_replication_factor(-1),
         });

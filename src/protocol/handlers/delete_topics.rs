@@ -78,12 +78,16 @@ pub async fn handle(
             });
             let r = DeletableTopicResult::default()
                 .with_name(name.as_deref().map(topic_name))
-                .with_topic_id(id);
+                .with_topic_id(if version >= 6 { id } else { Default::default() });
             match outcome {
                 Ok(()) => r,
                 Err(e) => r
                     .with_error_code(e.code())
-                    .with_error_message(Some(e.message())),
+                    .with_error_message(if version >= 5 {
+                        Some(e.message())
+                    } else {
+                        None
+                    }),
             }
         })
         .collect();

@@ -19,7 +19,7 @@ pub const RESOURCE_BROKER: i8 = 4;
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: DescribeConfigsRequest,
-    _version: i16,
+    version: i16,
 ) -> DescribeConfigsResponse {
     let image = ctx.metadata.current();
     let results = req
@@ -45,12 +45,12 @@ pub async fn handle(
                             .filter(wanted)
                             .map(|d| {
                                 let (value, source) = ctx.config.topic_value(&t.configs, d);
-                                let synonyms = if req.include_synonyms {
+                                let synonyms = if req.include_synonyms && version >= 1 {
                                     topic_synonyms(ctx, &t.configs, d)
                                 } else {
                                     vec![]
                                 };
-                                entry(d, &value, source, req.include_documentation)
+                                entry(d, &value, source, req.include_documentation, version)
                                     .with_synonyms(synonyms)
                             })
                             .collect();
@@ -68,8 +68,14 @@ pub async fn handle(
                             } else {
                                 ConfigSource::Default
                             };
-                            entry(d, ctx.config.get(d.name), source, req.include_documentation)
-                                .with_read_only(true)
+                            entry(
+                                d,
+                                ctx.config.get(d.name),
+                                source,
+                                req.include_documentation,
+                                version,
+                            )
+                            .with_read_only(true)
                         })
                         .collect();
                     base.with_configs(configs)
@@ -85,18 +91,29 @@ pub async fn handle(
     DescribeConfigsResponse::default().with_results(results)
 }
 
+/// One described config. `config_source` exists from v1 (v0 has `is_default` instead),
+/// `config_type` and `documentation` from v3.
 fn entry(
     d: &ConfigDef,
     value: &str,
     source: ConfigSource,
     docs: bool,
+    version: i16,
 ) -> DescribeConfigsResourceResult {
-    DescribeConfigsResourceResult::default()
+    let r = DescribeConfigsResourceResult::default()
         .with_name(str_bytes(d.name))
-        .with_value(Some(str_bytes(value)))
-        .with_config_source(source as i8)
-        .with_config_type(d.kind.describe_code())
-        .with_documentation(if docs { Some(str_bytes(d.doc)) } else { None })
+        .with_value(Some(str_bytes(value)));
+    let r = if version >= 1 {
+        r.with_config_source(source as i8)
+    } else {
+        r
+    };
+    if version >= 3 {
+        r.with_config_type(d.kind.describe_code())
+            .with_documentation(if docs { Some(str_bytes(d.doc)) } else { None })
+    } else {
+        r
+    }
 }
 
 /// Synonyms in precedence order: the topic override, the broker property, the default.

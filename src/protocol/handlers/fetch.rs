@@ -31,7 +31,7 @@ struct Target {
     handle: Result<PartitionHandle, BrokerError>,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) -> FetchResponse {
+pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
     let image = ctx.metadata.current();
     let mut targets = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
@@ -108,7 +108,10 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, _version: i16) 
                 .with_topic_id(t.topic_id)
         })
         .collect();
-    for (target, data) in targets.iter().zip(result.partitions) {
+    for (target, mut data) in targets.iter().zip(result.partitions) {
+        if version < 5 {
+            data.log_start_offset = -1; // the field exists from v5
+        }
         responses[target.topic_index].partitions.push(data);
     }
     metrics::counter!("troupe_bytes_out_total").increment(result.bytes as u64);

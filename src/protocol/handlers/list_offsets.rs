@@ -15,7 +15,7 @@ use crate::error::BrokerError;
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ListOffsetsRequest,
-    _version: i16,
+    version: i16,
 ) -> ListOffsetsResponse {
     let mut topics = Vec::new();
     for t in req.topics {
@@ -35,10 +35,11 @@ pub async fn handle(
                 let resp =
                     ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
                 match r {
+                    // leader_epoch exists from v4; the encoder refuses fields a version lacks.
                     Ok((offset, timestamp)) => resp
                         .with_offset(offset)
                         .with_timestamp(timestamp)
-                        .with_leader_epoch(0),
+                        .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
                     Err(e) => resp
                         .with_error_code(e.code())
                         .with_offset(-1)

@@ -89,7 +89,11 @@ pub async fn handle(
                             MetadataResponseTopic::default()
                                 .with_error_code(err.code())
                                 .with_name(name.as_deref().map(topic_name))
-                                .with_topic_id(id),
+                                .with_topic_id(if version >= 10 {
+                                    id
+                                } else {
+                                    Default::default()
+                                }),
                         );
                     }
                 }
@@ -105,17 +109,30 @@ pub async fn handle(
                 .with_node_id(BrokerId(b.id))
                 .with_host(str_bytes(&b.host))
                 .with_port(b.port)
-                .with_rack(b.rack.as_deref().map(str_bytes))
+                .with_rack(if version >= 1 {
+                    b.rack.as_deref().map(str_bytes)
+                } else {
+                    None
+                })
         })
         .collect();
+    // Fields a version lacks must stay at their defaults, or the encoder refuses the response.
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id(Some(str_bytes(&image.cluster_id)))
-        .with_controller_id(BrokerId(image.controller_id))
+        .with_cluster_id(if version >= 2 {
+            Some(str_bytes(&image.cluster_id))
+        } else {
+            None
+        })
+        .with_controller_id(BrokerId(if version >= 1 {
+            image.controller_id
+        } else {
+            -1
+        }))
         .with_topics(topics)
 }
 
-fn topic_response(t: &TopicMeta, _version: i16) -> MetadataResponseTopic {
+fn topic_response(t: &TopicMeta, version: i16) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -123,14 +140,18 @@ fn topic_response(t: &TopicMeta, _version: i16) -> MetadataResponseTopic {
             MetadataResponsePartition::default()
                 .with_partition_index(p.index)
                 .with_leader_id(BrokerId(p.leader))
-                .with_leader_epoch(p.leader_epoch)
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
                 .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
         })
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(&t.name)))
-        .with_topic_id(t.id)
-        .with_is_internal(t.internal)
+        .with_topic_id(if version >= 10 {
+            t.id
+        } else {
+            Default::default()
+        })
+        .with_is_internal(version >= 1 && t.internal)
         .with_partitions(partitions)
 }

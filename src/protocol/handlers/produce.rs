@@ -15,7 +15,7 @@ use crate::error::BrokerError;
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ProduceRequest,
-    _version: i16,
+    version: i16,
 ) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -44,13 +44,13 @@ pub async fn handle(
                         .with_index(p.index)
                         .with_base_offset(r.base_offset)
                         .with_log_append_time_ms(r.log_append_time)
-                        .with_log_start_offset(r.log_start_offset),
+                        .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 }),
                     Err(e) => {
                         tracing::debug!(topic = %name, partition = p.index, error = %e, "produce refused");
                         PartitionProduceResponse::default()
                             .with_index(p.index)
                             .with_error_code(e.code())
-                            .with_error_message(Some(e.message()))
+                            .with_error_message(if version >= 8 { Some(e.message()) } else { None })
                             .with_base_offset(-1)
                             .with_log_append_time_ms(-1)
                             .with_log_start_offset(-1)

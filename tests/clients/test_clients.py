@@ -1,0 +1,132 @@
+"""Every client named in the single-broker issue produces and consumes for real:
+kafka-python, aiokafka, Debian's kcat (librdkafka 2.0) and confluent-kafka (librdkafka 2.x)."""
+import asyncio
+import shutil
+import subprocess
+import time
+
+import pytest
+
+N = 300
+
+
+def expected(i):
+    return f"k{i % 7}".encode(), f"value-{i}".encode() * (1 + i % 3)
+
+
+def test_kafka_python_round_trip(bootstrap, topic):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [p.send(topic, key=expected(i)[0], value=expected(i)[1]) for i in range(N)]
+    p.flush(30)
+    offsets = [f.get(timeout=30) for f in futures]
+    assert len(offsets) == N
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=10000)
+    parts = [TopicPartition(topic, i) for i in range(3)]
+    c.assign(parts)
+    c.seek_to_beginning(*parts)
+    got = {}
+    deadline = time.time() + 30
+    while len(got) < N and time.time() < deadline:
+        for batch in c.poll(timeout_ms=500).values():
+            for m in batch:
+                got[(m.partition, m.offset)] = (m.key, m.value)
+    c.close()
+    assert sorted(got.values()) == sorted(expected(i) for i in range(N))
+    # Every acknowledged (partition, offset) holds what was sent there.
+    for i, md in enumerate(offsets):
+        assert got[(md.partition, md.offset)] == expected(i)
+
+
+def test_kafka_python_admin_lists_topic(bootstrap, topic):
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    assert topic in admin.list_topics()
+    admin.close()
+
+
+def test_aiokafka_round_trip(bootstrap, topic):
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+
+    async def run():
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip")
+        await p.start()
+        try:
+            for i in range(N):
+                await p.send(topic, key=expected(i)[0], value=expected(i)[1])
+            await p.flush()
+        finally:
+            await p.stop()
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        await c.start()
+        try:
+            parts = [TopicPartition(topic, i) for i in range(3)]
+            c.assign(parts)
+            await c.seek_to_beginning(*parts)
+            got = []
+            deadline = time.time() + 30
+            while len(got) < N and time.time() < deadline:
+                res = await c.getmany(timeout_ms=500)
+                for msgs in res.values():
+                    got.extend((m.key, m.value) for m in msgs)
+            return got
+        finally:
+            await c.stop()
+
+    got = asyncio.run(run())
+    assert sorted(got) == sorted(expected(i) for i in range(N))
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is installed by scripts/test")
+def test_kcat_round_trip(bootstrap, topic):
+    lines = "\n".join(f"{k.decode()}:{v.decode()}" for k, v in (expected(i) for i in range(N))) + "\n"
+    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", topic, "-K:"], input=lines.encode(), check=True, timeout=60)
+    out = subprocess.run(
+        ["kcat", "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-f", "%k:%s\n"],
+        check=True, timeout=60, capture_output=True,
+    ).stdout.decode()
+    assert sorted(out.splitlines()) == sorted(lines.splitlines())
+    meta = subprocess.run(["kcat", "-L", "-b", bootstrap, "-t", topic], check=True, timeout=30, capture_output=True).stdout.decode()
+    assert "3 partitions" in meta
+
+
+def test_confluent_kafka_zstd_round_trip(bootstrap, topic):
+    from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+
+    p = Producer({"bootstrap.servers": bootstrap, "compression.codec": "zstd", "acks": "all"})
+    for i in range(N):
+        p.produce(topic, key=expected(i)[0], value=expected(i)[1])
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "zstd-check", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, i, OFFSET_BEGINNING) for i in range(3)])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < N and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append((m.key(), m.value()))
+    c.close()
+    assert sorted(got) == sorted(expected(i) for i in range(N))
+
+
+def test_unsupported_api_versions_version_gets_v0_answer(bootstrap):
+    """ApiVersions at a version we do not speak: UNSUPPORTED_VERSION (35) in the v0 layout."""
+    import socket
+    import struct
+
+    host, port = bootstrap.rsplit(":", 1)
+    body = struct.pack(">hhi", 18, 99, 7) + struct.pack(">h", 4) + b"test"
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", s.recv(4))[0]
+        data = b""
+        while len(data) < size:
+            data += s.recv(size - len(data))
+    corr, err, n = struct.unpack(">ihi", data[:10])
+    assert (corr, err) == (7, 35)
+    keys = {struct.unpack(">hhh", data[10 + 6 * i: 16 + 6 * i])[0] for i in range(n)}
+    assert {0, 1, 3, 18} <= keys

@@ -1,0 +1,279 @@
+//! ApiVersions must be honest: every API at every version it advertises answers a real request
+//! with a response that decodes at that version (the connection is never dropped).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::*;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use troupe::protocol::SUPPORTED_APIS;
+
+const TOPIC: &str = "matrix";
+
+fn name() -> TopicName {
+    TopicName(StrBytes::from_static_str(TOPIC))
+}
+
+fn batch() -> Bytes {
+    let records = [Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from_static(b"v")),
+        headers: Default::default(),
+    }];
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+/// A meaningful request of each API (touching the test topic where it can).
+fn request(api: ApiKey, version: i16) -> RequestKind {
+    match api {
+        ApiKey::Produce => RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![produce_request::TopicProduceData::default()
+                    .with_name(name())
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(batch())),
+                    ])]),
+        ),
+        ApiKey::Fetch => RequestKind::Fetch(
+            FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(10)
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![fetch_request::FetchTopic::default()
+                    .with_topic(name())
+                    .with_partitions(vec![fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20)])]),
+        ),
+        ApiKey::ListOffsets => RequestKind::ListOffsets(
+            ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(name())
+                    .with_partitions(vec![
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(-1),
+                    ])]),
+        ),
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(name())),
+            ])))
+        }
+        ApiKey::FindCoordinator => {
+            let r = FindCoordinatorRequest::default();
+            RequestKind::FindCoordinator(if version >= 4 {
+                r.with_coordinator_keys(vec![StrBytes::from_static_str("g")])
+            } else {
+                r.with_key(StrBytes::from_static_str("g"))
+            })
+        }
+        ApiKey::ApiVersions => RequestKind::ApiVersions(if version >= 3 {
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("matrix"))
+                .with_client_software_version(StrBytes::from_static_str("1"))
+        } else {
+            ApiVersionsRequest::default()
+        }),
+        ApiKey::CreateTopics => RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_validate_only(version >= 1)
+                .with_topics(vec![create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(format!("new-{version}"))))
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)]),
+        ),
+        ApiKey::DeleteTopics => {
+            let missing = TopicName(StrBytes::from_static_str("does-not-exist"));
+            RequestKind::DeleteTopics(if version >= 6 {
+                DeleteTopicsRequest::default().with_topics(vec![
+                    delete_topics_request::DeleteTopicState::default().with_name(Some(missing)),
+                ])
+            } else {
+                DeleteTopicsRequest::default().with_topic_names(vec![missing])
+            })
+        }
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+            DescribeConfigsRequest::default().with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str(TOPIC)),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(StrBytes::from_static_str("1")),
+            ]),
+        ),
+        ApiKey::AlterConfigs => {
+            RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(TOPIC))
+                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("retention.ms"))
+                    .with_value(Some(StrBytes::from_static_str("86400000")))]),
+        ]))
+        }
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str(TOPIC))
+                    .with_configs(vec![
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(StrBytes::from_static_str("retention.ms"))
+                            .with_config_operation(0)
+                            .with_value(Some(StrBytes::from_static_str("86400000"))),
+                    ]),
+            ]),
+        ),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
+            DeleteRecordsRequest::default().with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(name())
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(0),
+                    ]),
+            ]),
+        ),
+        ApiKey::CreatePartitions => RequestKind::CreatePartitions(
+            CreatePartitionsRequest::default()
+                .with_validate_only(true)
+                .with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(name())
+                        .with_count(3),
+                ]),
+        ),
+        ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        other => panic!("no request built for {other:?}: add one when advertising it"),
+    }
+}
+
+fn round_trip(
+    stream: &mut TcpStream,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> ResponseKind {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("matrix")));
+    let mut body = BytesMut::new();
+    header
+        .encode(&mut body, api.request_header_version(version))
+        .unwrap();
+    request(api, version).encode(&mut body, version).unwrap();
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).unwrap();
+
+    let mut len = [0u8; 4];
+    stream
+        .read_exact(&mut len)
+        .unwrap_or_else(|e| panic!("{api:?} v{version}: connection dropped: {e}"));
+    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut resp).unwrap();
+    let mut resp = Bytes::from(resp);
+    let hdr = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
+    assert_eq!(hdr.correlation_id, correlation_id);
+    let decoded = ResponseKind::decode(api, &mut resp, version)
+        .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+    assert!(!resp.has_remaining(), "{api:?} v{version}: trailing bytes");
+    decoded
+}
+
+use kafka_protocol::protocol::Decodable;
+
+#[test]
+fn every_advertised_version_answers() {
+    let b = Broker::start();
+    create_topic(&b, TOPIC, 1, &[]);
+    let mut stream = TcpStream::connect(b.bootstrap()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut cid = 0;
+    for (api, lo, hi) in SUPPORTED_APIS {
+        for v in *lo..=*hi {
+            cid += 1;
+            let resp = round_trip(&mut stream, *api, v, cid);
+            if let ResponseKind::Produce(p) = &resp {
+                assert_eq!(
+                    p.responses[0].partition_responses[0].error_code, 0,
+                    "Produce v{v}"
+                );
+            }
+            if let ResponseKind::Metadata(m) = &resp {
+                assert_eq!(m.topics[0].error_code, 0, "Metadata v{v}");
+                assert_eq!(m.topics[0].partitions.len(), 1);
+            }
+            if let ResponseKind::Fetch(f) = &resp {
+                assert_eq!(f.responses[0].partitions[0].error_code, 0, "Fetch v{v}");
+                assert!(
+                    f.responses[0].partitions[0]
+                        .records
+                        .as_ref()
+                        .is_some_and(|r| !r.is_empty()),
+                    "Fetch v{v} returned data"
+                );
+            }
+        }
+    }
+    // ApiVersions lists exactly the table.
+    let ResponseKind::ApiVersions(av) = round_trip(&mut stream, ApiKey::ApiVersions, 3, 9999)
+    else {
+        unreachable!()
+    };
+    let listed: Vec<(i16, i16, i16)> = av
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
+    let table: Vec<(i16, i16, i16)> = SUPPORTED_APIS
+        .iter()
+        .map(|(k, lo, hi)| (*k as i16, *lo, *hi))
+        .collect();
+    assert_eq!(listed, table);
+}
