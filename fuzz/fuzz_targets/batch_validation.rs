@@ -9,16 +9,27 @@
 //!    the first assigned offset must return the appended batch with only its base offset
 //!    rewritten.
 //!
+//! Random bytes almost never carry a correct CRC-32C, which would stop nearly every input at
+//! the CRC check. So each input is run twice: as it is, and (if that differs) with the CRC of
+//! every batch its framing delimits recomputed, which lets mutations of the covered fields
+//! (attributes, counts, timestamps, records) reach the later checks and the append path.
+//!
 //! The log is thrown away and recreated once it grows past a few megabytes or segments, so a
 //! long run neither fills the disk nor piles up open files.
+//!
+//! With `TROUPE_FUZZ_VERBOSE` set, each outcome is printed, which helps when replaying one
+//! input: `TROUPE_FUZZ_VERBOSE=1 cargo fuzz run batch_validation fuzz/seeds/batch_validation/x`.
 #![no_main]
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use troupe::storage::batch::{validate_produce_batches, ValidatedBatch};
+use troupe::storage::batch::{
+    compute_crc, validate_produce_batches, ValidatedBatch, CRC_OFFSET, LENGTH_OFFSET, LOG_OVERHEAD,
+    MIN_BATCH_LENGTH,
+};
 use troupe::storage::{Log, LogConfig, StorageError};
 
 const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
@@ -47,6 +58,11 @@ impl FuzzLog {
     }
 }
 
+fn verbose() -> bool {
+    static VERBOSE: OnceLock<bool> = OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("TROUPE_FUZZ_VERBOSE").is_some())
+}
+
 static LOG: Mutex<Option<FuzzLog>> = Mutex::new(None);
 
 /// Checks that accepted batches cover the payload back to back, with nothing left over.
@@ -58,17 +74,58 @@ fn check_tiling(batches: &[ValidatedBatch], len: usize) {
         assert_eq!(batch.header.magic, 2);
         assert!(batch.header.record_count >= 1);
         let range = batch.range();
-        assert!(range.end <= len, "batch range {range:?} runs past {len} bytes");
+        assert!(
+            range.end <= len,
+            "batch range {range:?} runs past {len} bytes"
+        );
         expected_position = range.end;
     }
-    assert_eq!(expected_position, len, "accepted payload has trailing bytes");
+    assert_eq!(
+        expected_position, len,
+        "accepted payload has trailing bytes"
+    );
+}
+
+/// A copy of `data` in which every batch that the length fields delimit (from the start,
+/// stopping at the first that is too short or runs past the end) carries its correct CRC.
+fn with_repaired_crcs(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    let mut position = 0usize;
+    while let Some(length_field) = out.get(position + LENGTH_OFFSET..position + LOG_OVERHEAD) {
+        let batch_length = i32::from_be_bytes(length_field.try_into().unwrap());
+        if batch_length < MIN_BATCH_LENGTH {
+            break;
+        }
+        let end = position + LOG_OVERHEAD + batch_length as usize;
+        let Some(batch) = out.get_mut(position..end) else {
+            break;
+        };
+        let crc = compute_crc(batch);
+        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        position = end;
+    }
+    out
 }
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    let repaired = with_repaired_crcs(data);
+    if repaired != data {
+        check(&repaired);
+    }
+});
+
+fn check(data: &[u8]) {
     let records = Bytes::copy_from_slice(data);
     let max_message_bytes = LogConfig::default().max_message_bytes;
 
     let validated = validate_produce_batches(&records, max_message_bytes);
+    if verbose() {
+        match &validated {
+            Ok(batches) => eprintln!("validate: {} batch(es) accepted", batches.len()),
+            Err(e) => eprintln!("validate: {e}"),
+        }
+    }
     if let Ok(batches) = &validated {
         check_tiling(batches, data.len());
         let largest = batches.iter().map(|b| b.header.size()).max().unwrap_or(0);
@@ -95,7 +152,17 @@ fuzz_target!(|data: &[u8]| {
 
     let end_before = log.log_end_offset();
     let size_before = log.size_bytes();
-    match log.append(records, 0) {
+    let appended = log.append(records, 0);
+    if verbose() {
+        match &appended {
+            Ok(info) => eprintln!(
+                "append: offsets {}..={}",
+                info.first_offset, info.last_offset
+            ),
+            Err(e) => eprintln!("append: {e}"),
+        }
+    }
+    match appended {
         Ok(info) => {
             let batches = match &validated {
                 Ok(batches) => batches,
@@ -137,9 +204,13 @@ fuzz_target!(|data: &[u8]| {
             // Validation errors must leave the log as it was. (An append that passed
             // validation can still fail on I/O; that is not a bug of the code under test.)
             if validated.is_err() {
-                assert_eq!(log.log_end_offset(), end_before, "rejected append moved the end");
+                assert_eq!(
+                    log.log_end_offset(),
+                    end_before,
+                    "rejected append moved the end"
+                );
                 assert_eq!(log.size_bytes(), size_before, "rejected append wrote bytes");
             }
         }
     }
-});
+}

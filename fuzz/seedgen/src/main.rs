@@ -11,11 +11,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, MetadataRequest, MetadataRequestTopic, ProduceRequest,
-    RequestHeader, TopicName,
-};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, MetadataRequest, ProduceRequest, RequestHeader, TopicName,
+};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -112,9 +112,8 @@ fn main() {
         ApiKey::Metadata,
         12,
         2,
-        &MetadataRequest::default().with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str("seeds")))),
-        ])),
+        &MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("seeds"))))])),
     );
     let metadata_v1 = request_body(
         ApiKey::Metadata,
@@ -122,8 +121,18 @@ fn main() {
         3,
         &MetadataRequest::default().with_topics(None),
     );
-    let produce_v9 = request_body(ApiKey::Produce, 9, 4, &produce(record_batch(2, Compression::None)));
-    let produce_v3 = request_body(ApiKey::Produce, 3, 5, &produce(record_batch(1, Compression::Gzip)));
+    let produce_v9 = request_body(
+        ApiKey::Produce,
+        9,
+        4,
+        &produce(record_batch(2, Compression::None)),
+    );
+    let produce_v3 = request_body(
+        ApiKey::Produce,
+        3,
+        5,
+        &produce(record_batch(1, Compression::Gzip)),
+    );
 
     write(&requests, "api_versions_v3", &api_versions);
     write(&requests, "api_versions_v3_framed", &framed(&api_versions));
@@ -132,13 +141,37 @@ fn main() {
     write(&requests, "produce_v9", &produce_v9);
     let mut two_frames = framed(&api_versions);
     two_frames.extend_from_slice(&framed(&produce_v3));
-    write(&requests, "api_versions_then_produce_v3_framed", &two_frames);
+    write(
+        &requests,
+        "api_versions_then_produce_v3_framed",
+        &two_frames,
+    );
 
-    write(&batches, "uncompressed_3_records", &record_batch(3, Compression::None));
-    write(&batches, "gzip_2_records", &record_batch(2, Compression::Gzip));
-    write(&batches, "snappy_2_records", &record_batch(2, Compression::Snappy));
-    write(&batches, "lz4_2_records", &record_batch(2, Compression::Lz4));
-    write(&batches, "zstd_2_records", &record_batch(2, Compression::Zstd));
+    write(
+        &batches,
+        "uncompressed_3_records",
+        &record_batch(3, Compression::None),
+    );
+    write(
+        &batches,
+        "gzip_2_records",
+        &record_batch(2, Compression::Gzip),
+    );
+    write(
+        &batches,
+        "snappy_2_records",
+        &record_batch(2, Compression::Snappy),
+    );
+    write(
+        &batches,
+        "lz4_2_records",
+        &record_batch(2, Compression::Lz4),
+    );
+    write(
+        &batches,
+        "zstd_2_records",
+        &record_batch(2, Compression::Zstd),
+    );
     let mut two_batches = record_batch(1, Compression::None).to_vec();
     two_batches.extend_from_slice(&record_batch(4, Compression::None));
     write(&batches, "two_uncompressed_batches", &two_batches);
