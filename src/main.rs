@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Serve(ServeArgs),
+    /// Print every broker property with its default, as TOML (config/troupe.toml).
+    PrintConfig,
 }
 
 #[derive(Parser)]
@@ -59,6 +61,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve_options(args).and_then(run),
+        Command::PrintConfig => {
+            print!("{}", troupe::config::example_toml());
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("troupe: {e:#}");

@@ -25,6 +25,9 @@ use crate::error::BrokerError;
 use crate::metadata::{MetadataImage, MetadataRecord, TopicMeta};
 use crate::storage::Log;
 
+/// Partition logs opened concurrently at startup.
+const OPENERS: usize = 16;
+
 /// What a connection needs to talk to a partition.
 #[derive(Clone)]
 pub struct PartitionHandle {
@@ -108,13 +111,14 @@ impl ReplicaManager {
                 self.health.recovery_started();
             }
         }
-        // Two openers at a time: recovery is disk-bound and the machine may have two cores.
+        // Recovery waits mostly on the disk (checkpoint and tail fsyncs), so several openers
+        // on the blocking pool overlap those waits.
         let work: Vec<(TopicMeta, i32)> = topics
             .iter()
             .flat_map(|t| t.partitions.iter().map(move |p| (t.clone(), p.index)))
             .collect();
         let chunks = work
-            .chunks(work.len().div_ceil(4).max(1))
+            .chunks(work.len().div_ceil(OPENERS).max(1))
             .map(|c| c.to_vec())
             .collect::<Vec<_>>();
         let mut tasks = Vec::new();

@@ -501,7 +501,7 @@ impl LogSegment {
     }
 
     /// Fsyncs the log file and writes the index maps back.
-    pub fn flush(&self) -> Result<(), StorageError> {
+    pub fn flush(&mut self) -> Result<(), StorageError> {
         self.log.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
