@@ -238,20 +238,22 @@ impl PartitionReplica {
 
     /// Honours `flush.ms`: hands an fsync of the active segment to a blocking thread.
     fn maybe_flush_by_time(&mut self) {
-        let Some(log) = self.log.as_ref() else { return };
-        if self.config.flush_ms == i64::MAX || log.unflushed_messages() == 0 {
+        let flush_ms = self.config.flush_ms;
+        let Some(log) = self.log.as_mut() else { return };
+        let now = Self::now_ms();
+        if flush_ms == i64::MAX || log.unflushed_messages() == 0 || now - log.last_flush_ms() < flush_ms {
             return;
         }
-        if Self::now_ms() - log.last_flush_ms() < self.config.flush_ms {
-            return;
-        }
-        if let Ok(file) = log.active_segment_file() {
-            let tp = self.tp.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = file.sync_data() {
-                    tracing::warn!(partition = %tp, error = %e, "fsync failed");
-                }
-            });
+        match log.take_flush(now) {
+            Ok(file) => {
+                let tp = self.tp.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = file.sync_data() {
+                        tracing::warn!(partition = %tp, error = %e, "fsync failed");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(partition = %self.tp, error = %e, "cannot hand off fsync"),
         }
     }
 }

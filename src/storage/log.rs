@@ -536,6 +536,15 @@ impl Log {
         Ok(())
     }
 
+    /// Hands the caller an fsync of the active segment to run on another thread, counting the
+    /// log as flushed from `now_ms` (a failed fsync is the caller's to report).
+    pub fn take_flush(&mut self, now_ms: i64) -> io::Result<fs::File> {
+        let file = self.active_segment_file()?;
+        self.unflushed_messages = 0;
+        self.last_flush_ms = now_ms;
+        Ok(file)
+    }
+
     /// Messages appended since the last flush.
     pub fn unflushed_messages(&self) -> i64 {
         self.unflushed_messages
