@@ -172,7 +172,11 @@ fn topics_configs_and_records_survive_restart() {
         &[("retention.ms", "3600000"), ("cleanup.policy", "delete")],
     );
     produce(&b, "durable", 1000, &[("acks", "all")]);
-    b.terminate();
+    assert_eq!(b.terminate(), Some(0), "SIGTERM is a clean exit");
+    assert!(
+        b.log_text().contains("all partitions closed"),
+        "graceful shutdown closes every log"
+    );
     b.start_again();
     let got = consume(&b, "durable", 4, 1000);
     check_records(&got, 1000);

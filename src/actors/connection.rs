@@ -7,19 +7,21 @@
 //! what is in flight, and closes.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::stream::FuturesOrdered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+use crate::actors::supervisor::panic_message;
 use crate::broker::BrokerContext;
-use crate::protocol::{frame::read_frame, handle_frame};
+use crate::protocol::{frame::read_frame, handle_frame, ProtocolError};
 
 /// Requests handled at once on one connection before the reader waits.
 const MAX_IN_FLIGHT: usize = 16;
@@ -76,6 +78,26 @@ impl Actor for Connection {
     }
 }
 
+/// Handles one request; a panic in a handler closes this connection (counted on /healthz)
+/// instead of unwinding through the arbiter thread that hosts other connections and partitions.
+async fn guarded_handle(
+    broker: &Arc<BrokerContext>,
+    frame: Bytes,
+) -> Result<Option<Bytes>, ProtocolError> {
+    match AssertUnwindSafe(handle_frame(broker, frame))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            broker.health.record_restart("connection-handler");
+            Err(ProtocolError::HandlerPanicked(panic_message(
+                panic.as_ref(),
+            )))
+        }
+    }
+}
+
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -128,7 +150,7 @@ async fn serve(
             frame = frames_rx.recv(), if !draining && in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(frame) => {
                     let broker = broker.clone();
-                    in_flight.push_back(async move { handle_frame(&broker, frame).await });
+                    in_flight.push_back(async move { guarded_handle(&broker, frame).await });
                 }
                 None => draining = true,
             },

@@ -61,6 +61,8 @@ pub enum ProtocolError {
     },
     #[error("cannot encode response: {0}")]
     Encode(String),
+    #[error("the handler panicked: {0}")]
+    HandlerPanicked(String),
 }
 
 /// A request frame, decoded.
