@@ -496,7 +496,11 @@ mod tests {
     #[test]
     fn shipped_example_config_matches_the_table() {
         let shipped = include_str!("../config/troupe.toml");
-        assert_eq!(shipped, example_toml(), "regenerate with: troupe print-config > config/troupe.toml");
+        assert_eq!(
+            shipped,
+            example_toml(),
+            "regenerate with: troupe print-config > config/troupe.toml"
+        );
     }
 
     #[test]
@@ -505,7 +509,13 @@ mod tests {
         let file = dir.path().join("all.toml");
         let uncommented: String = example_toml()
             .lines()
-            .filter(|l| l.starts_with("# \"") && l.contains(" = ") && !l.contains("data.dir") && !l.contains("advertised.listener") && !l.contains("node.id"))
+            .filter(|l| {
+                l.starts_with("# \"")
+                    && l.contains(" = ")
+                    && !l.contains("data.dir")
+                    && !l.contains("advertised.listener")
+                    && !l.contains("node.id")
+            })
             .map(|l| format!("{}\n", &l[2..]))
             .collect();
         std::fs::write(&file, uncommented).unwrap();

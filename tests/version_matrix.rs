@@ -130,16 +130,16 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         ),
-        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
-            DescribeConfigsRequest::default().with_resources(vec![
+        ApiKey::DescribeConfigs => {
+            RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(StrBytes::from_static_str(TOPIC)),
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(4)
                     .with_resource_name(StrBytes::from_static_str("1")),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::AlterConfigs => {
             RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
             alter_configs_request::AlterConfigsResource::default()
@@ -163,8 +163,8 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                     ]),
             ]),
         ),
-        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
-            DeleteRecordsRequest::default().with_topics(vec![
+        ApiKey::DeleteRecords => {
+            RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
                 delete_records_request::DeleteRecordsTopic::default()
                     .with_name(name())
                     .with_partitions(vec![
@@ -172,8 +172,8 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                             .with_partition_index(0)
                             .with_offset(0),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::CreatePartitions => RequestKind::CreatePartitions(
             CreatePartitionsRequest::default()
                 .with_validate_only(true)

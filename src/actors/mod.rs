@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod controller;
+pub mod group_coordinator;
 pub mod listener;
 pub mod metadata_cache;
 pub mod partition_replica;

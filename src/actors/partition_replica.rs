@@ -241,7 +241,10 @@ impl PartitionReplica {
         let flush_ms = self.config.flush_ms;
         let Some(log) = self.log.as_mut() else { return };
         let now = Self::now_ms();
-        if flush_ms == i64::MAX || log.unflushed_messages() == 0 || now - log.last_flush_ms() < flush_ms {
+        if flush_ms == i64::MAX
+            || log.unflushed_messages() == 0
+            || now - log.last_flush_ms() < flush_ms
+        {
             return;
         }
         match log.take_flush(now) {
