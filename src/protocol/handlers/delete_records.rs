@@ -7,6 +7,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::partition_handle;
 use crate::actors::partition_replica::DeleteRecordsBefore;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
@@ -16,14 +17,15 @@ pub async fn handle(
     req: DeleteRecordsRequest,
     _version: i16,
 ) -> DeleteRecordsResponse {
+    let image = ctx.metadata.current();
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
         let deletes = t.partitions.into_iter().map(|p| {
-            let handle = ctx.replicas.get(&name, p.partition_index);
+            let handle = partition_handle(ctx, &image, &name, p.partition_index);
             async move {
                 let r: Result<i64, BrokerError> = async {
-                    let h = handle.ok_or(BrokerError::UnknownTopicOrPartition)?;
+                    let h = handle?;
                     h.addr
                         .send(DeleteRecordsBefore { offset: p.offset })
                         .await?

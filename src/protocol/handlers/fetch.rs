@@ -16,6 +16,7 @@ use futures::FutureExt;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
+use super::partition_handle;
 use crate::actors::partition_replica::ReadRecords;
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
@@ -37,14 +38,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     for (ti, t) in req.topics.iter().enumerate() {
         let name = t.topic.as_str();
         for p in &t.partitions {
-            let handle =
-                ctx.replicas
-                    .get(name, p.partition)
-                    .ok_or(if image.topics.contains_key(name) {
-                        BrokerError::NotLeaderOrFollower
-                    } else {
-                        BrokerError::UnknownTopicOrPartition
-                    });
+            let handle = partition_handle(ctx, &image, name, p.partition);
             targets.push(Target {
                 topic_index: ti,
                 partition: p.partition,

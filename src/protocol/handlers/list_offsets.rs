@@ -8,6 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::partition_handle;
 use crate::actors::partition_replica::ListOffset;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
@@ -17,14 +18,15 @@ pub async fn handle(
     req: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
+    let image = ctx.metadata.current();
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
         let lookups = t.partitions.into_iter().map(|p| {
-            let handle = ctx.replicas.get(&name, p.partition_index);
+            let handle = partition_handle(ctx, &image, &name, p.partition_index);
             async move {
                 let r: Result<(i64, i64), BrokerError> = async {
-                    let h = handle.ok_or(BrokerError::UnknownTopicOrPartition)?;
+                    let h = handle?;
                     h.addr
                         .send(ListOffset {
                             timestamp: p.timestamp,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::partition_handle;
 use crate::actors::partition_replica::AppendRecords;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
@@ -18,23 +19,19 @@ pub async fn handle(
     version: i16,
 ) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
+    let image = ctx.metadata.current();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.to_string();
         let appends = topic.partition_data.into_iter().map(|p| {
             let name = name.clone();
-            let handle = ctx.replicas.get(&name, p.index);
-            let known_topic = ctx.metadata.current().topics.contains_key(&name);
+            let handle = partition_handle(ctx, &image, &name, p.index);
             async move {
                 let result: Result<_, BrokerError> = async {
                     if !acks_ok {
                         return Err(BrokerError::InvalidRequiredAcks);
                     }
-                    let handle = handle.ok_or(if known_topic {
-                        BrokerError::NotLeaderOrFollower
-                    } else {
-                        BrokerError::UnknownTopicOrPartition
-                    })?;
+                    let handle = handle?;
                     let records = p.records.filter(|r| !r.is_empty()).ok_or_else(|| BrokerError::InvalidRecord("no records".into()))?;
                     handle.addr.send(AppendRecords { records }).await?
                 }
