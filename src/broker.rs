@@ -6,6 +6,8 @@ use std::sync::Arc;
 use actix::Addr;
 
 use crate::actors::controller::Controller;
+use crate::actors::group_coordinator::coordinator::GroupCoordinator;
+use crate::actors::group_coordinator::offsets_partition_for;
 use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
@@ -24,4 +26,15 @@ pub struct BrokerContext {
     pub health: Arc<SupervisorState>,
     /// Open client connections; shutdown waits for them to finish their in-flight requests.
     pub active_connections: std::sync::atomic::AtomicI64,
+    /// Consumer-group coordinator shards; see `group_coordinator`.
+    pub group_coordinators: Vec<Addr<GroupCoordinator>>,
+}
+
+impl BrokerContext {
+    /// The coordinator shard of a group: its `__consumer_offsets` partition modulo the shards.
+    pub fn group_coordinator(&self, group_id: &str) -> &Addr<GroupCoordinator> {
+        let partitions = self.config.get_i64("offsets.topic.num.partitions") as i32;
+        let partition = offsets_partition_for(group_id, partitions) as usize;
+        &self.group_coordinators[partition % self.group_coordinators.len()]
+    }
 }

@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::actors::controller::{Controller, RegisterBroker};
+use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::listener::Listener;
 use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
@@ -134,6 +135,16 @@ async fn serve(
         "partitions recovered"
     );
 
+    let group_config = crate::actors::group_coordinator::group_config(&opts.config);
+    let group_coordinators = handles
+        .iter()
+        .map(|arbiter| {
+            let (config, wheel) = (group_config.clone(), timer.clone());
+            GroupCoordinator::start_in_arbiter(arbiter, move |_| {
+                GroupCoordinator::new(config, wheel)
+            })
+        })
+        .collect();
     let broker = Arc::new(BrokerContext {
         node_id: opts.node_id,
         advertised_host,
@@ -145,6 +156,7 @@ async fn serve(
         timer,
         health: health.clone(),
         active_connections: Default::default(),
+        group_coordinators,
     });
 
     let listener = tokio::net::TcpListener::bind(opts.listen)

@@ -184,6 +184,79 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(format!("matrix-{version}"))))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(if version >= 1 { 10_000 } else { -1 })
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Bytes::from_static(b"meta"))]),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                .with_generation_id(1),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                .with_generation_id(1),
+        ),
+        ApiKey::LeaveGroup => {
+            let r = LeaveGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("nobody")));
+            RequestKind::LeaveGroup(if version >= 3 {
+                r.with_members(vec![leave_group_request::MemberIdentity::default()
+                    .with_member_id(StrBytes::from_static_str("m"))])
+            } else {
+                r.with_member_id(StrBytes::from_static_str("m"))
+            })
+        }
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("committer")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1),
+                        ]),
+                ]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(if version >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("committer")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(name())
+                            .with_partition_indexes(vec![0]),
+                    ])),
+            ])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("committer")))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(name())
+                        .with_partition_indexes(vec![0]),
+                ]))
+        }),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str("committer"))]),
+        ),
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("nobody"))]),
+        ),
         other => panic!("no request built for {other:?}: add one when advertising it"),
     }
 }
@@ -228,7 +301,8 @@ use kafka_protocol::protocol::Decodable;
 
 #[test]
 fn every_advertised_version_answers() {
-    let b = Broker::start();
+    // No initial rebalance delay: JoinGroup v0-3 answer when the join phase completes.
+    let b = Broker::start_with(&["--override", "group.initial.rebalance.delay.ms=0"]);
     create_topic(&b, TOPIC, 1, &[]);
     let mut stream = TcpStream::connect(b.bootstrap()).unwrap();
     stream
@@ -248,6 +322,14 @@ fn every_advertised_version_answers() {
             if let ResponseKind::Metadata(m) = &resp {
                 assert_eq!(m.topics[0].error_code, 0, "Metadata v{v}");
                 assert_eq!(m.topics[0].partitions.len(), 1);
+            }
+            if let ResponseKind::JoinGroup(j) = &resp {
+                // v4+ asks new members to come back with the id it hands out (KIP-394).
+                let expected = if v >= 4 { 79 } else { 0 };
+                assert_eq!(j.error_code, expected, "JoinGroup v{v}");
+            }
+            if let ResponseKind::OffsetCommit(c) = &resp {
+                assert_eq!(c.topics[0].partitions[0].error_code, 0, "OffsetCommit v{v}");
             }
             if let ResponseKind::Fetch(f) = &resp {
                 assert_eq!(f.responses[0].partitions[0].error_code, 0, "Fetch v{v}");

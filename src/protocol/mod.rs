@@ -35,6 +35,15 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -158,6 +167,15 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::DeleteRecords(_) => "DeleteRecords",
         RequestKind::CreatePartitions(_) => "CreatePartitions",
         RequestKind::DescribeCluster(_) => "DescribeCluster",
+        RequestKind::JoinGroup(_) => "JoinGroup",
+        RequestKind::SyncGroup(_) => "SyncGroup",
+        RequestKind::Heartbeat(_) => "Heartbeat",
+        RequestKind::LeaveGroup(_) => "LeaveGroup",
+        RequestKind::OffsetCommit(_) => "OffsetCommit",
+        RequestKind::OffsetFetch(_) => "OffsetFetch",
+        RequestKind::DescribeGroups(_) => "DescribeGroups",
+        RequestKind::ListGroups(_) => "ListGroups",
+        RequestKind::DeleteGroups(_) => "DeleteGroups",
         _ => "Other",
     }
 }
@@ -199,6 +217,15 @@ async fn route(
         RequestKind::DeleteRecords(req) => serve!(req, delete_records::handle),
         RequestKind::CreatePartitions(req) => serve!(req, create_partitions::handle),
         RequestKind::DescribeCluster(req) => serve!(req, describe_cluster::handle),
+        RequestKind::JoinGroup(req) => serve!(req, join_group::handle),
+        RequestKind::SyncGroup(req) => serve!(req, sync_group::handle),
+        RequestKind::Heartbeat(req) => serve!(req, heartbeat::handle),
+        RequestKind::LeaveGroup(req) => serve!(req, leave_group::handle),
+        RequestKind::OffsetCommit(req) => serve!(req, offset_commit::handle),
+        RequestKind::OffsetFetch(req) => serve!(req, offset_fetch::handle),
+        RequestKind::DescribeGroups(req) => serve!(req, describe_groups::handle),
+        RequestKind::ListGroups(req) => serve!(req, list_groups::handle),
+        RequestKind::DeleteGroups(req) => serve!(req, delete_groups::handle),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

@@ -1,0 +1,38 @@
+//! DeleteGroups: removes empty groups and their committed offsets; NON_EMPTY_GROUP while
+//! members remain.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::actors::group_coordinator::coordinator::DeleteGroups;
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DeleteGroupsRequest,
+    _version: i16,
+) -> DeleteGroupsResponse {
+    let mut results = Vec::new();
+    for id in req.groups_names {
+        let group_id = id.to_string();
+        let outcome = ctx
+            .group_coordinator(&group_id)
+            .send(DeleteGroups {
+                group_ids: vec![group_id],
+            })
+            .await;
+        let code = match outcome.ok().and_then(|mut v| v.pop()) {
+            Some((_, Ok(()))) => 0,
+            Some((_, Err(e))) => e.code(),
+            None => 15,
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

@@ -1,0 +1,61 @@
+//! DescribeGroups: state, protocol and members as each group's `GroupCoordinator` sees them.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+
+use super::str_bytes;
+use crate::actors::group_coordinator::coordinator::DescribeGroups;
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let mut groups = Vec::new();
+    for id in req.groups {
+        let group_id = id.to_string();
+        let described = ctx
+            .group_coordinator(&group_id)
+            .send(DescribeGroups {
+                group_ids: vec![group_id.clone()],
+            })
+            .await;
+        let Some(d) = described.ok().and_then(|mut v| v.pop()) else {
+            groups.push(
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(15),
+            );
+            continue;
+        };
+        let members = d
+            .members
+            .into_iter()
+            .map(|m| {
+                DescribedGroupMember::default()
+                    .with_member_id(str_bytes(&m.member_id))
+                    .with_group_instance_id(if version >= 4 {
+                        m.group_instance_id.as_deref().map(str_bytes)
+                    } else {
+                        None
+                    })
+                    .with_client_id(str_bytes(&m.client_id))
+                    .with_client_host(str_bytes(&m.client_host))
+                    .with_member_metadata(m.metadata.into())
+                    .with_member_assignment(m.assignment.into())
+            })
+            .collect();
+        groups.push(
+            DescribedGroup::default()
+                .with_group_id(GroupId(str_bytes(&d.group_id)))
+                .with_group_state(str_bytes(d.state))
+                .with_protocol_type(str_bytes(&d.protocol_type))
+                .with_protocol_data(str_bytes(&d.protocol))
+                .with_members(members),
+        );
+    }
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,42 @@
+//! ListGroups: every group on every coordinator shard, filtered by state (v4+).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::str_bytes;
+use crate::actors::group_coordinator::coordinator::ListGroups;
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
+    let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let lists =
+        futures::future::join_all(ctx.group_coordinators.iter().map(|c| c.send(ListGroups))).await;
+    let groups = lists
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.to_lowercase()))
+        .map(|(id, protocol_type, state)| {
+            let g = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&id)))
+                .with_protocol_type(str_bytes(&protocol_type));
+            let g = if version >= 4 {
+                g.with_group_state(str_bytes(state))
+            } else {
+                g
+            };
+            if version >= 5 {
+                g.with_group_type(str_bytes("classic"))
+            } else {
+                g
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

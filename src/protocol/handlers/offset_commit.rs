@@ -1,0 +1,74 @@
+//! OffsetCommit: checked against the group's member and generation (generation -1 with no
+//! member id for groups without members), then stored by the `GroupCoordinator`.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use crate::actors::group_coordinator::coordinator::{CommitOffsets, CommittedOffset};
+use crate::actors::group_coordinator::group::GroupError;
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let group_id = req.group_id.to_string();
+    let offsets = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let committed = CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                };
+                (t.name.to_string(), p.partition_index, committed)
+            })
+        })
+        .collect();
+    let msg = CommitOffsets {
+        group_id: group_id.clone(),
+        member_id: req.member_id.to_string(),
+        generation_id: req.generation_id_or_member_epoch,
+        group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        offsets,
+    };
+    let code = match ctx
+        .group_coordinator(&group_id)
+        .send(msg)
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+    {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    };
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,129 @@
+//! OffsetFetch: committed offsets of one group (v1–7; all partitions when topics is null, v2+)
+//! or of several groups in one request (v8+). Partitions without a commit answer offset -1.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+use super::{str_bytes, topic_name};
+use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets};
+use crate::broker::BrokerContext;
+
+type Fetched = Vec<(String, i32, Option<CommittedOffset>)>;
+
+async fn fetch(
+    ctx: &BrokerContext,
+    group_id: String,
+    partitions: Option<Vec<(String, i32)>>,
+) -> Fetched {
+    ctx.group_coordinator(&group_id)
+        .send(FetchOffsets {
+            group_id,
+            partitions,
+        })
+        .await
+        .unwrap_or_default()
+}
+
+fn by_topic(fetched: Fetched) -> BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> {
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (t, p, c) in fetched {
+        out.entry(t).or_default().push((p, c));
+    }
+    out
+}
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let epoch = |c: &Option<CommittedOffset>| {
+        if version >= 5 {
+            c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1)
+        } else {
+            -1
+        }
+    };
+    if version >= 8 {
+        let mut groups = Vec::new();
+        for g in req.groups {
+            let partitions = g.topics.map(|ts| {
+                ts.iter()
+                    .flat_map(|t| {
+                        t.partition_indexes
+                            .iter()
+                            .map(move |p| (t.name.to_string(), *p))
+                    })
+                    .collect()
+            });
+            let fetched = fetch(ctx, g.group_id.to_string(), partitions).await;
+            let topics = by_topic(fetched)
+                .into_iter()
+                .map(|(t, parts)| {
+                    OffsetFetchResponseTopics::default()
+                        .with_name(topic_name(&t))
+                        .with_partitions(
+                            parts
+                                .into_iter()
+                                .map(|(p, c)| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_leader_epoch(epoch(&c))
+                                        .with_committed_offset(
+                                            c.as_ref().map(|c| c.offset).unwrap_or(-1),
+                                        )
+                                        .with_metadata(Some(str_bytes(
+                                            c.and_then(|c| c.metadata).as_deref().unwrap_or(""),
+                                        )))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            groups.push(
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(g.group_id.0))
+                    .with_topics(topics),
+            );
+        }
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let partitions = req.topics.map(|ts| {
+        ts.iter()
+            .flat_map(|t| {
+                t.partition_indexes
+                    .iter()
+                    .map(move |p| (t.name.to_string(), *p))
+            })
+            .collect()
+    });
+    let fetched = fetch(ctx, req.group_id.to_string(), partitions).await;
+    let topics = by_topic(fetched)
+        .into_iter()
+        .map(|(t, parts)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(&t))
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .map(|(p, c)| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_leader_epoch(epoch(&c))
+                                .with_committed_offset(c.as_ref().map(|c| c.offset).unwrap_or(-1))
+                                .with_metadata(Some(str_bytes(
+                                    c.and_then(|c| c.metadata).as_deref().unwrap_or(""),
+                                )))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}

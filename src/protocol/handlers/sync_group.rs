@@ -1,0 +1,48 @@
+//! SyncGroup: followers wait for the leader's assignment; the `GroupCoordinator` answers every
+//! member when it arrives.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+
+use super::str_bytes;
+use crate::actors::group_coordinator::coordinator::SyncGroup;
+use crate::actors::group_coordinator::group::{GroupError, SyncRequest};
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
+    let group_id = req.group_id.to_string();
+    let request = SyncRequest {
+        member_id: req.member_id.to_string(),
+        generation_id: req.generation_id,
+        group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        protocol_type: req.protocol_type.as_ref().map(|s| s.to_string()),
+        protocol_name: req.protocol_name.as_ref().map(|s| s.to_string()),
+        assignments: req
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
+            .collect(),
+    };
+    let result = ctx
+        .group_coordinator(&group_id)
+        .send(SyncGroup { group_id, request })
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+    match result {
+        Err(e) => SyncGroupResponse::default().with_error_code(e.code()),
+        Ok(a) => {
+            let r = SyncGroupResponse::default().with_assignment(a.assignment.into());
+            if version >= 5 {
+                r.with_protocol_type(a.protocol_type.as_deref().map(str_bytes))
+                    .with_protocol_name(a.protocol_name.as_deref().map(str_bytes))
+            } else {
+                r
+            }
+        }
+    }
+}
