@@ -15,8 +15,9 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use crate::actors::controller::{Controller, RegisterBroker};
+use crate::actors::controller::{Controller, CreateTopics, NewTopic, RegisterBroker};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
+use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::listener::Listener;
 use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
@@ -135,13 +136,16 @@ async fn serve(
         "partitions recovered"
     );
 
+    let offsets_partitions = ensure_offsets_topic(&controller, &cache, &opts.config).await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
+    let shards = handles.len();
     let group_coordinators = handles
         .iter()
-        .map(|arbiter| {
-            let (config, wheel) = (group_config.clone(), timer.clone());
+        .enumerate()
+        .map(|(shard, arbiter)| {
+            let (config, wheel, replicas) = (group_config.clone(), timer.clone(), replicas.clone());
             GroupCoordinator::start_in_arbiter(arbiter, move |_| {
-                GroupCoordinator::new(config, wheel)
+                GroupCoordinator::new(config, wheel, replicas, shard, shards, offsets_partitions)
             })
         })
         .collect();
@@ -188,6 +192,38 @@ async fn serve(
     }
     System::current().stop();
     Ok(())
+}
+
+/// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions`) on first start;
+/// returns its partition count, which fixes every group's coordinator partition.
+async fn ensure_offsets_topic(
+    controller: &Addr<Controller>,
+    cache: &MetadataCache,
+    config: &BrokerConfig,
+) -> anyhow::Result<i32> {
+    if let Some(t) = cache.current().topics.get(OFFSETS_TOPIC) {
+        return Ok(t.partitions.len() as i32);
+    }
+    let partitions = config.get_i64("offsets.topic.num.partitions") as i32;
+    let topic = NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        num_partitions: partitions,
+        replication_factor: config.get_i64("offsets.topic.replication.factor") as i16,
+        configs: [("cleanup.policy".to_string(), "compact".to_string())]
+            .into_iter()
+            .collect(),
+    };
+    let mut results = controller
+        .send(CreateTopics {
+            topics: vec![topic],
+            validate_only: false,
+        })
+        .await?;
+    match results.pop() {
+        Some(Ok(_)) => Ok(partitions),
+        Some(Err(e)) => Err(anyhow::anyhow!("creating {OFFSETS_TOPIC}: {e}")),
+        None => Err(anyhow::anyhow!("creating {OFFSETS_TOPIC}: no answer")),
+    }
 }
 
 async fn wait_for_shutdown_signal() {

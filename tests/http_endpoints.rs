@@ -10,7 +10,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 
 #[test]
 fn health_ready_and_metrics_report_real_values() {
-    let b = Broker::start();
+    let b = Broker::start_with(&["--override", "offsets.topic.num.partitions=1"]);
     let ready = reqwest::blocking::get(b.http_url("/readyz")).unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().unwrap();
@@ -52,7 +52,11 @@ fn health_ready_and_metrics_report_real_values() {
         "latency histogram/summary present"
     );
     assert!(value("troupe_bytes_in_total") > 250.0);
-    assert_eq!(value("troupe_partitions"), 2.0);
+    assert_eq!(
+        value("troupe_partitions"),
+        3.0,
+        "two of the test topic and one of __consumer_offsets"
+    );
     let leo0 = value("troupe_partition_log_end_offset{topic=\"metered\",partition=\"0\"}");
     let leo1 = value("troupe_partition_log_end_offset{topic=\"metered\",partition=\"1\"}");
     assert_eq!(leo0 + leo1, 25.0);

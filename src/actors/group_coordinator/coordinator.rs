@@ -4,18 +4,26 @@
 //! until a rebalance completes, and their timers (through the `TimerWheel`).
 //!
 //! Handlers send it messages; it runs the state machine and carries out the returned
-//! `Effect`s in order. It never touches partition logs. Not yet: writing group metadata and
-//! offsets to `__consumer_offsets` (the `Persist` effect is a no-op for now, so groups and
-//! offsets live in memory until the persistence step of issue #3 lands).
+//! `Effect`s in order. Group metadata (`Persist`) and committed offsets are appended to its
+//! `__consumer_offsets` partitions (records in `records.rs`) before anything that depends on
+//! them is answered; the actor waits for each write (`ctx.wait`), so writes and replies keep
+//! their order. At start it replays its partitions before serving. It reaches logs only
+//! through their `PartitionReplica` actors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::group::*;
+use super::records::{self, OffsetsRecord};
+use super::{offsets_partition_for, OFFSETS_TOPIC};
+use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
+use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
+use crate::error::BrokerError;
 use crate::timing_wheel::TimerId;
 
 /// A committed offset as OffsetFetch returns it.
@@ -31,6 +39,11 @@ type TimerKey = (String, TimerKind);
 
 pub struct GroupCoordinator {
     config: GroupConfig,
+    replicas: Arc<ReplicaManager>,
+    /// This shard owns the `__consumer_offsets` partitions p with p % shards == shard.
+    shard: usize,
+    shards: usize,
+    offsets_partitions: i32,
     wheel: Addr<TimerWheel>,
     started: Instant,
     groups: HashMap<String, Group>,
@@ -53,9 +66,20 @@ enum Caller {
 }
 
 impl GroupCoordinator {
-    pub fn new(config: GroupConfig, wheel: Addr<TimerWheel>) -> Self {
+    pub fn new(
+        config: GroupConfig,
+        wheel: Addr<TimerWheel>,
+        replicas: Arc<ReplicaManager>,
+        shard: usize,
+        shards: usize,
+        offsets_partitions: i32,
+    ) -> Self {
         GroupCoordinator {
             config,
+            replicas,
+            shard,
+            shards,
+            offsets_partitions,
             wheel,
             started: Instant::now(),
             groups: HashMap::new(),
@@ -79,15 +103,50 @@ impl GroupCoordinator {
             .or_insert_with(|| Group::new(group_id, config))
     }
 
-    /// Carries out effects in order. `caller` answers the request being handled.
+    fn wall_clock_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    /// Appends records to the group's `__consumer_offsets` partition.
+    fn append(
+        &self,
+        group_id: &str,
+        entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
+        let partition = offsets_partition_for(group_id, self.offsets_partitions);
+        let handle = self.replicas.get(OFFSETS_TOPIC, partition);
+        let batch = records::batch(&entries, Self::wall_clock_ms());
+        async move {
+            let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
+            handle.addr.send(AppendRecords { records: batch }).await??;
+            Ok(())
+        }
+    }
+
+    /// Carries out effects in order. `caller` answers the request being handled. A `Persist`
+    /// suspends the rest until the write is done (the actor handles nothing else meanwhile).
     fn run_effects(
         &mut self,
         ctx: &mut Context<Self>,
         group_id: &str,
         effects: Vec<Effect>,
+        caller: Caller,
+    ) {
+        self.run_effect_queue(ctx, group_id.to_string(), effects.into(), caller);
+    }
+
+    fn run_effect_queue(
+        &mut self,
+        ctx: &mut Context<Self>,
+        group_id: String,
+        mut effects: VecDeque<Effect>,
         mut caller: Caller,
     ) {
-        for effect in effects {
+        let group_id = group_id.as_str();
+        while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Reply(reply) => match (reply, std::mem::replace(&mut caller, Caller::None))
                 {
@@ -129,8 +188,32 @@ impl GroupCoordinator {
                     self.schedule(ctx, group_id, kind, deadline_ms)
                 }
                 Effect::CancelTimer { kind } => self.cancel((group_id.to_string(), kind)),
-                // Durable group metadata is the next step of issue #3 (`__consumer_offsets`).
-                Effect::Persist(_) => {}
+                Effect::Persist(snapshot) => {
+                    let write = self.append(
+                        group_id,
+                        vec![(
+                            records::group_key(group_id),
+                            Some(records::group_value(&snapshot)),
+                        )],
+                    );
+                    let group = group_id.to_string();
+                    ctx.wait(write.into_actor(self).map(move |result, act, ctx| {
+                        let rest = match result {
+                            Ok(()) => effects,
+                            Err(e) => {
+                                tracing::warn!(group = %group, error = %e, "writing group metadata failed");
+                                let mut failed: VecDeque<Effect> = effects.into_iter().map(fail_effect).collect();
+                                let now = act.now_ms();
+                                if let Some(g) = act.groups.get_mut(&group) {
+                                    failed.extend(g.persist_failed(now));
+                                }
+                                failed
+                            }
+                        };
+                        act.run_effect_queue(ctx, group, rest, caller);
+                    }));
+                    return;
+                }
             }
         }
     }
@@ -184,6 +267,110 @@ impl GroupCoordinator {
         }
     }
 
+    /// Replays this shard's `__consumer_offsets` partitions into groups and offsets.
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let partitions: Vec<i32> = (0..self.offsets_partitions)
+            .filter(|p| *p as usize % self.shards == self.shard)
+            .collect();
+        let replicas = self.replicas.clone();
+        let reading = async move {
+            let mut all = Vec::new();
+            for p in partitions {
+                let Some(handle) = replicas.get(OFFSETS_TOPIC, p) else {
+                    continue;
+                };
+                let Ok(marks) = handle.addr.send(GetWatermarks).await else {
+                    continue;
+                };
+                let mut offset = marks.log_start_offset;
+                while offset < marks.high_watermark {
+                    let read = handle
+                        .addr
+                        .send(ReadRecords {
+                            fetch_offset: offset,
+                            max_bytes: 1 << 20,
+                            min_one_batch: true,
+                        })
+                        .await;
+                    let Ok(Ok(read)) = read else { break };
+                    let mut bytes = bytes::BytesMut::new();
+                    for slice in &read.slices {
+                        match slice.read_bytes() {
+                            Ok(b) => bytes.extend_from_slice(&b),
+                            Err(_) => break,
+                        }
+                    }
+                    let (decoded, next) = records::decode_batches(bytes.freeze());
+                    all.extend(decoded);
+                    match next {
+                        Some(n) if n > offset => offset = n,
+                        _ => break,
+                    }
+                }
+            }
+            all
+        };
+        ctx.wait(
+            reading
+                .into_actor(self)
+                .map(|records, act, ctx| act.apply_loaded(ctx, records)),
+        );
+    }
+
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<OffsetsRecord>) {
+        let mut snapshots: HashMap<String, Option<GroupMetadataSnapshot>> = HashMap::new();
+        let count = loaded.len();
+        for r in loaded {
+            match r {
+                OffsetsRecord::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value: Some(c),
+                } => {
+                    self.offsets
+                        .entry(group)
+                        .or_default()
+                        .insert((topic, partition), c);
+                }
+                OffsetsRecord::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value: None,
+                } => {
+                    if let Some(m) = self.offsets.get_mut(&group) {
+                        m.remove(&(topic, partition));
+                    }
+                }
+                OffsetsRecord::Group { group, value } => {
+                    snapshots.insert(group, value);
+                }
+            }
+        }
+        let now = self.now_ms();
+        for (group_id, snapshot) in snapshots {
+            let Some(snapshot) = snapshot else { continue };
+            match Group::from_snapshot(snapshot, self.config.clone(), now) {
+                Ok((group, effects)) => {
+                    self.groups.insert(group_id.clone(), group);
+                    self.run_effects(ctx, &group_id, effects, Caller::None);
+                }
+                Err(e) => {
+                    tracing::warn!(group = %group_id, error = %e, "skipping unreadable group metadata")
+                }
+            }
+        }
+        if count > 0 {
+            tracing::info!(
+                shard = self.shard,
+                records = count,
+                groups = self.groups.len(),
+                "group coordinator loaded"
+            );
+        }
+    }
+
     fn next_member_id(seq: &mut u64, client_id: &str) -> String {
         *seq += 1;
         format!(
@@ -201,6 +388,40 @@ impl GroupCoordinator {
 
 impl Actor for GroupCoordinator {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.load(ctx);
+    }
+}
+
+/// The answer an effect gives when the group metadata write before it failed: clients retry
+/// with the coordinator, as after Kafka's failed group writes.
+fn fail_effect(effect: Effect) -> Effect {
+    let e = GroupError::CoordinatorNotAvailable;
+    match effect {
+        Effect::Reply(Reply::Join(r)) => Effect::Reply(Reply::Join(JoinResponse {
+            result: Err(e),
+            ..r
+        })),
+        Effect::Reply(Reply::Sync(_)) => Effect::Reply(Reply::Sync(Err(e))),
+        Effect::Reply(Reply::Heartbeat(_)) => Effect::Reply(Reply::Heartbeat(Err(e))),
+        Effect::Reply(Reply::Leave(_)) => Effect::Reply(Reply::Leave(Err(e))),
+        Effect::JoinResponse {
+            member_id,
+            response,
+        } => Effect::JoinResponse {
+            member_id,
+            response: JoinResponse {
+                result: Err(e),
+                ..response
+            },
+        },
+        Effect::SyncResponse { member_id, .. } => Effect::SyncResponse {
+            member_id,
+            result: Err(e),
+        },
+        other => other,
+    }
 }
 
 // ---- messages ----
@@ -361,22 +582,45 @@ impl Handler<LeaveGroup> for GroupCoordinator {
 }
 
 impl Handler<CommitOffsets> for GroupCoordinator {
-    type Result = Result<(), GroupError>;
+    type Result = AtomicResponse<Self, Result<(), GroupError>>;
 
+    /// Offsets are acknowledged only once written to `__consumer_offsets`.
     fn handle(&mut self, msg: CommitOffsets, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.now_ms();
-        let effects = self.group_mut(&msg.group_id).validate_offset_commit(
+        let validated = self.group_mut(&msg.group_id).validate_offset_commit(
             &msg.member_id,
             msg.generation_id,
             msg.group_instance_id.as_deref(),
             now,
-        )?;
+        );
+        let effects = match validated {
+            Ok(effects) => effects,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
         self.run_effects(ctx, &msg.group_id, effects, Caller::None);
-        let committed = self.offsets.entry(msg.group_id).or_default();
-        for (topic, partition, offset) in msg.offsets {
-            committed.insert((topic, partition), offset);
-        }
-        Ok(())
+        let wall = Self::wall_clock_ms();
+        let entries = msg
+            .offsets
+            .iter()
+            .map(|(t, p, c)| {
+                (
+                    records::offset_key(&msg.group_id, t, *p),
+                    Some(records::offset_value(c, wall)),
+                )
+            })
+            .collect();
+        let write = self.append(&msg.group_id, entries);
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |result, act, _| {
+            if let Err(e) = result {
+                tracing::warn!(group = %msg.group_id, error = %e, "writing committed offsets failed");
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            let committed = act.offsets.entry(msg.group_id).or_default();
+            for (topic, partition, offset) in msg.offsets {
+                committed.insert((topic, partition), offset);
+            }
+            Ok(())
+        })))
     }
 }
 
@@ -462,11 +706,28 @@ impl Handler<DeleteGroups> for GroupCoordinator {
                 Some(group) => group.delete().map(|effects| {
                     self.run_effects(ctx, &id, effects, Caller::None);
                     self.groups.remove(&id);
-                    self.offsets.remove(&id);
                 }),
-                None if self.offsets.remove(&id).is_some() => Ok(()),
+                None if self.offsets.contains_key(&id) => Ok(()),
                 None => Err(GroupError::GroupIdNotFound),
             };
+            if result.is_ok() {
+                // Tombstones for the group and each of its offsets, so replay forgets them.
+                let mut tombstones = vec![(records::group_key(&id), None)];
+                if let Some(offsets) = self.offsets.remove(&id) {
+                    tombstones.extend(
+                        offsets
+                            .keys()
+                            .map(|(t, p)| (records::offset_key(&id, t, *p), None)),
+                    );
+                }
+                let write = self.append(&id, tombstones);
+                let group = id.clone();
+                ctx.spawn(write.into_actor(self).map(move |r, _, _| {
+                    if let Err(e) = r {
+                        tracing::warn!(group = %group, error = %e, "writing group tombstones failed");
+                    }
+                }));
+            }
             out.push((id, result));
         }
         MessageResult(out)

@@ -49,7 +49,9 @@ pub const NEW_MEMBER_JOIN_TIMEOUT_MS: u64 = 5 * 60 * 1000;
 // ---------------------------------------------------------------------------
 
 /// Lifecycle state of a classic consumer group, named as Kafka names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum GroupState {
     /// No members. Offsets may still be committed ("simple" consumers).
     Empty,
@@ -553,7 +555,7 @@ pub struct GroupDescription {
 }
 
 /// One member as persisted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberSnapshot {
     pub member_id: String,
     pub group_instance_id: Option<String>,
@@ -570,7 +572,7 @@ pub struct MemberSnapshot {
 
 /// Group metadata as persisted by the actor and replayed by
 /// [`Group::from_snapshot`]. Members are listed in join order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupMetadataSnapshot {
     pub group_id: String,
     /// State at write time. Writes emitted as [`Effect::Persist`] are only ever

@@ -4,7 +4,11 @@
 //! Still to come: group metadata and offsets written to `__consumer_offsets`.
 
 pub mod coordinator;
+
+/// The internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub mod group;
+pub mod records;
 
 use crate::config::BrokerConfig;
 

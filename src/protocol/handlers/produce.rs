@@ -31,6 +31,10 @@ pub async fn handle(
                     if !acks_ok {
                         return Err(BrokerError::InvalidRequiredAcks);
                     }
+                    if name == crate::actors::group_coordinator::OFFSETS_TOPIC {
+                        // Only the group coordinators write the internal topic.
+                        return Err(BrokerError::InvalidTopic(format!("{name} is internal")));
+                    }
                     let handle = handle?;
                     let records = p.records.filter(|r| !r.is_empty()).ok_or_else(|| BrokerError::InvalidRecord("no records".into()))?;
                     handle.addr.send(AppendRecords { records }).await?
