@@ -83,8 +83,9 @@ impl Actor for Connection {
 async fn guarded_handle(
     broker: &Arc<BrokerContext>,
     frame: Bytes,
+    peer: &str,
 ) -> Result<Option<Bytes>, ProtocolError> {
-    match AssertUnwindSafe(handle_frame(broker, frame))
+    match AssertUnwindSafe(handle_frame(broker, frame, peer))
         .catch_unwind()
         .await
     {
@@ -110,6 +111,7 @@ async fn serve(
         .get_i64("socket.request.max.bytes")
         .clamp(1, i32::MAX as i64) as i32;
     let (mut reader, mut writer) = stream.into_split();
+    let host = peer.ip().to_string();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(MAX_IN_FLIGHT);
     let read_task = actix::spawn(async move {
         loop {
@@ -150,7 +152,8 @@ async fn serve(
             frame = frames_rx.recv(), if !draining && in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(frame) => {
                     let broker = broker.clone();
-                    in_flight.push_back(async move { guarded_handle(&broker, frame).await });
+                    let host = host.clone();
+                    in_flight.push_back(async move { guarded_handle(&broker, frame, &host).await });
                 }
                 None => draining = true,
             },

@@ -124,10 +124,19 @@ pub fn parse_request(frame: Bytes) -> Result<ParsedRequest, ProtocolError> {
     })
 }
 
+/// Who sent a request: the header's client id and the connection's peer. Group members are
+/// described with these.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub host: String,
+}
+
 /// One request frame in, at most one response frame (length prefix included) out.
 pub async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: Bytes,
+    peer: &str,
 ) -> Result<Option<Bytes>, ProtocolError> {
     let (version, correlation_id, request) = match parse_request(frame)? {
         ParsedRequest::UnsupportedApiVersions { correlation_id } => {
@@ -138,12 +147,19 @@ pub async fn handle_frame(
             version,
             correlation_id,
             body,
-            ..
-        } => (version, correlation_id, body),
+            header,
+        } => {
+            let client = ClientInfo {
+                client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+                host: peer.to_string(),
+            };
+            (version, correlation_id, (body, client))
+        }
     };
+    let (request, client) = request;
     let label = api_label(&request);
     let started = std::time::Instant::now();
-    let response = route(ctx, version, correlation_id, request).await;
+    let response = route(ctx, version, correlation_id, request, client).await;
     metrics::counter!("troupe_requests_total", "api" => label).increment(1);
     metrics::histogram!("troupe_request_latency_seconds", "api" => label)
         .record(started.elapsed().as_secs_f64());
@@ -185,6 +201,7 @@ async fn route(
     version: i16,
     cid: i32,
     request: RequestKind,
+    client: ClientInfo,
 ) -> Result<Option<Bytes>, ProtocolError> {
     use handlers::*;
     macro_rules! serve {
@@ -217,7 +234,10 @@ async fn route(
         RequestKind::DeleteRecords(req) => serve!(req, delete_records::handle),
         RequestKind::CreatePartitions(req) => serve!(req, create_partitions::handle),
         RequestKind::DescribeCluster(req) => serve!(req, describe_cluster::handle),
-        RequestKind::JoinGroup(req) => serve!(req, join_group::handle),
+        RequestKind::JoinGroup(req) => {
+            let resp = join_group::handle(ctx, req, version, client).await;
+            encode_response(cid, version, &resp).map(Some)
+        }
         RequestKind::SyncGroup(req) => serve!(req, sync_group::handle),
         RequestKind::Heartbeat(req) => serve!(req, heartbeat::handle),
         RequestKind::LeaveGroup(req) => serve!(req, leave_group::handle),

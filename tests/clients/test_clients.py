@@ -130,3 +130,37 @@ def test_unsupported_api_versions_version_gets_v0_answer(bootstrap):
     assert (corr, err) == (7, 35)
     keys = {struct.unpack(">hhh", data[10 + 6 * i: 16 + 6 * i])[0] for i in range(n)}
     assert {0, 1, 3, 18} <= keys
+
+
+def test_kafka_python_group_consumes_commits_and_is_described(bootstrap, topic):
+    """A kafka-python consumer group forms, consumes, commits; admin lists and describes it."""
+    import uuid
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(60):
+        p.send(topic, value=f"g{i}".encode(), partition=i % 3)
+    p.flush(30)
+    p.close()
+    group = f"kp-{uuid.uuid4().hex[:8]}"
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="kp-member",
+                      auto_offset_reset="earliest", enable_auto_commit=False)
+    got = []
+    deadline = time.time() + 40
+    while len(got) < 60 and time.time() < deadline:
+        for batch in c.poll(timeout_ms=500).values():
+            got.extend(m.value for m in batch)
+    assert sorted(got) == sorted(f"g{i}".encode() for i in range(60))
+    c.commit()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    listed = {g["group_id"]: g for g in admin.list_groups()}
+    assert listed[group]["group_state"] == "Stable"
+    desc = admin.describe_groups([group])[group]
+    assert desc["group_state"] == "Stable"
+    assert [m["client_id"] for m in desc["members"]] == ["kp-member"]
+    assert desc["members"][0]["member_id"].startswith("kp-member-")
+    offsets = admin.list_group_offsets(group)[group]
+    assert set(offsets) == {TopicPartition(topic, i) for i in range(3)}
+    assert sum(o.offset for o in offsets.values()) == 60
+    c.close()
+    admin.close()

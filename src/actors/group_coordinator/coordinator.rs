@@ -371,18 +371,10 @@ impl GroupCoordinator {
         }
     }
 
-    fn next_member_id(seq: &mut u64, client_id: &str) -> String {
+    /// The unique part of a new member id; the group prefixes the client id, as Kafka does.
+    fn next_member_id(seq: &mut u64) -> String {
         *seq += 1;
-        format!(
-            "{}-{}-{}",
-            if client_id.is_empty() {
-                "member"
-            } else {
-                client_id
-            },
-            uuid::Uuid::new_v4().simple(),
-            seq
-        )
+        format!("{}-{}", uuid::Uuid::new_v4().simple(), seq)
     }
 }
 
@@ -505,13 +497,11 @@ impl Handler<JoinGroup> for GroupCoordinator {
         let (tx, rx) = oneshot::channel();
         let now = self.now_ms();
         let member_id = msg.request.member_id.clone();
-        let client_id = msg.request.client_id.clone();
+
         let mut seq = self.next_member_seq;
         let effects = {
             let group = self.group_mut(&msg.group_id);
-            group.join(msg.request, now, &mut || {
-                Self::next_member_id(&mut seq, &client_id)
-            })
+            group.join(msg.request, now, &mut || Self::next_member_id(&mut seq))
         };
         self.next_member_seq = seq;
         self.run_effects(ctx, &msg.group_id, effects, Caller::Join(tx));

@@ -10,11 +10,13 @@ use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::JoinGroup;
 use crate::actors::group_coordinator::group::{GroupError, JoinRequest, JoinResponse};
 use crate::broker::BrokerContext;
+use crate::protocol::ClientInfo;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: JoinGroupRequest,
     version: i16,
+    client: ClientInfo,
 ) -> JoinGroupResponse {
     let group_id = req.group_id.to_string();
     let request = JoinRequest {
@@ -32,8 +34,8 @@ pub async fn handle(
         } else {
             -1
         },
-        client_id: String::new(),
-        client_host: String::new(),
+        client_id: client.client_id,
+        client_host: format!("/{}", client.host),
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
