@@ -460,6 +460,34 @@ pub struct Member {
 }
 
 impl Member {
+    /// Answers this member's parked JoinGroup and SyncGroup (if any) with `error`, so no reply
+    /// handle is left behind when the member is fenced, removed or the group unloaded.
+    fn fail_parked(
+        &mut self,
+        member_id: &str,
+        response_member_id: String,
+        error: GroupError,
+        fx: &mut Vec<Effect>,
+    ) {
+        if self.awaiting_join {
+            self.awaiting_join = false;
+            fx.push(Effect::JoinResponse {
+                member_id: member_id.to_string(),
+                response: JoinResponse {
+                    member_id: response_member_id,
+                    result: Err(error.clone()),
+                },
+            });
+        }
+        if self.awaiting_sync {
+            self.awaiting_sync = false;
+            fx.push(Effect::SyncResponse {
+                member_id: member_id.to_string(),
+                result: Err(error),
+            });
+        }
+    }
+
     fn supports(&self, protocol: &str) -> bool {
         self.protocols.iter().any(|(name, _)| name == protocol)
     }
@@ -1129,23 +1157,7 @@ impl Group {
         };
         // Fence the old process immediately if it is waiting on us, so two
         // processes never both believe they own the instance.
-        if m.awaiting_join {
-            m.awaiting_join = false;
-            fx.push(Effect::JoinResponse {
-                member_id: old_id.to_string(),
-                response: JoinResponse {
-                    member_id: old_id.to_string(),
-                    result: Err(GroupError::FencedInstanceId),
-                },
-            });
-        }
-        if m.awaiting_sync {
-            m.awaiting_sync = false;
-            fx.push(Effect::SyncResponse {
-                member_id: old_id.to_string(),
-                result: Err(GroupError::FencedInstanceId),
-            });
-        }
+        m.fail_parked(old_id, old_id.to_string(), GroupError::FencedInstanceId, fx);
         if m.session_deadline_ms.take().is_some() {
             fx.push(Effect::CancelTimer {
                 kind: TimerKind::MemberSession(old_id.to_string()),
@@ -1471,23 +1483,7 @@ impl Group {
     /// client then rejoins as a new member.
     fn remove_member(&mut self, member_id: &str, fx: &mut Vec<Effect>) -> Option<Member> {
         let mut m = self.members.remove(member_id)?;
-        if m.awaiting_join {
-            m.awaiting_join = false;
-            fx.push(Effect::JoinResponse {
-                member_id: member_id.to_string(),
-                response: JoinResponse {
-                    member_id: String::new(),
-                    result: Err(GroupError::UnknownMemberId),
-                },
-            });
-        }
-        if m.awaiting_sync {
-            m.awaiting_sync = false;
-            fx.push(Effect::SyncResponse {
-                member_id: member_id.to_string(),
-                result: Err(GroupError::UnknownMemberId),
-            });
-        }
+        m.fail_parked(member_id, String::new(), GroupError::UnknownMemberId, fx);
         if m.session_deadline_ms.take().is_some() {
             fx.push(Effect::CancelTimer {
                 kind: TimerKind::MemberSession(member_id.to_string()),
@@ -1927,23 +1923,7 @@ impl Group {
             let Some(m) = self.members.get_mut(&id) else {
                 continue;
             };
-            if m.awaiting_join {
-                m.awaiting_join = false;
-                fx.push(Effect::JoinResponse {
-                    member_id: id.clone(),
-                    response: JoinResponse {
-                        member_id: id.clone(),
-                        result: Err(GroupError::NotCoordinator),
-                    },
-                });
-            }
-            if m.awaiting_sync {
-                m.awaiting_sync = false;
-                fx.push(Effect::SyncResponse {
-                    member_id: id.clone(),
-                    result: Err(GroupError::NotCoordinator),
-                });
-            }
+            m.fail_parked(&id, id.clone(), GroupError::NotCoordinator, &mut fx);
         }
         self.cancel_all_timers(&mut fx);
         self.pending_members.clear();
