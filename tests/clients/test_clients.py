@@ -164,3 +164,48 @@ def test_kafka_python_group_consumes_commits_and_is_described(bootstrap, topic):
     assert sum(o.offset for o in offsets.values()) == 60
     c.close()
     admin.close()
+
+
+def test_static_member_restart_keeps_assignment_without_rebalance(bootstrap, topic):
+    """KIP-345: a static member that restarts within its session gets its old partitions back
+    and the other member sees no rebalance."""
+    import uuid
+    from confluent_kafka import Consumer
+
+    group = f"static-{uuid.uuid4().hex[:8]}"
+    b_assignments = []
+
+    def member(instance, on_assign=None):
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": instance,
+                      "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        if on_assign:
+            c.subscribe([topic], on_assign=on_assign)
+        else:
+            c.subscribe([topic])
+        return c
+
+    def settle(consumers, done, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for c in consumers:
+                c.poll(0.1)
+            if done():
+                return
+        raise AssertionError("group did not settle")
+
+    a = member("instance-a")
+    b = member("instance-b", on_assign=lambda c, ps: b_assignments.append(sorted(p.partition for p in ps)))
+    settle([a, b], lambda: len(a.assignment()) + len(b.assignment()) == 3 and a.assignment() and b.assignment())
+    a_partitions = sorted(p.partition for p in a.assignment())
+    assigns_before = len(b_assignments)
+    a.close()  # a static member leaves no LeaveGroup behind
+    a2 = member("instance-a")
+    settle([a2, b], lambda: len(a2.assignment()) > 0)
+    assert sorted(p.partition for p in a2.assignment()) == a_partitions
+    for _ in range(20):  # give a rebalance, if one were coming, time to show
+        b.poll(0.1)
+        a2.poll(0.1)
+    assert len(b_assignments) == assigns_before, "the other member was rebalanced"
+    a2.close()
+    b.close()
