@@ -253,6 +253,18 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 .with_groups(vec![GroupId(StrBytes::from_static_str("committer"))]),
         ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("committer")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(0),
+                        ]),
+                ]),
+        ),
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(
             DeleteGroupsRequest::default()
                 .with_groups_names(vec![GroupId(StrBytes::from_static_str("nobody"))]),
@@ -327,6 +339,13 @@ fn every_advertised_version_answers() {
                 // v4+ asks new members to come back with the id it hands out (KIP-394).
                 let expected = if v >= 4 { 79 } else { 0 };
                 assert_eq!(j.error_code, expected, "JoinGroup v{v}");
+            }
+            if let ResponseKind::OffsetDelete(d) = &resp {
+                assert_eq!(d.error_code, 0, "OffsetDelete v{v}");
+                assert_eq!(
+                    d.topics[0].partitions[0].error_code, 0,
+                    "an Empty group's offsets can be deleted"
+                );
             }
             if let ResponseKind::OffsetCommit(c) = &resp {
                 assert_eq!(c.topics[0].partitions[0].error_code, 0, "OffsetCommit v{v}");

@@ -44,6 +44,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -192,6 +193,7 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::DescribeGroups(_) => "DescribeGroups",
         RequestKind::ListGroups(_) => "ListGroups",
         RequestKind::DeleteGroups(_) => "DeleteGroups",
+        RequestKind::OffsetDelete(_) => "OffsetDelete",
         _ => "Other",
     }
 }
@@ -246,6 +248,7 @@ async fn route(
         RequestKind::DescribeGroups(req) => serve!(req, describe_groups::handle),
         RequestKind::ListGroups(req) => serve!(req, list_groups::handle),
         RequestKind::DeleteGroups(req) => serve!(req, delete_groups::handle),
+        RequestKind::OffsetDelete(req) => serve!(req, offset_delete::handle),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

@@ -209,3 +209,30 @@ def test_static_member_restart_keeps_assignment_without_rebalance(bootstrap, top
     assert len(b_assignments) == assigns_before, "the other member was rebalanced"
     a2.close()
     b.close()
+
+
+def test_offset_delete_refused_while_subscribed_then_allowed(bootstrap, topic):
+    """OffsetDelete (through kafka-python's admin): GROUP_SUBSCRIBED_TO_TOPIC while an active
+    member reads the topic; once the group is empty the offset goes and is no longer fetched."""
+    import uuid
+    from confluent_kafka import Consumer, TopicPartition
+    from kafka import KafkaAdminClient
+    from kafka import TopicPartition as KTopicPartition
+
+    group = f"od-{uuid.uuid4().hex[:8]}"
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    c.subscribe([topic])
+    deadline = time.time() + 30
+    while not c.assignment() and time.time() < deadline:
+        c.poll(0.2)
+    c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    tp = KTopicPartition(topic, 0)
+    result = admin.delete_group_offsets(group, [tp])
+    assert "GroupSubscribedToTopic" in repr(result[tp]) or getattr(result[tp], "errno", None) == 86, result
+    c.close()  # LeaveGroup: the group is now Empty
+    result = admin.delete_group_offsets(group, [tp])
+    assert result[tp] is None or "NoError" in repr(result[tp]), result
+    assert tp not in admin.list_group_offsets(group).get(group, {}), "the deleted offset is gone"
+    admin.close()

@@ -119,7 +119,11 @@ impl GroupCoordinator {
         let partition = offsets_partition_for(group_id, self.offsets_partitions);
         let handle = self.replicas.get(OFFSETS_TOPIC, partition);
         let batch = records::batch(&entries, Self::wall_clock_ms());
+        let nothing_to_write = entries.is_empty();
         async move {
+            if nothing_to_write {
+                return Ok(());
+            }
             let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
             handle.addr.send(AppendRecords { records: batch }).await??;
             Ok(())
@@ -721,5 +725,119 @@ impl Handler<DeleteGroups> for GroupCoordinator {
             out.push((id, result));
         }
         MessageResult(out)
+    }
+}
+
+/// OffsetDelete: drops committed offsets of partitions the group is not subscribed to.
+/// Answers per partition (GROUP_SUBSCRIBED_TO_TOPIC for topics an active member subscribes to).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<(String, i32, i16)>, GroupError>")]
+pub struct DeleteOffsets {
+    pub group_id: String,
+    pub partitions: Vec<(String, i32)>,
+}
+
+/// Kafka's GROUP_SUBSCRIBED_TO_TOPIC.
+const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+
+/// Topics in a consumer-protocol subscription (version i16, then an array of strings), the
+/// metadata every member of a `consumer` group sends with JoinGroup. Unreadable → none.
+pub fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
+    let mut buf = metadata;
+    let mut topics = Vec::new();
+    if buf.len() < 6 {
+        return topics;
+    }
+    buf = &buf[2..];
+    let count = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    buf = &buf[4..];
+    for _ in 0..count.max(0) {
+        if buf.len() < 2 {
+            break;
+        }
+        let len = i16::from_be_bytes([buf[0], buf[1]]);
+        buf = &buf[2..];
+        if len < 0 || buf.len() < len as usize {
+            break;
+        }
+        topics.push(String::from_utf8_lossy(&buf[..len as usize]).into_owned());
+        buf = &buf[len as usize..];
+    }
+    topics
+}
+
+impl Handler<DeleteOffsets> for GroupCoordinator {
+    type Result = AtomicResponse<Self, Result<Vec<(String, i32, i16)>, GroupError>>;
+
+    fn handle(&mut self, msg: DeleteOffsets, _: &mut Context<Self>) -> Self::Result {
+        let group = self.groups.get(&msg.group_id);
+        if group.is_none() && !self.offsets.contains_key(&msg.group_id) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(GroupError::GroupIdNotFound))));
+        }
+        let subscribed: Vec<String> = match group {
+            Some(g)
+                if !matches!(g.state(), GroupState::Empty | GroupState::Dead)
+                    && g.protocol_type() == Some("consumer") =>
+            {
+                let chosen = g.protocol_name().unwrap_or("");
+                g.members()
+                    .iter()
+                    .flat_map(|m| {
+                        m.protocols
+                            .iter()
+                            .filter(|(name, _)| name == chosen)
+                            .flat_map(|(_, meta)| subscribed_topics(meta))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut answers = Vec::new();
+        let mut tombstones = Vec::new();
+        for (topic, partition) in msg.partitions {
+            if subscribed.contains(&topic) {
+                answers.push((topic, partition, GROUP_SUBSCRIBED_TO_TOPIC));
+            } else {
+                tombstones.push((records::offset_key(&msg.group_id, &topic, partition), None));
+                answers.push((topic, partition, 0));
+            }
+        }
+        let write = self.append(&msg.group_id, tombstones);
+        let group_id = msg.group_id;
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |result, act, _| {
+            if let Err(e) = result {
+                tracing::warn!(group = %group_id, error = %e, "writing offset tombstones failed");
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            if let Some(committed) = act.offsets.get_mut(&group_id) {
+                for (t, p, code) in &answers {
+                    if *code == 0 {
+                        committed.remove(&(t.clone(), *p));
+                    }
+                }
+            }
+            Ok(answers)
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subscribed_topics;
+
+    #[test]
+    fn reads_consumer_protocol_subscriptions() {
+        // version 1, topics ["orders", "audit"], then user data the parser ignores
+        let meta = b"\x00\x01\x00\x00\x00\x02\x00\x06orders\x00\x05audit\xff\xff\xff\xff";
+        assert_eq!(
+            subscribed_topics(meta),
+            vec!["orders".to_string(), "audit".to_string()]
+        );
+        assert!(subscribed_topics(b"\x00").is_empty());
+        // A count larger than the bytes stops at what is there.
+        assert_eq!(
+            subscribed_topics(b"\x00\x00\x7f\xff\xff\xff\x00\x01a"),
+            vec!["a".to_string()]
+        );
     }
 }
