@@ -138,6 +138,7 @@ async fn serve(
 
     let offsets_partitions = ensure_offsets_topic(&controller, &cache, &opts.config).await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
+    let retention = crate::actors::group_coordinator::offsets_retention(&opts.config);
     let shards = handles.len();
     let group_coordinators = handles
         .iter()
@@ -145,7 +146,15 @@ async fn serve(
         .map(|(shard, arbiter)| {
             let (config, wheel, replicas) = (group_config.clone(), timer.clone(), replicas.clone());
             GroupCoordinator::start_in_arbiter(arbiter, move |_| {
-                GroupCoordinator::new(config, wheel, replicas, shard, shards, offsets_partitions)
+                GroupCoordinator::new(
+                    config,
+                    retention,
+                    wheel,
+                    replicas,
+                    shard,
+                    shards,
+                    offsets_partitions,
+                )
             })
         })
         .collect();

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::expiry::{expired_offsets, GroupActivity};
 use super::group::*;
 use super::records::{self, OffsetsRecord};
 use super::{offsets_partition_for, OFFSETS_TOPIC};
@@ -32,13 +33,23 @@ pub struct CommittedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+    /// Wall-clock time the coordinator stored it (offset expiry counts from here).
+    pub commit_timestamp_ms: i64,
 }
 
 type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
 
+/// `offsets.retention.minutes` and how often to apply it.
+#[derive(Clone, Copy, Debug)]
+pub struct OffsetsRetention {
+    pub retention_ms: i64,
+    pub check_interval: Duration,
+}
+
 pub struct GroupCoordinator {
     config: GroupConfig,
+    retention: OffsetsRetention,
     replicas: Arc<ReplicaManager>,
     /// This shard owns the `__consumer_offsets` partitions p with p % shards == shard.
     shard: usize,
@@ -48,6 +59,8 @@ pub struct GroupCoordinator {
     started: Instant,
     groups: HashMap<String, Group>,
     offsets: HashMap<String, BTreeMap<TopicPartitionKey, CommittedOffset>>,
+    /// Wall-clock time each Empty group became empty (offset expiry counts from it).
+    empty_since: HashMap<String, i64>,
     parked_joins: HashMap<(String, String), oneshot::Sender<JoinResponse>>,
     parked_syncs: HashMap<(String, String), oneshot::Sender<SyncResult>>,
     /// Armed timers: sequence number (to ignore superseded wake-ups) and the wheel's id.
@@ -68,6 +81,7 @@ enum Caller {
 impl GroupCoordinator {
     pub fn new(
         config: GroupConfig,
+        retention: OffsetsRetention,
         wheel: Addr<TimerWheel>,
         replicas: Arc<ReplicaManager>,
         shard: usize,
@@ -76,6 +90,7 @@ impl GroupCoordinator {
     ) -> Self {
         GroupCoordinator {
             config,
+            retention,
             replicas,
             shard,
             shards,
@@ -84,6 +99,7 @@ impl GroupCoordinator {
             started: Instant::now(),
             groups: HashMap::new(),
             offsets: HashMap::new(),
+            empty_since: HashMap::new(),
             parked_joins: HashMap::new(),
             parked_syncs: HashMap::new(),
             timers: HashMap::new(),
@@ -192,7 +208,8 @@ impl GroupCoordinator {
                     self.schedule(ctx, group_id, kind, deadline_ms)
                 }
                 Effect::CancelTimer { kind } => self.cancel((group_id.to_string(), kind)),
-                Effect::Persist(snapshot) => {
+                Effect::Persist(mut snapshot) => {
+                    self.stamp_state_time(group_id, &mut snapshot);
                     let write = self.append(
                         group_id,
                         vec![(
@@ -219,6 +236,84 @@ impl GroupCoordinator {
                     return;
                 }
             }
+        }
+    }
+
+    /// Stamps a snapshot about to be written with when the group entered its state, and
+    /// remembers when Empty groups emptied.
+    fn stamp_state_time(&mut self, group_id: &str, snapshot: &mut GroupMetadataSnapshot) {
+        if snapshot.state == GroupState::Empty {
+            let since = *self
+                .empty_since
+                .entry(group_id.to_string())
+                .or_insert_with(Self::wall_clock_ms);
+            snapshot.current_state_timestamp_ms = Some(since);
+        } else {
+            self.empty_since.remove(group_id);
+            snapshot.current_state_timestamp_ms = Some(Self::wall_clock_ms());
+        }
+    }
+
+    /// What offset expiry needs to know of a group.
+    fn activity(&self, group_id: &str) -> GroupActivity {
+        let Some(group) = self.groups.get(group_id) else {
+            return GroupActivity::Empty { since_ms: None };
+        };
+        match group.state() {
+            GroupState::Empty | GroupState::Dead => GroupActivity::Empty {
+                since_ms: self.empty_since.get(group_id).copied(),
+            },
+            GroupState::Stable if group.protocol_type() == Some("consumer") => {
+                GroupActivity::Subscribed(subscriptions(group).into_iter().collect())
+            }
+            _ => GroupActivity::Active,
+        }
+    }
+
+    /// `offsets.retention.minutes`: tombstones expired offsets, then removes Empty groups
+    /// left with no offsets (they become Dead, as in Kafka).
+    fn expire_offsets(&mut self, ctx: &mut Context<Self>) {
+        let now = Self::wall_clock_ms();
+        let mut ids: Vec<String> = self.offsets.keys().cloned().collect();
+        ids.extend(
+            self.groups
+                .keys()
+                .filter(|k| !self.offsets.contains_key(*k))
+                .cloned(),
+        );
+        for group_id in ids {
+            let activity = self.activity(&group_id);
+            let mut tombstones = Vec::new();
+            if let Some(committed) = self.offsets.get_mut(&group_id) {
+                for key in expired_offsets(committed, &activity, self.retention.retention_ms, now) {
+                    tombstones.push((records::offset_key(&group_id, &key.0, key.1), None));
+                    committed.remove(&key);
+                }
+                if committed.is_empty() {
+                    self.offsets.remove(&group_id);
+                }
+            }
+            let expired_offsets_count = tombstones.len();
+            let group_is_empty = matches!(activity, GroupActivity::Empty { .. });
+            if group_is_empty && !self.offsets.contains_key(&group_id) {
+                if let Some(mut group) = self.groups.remove(&group_id) {
+                    if let Ok(effects) = group.delete() {
+                        self.run_effects(ctx, &group_id, effects, Caller::None);
+                    }
+                    tombstones.push((records::group_key(&group_id), None));
+                }
+                self.empty_since.remove(&group_id);
+            }
+            if tombstones.is_empty() {
+                continue;
+            }
+            tracing::info!(group = %group_id, expired_offsets = expired_offsets_count, "expired committed offsets");
+            let write = self.append(&group_id, tombstones);
+            ctx.spawn(write.into_actor(self).map(move |r, _, _| {
+                if let Err(e) = r {
+                    tracing::warn!(group = %group_id, error = %e, "writing expired-offset tombstones failed");
+                }
+            }));
         }
     }
 
@@ -355,6 +450,12 @@ impl GroupCoordinator {
         let now = self.now_ms();
         for (group_id, snapshot) in snapshots {
             let Some(snapshot) = snapshot else { continue };
+            if snapshot.state == GroupState::Empty {
+                let since = snapshot
+                    .current_state_timestamp_ms
+                    .unwrap_or_else(Self::wall_clock_ms);
+                self.empty_since.insert(group_id.clone(), since);
+            }
             match Group::from_snapshot(snapshot, self.config.clone(), now) {
                 Ok((group, effects)) => {
                     self.groups.insert(group_id.clone(), group);
@@ -387,6 +488,9 @@ impl Actor for GroupCoordinator {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.load(ctx);
+        ctx.run_interval(self.retention.check_interval, |act, ctx| {
+            act.expire_offsets(ctx)
+        });
     }
 }
 
@@ -593,13 +697,17 @@ impl Handler<CommitOffsets> for GroupCoordinator {
         };
         self.run_effects(ctx, &msg.group_id, effects, Caller::None);
         let wall = Self::wall_clock_ms();
+        let mut msg = msg;
+        for (_, _, committed) in &mut msg.offsets {
+            committed.commit_timestamp_ms = wall;
+        }
         let entries = msg
             .offsets
             .iter()
             .map(|(t, p, c)| {
                 (
                     records::offset_key(&msg.group_id, t, *p),
-                    Some(records::offset_value(c, wall)),
+                    Some(records::offset_value(c)),
                 )
             })
             .collect();
@@ -740,6 +848,22 @@ pub struct DeleteOffsets {
 /// Kafka's GROUP_SUBSCRIBED_TO_TOPIC.
 const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
+/// Topics the members of a `consumer` group subscribe to, read from their metadata for the
+/// group's chosen protocol.
+fn subscriptions(group: &Group) -> Vec<String> {
+    let chosen = group.protocol_name().unwrap_or("");
+    group
+        .members()
+        .iter()
+        .flat_map(|m| {
+            m.protocols
+                .iter()
+                .filter(|(name, _)| name == chosen)
+                .flat_map(|(_, meta)| subscribed_topics(meta))
+        })
+        .collect()
+}
+
 /// Topics in a consumer-protocol subscription (version i16, then an array of strings), the
 /// metadata every member of a `consumer` group sends with JoinGroup. Unreadable → none.
 pub fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
@@ -779,16 +903,7 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
                 if !matches!(g.state(), GroupState::Empty | GroupState::Dead)
                     && g.protocol_type() == Some("consumer") =>
             {
-                let chosen = g.protocol_name().unwrap_or("");
-                g.members()
-                    .iter()
-                    .flat_map(|m| {
-                        m.protocols
-                            .iter()
-                            .filter(|(name, _)| name == chosen)
-                            .flat_map(|(_, meta)| subscribed_topics(meta))
-                    })
-                    .collect()
+                subscriptions(g)
             }
             _ => Vec::new(),
         };

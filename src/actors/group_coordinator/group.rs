@@ -611,6 +611,11 @@ pub struct GroupMetadataSnapshot {
     pub protocol_name: Option<String>,
     pub leader_id: Option<String>,
     pub members: Vec<MemberSnapshot>,
+    /// Wall-clock time the group entered `state`, stamped by the coordinator when it writes
+    /// the snapshot (Kafka's currentStateTimestamp); offset expiry of Empty groups counts
+    /// from it. Absent in snapshots written before it existed.
+    #[serde(default)]
+    pub current_state_timestamp_ms: Option<i64>,
 }
 
 /// A snapshot that cannot describe a live group.
@@ -2074,6 +2079,7 @@ impl Group {
                     assignment: m.assignment.clone(),
                 })
                 .collect(),
+            current_state_timestamp_ms: None,
         }
     }
 

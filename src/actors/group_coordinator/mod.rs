@@ -4,6 +4,7 @@
 //! Still to come: group metadata and offsets written to `__consumer_offsets`.
 
 pub mod coordinator;
+pub mod expiry;
 
 /// The internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -21,6 +22,18 @@ pub fn offsets_partition_for(group_id: &str, partitions: i32) -> i32 {
     // Kafka's Utils.abs maps i32::MIN to 0 rather than overflowing.
     let positive = if hash == i32::MIN { 0 } else { hash.abs() };
     positive % partitions.max(1)
+}
+
+/// `offsets.retention.minutes` and `offsets.retention.check.interval.ms`.
+pub fn offsets_retention(config: &BrokerConfig) -> coordinator::OffsetsRetention {
+    coordinator::OffsetsRetention {
+        retention_ms: config
+            .get_i64("offsets.retention.minutes")
+            .saturating_mul(60_000),
+        check_interval: std::time::Duration::from_millis(
+            config.get_i64("offsets.retention.check.interval.ms").max(1) as u64,
+        ),
+    }
 }
 
 /// Group settings from the broker's config table.

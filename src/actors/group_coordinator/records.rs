@@ -71,12 +71,12 @@ pub fn group_key(group: &str) -> Bytes {
     b.freeze()
 }
 
-pub fn offset_value(c: &CommittedOffset, now_ms: i64) -> Bytes {
+pub fn offset_value(c: &CommittedOffset) -> Bytes {
     let v = OffsetValue {
         offset: c.offset,
         leader_epoch: c.leader_epoch,
         metadata: c.metadata.clone(),
-        commit_timestamp_ms: now_ms,
+        commit_timestamp_ms: c.commit_timestamp_ms,
     };
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
@@ -107,6 +107,7 @@ pub fn decode(key: Option<&Bytes>, value: Option<&Bytes>) -> Option<OffsetsRecor
                         offset: v.offset,
                         leader_epoch: v.leader_epoch,
                         metadata: v.metadata,
+                        commit_timestamp_ms: v.commit_timestamp_ms,
                     })
                 }
             };
@@ -191,6 +192,7 @@ mod tests {
             offset: 42,
             leader_epoch: 3,
             metadata: Some("m".into()),
+            commit_timestamp_ms: 5,
         };
         let snapshot = GroupMetadataSnapshot {
             group_id: "g".into(),
@@ -209,10 +211,11 @@ mod tests {
                 protocols: vec![("range".into(), vec![1, 2])],
                 assignment: vec![3],
             }],
+            current_state_timestamp_ms: Some(9),
         };
         let b = batch(
             &[
-                (offset_key("g", "t", 1), Some(offset_value(&committed, 5))),
+                (offset_key("g", "t", 1), Some(offset_value(&committed))),
                 (group_key("g"), Some(group_value(&snapshot))),
                 (offset_key("g", "t", 2), None),
             ],

@@ -31,6 +31,8 @@ pub async fn handle(
                         -1
                     },
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    // The coordinator stamps its own clock when it stores the offset.
+                    commit_timestamp_ms: 0,
                 };
                 (t.name.to_string(), p.partition_index, committed)
             })
