@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod producer_state;
 pub mod segment;
 
 pub use self::log::{AppendInfo, Log, LogConfig, ReadResult, TimestampType};

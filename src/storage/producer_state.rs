@@ -1,0 +1,425 @@
+//! Producer state: what a partition remembers of each idempotent producer, so that a retried
+//! batch is answered with its first offsets instead of being written twice.
+//!
+//! Per producer id it keeps the epoch and the sequence ranges and offsets of the last five
+//! batches (a producer has at most five requests in flight per partition), as Kafka's
+//! `ProducerStateManager` does. Everything here is read from batch headers alone — producer
+//! id, epoch, base sequence, last offset delta — so rebuilding the table from the log never
+//! decompresses a record.
+//!
+//! The rules ([`ProducerStateTable::check`]), with Kafka's answers:
+//! - an epoch older than the one on record → INVALID_PRODUCER_EPOCH;
+//! - a batch identical (same epoch, first and last sequence) to one of the five remembered →
+//!   a duplicate: not appended, answered with the original offsets;
+//! - a newer epoch must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER;
+//! - the same epoch must continue at last sequence + 1 (wrapping after `i32::MAX`), else
+//!   OUT_OF_ORDER_SEQUENCE_NUMBER — unless the producer is unknown here (never seen, expired,
+//!   or its batches deleted by retention), which accepts any sequence.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::batch::BatchHeader;
+
+/// `producerId` of a batch written without idempotence.
+pub const NO_PRODUCER_ID: i64 = -1;
+/// `producerEpoch` when there is none.
+pub const NO_PRODUCER_EPOCH: i16 = -1;
+/// `baseSequence` of a batch without sequence numbers.
+pub const NO_SEQUENCE: i32 = -1;
+/// Batches remembered per producer: Kafka's `max.in.flight.requests.per.connection` bound
+/// for idempotence.
+pub const BATCHES_RETAINED: usize = 5;
+
+/// Where one batch of a producer landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMetadata {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// One producer's state in one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerEntry {
+    pub epoch: i16,
+    /// Oldest first; at most [`BATCHES_RETAINED`].
+    pub batches: VecDeque<BatchMetadata>,
+    /// Max timestamp of its last batch; idle producers expire by it.
+    pub last_timestamp: i64,
+    /// First offset of the producer's open transaction in this partition, if any.
+    pub current_txn_first_offset: Option<i64>,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: -1,
+            current_txn_first_offset: None,
+        }
+    }
+
+    fn last_seq(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_seq)
+    }
+
+    fn find_duplicate(&self, epoch: i16, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
+        if epoch != self.epoch {
+            return None;
+        }
+        self.batches
+            .iter()
+            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+            .copied()
+    }
+}
+
+/// Why a producer's batch is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerStateError {
+    /// Kafka's INVALID_PRODUCER_EPOCH (47).
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
+    /// Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER (45).
+    #[error("producer {producer_id} sent sequence {first_seq}; expected {expected}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        first_seq: i32,
+        expected: i32,
+    },
+}
+
+/// What to do with a batch that passed the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// New data: append it.
+    Append,
+    /// Already written: answer with where it went.
+    Duplicate(BatchMetadata),
+}
+
+/// The sequence of a batch's last record: `base + last_offset_delta`, wrapping to 0 after
+/// `i32::MAX` as producers do.
+pub fn last_sequence(base_sequence: i32, last_offset_delta: i32) -> i32 {
+    if base_sequence < 0 {
+        return NO_SEQUENCE;
+    }
+    let sum = i64::from(base_sequence) + i64::from(last_offset_delta.max(0));
+    (sum % (i64::from(i32::MAX) + 1)) as i32
+}
+
+fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
+    i64::from(next_seq) == i64::from(last_seq) + 1 || (next_seq == 0 && last_seq == i32::MAX)
+}
+
+/// Every producer's state in one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerStateTable {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStateTable {
+    pub fn new() -> ProducerStateTable {
+        ProducerStateTable::default()
+    }
+
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Checks a client's data batch before it is appended (offsets not yet assigned).
+    /// Batches without a producer id always append.
+    pub fn check(&self, header: &BatchHeader) -> Result<SequenceCheck, ProducerStateError> {
+        let producer_id = header.producer_id;
+        if producer_id < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(SequenceCheck::Append);
+        };
+        let epoch = header.producer_epoch;
+        if epoch < entry.epoch {
+            return Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id,
+                epoch,
+                current: entry.epoch,
+            });
+        }
+        let first_seq = header.base_sequence;
+        if first_seq < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        let last_seq = last_sequence(first_seq, header.last_offset_delta);
+        if let Some(duplicate) = entry.find_duplicate(epoch, first_seq, last_seq) {
+            return Ok(SequenceCheck::Duplicate(duplicate));
+        }
+        if epoch != entry.epoch {
+            if first_seq != 0 && entry.epoch != NO_PRODUCER_EPOCH {
+                return Err(ProducerStateError::OutOfOrderSequence {
+                    producer_id,
+                    first_seq,
+                    expected: 0,
+                });
+            }
+            return Ok(SequenceCheck::Append);
+        }
+        match entry.last_seq() {
+            Some(last) if !in_sequence(last, first_seq) => {
+                Err(ProducerStateError::OutOfOrderSequence {
+                    producer_id,
+                    first_seq,
+                    expected: if last == i32::MAX { 0 } else { last + 1 },
+                })
+            }
+            _ => Ok(SequenceCheck::Append),
+        }
+    }
+
+    /// Records a batch now in the log (offsets assigned): client appends after [`check`],
+    /// and every batch replayed from the log at recovery. Control batches end the producer's
+    /// open transaction.
+    ///
+    /// [`check`]: ProducerStateTable::check
+    pub fn record(&mut self, header: &BatchHeader, is_transactional: bool, is_control: bool) {
+        let producer_id = header.producer_id;
+        if producer_id < 0 {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(header.producer_epoch));
+        if header.producer_epoch != entry.epoch {
+            // A newer epoch starts afresh (replay may also see an older one after truncation
+            // elsewhere; it then wins, as the log says so).
+            *entry = ProducerEntry {
+                current_txn_first_offset: entry.current_txn_first_offset,
+                ..ProducerEntry::new(header.producer_epoch)
+            };
+        }
+        entry.last_timestamp = header.max_timestamp;
+        if is_control {
+            entry.current_txn_first_offset = None;
+            return;
+        }
+        if header.base_sequence >= 0 {
+            entry.batches.push_back(BatchMetadata {
+                first_seq: header.base_sequence,
+                last_seq: last_sequence(header.base_sequence, header.last_offset_delta),
+                first_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                max_timestamp: header.max_timestamp,
+            });
+            while entry.batches.len() > BATCHES_RETAINED {
+                entry.batches.pop_front();
+            }
+        }
+        if is_transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(header.base_offset);
+        }
+    }
+
+    /// Drops producers idle for `expiration_ms` (`producer.id.expiration.ms`) that have no
+    /// open transaction. Returns how many went.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
+        before - self.producers.len()
+    }
+
+    /// Forgets batches below the new log start offset (retention, DeleteRecords); a producer
+    /// left with none and no open transaction is forgotten, as Kafka does.
+    pub fn truncate_head(&mut self, log_start_offset: i64) {
+        self.producers.retain(|_, e| {
+            while e.batches.front().is_some_and(|b| b.last_offset < log_start_offset) {
+                e.batches.pop_front();
+            }
+            !e.batches.is_empty() || e.current_txn_first_offset.is_some()
+        });
+    }
+
+    /// The earliest first offset of any open transaction: the last stable offset cannot pass
+    /// it.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PID: i64 = 1000;
+
+    fn header(epoch: i16, base_seq: i32, records: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            base_timestamp: 1,
+            max_timestamp: 10 + base_offset,
+            producer_id: PID,
+            producer_epoch: epoch,
+            base_sequence: base_seq,
+            record_count: records,
+        }
+    }
+
+    fn table_with(batches: &[(i16, i32, i32, i64)]) -> ProducerStateTable {
+        let mut t = ProducerStateTable::new();
+        for &(epoch, seq, n, offset) in batches {
+            let h = header(epoch, seq, n, offset);
+            assert_eq!(t.check(&h), Ok(SequenceCheck::Append));
+            t.record(&h, false, false);
+        }
+        t
+    }
+
+    #[test]
+    fn in_order_batches_append() {
+        let t = table_with(&[(0, 0, 3, 0), (0, 3, 2, 3)]);
+        assert_eq!(t.get(PID).unwrap().batches.len(), 2);
+        assert_eq!(t.check(&header(0, 5, 1, 0)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn retried_batch_is_a_duplicate_with_its_original_offsets() {
+        let t = table_with(&[(0, 0, 3, 100), (0, 3, 2, 103)]);
+        match t.check(&header(0, 0, 3, -1)) {
+            Ok(SequenceCheck::Duplicate(b)) => {
+                assert_eq!((b.first_offset, b.last_offset), (100, 102))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            t.check(&header(0, 3, 2, -1)),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let batches: Vec<_> = (0..7).map(|i| (0, i, 1, i64::from(i))).collect();
+        let t = table_with(&batches);
+        assert_eq!(t.get(PID).unwrap().batches.len(), BATCHES_RETAINED);
+        // Sequence 0 is no longer remembered: it is neither a duplicate nor the next one.
+        assert!(matches!(
+            t.check(&header(0, 0, 1, -1)),
+            Err(ProducerStateError::OutOfOrderSequence { .. })
+        ));
+        assert!(matches!(
+            t.check(&header(0, 2, 1, -1)),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn gaps_are_out_of_order() {
+        let t = table_with(&[(0, 0, 3, 0)]);
+        assert_eq!(
+            t.check(&header(0, 4, 1, -1)),
+            Err(ProducerStateError::OutOfOrderSequence {
+                producer_id: PID,
+                first_seq: 4,
+                expected: 3
+            })
+        );
+    }
+
+    #[test]
+    fn old_epoch_is_refused_and_new_epoch_must_start_at_zero() {
+        let t = table_with(&[(3, 0, 1, 0)]);
+        assert!(matches!(
+            t.check(&header(2, 1, 1, -1)),
+            Err(ProducerStateError::InvalidProducerEpoch { current: 3, .. })
+        ));
+        assert!(matches!(
+            t.check(&header(4, 7, 1, -1)),
+            Err(ProducerStateError::OutOfOrderSequence { expected: 0, .. })
+        ));
+        assert_eq!(t.check(&header(4, 0, 1, -1)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn unknown_producer_accepts_any_sequence() {
+        let t = ProducerStateTable::new();
+        assert_eq!(t.check(&header(0, 42, 1, -1)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn sequences_wrap_after_i32_max() {
+        assert_eq!(last_sequence(i32::MAX - 1, 2), 0);
+        let t = table_with(&[(0, i32::MAX - 1, 2, 0)]);
+        assert_eq!(t.get(PID).unwrap().batches[0].last_seq, i32::MAX);
+        assert_eq!(t.check(&header(0, 0, 1, -1)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn non_idempotent_batches_are_not_tracked() {
+        let mut t = ProducerStateTable::new();
+        let mut h = header(0, 0, 1, 0);
+        h.producer_id = NO_PRODUCER_ID;
+        assert_eq!(t.check(&h), Ok(SequenceCheck::Append));
+        t.record(&h, false, false);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn transactions_open_on_data_and_close_on_a_marker() {
+        let mut t = ProducerStateTable::new();
+        t.record(&header(0, 0, 2, 10), true, false);
+        t.record(&header(0, 2, 2, 12), true, false);
+        assert_eq!(t.first_unstable_offset(), Some(10));
+        let mut marker = header(0, NO_SEQUENCE, 1, 14);
+        marker.base_sequence = NO_SEQUENCE;
+        t.record(&marker, true, true);
+        assert_eq!(t.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn idle_producers_expire_unless_in_a_transaction() {
+        let mut t = table_with(&[(0, 0, 1, 0)]);
+        let mut other = header(0, 0, 1, 5);
+        other.producer_id = PID + 1;
+        t.record(&other, true, false);
+        assert_eq!(t.expire(1_000_000, 1000), 1);
+        assert!(t.get(PID).is_none());
+        assert!(t.get(PID + 1).is_some());
+    }
+
+    #[test]
+    fn truncating_the_head_forgets_deleted_batches() {
+        let mut t = table_with(&[(0, 0, 1, 0), (0, 1, 1, 1)]);
+        t.truncate_head(1);
+        assert_eq!(t.get(PID).unwrap().batches.len(), 1);
+        t.truncate_head(2);
+        assert!(t.get(PID).is_none());
+    }
+}
