@@ -48,6 +48,10 @@ pub enum BrokerError {
     TopicDeletionDisabled,
     #[error("the coordinator is not available")]
     CoordinatorNotAvailable,
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
     #[error("internal error: {0}")]
@@ -76,6 +80,8 @@ impl BrokerError {
             BrokerError::RequestTimedOut => ResponseError::RequestTimedOut,
             BrokerError::TopicDeletionDisabled => ResponseError::TopicDeletionDisabled,
             BrokerError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            BrokerError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+            BrokerError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,
         };

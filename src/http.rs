@@ -29,10 +29,15 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
     #[cfg(feature = "test-hooks")]
-    let router = router.route(
-        "/test-hooks/panic/:topic/:partition",
-        axum::routing::post(inject_panic),
-    );
+    let router = router
+        .route(
+            "/test-hooks/panic/:topic/:partition",
+            axum::routing::post(inject_panic),
+        )
+        .route(
+            "/test-hooks/drop-produce-responses/:count",
+            axum::routing::post(drop_produce_responses),
+        );
     router.with_state(state)
 }
 
@@ -52,6 +57,15 @@ async fn inject_panic(
             (StatusCode::OK, format!("{r:?}"))
         }
     }
+}
+
+/// Test-only (feature `test-hooks`): the next `count` produce responses are lost.
+#[cfg(feature = "test-hooks")]
+async fn drop_produce_responses(
+    axum::extract::Path(count): axum::extract::Path<usize>,
+) -> impl IntoResponse {
+    crate::test_hooks::drop_produce_responses(count);
+    StatusCode::OK
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {

@@ -13,4 +13,6 @@ pub mod metadata;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod timing_wheel;

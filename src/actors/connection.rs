@@ -85,10 +85,16 @@ async fn guarded_handle(
     frame: Bytes,
     peer: &str,
 ) -> Result<Option<Bytes>, ProtocolError> {
+    #[cfg(feature = "test-hooks")]
+    let is_produce = frame.get(..2) == Some(&[0, 0]);
     match AssertUnwindSafe(handle_frame(broker, frame, peer))
         .catch_unwind()
         .await
     {
+        #[cfg(feature = "test-hooks")]
+        Ok(Ok(Some(_))) if is_produce && crate::test_hooks::take_produce_response_drop() => {
+            Err(ProtocolError::DroppedByTestHook)
+        }
         Ok(result) => result,
         Err(panic) => {
             broker.health.record_restart("connection-handler");

@@ -73,6 +73,9 @@ pub enum ProtocolError {
     Encode(String),
     #[error("the handler panicked: {0}")]
     HandlerPanicked(String),
+    /// Feature `test-hooks`: the response was dropped on purpose.
+    #[error("test hook dropped the response")]
+    DroppedByTestHook,
 }
 
 /// A request frame, decoded.

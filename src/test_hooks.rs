@@ -1,0 +1,21 @@
+//! Test-only fault injection (feature `test-hooks`, never in a shipped build), driven through
+//! `/test-hooks/...` HTTP routes by integration tests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Produce responses still to be swallowed: the request is served (its records are written),
+/// then the connection closes before the response goes out — a lost response, which makes a
+/// client retry a batch the log already holds.
+static PRODUCE_RESPONSES_TO_DROP: AtomicUsize = AtomicUsize::new(0);
+
+/// Arms the hook for the next `count` produce responses.
+pub fn drop_produce_responses(count: usize) {
+    PRODUCE_RESPONSES_TO_DROP.store(count, Ordering::SeqCst);
+}
+
+/// Whether this produce response is to be dropped (consumes one).
+pub fn take_produce_response_drop() -> bool {
+    PRODUCE_RESPONSES_TO_DROP
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
