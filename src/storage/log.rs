@@ -58,6 +58,17 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `cleanup.policy` contains `delete`: retention may delete segments.
     pub delete_retention_enabled: bool,
+    /// `cleanup.policy` contains `compact`: every record must carry a key, and the log cleaner
+    /// may remove records superseded by a later record with the same key.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone (a record with a key and
+    /// a null value) after its batch's max timestamp, so consumers can see the delete.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the dirty share of the cleanable log below which the
+    /// cleaner leaves a log alone.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments holding records younger than this stay uncleaned.
+    pub min_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -75,6 +86,10 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             delete_retention_enabled: true,
+            compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
         }
     }
 }
