@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use super::batch::{self, BatchHeader, ValidatedBatch};
 use super::checkpoint::{self, TEMP_FILE_SUFFIX};
 use super::error::StorageError;
+use super::records;
 use super::segment::{
     self, FileSlice, LogSegment, SegmentHealth, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
     INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
@@ -194,10 +195,16 @@ impl Log {
     /// batch size <= max_message_bytes (else MessageTooLarge). Then assigns consecutive offsets
     /// starting at log_end_offset, patches base offsets (and LogAppendTime), writes, updates
     /// indexes, rolls first when needed. On any validation failure nothing is appended
-    /// (CorruptMessage / InvalidRecord / MessageTooLarge). Empty input → InvalidRecord.
+    /// (CorruptMessage / InvalidRecord / MessageTooLarge). Empty input → InvalidRecord. A
+    /// compacted log also decodes every record and refuses the append (InvalidRecord) if any
+    /// has a null key.
     pub fn append(&mut self, records: Bytes, now_ms: i64) -> Result<AppendInfo, StorageError> {
         self.ensure_open()?;
         let mut batches = batch::validate_produce_batches(&records, self.config.max_message_bytes)?;
+        if self.config.compact {
+            records::require_keys(&records, &batches)?;
+        }
+
         let mut bytes = BytesMut::from(records);
         let info = self.assign_offsets(&mut bytes, &mut batches, now_ms)?;
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
@@ -1414,6 +1421,46 @@ mod tests {
             size_before
         );
         assert_eq!(log.append(good, NOW).unwrap().first_offset, 1);
+    }
+
+    #[test]
+    fn compacted_log_refuses_records_without_keys() {
+        use crate::storage::records::tests::encode_keyed_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact: true,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config.clone());
+        let keyed = encode_keyed_batch(&[(Some("k"), Some("v"), 1)], Compression::None);
+        log.append(keyed.clone(), NOW).unwrap();
+        let size_before = log.size_bytes();
+        for compression in [Compression::None, Compression::Lz4, Compression::Gzip] {
+            let keyless = encode_keyed_batch(
+                &[(Some("a"), Some("1"), 1), (None, Some("2"), 1)],
+                compression,
+            );
+            // Alone, and behind a good batch: nothing of the request may be written.
+            for payload in [keyless.clone(), concat(&[keyed.clone(), keyless])] {
+                let err = log.append(payload, NOW).unwrap_err();
+                assert!(
+                    matches!(&err, StorageError::InvalidRecord(m) if m.contains("without key")),
+                    "{compression:?}: {err}"
+                );
+                assert_eq!(log.log_end_offset(), 1);
+                assert_eq!(log.size_bytes(), size_before);
+            }
+        }
+        // Tombstones have keys, so they are welcome.
+        let tombstone = encode_keyed_batch(&[(Some("k"), None, 2)], Compression::None);
+        assert_eq!(log.append(tombstone, NOW).unwrap().first_offset, 1);
+        // The check is for compacted topics only.
+        log.update_config(LogConfig {
+            compact: false,
+            ..config
+        });
+        let keyless = encode_keyed_batch(&[(None, Some("x"), 3)], Compression::None);
+        assert_eq!(log.append(keyless, NOW).unwrap().first_offset, 2);
     }
 
     #[test]

@@ -16,13 +16,15 @@
 //!
 //! [`Log`] ties these together: appends (validate every batch, then assign offsets, write,
 //! index, roll), reads of whole batches as [`FileSlice`]s, timestamp lookups, DeleteRecords,
-//! retention, flushing, and recovery after a crash.
+//! retention, flushing, and recovery after a crash. [`records`] walks the records inside a
+//! batch, for the key check on produce to compacted topics.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod records;
 pub mod segment;
 
 pub use self::log::{AppendInfo, Log, LogConfig, ReadResult, TimestampType};

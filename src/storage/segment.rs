@@ -418,7 +418,7 @@ impl LogSegment {
             Scanned::Defect(reason) => return Ok(Err(reason)),
             Scanned::Batch(header) => header,
         };
-        if let Err(reason) = batch::check_record_count(&header)
+        if let Err(reason) = batch::check_stored_record_count(&header)
             .and_then(|()| batch::check_compression_codec(&header))
         {
             return Ok(Err(reason));
