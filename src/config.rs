@@ -415,9 +415,7 @@ impl BrokerConfig {
             delete_retention_enabled: policy_has("delete"),
             compact: policy_has("compact"),
             delete_retention_ms: num("delete.retention.ms"),
-            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
-                .parse()
-                .unwrap_or(0.5),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
             min_compaction_lag_ms: num("min.compaction.lag.ms"),
         }
     }

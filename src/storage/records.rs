@@ -81,7 +81,10 @@ pub fn records_section<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Cow<
 /// Parses all `header.record_count` records of a (decompressed) records section. Every length
 /// is checked against the bytes present; offsets must rise and stay inside the batch; nothing
 /// may follow the last record.
-pub fn parse_records<'a>(section: &'a [u8], header: &BatchHeader) -> Result<Vec<RawRecord<'a>>, String> {
+pub fn parse_records<'a>(
+    section: &'a [u8],
+    header: &BatchHeader,
+) -> Result<Vec<RawRecord<'a>>, String> {
     let count = usize::try_from(header.record_count)
         .map_err(|_| format!("negative record count {}", header.record_count))?;
     // Every record takes at least one byte, so the section bounds the allocation.
@@ -145,7 +148,10 @@ fn parse_record<'a>(
 }
 
 /// A varint length followed by that many bytes; length -1 is null.
-fn read_nullable_bytes<'a>(buf: &'a [u8], position: &mut usize) -> Result<Option<&'a [u8]>, String> {
+fn read_nullable_bytes<'a>(
+    buf: &'a [u8],
+    position: &mut usize,
+) -> Result<Option<&'a [u8]>, String> {
     let length = read_varint(buf, position)?;
     if length == -1 {
         return Ok(None);
@@ -166,11 +172,9 @@ pub fn require_keys(payload: &[u8], batches: &[ValidatedBatch]) -> Result<(), St
         let batch = &payload[validated.range()];
         match first_keyless_record(batch, &validated.header) {
             Ok(None) => {}
-            Ok(Some(index)) => {
-                return Err(StorageError::InvalidRecord(format!(
-                    "Compacted topic cannot accept message without key (record {index} of batch {n})"
-                )))
-            }
+            Ok(Some(index)) => return Err(StorageError::InvalidRecord(format!(
+                "Compacted topic cannot accept message without key (record {index} of batch {n})"
+            ))),
             Err(reason) => {
                 return Err(StorageError::CorruptMessage(format!("batch {n}: {reason}")))
             }
@@ -198,14 +202,21 @@ pub fn first_keyless_record(batch: &[u8], header: &BatchHeader) -> Result<Option
 /// CreateTime the base timestamp becomes the first kept record's and the max timestamp the kept
 /// records' largest; a LogAppendTime batch keeps both, since its records' own timestamps mean
 /// nothing. `kept` must be non-empty and in offset order.
-pub fn encode_retained_batch(original: &BatchHeader, kept: &[RawRecord<'_>]) -> Result<Vec<u8>, String> {
+pub fn encode_retained_batch(
+    original: &BatchHeader,
+    kept: &[RawRecord<'_>],
+) -> Result<Vec<u8>, String> {
     let first = kept.first().ok_or("no records to encode")?;
     let base_offset = first.offset;
     let log_append_time = original.is_log_append_time();
     let (base_timestamp, max_timestamp) = if log_append_time {
         (original.base_timestamp, original.max_timestamp)
     } else {
-        let max = kept.iter().map(|r| r.timestamp).max().unwrap_or(first.timestamp);
+        let max = kept
+            .iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(first.timestamp);
         (first.timestamp, max)
     };
 
@@ -335,7 +346,10 @@ pub(crate) mod tests {
     pub(crate) type KeyedRecord<'a> = (Option<&'a str>, Option<&'a str>, i64);
 
     /// Encodes one v2 batch of keyed records at offsets 0.., as a producer would send it.
-    pub(crate) fn encode_keyed_batch(records: &[KeyedRecord<'_>], compression: Compression) -> Bytes {
+    pub(crate) fn encode_keyed_batch(
+        records: &[KeyedRecord<'_>],
+        compression: Compression,
+    ) -> Bytes {
         let records: Vec<Record> = records
             .iter()
             .enumerate()
@@ -377,7 +391,14 @@ pub(crate) mod tests {
         let records = parse_records(&section, &header)
             .unwrap()
             .iter()
-            .map(|r| (r.offset, r.timestamp, r.key.map(<[u8]>::to_vec), r.has_value))
+            .map(|r| {
+                (
+                    r.offset,
+                    r.timestamp,
+                    r.key.map(<[u8]>::to_vec),
+                    r.has_value,
+                )
+            })
             .collect();
         (header, records)
     }
@@ -411,7 +432,11 @@ pub(crate) mod tests {
             Compression::Zstd,
         ] {
             let batch = encode_keyed_batch(
-                &[(Some("a"), Some("1"), 100), (None, Some("2"), 90), (Some("c"), None, 120)],
+                &[
+                    (Some("a"), Some("1"), 100),
+                    (None, Some("2"), 90),
+                    (Some("c"), None, 120),
+                ],
                 compression,
             );
             let (header, records) = parse_all(&batch);
@@ -448,7 +473,10 @@ pub(crate) mod tests {
         lying.record_count = 2;
         lying.last_offset_delta = 1;
         let section = records_section(&batch, &lying).unwrap();
-        assert!(parse_records(&section, &lying).is_err(), "fewer records than counted");
+        assert!(
+            parse_records(&section, &lying).is_err(),
+            "fewer records than counted"
+        );
     }
 
     #[test]
