@@ -172,9 +172,11 @@ pub fn require_keys(payload: &[u8], batches: &[ValidatedBatch]) -> Result<(), St
         let batch = &payload[validated.range()];
         match first_keyless_record(batch, &validated.header) {
             Ok(None) => {}
-            Ok(Some(index)) => return Err(StorageError::InvalidRecord(format!(
+            Ok(Some(index)) => {
+                return Err(StorageError::InvalidRecord(format!(
                 "Compacted topic cannot accept message without key (record {index} of batch {n})"
-            ))),
+            )))
+            }
             Err(reason) => {
                 return Err(StorageError::CorruptMessage(format!("batch {n}: {reason}")))
             }
@@ -385,7 +387,10 @@ pub(crate) mod tests {
         buf.freeze()
     }
 
-    fn parse_all(batch: &[u8]) -> (BatchHeader, Vec<(i64, i64, Option<Vec<u8>>, bool)>) {
+    /// A parsed record as the tests compare it: offset, timestamp, key, has value.
+    type Parsed = (i64, i64, Option<Vec<u8>>, bool);
+
+    fn parse_all(batch: &[u8]) -> (BatchHeader, Vec<Parsed>) {
         let header = BatchHeader::parse(batch).unwrap();
         let section = records_section(batch, &header).unwrap();
         let records = parse_records(&section, &header)
