@@ -64,6 +64,7 @@ pub const MAGIC_V2: i8 = 2;
 
 const COMPRESSION_CODEC_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_LOG_APPEND_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
 /// zstd is codec 4; 5..=7 are undefined.
 const MAX_COMPRESSION_CODEC: i16 = 4;
@@ -165,6 +166,11 @@ impl BatchHeader {
     /// timestamp is the batch's max timestamp whatever its delta says.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & TIMESTAMP_TYPE_LOG_APPEND_BIT != 0
+    }
+
+    /// Whether the batch belongs to a transaction (which may yet be aborted).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
     }
 
     /// Whether this is a control batch (transaction markers), which the cleaner copies as is.
@@ -525,7 +531,10 @@ pub(crate) mod tests {
         let mut header = BatchHeader::parse(&batch).unwrap();
         header.record_count = 1;
         assert!(check_record_count(&header).is_err(), "a producer may not");
-        assert!(check_stored_record_count(&header).is_ok(), "the cleaner may");
+        assert!(
+            check_stored_record_count(&header).is_ok(),
+            "the cleaner may"
+        );
         header.record_count = 0;
         assert!(check_stored_record_count(&header).is_ok());
         header.record_count = 4;

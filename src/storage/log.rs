@@ -5,6 +5,8 @@
 //! recovers whatever a crash may have torn. It is single-writer: the owner serialises calls,
 //! and reads hand out [`FileSlice`]s that stay valid after the log moves on.
 
+mod cleaning;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -15,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BatchHeader, ValidatedBatch};
 use super::checkpoint::{self, TEMP_FILE_SUFFIX};
+use super::cleaner;
 use super::error::StorageError;
 use super::records;
 use super::segment::{
@@ -123,6 +126,8 @@ pub struct Log {
     segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// The cleaner checkpoint as last read or written; see [`Log::first_dirty_offset`].
+    cleaner_checkpoint: Option<i64>,
     unflushed_messages: i64,
     last_flush_ms: i64,
     /// Set by [`Log::close`]; after it the clean-shutdown marker is on disk, so writing more
@@ -137,12 +142,16 @@ impl Log {
     /// rebuilds that segment's indexes. With the marker present, trusts index files whose size
     /// is a whole number of entries and whose last entry lies inside the log file, else
     /// rebuilds. Removes the marker after opening. Also removes leftover `.deleted`/`.cleaned`
-    /// temp files.
+    /// temp files and the cleaner's scratch directory, and first finishes any swap of cleaned
+    /// segments that a crash interrupted.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
         fs::create_dir_all(dir)?;
+        cleaner::remove_scratch_dir(dir);
+        cleaning::recover_interrupted_swaps(dir)?;
         let clean_shutdown = checkpoint::has_clean_shutdown_marker(dir);
         let base_offsets = list_segment_base_offsets(dir)?;
         let checkpointed_start = checkpoint::read_log_start_offset(dir)?;
+        let cleaner_checkpoint = checkpoint::read_cleaner_offset(dir)?;
 
         let mut segments = BTreeMap::new();
         for (i, &base_offset) in base_offsets.iter().enumerate() {
@@ -183,6 +192,7 @@ impl Log {
             segments,
             log_start_offset,
             log_end_offset,
+            cleaner_checkpoint,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             closed: false,
@@ -204,7 +214,6 @@ impl Log {
         if self.config.compact {
             records::require_keys(&records, &batches)?;
         }
-
         let mut bytes = BytesMut::from(records);
         let info = self.assign_offsets(&mut bytes, &mut batches, now_ms)?;
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
