@@ -399,6 +399,8 @@ impl BrokerConfig {
             self.topic_value(overrides, def).0
         };
         let num = |name: &str| -> i64 { get(name).parse().unwrap_or(0) };
+        let policy = get("cleanup.policy");
+        let policy_has = |wanted: &str| policy.split(',').any(|p| p.trim() == wanted);
         LogConfig {
             segment_bytes: num("segment.bytes").max(14) as u64,
             segment_ms: num("segment.ms"),
@@ -414,7 +416,11 @@ impl BrokerConfig {
             },
             flush_messages: num("flush.messages"),
             flush_ms: num("flush.ms"),
-            delete_retention_enabled: get("cleanup.policy").split(',').any(|p| p == "delete"),
+            delete_retention_enabled: policy_has("delete"),
+            compact: policy_has("compact"),
+            delete_retention_ms: num("delete.retention.ms"),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
+            min_compaction_lag_ms: num("min.compaction.lag.ms"),
         }
     }
 }
@@ -587,5 +593,36 @@ mod tests {
         // Topic defaults follow the broker synonym.
         let lc = cfg.log_config(&BTreeMap::new());
         assert_eq!(lc.retention_ms, 1000);
+    }
+
+    #[test]
+    fn log_config_carries_compaction_settings() {
+        let cfg = BrokerConfig::load(None, &[], &[]).unwrap();
+        let lc = cfg.log_config(&BTreeMap::new());
+        assert!(!lc.compact);
+        assert!(lc.delete_retention_enabled);
+        assert_eq!(lc.delete_retention_ms, 86_400_000);
+        assert_eq!(lc.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(lc.min_compaction_lag_ms, 0);
+        let overrides: BTreeMap<String, String> = [
+            ("cleanup.policy", "compact,delete"),
+            ("delete.retention.ms", "1000"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("min.compaction.lag.ms", "60000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let lc = cfg.log_config(&overrides);
+        assert!(lc.compact);
+        assert!(lc.delete_retention_enabled);
+        assert_eq!(lc.delete_retention_ms, 1000);
+        assert_eq!(lc.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(lc.min_compaction_lag_ms, 60_000);
+        let compact_only: BTreeMap<String, String> =
+            [("cleanup.policy".to_string(), "compact".to_string())].into();
+        let lc = cfg.log_config(&compact_only);
+        assert!(lc.compact);
+        assert!(!lc.delete_retention_enabled);
     }
 }

@@ -64,6 +64,8 @@ pub const MAGIC_V2: i8 = 2;
 
 const COMPRESSION_CODEC_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_LOG_APPEND_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
 /// zstd is codec 4; 5..=7 are undefined.
 const MAX_COMPRESSION_CODEC: i16 = 4;
 /// An uncompressed record takes at least 7 bytes (length, attributes, timestamp delta, offset
@@ -111,6 +113,33 @@ impl BatchHeader {
         })
     }
 
+    /// Writes the header into the first 61 bytes of `buf` (which must be at least that long),
+    /// the inverse of [`BatchHeader::parse`]. The CRC is written as stored in `self`.
+    pub fn write_to(&self, buf: &mut [u8]) {
+        let header = &mut buf[..RECORD_BATCH_OVERHEAD];
+        header[..LENGTH_OFFSET].copy_from_slice(&self.base_offset.to_be_bytes());
+        header[LENGTH_OFFSET..LOG_OVERHEAD].copy_from_slice(&self.batch_length.to_be_bytes());
+        header[LOG_OVERHEAD..MAGIC_OFFSET]
+            .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        header[MAGIC_OFFSET] = self.magic as u8;
+        header[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&self.crc.to_be_bytes());
+        header[ATTRIBUTES_OFFSET..LAST_OFFSET_DELTA_OFFSET]
+            .copy_from_slice(&self.attributes.to_be_bytes());
+        header[LAST_OFFSET_DELTA_OFFSET..BASE_TIMESTAMP_OFFSET]
+            .copy_from_slice(&self.last_offset_delta.to_be_bytes());
+        header[BASE_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET]
+            .copy_from_slice(&self.base_timestamp.to_be_bytes());
+        header[MAX_TIMESTAMP_OFFSET..PRODUCER_ID_OFFSET]
+            .copy_from_slice(&self.max_timestamp.to_be_bytes());
+        header[PRODUCER_ID_OFFSET..PRODUCER_EPOCH_OFFSET]
+            .copy_from_slice(&self.producer_id.to_be_bytes());
+        header[PRODUCER_EPOCH_OFFSET..BASE_SEQUENCE_OFFSET]
+            .copy_from_slice(&self.producer_epoch.to_be_bytes());
+        header[BASE_SEQUENCE_OFFSET..RECORDS_COUNT_OFFSET]
+            .copy_from_slice(&self.base_sequence.to_be_bytes());
+        header[RECORDS_COUNT_OFFSET..].copy_from_slice(&self.record_count.to_be_bytes());
+    }
+
     /// Total bytes the batch occupies, headers included. A negative batchLength counts as zero
     /// so that the arithmetic never wraps; [`check_framing`] rejects such batches anyway.
     pub fn size(&self) -> u64 {
@@ -137,6 +166,16 @@ impl BatchHeader {
     /// timestamp is the batch's max timestamp whatever its delta says.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & TIMESTAMP_TYPE_LOG_APPEND_BIT != 0
+    }
+
+    /// Whether the batch belongs to a transaction (which may yet be aborted).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    /// Whether this is a control batch (transaction markers), which the cleaner copies as is.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
     }
 }
 
@@ -197,6 +236,27 @@ pub fn check_record_count(header: &BatchHeader) -> Result<(), String> {
             header.last_offset_delta
         ));
     }
+    check_fits_uncompressed(header, count)
+}
+
+/// Checks the record count of a batch already in the log. The log cleaner may have removed
+/// records from the batch while keeping its offset span (as Kafka's cleaner does), so fewer
+/// records than the span are fine; more are not, and neither is a count that cannot fit in the
+/// batch's bytes. Kafka's cleaner may also leave a batch with no records at all.
+pub fn check_stored_record_count(header: &BatchHeader) -> Result<(), String> {
+    let count = i64::from(header.record_count);
+    let span = i64::from(header.last_offset_delta) + 1;
+    if count < 0 || span < 1 || count > span {
+        return Err(format!(
+            "record count {count} does not fit last offset delta {}",
+            header.last_offset_delta
+        ));
+    }
+    check_fits_uncompressed(header, count)
+}
+
+/// An uncompressed batch cannot hold more records than its bytes allow.
+fn check_fits_uncompressed(header: &BatchHeader, count: i64) -> Result<(), String> {
     if header.compression_codec() == 0 {
         let record_bytes = header.size().saturating_sub(RECORD_BATCH_OVERHEAD as u64);
         if (count as u64).saturating_mul(MIN_UNCOMPRESSED_RECORD_SIZE) > record_bytes {
@@ -306,6 +366,16 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(ATTRIBUTES_OFFSET..).unwrap_or(&[]))
 }
 
+/// Recomputes the CRC of a whole batch and stores it in the header. Does nothing to a slice
+/// shorter than a batch header.
+pub fn write_crc(batch: &mut [u8]) {
+    if batch.len() < RECORD_BATCH_OVERHEAD {
+        return;
+    }
+    let crc = compute_crc(batch);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Writes the offset the log assigned into the batch. The field lies outside the CRC, which is
 /// why a broker can place batches without re-checksumming them.
 pub fn write_base_offset(batch: &mut [u8], base_offset: i64) {
@@ -327,8 +397,7 @@ pub fn stamp_log_append_time(batch: &mut [u8], append_time_ms: i64) {
         .copy_from_slice(&append_time_ms.to_be_bytes());
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
         .copy_from_slice(&append_time_ms.to_be_bytes());
-    let crc = compute_crc(batch);
-    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    write_crc(batch);
 }
 
 /// Offsets and timestamps of every record of one stored batch, in order. Decodes (and if need
@@ -440,6 +509,38 @@ pub(crate) mod tests {
         assert_eq!(header.max_timestamp, 30);
         assert_eq!(header.crc, compute_crc(&batch));
         assert!(!header.is_log_append_time());
+    }
+
+    #[test]
+    fn write_to_is_the_inverse_of_parse() {
+        let batch = encode_batch(&[b"a", b"b"], &[10, 30]);
+        let mut header = BatchHeader::parse(&batch).unwrap();
+        header.base_offset = 1 << 40;
+        header.partition_leader_epoch = 9;
+        header.producer_id = 1234;
+        header.producer_epoch = 5;
+        header.base_sequence = 77;
+        let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
+        header.write_to(&mut buf);
+        assert_eq!(BatchHeader::parse(&buf), Some(header));
+    }
+
+    #[test]
+    fn stored_batches_may_hold_fewer_records_than_their_span() {
+        let batch = encode_batch(&[b"a", b"b", b"c"], &[1, 2, 3]);
+        let mut header = BatchHeader::parse(&batch).unwrap();
+        header.record_count = 1;
+        assert!(check_record_count(&header).is_err(), "a producer may not");
+        assert!(
+            check_stored_record_count(&header).is_ok(),
+            "the cleaner may"
+        );
+        header.record_count = 0;
+        assert!(check_stored_record_count(&header).is_ok());
+        header.record_count = 4;
+        assert!(check_stored_record_count(&header).is_err());
+        header.record_count = -1;
+        assert!(check_stored_record_count(&header).is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! `log-start-offset` remembers how far DeleteRecords and retention moved the start of the log,
 //! which segment file names alone cannot tell once the first segment still holds offsets below
-//! it. `clean-shutdown` is an empty marker written as the very last step of closing a log; its
+//! it. `cleaner-offset-checkpoint` remembers how far the log cleaner has compacted the log: the
+//! first dirty offset, where its next pass starts building the offset map. Both share one
+//! format, two text lines: a version (0) and the offset. `clean-shutdown` is an empty marker written as the very last step of closing a log; its
 //! presence at open means every file was flushed and indexes were cut to size, so recovery can
 //! trust them instead of rescanning the tail.
 
@@ -12,6 +14,9 @@ use std::path::Path;
 
 /// File holding the log start offset.
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+/// File holding the log cleaner's first dirty offset (Kafka keeps one such checkpoint per log
+/// directory; Troupe keeps one per partition, beside the segments it describes).
+pub const CLEANER_OFFSET_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Marker file whose presence means the log was closed cleanly.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Suffix of the file a checkpoint is written to before it is renamed into place.
@@ -22,24 +27,45 @@ const CHECKPOINT_VERSION: u32 = 0;
 /// A valid checkpoint is two short lines; anything longer is not ours and is not read whole.
 const MAX_CHECKPOINT_BYTES: u64 = 256;
 
-/// Durably replaces the log start offset checkpoint: write a temp file, fsync it, rename it
-/// over the old one, fsync the directory. A crash leaves either the old or the new value.
+/// Durably replaces the log start offset checkpoint.
 pub fn write_log_start_offset(dir: &Path, log_start_offset: i64) -> io::Result<()> {
-    let target = dir.join(LOG_START_OFFSET_FILE);
-    let temp = dir.join(format!("{LOG_START_OFFSET_FILE}{TEMP_FILE_SUFFIX}"));
+    write_offset_checkpoint(dir, LOG_START_OFFSET_FILE, log_start_offset)
+}
+
+/// Reads the log start offset checkpoint. A missing file is `None`; so is a malformed one (it
+/// is logged), because the segments still give a safe lower bound for the start.
+pub fn read_log_start_offset(dir: &Path) -> io::Result<Option<i64>> {
+    read_offset_checkpoint(dir, LOG_START_OFFSET_FILE)
+}
+
+/// Durably replaces the cleaner's first dirty offset.
+pub fn write_cleaner_offset(dir: &Path, first_dirty_offset: i64) -> io::Result<()> {
+    write_offset_checkpoint(dir, CLEANER_OFFSET_CHECKPOINT_FILE, first_dirty_offset)
+}
+
+/// Reads the cleaner's first dirty offset. Missing or malformed is `None`: the cleaner then
+/// starts from the log start offset, which costs a longer pass but never loses a record.
+pub fn read_cleaner_offset(dir: &Path) -> io::Result<Option<i64>> {
+    read_offset_checkpoint(dir, CLEANER_OFFSET_CHECKPOINT_FILE)
+}
+
+/// Durably replaces the offset checkpoint `name`: write a temp file, fsync it, rename it over
+/// the old one, fsync the directory. A crash leaves either the old or the new value.
+fn write_offset_checkpoint(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let target = dir.join(name);
+    let temp = dir.join(format!("{name}{TEMP_FILE_SUFFIX}"));
     {
         let mut file = File::create(&temp)?;
-        write!(file, "{CHECKPOINT_VERSION}\n{log_start_offset}\n")?;
+        write!(file, "{CHECKPOINT_VERSION}\n{offset}\n")?;
         file.sync_all()?;
     }
     fs::rename(&temp, &target)?;
     sync_dir(dir)
 }
 
-/// Reads the log start offset checkpoint. A missing file is `None`; so is a malformed one (it
-/// is logged), because the segments still give a safe lower bound for the start.
-pub fn read_log_start_offset(dir: &Path) -> io::Result<Option<i64>> {
-    let path = dir.join(LOG_START_OFFSET_FILE);
+/// Reads the offset checkpoint `name`; missing or malformed (logged) is `None`.
+fn read_offset_checkpoint(dir: &Path, name: &str) -> io::Result<Option<i64>> {
+    let path = dir.join(name);
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -51,18 +77,18 @@ pub fn read_log_start_offset(dir: &Path) -> io::Result<Option<i64>> {
         .read_to_string(&mut text)
         .is_err()
     {
-        tracing::warn!(path = %path.display(), "log start offset checkpoint is not text; ignoring it");
+        tracing::warn!(path = %path.display(), "offset checkpoint is not text; ignoring it");
         return Ok(None);
     }
-    let parsed = parse_log_start_offset(&text);
+    let parsed = parse_offset_checkpoint(&text);
     if parsed.is_none() {
-        tracing::warn!(path = %path.display(), "malformed log start offset checkpoint; ignoring it");
+        tracing::warn!(path = %path.display(), "malformed offset checkpoint; ignoring it");
     }
     Ok(parsed)
 }
 
 /// Parses "version\noffset\n".
-fn parse_log_start_offset(text: &str) -> Option<i64> {
+fn parse_offset_checkpoint(text: &str) -> Option<i64> {
     let mut lines = text.lines();
     let version: u32 = lines.next()?.trim().parse().ok()?;
     if version != CHECKPOINT_VERSION {
@@ -114,6 +140,18 @@ mod tests {
         assert_eq!(read_log_start_offset(dir.path()).unwrap(), Some(42));
         write_log_start_offset(dir.path(), 1_000_000).unwrap();
         assert_eq!(read_log_start_offset(dir.path()).unwrap(), Some(1_000_000));
+    }
+
+    #[test]
+    fn cleaner_offset_round_trips_beside_log_start_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_cleaner_offset(dir.path()).unwrap(), None);
+        write_log_start_offset(dir.path(), 5).unwrap();
+        write_cleaner_offset(dir.path(), 17).unwrap();
+        assert_eq!(read_cleaner_offset(dir.path()).unwrap(), Some(17));
+        assert_eq!(read_log_start_offset(dir.path()).unwrap(), Some(5));
+        fs::write(dir.path().join(CLEANER_OFFSET_CHECKPOINT_FILE), "0\nx\n").unwrap();
+        assert_eq!(read_cleaner_offset(dir.path()).unwrap(), None);
     }
 
     #[test]

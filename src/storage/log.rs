@@ -5,6 +5,8 @@
 //! recovers whatever a crash may have torn. It is single-writer: the owner serialises calls,
 //! and reads hand out [`FileSlice`]s that stay valid after the log moves on.
 
+mod cleaning;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -15,7 +17,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BatchHeader, ValidatedBatch};
 use super::checkpoint::{self, TEMP_FILE_SUFFIX};
+use super::cleaner;
 use super::error::StorageError;
+use super::records;
 use super::segment::{
     self, FileSlice, LogSegment, SegmentHealth, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
     INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
@@ -58,6 +62,17 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `cleanup.policy` contains `delete`: retention may delete segments.
     pub delete_retention_enabled: bool,
+    /// `cleanup.policy` contains `compact`: every record must carry a key, and the log cleaner
+    /// may remove records superseded by a later record with the same key.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone (a record with a key and
+    /// a null value) after its batch's max timestamp, so consumers can see the delete.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the dirty share of the cleanable log below which the
+    /// cleaner leaves a log alone.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments holding records younger than this stay uncleaned.
+    pub min_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -75,6 +90,10 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             delete_retention_enabled: true,
+            compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
         }
     }
 }
@@ -107,6 +126,8 @@ pub struct Log {
     segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// The cleaner checkpoint as last read or written; see [`Log::first_dirty_offset`].
+    cleaner_checkpoint: Option<i64>,
     unflushed_messages: i64,
     last_flush_ms: i64,
     /// Set by [`Log::close`]; after it the clean-shutdown marker is on disk, so writing more
@@ -121,12 +142,16 @@ impl Log {
     /// rebuilds that segment's indexes. With the marker present, trusts index files whose size
     /// is a whole number of entries and whose last entry lies inside the log file, else
     /// rebuilds. Removes the marker after opening. Also removes leftover `.deleted`/`.cleaned`
-    /// temp files.
+    /// temp files and the cleaner's scratch directory, and first finishes any swap of cleaned
+    /// segments that a crash interrupted.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
         fs::create_dir_all(dir)?;
+        cleaner::remove_scratch_dir(dir);
+        cleaning::recover_interrupted_swaps(dir)?;
         let clean_shutdown = checkpoint::has_clean_shutdown_marker(dir);
         let base_offsets = list_segment_base_offsets(dir)?;
         let checkpointed_start = checkpoint::read_log_start_offset(dir)?;
+        let cleaner_checkpoint = checkpoint::read_cleaner_offset(dir)?;
 
         let mut segments = BTreeMap::new();
         for (i, &base_offset) in base_offsets.iter().enumerate() {
@@ -167,6 +192,7 @@ impl Log {
             segments,
             log_start_offset,
             log_end_offset,
+            cleaner_checkpoint,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             closed: false,
@@ -179,10 +205,15 @@ impl Log {
     /// batch size <= max_message_bytes (else MessageTooLarge). Then assigns consecutive offsets
     /// starting at log_end_offset, patches base offsets (and LogAppendTime), writes, updates
     /// indexes, rolls first when needed. On any validation failure nothing is appended
-    /// (CorruptMessage / InvalidRecord / MessageTooLarge). Empty input → InvalidRecord.
+    /// (CorruptMessage / InvalidRecord / MessageTooLarge). Empty input → InvalidRecord. A
+    /// compacted log also decodes every record and refuses the append (InvalidRecord) if any
+    /// has a null key.
     pub fn append(&mut self, records: Bytes, now_ms: i64) -> Result<AppendInfo, StorageError> {
         self.ensure_open()?;
         let mut batches = batch::validate_produce_batches(&records, self.config.max_message_bytes)?;
+        if self.config.compact {
+            records::require_keys(&records, &batches)?;
+        }
         let mut bytes = BytesMut::from(records);
         let info = self.assign_offsets(&mut bytes, &mut batches, now_ms)?;
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
@@ -1399,6 +1430,46 @@ mod tests {
             size_before
         );
         assert_eq!(log.append(good, NOW).unwrap().first_offset, 1);
+    }
+
+    #[test]
+    fn compacted_log_refuses_records_without_keys() {
+        use crate::storage::records::tests::encode_keyed_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact: true,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config.clone());
+        let keyed = encode_keyed_batch(&[(Some("k"), Some("v"), 1)], Compression::None);
+        log.append(keyed.clone(), NOW).unwrap();
+        let size_before = log.size_bytes();
+        for compression in [Compression::None, Compression::Lz4, Compression::Gzip] {
+            let keyless = encode_keyed_batch(
+                &[(Some("a"), Some("1"), 1), (None, Some("2"), 1)],
+                compression,
+            );
+            // Alone, and behind a good batch: nothing of the request may be written.
+            for payload in [keyless.clone(), concat(&[keyed.clone(), keyless])] {
+                let err = log.append(payload, NOW).unwrap_err();
+                assert!(
+                    matches!(&err, StorageError::InvalidRecord(m) if m.contains("without key")),
+                    "{compression:?}: {err}"
+                );
+                assert_eq!(log.log_end_offset(), 1);
+                assert_eq!(log.size_bytes(), size_before);
+            }
+        }
+        // Tombstones have keys, so they are welcome.
+        let tombstone = encode_keyed_batch(&[(Some("k"), None, 2)], Compression::None);
+        assert_eq!(log.append(tombstone, NOW).unwrap().first_offset, 1);
+        // The check is for compacted topics only.
+        log.update_config(LogConfig {
+            compact: false,
+            ..config
+        });
+        let keyless = encode_keyed_batch(&[(None, Some("x"), 3)], Compression::None);
+        assert_eq!(log.append(keyless, NOW).unwrap().first_offset, 2);
     }
 
     #[test]

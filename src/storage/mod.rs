@@ -11,21 +11,33 @@
 //! - `.index` / `.timeindex` beside each — sparse, memory-mapped [`index::OffsetIndex`] and
 //!   [`index::TimeIndex`];
 //! - `log-start-offset` — where DeleteRecords and retention moved the start of the log;
+//! - `cleaner-offset-checkpoint` — for compacted topics, how far the [`cleaner`] got;
+//! - `cleaner/` — only while a cleaning pass runs: the new segments it writes, which
+//!   [`Log::install_cleaned`] swaps in through `.swap` files (a crash mid-swap is finished at
+//!   open);
 //! - `clean-shutdown` — present only between a clean [`Log::close`] and the next
 //!   [`Log::open`], telling recovery it may trust the index files.
 //!
 //! [`Log`] ties these together: appends (validate every batch, then assign offsets, write,
 //! index, roll), reads of whole batches as [`FileSlice`]s, timestamp lookups, DeleteRecords,
-//! retention, flushing, and recovery after a crash.
+//! retention, flushing, and recovery after a crash. The [`cleaner`] compacts logs of topics
+//! with `cleanup.policy=compact`; [`records`] walks the records inside a batch for it and for
+//! the key check on produce to such topics.
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod error;
 pub mod index;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod segment;
 
 pub use self::log::{AppendInfo, Log, LogConfig, ReadResult, TimestampType};
+pub use cleaner::{
+    clean, CleanableSnapshot, CleanedGroup, CleanedLog, CleanerConfig, CleanerStats,
+    InstallOutcome, ReplacedSegment, SegmentSnapshot,
+};
 pub use error::StorageError;
 pub use segment::{FileSlice, LogSegment};

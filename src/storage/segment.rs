@@ -31,6 +31,9 @@ pub const TIME_INDEX_FILE_SUFFIX: &str = ".timeindex";
 pub const DELETED_FILE_SUFFIX: &str = ".deleted";
 /// Suffix of a compaction's temporary output; leftovers are removed at open.
 pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
+/// Suffix a cleaned segment's files carry while they replace the segments they clean; a
+/// `.log.swap` found at open is a swap that a crash interrupted.
+pub const SWAP_FILE_SUFFIX: &str = ".swap";
 
 /// How many bytes the header scanner reads at a time. Big enough that walking small batches
 /// costs few syscalls, small enough to allocate per read.
@@ -62,6 +65,27 @@ pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
         "{}{TIME_INDEX_FILE_SUFFIX}",
         file_name_stem(base_offset)
     ))
+}
+
+/// `path` with [`SWAP_FILE_SUFFIX`] appended.
+pub fn swap_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(SWAP_FILE_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Offset after the last whole, well-framed batch of a file in `.log` format that is not open
+/// as a segment (a `.swap` file at recovery); `base_offset` if it holds none.
+pub fn scan_next_offset(path: &Path, base_offset: i64) -> io::Result<i64> {
+    let file = File::open(path)?;
+    let mut scanner = BatchScanner::new(&file, file.metadata()?.len());
+    let mut position = 0u64;
+    let mut next_offset = base_offset;
+    while let Scanned::Batch(header) = scanner.batch_at(position)? {
+        next_offset = header.next_offset();
+        position += header.size();
+    }
+    Ok(next_offset)
 }
 
 /// The base offset named by a segment file name with the given suffix (`"…20 digits…" +
@@ -418,7 +442,7 @@ impl LogSegment {
             Scanned::Defect(reason) => return Ok(Err(reason)),
             Scanned::Batch(header) => header,
         };
-        if let Err(reason) = batch::check_record_count(&header)
+        if let Err(reason) = batch::check_stored_record_count(&header)
             .and_then(|()| batch::check_compression_codec(&header))
         {
             return Ok(Err(reason));
