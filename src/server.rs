@@ -158,6 +158,13 @@ async fn serve(
             })
         })
         .collect();
+    // Compaction runs beside the partitions, never on their threads: the cleaner's rewrites go
+    // to blocking threads and only the swap happens on a partition's actor.
+    let _log_cleaner = crate::actors::log_cleaner::LogCleaner::new(
+        replicas.clone(),
+        crate::actors::log_cleaner::CleanerSettings::from_config(&opts.config),
+    )
+    .start();
     let broker = Arc::new(BrokerContext {
         node_id: opts.node_id,
         advertised_host,
@@ -218,9 +225,15 @@ async fn ensure_offsets_topic(
         name: OFFSETS_TOPIC.to_string(),
         num_partitions: partitions,
         replication_factor: config.get_i64("offsets.topic.replication.factor") as i16,
-        configs: [("cleanup.policy".to_string(), "compact".to_string())]
-            .into_iter()
-            .collect(),
+        configs: [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                config.get_i64("offsets.topic.segment.bytes").to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
     };
     let mut results = controller
         .send(CreateTopics {

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod controller;
 pub mod group_coordinator;
 pub mod listener;
+pub mod log_cleaner;
 pub mod metadata_cache;
 pub mod partition_replica;
 pub mod replica_manager;

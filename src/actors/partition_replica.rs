@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::actors::supervisor::{guard, SupervisorState};
 use crate::error::BrokerError;
-use crate::storage::{FileSlice, Log, LogConfig};
+use crate::storage::{CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log, LogConfig};
 
 /// Identifies a partition: topic name and index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +107,18 @@ pub struct UpdateLogConfig(pub LogConfig);
 pub struct ClosePartition {
     pub delete_data: bool,
 }
+
+/// For the `LogCleaner`: the log's closed segments and cleaner checkpoint, when the log is
+/// compacted (`cleanup.policy` includes `compact`); None otherwise.
+#[derive(Message)]
+#[rtype(result = "Option<CleanableSnapshot>")]
+pub struct TakeCleanableSnapshot;
+
+/// From the `LogCleaner`: swap rewritten segments in for the ones they replace (groups whose
+/// segments changed meanwhile are skipped).
+#[derive(Message)]
+#[rtype(result = "Result<InstallOutcome, BrokerError>")]
+pub struct InstallCleaned(pub CleanedLog);
 
 /// Test-only: panic inside the handler, to prove supervision contains it.
 #[derive(Message)]
@@ -405,6 +417,33 @@ impl Handler<ClosePartition> for PartitionReplica {
             }
         }
         ctx.stop();
+    }
+}
+
+impl Handler<TakeCleanableSnapshot> for PartitionReplica {
+    type Result = Option<CleanableSnapshot>;
+
+    fn handle(&mut self, _: TakeCleanableSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let log = self.log.as_ref()?;
+        if !log.config().compact {
+            return None;
+        }
+        Some(log.cleanable_snapshot(Self::now_ms()))
+    }
+}
+
+impl Handler<InstallCleaned> for PartitionReplica {
+    type Result = Result<InstallOutcome, BrokerError>;
+
+    fn handle(&mut self, msg: InstallCleaned, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.with_log(ctx, |log| Ok(log.install_cleaned(msg.0)?));
+        if let Err(BrokerError::KafkaStorage(e)) = &result {
+            // An interrupted swap is finished or undone by recovery: re-open the log.
+            tracing::warn!(partition = %self.tp, error = %e, "installing cleaned segments failed; re-opening the log");
+            self.log = None;
+            self.reopen_log();
+        }
+        result
     }
 }
 

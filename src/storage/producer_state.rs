@@ -251,7 +251,11 @@ impl ProducerStateTable {
     /// left with none and no open transaction is forgotten, as Kafka does.
     pub fn truncate_head(&mut self, log_start_offset: i64) {
         self.producers.retain(|_, e| {
-            while e.batches.front().is_some_and(|b| b.last_offset < log_start_offset) {
+            while e
+                .batches
+                .front()
+                .is_some_and(|b| b.last_offset < log_start_offset)
+            {
                 e.batches.pop_front();
             }
             !e.batches.is_empty() || e.current_txn_first_offset.is_some()

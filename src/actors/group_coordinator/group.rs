@@ -475,7 +475,7 @@ impl Member {
                 member_id: member_id.to_string(),
                 response: JoinResponse {
                     member_id: response_member_id,
-                    result: Err(error.clone()),
+                    result: Err(error),
                 },
             });
         }
