@@ -344,6 +344,51 @@ pub(crate) mod tests {
         TimestampType,
     };
 
+    /// A batch whose records section is `section` (header fields beyond codec and length
+    /// unset), for decompression tests.
+    fn batch_with_section(codec: i16, section: &[u8]) -> (Vec<u8>, BatchHeader) {
+        let mut batch = vec![0u8; RECORD_BATCH_OVERHEAD];
+        batch.extend_from_slice(section);
+        let header = BatchHeader {
+            base_offset: 0,
+            batch_length: (batch.len() - crate::storage::batch::LOG_OVERHEAD) as i32,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: codec,
+            last_offset_delta: 0,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 1,
+        };
+        (batch, header)
+    }
+
+    #[test]
+    fn decompression_bombs_are_refused_not_inflated() {
+        use bytes::BufMut;
+        use kafka_protocol::compression::{Compressor, Zstd, MAX_DECOMPRESSED_BYTES};
+        // A few hundred kilobytes of zstd that inflate past the cap.
+        let mut compressed = bytes::BytesMut::new();
+        Zstd::compress(&mut compressed, |buf| -> anyhow::Result<()> {
+            buf.put_bytes(0, MAX_DECOMPRESSED_BYTES + 1);
+            Ok(())
+        })
+        .unwrap();
+        assert!(compressed.len() < 1 << 20);
+        let (batch, header) = batch_with_section(4, &compressed);
+        let err = records_section(&batch, &header).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+
+        // Raw snappy whose header claims four gigabytes: refused before allocating.
+        let claim = [0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0];
+        let (batch, header) = batch_with_section(2, &claim);
+        assert!(records_section(&batch, &header).is_err());
+    }
+
     /// One record for [`encode_keyed_batch`]: key, value (None is a tombstone), timestamp.
     pub(crate) type KeyedRecord<'a> = (Option<&'a str>, Option<&'a str>, i64);
 

@@ -17,6 +17,26 @@ mod snappy;
 mod zstd;
 
 #[cfg(feature = "gzip")]
+/// Troupe patch: the most bytes one record batch may decompress to. A few kilobytes of
+/// compressed input can claim or expand to gigabytes (a decompression bomb), and the batch
+/// comes from the network; past this bound decompression fails instead of allocating.
+pub const MAX_DECOMPRESSED_BYTES: usize = 128 * 1024 * 1024;
+
+/// Troupe patch: reads `reader` to the end, failing once it yields more than
+/// [`MAX_DECOMPRESSED_BYTES`].
+fn read_capped(reader: impl std::io::Read, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    reader
+        .take(MAX_DECOMPRESSED_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| anyhow::anyhow!("Failed to decompress {what}: {e}"))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        anyhow::bail!("{what} batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes");
+    }
+    Ok(out)
+}
+
 pub use gzip::Gzip;
 #[cfg(feature = "lz4")]
 pub use lz4::Lz4;

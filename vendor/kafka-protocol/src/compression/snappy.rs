@@ -81,6 +81,10 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            // Troupe patch: the length is read from the input; bound it before allocating.
+            if actual_len > super::MAX_DECOMPRESSED_BYTES {
+                anyhow::bail!("snappy batch claims {actual_len} uncompressed bytes");
+            }
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -105,6 +109,12 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
             let uncompressed_block_start = uncompressed.len();
+            // Troupe patch: block lengths are read from the input; bound the total.
+            if uncompressed_block_start.saturating_add(uncompressed_block_length)
+                > super::MAX_DECOMPRESSED_BYTES
+            {
+                anyhow::bail!("snappy batch decompresses to more than the limit");
+            }
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),
                 0,
