@@ -193,6 +193,8 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "Committed offsets of a group without members are dropped this long after it became empty (7 days)."),
     def!(Broker, "offsets.retention.check.interval.ms", None, Long, "600000", Range(1, i64::MAX),
         "How often group coordinators look for expired offsets."),
+    def!(Broker, "producer.id.expiration.ms", None, Int, "86400000", Range(1, i32::MAX as i64),
+        "A partition forgets an idempotent producer idle this long (no open transaction)."),
     def!(Broker, "transaction.state.log.num.partitions", None, Int, "50", Range(1, 100_000), "Partitions of __transaction_state."),
     def!(Broker, "group.initial.rebalance.delay.ms", None, Int, "3000", Range(0, i32::MAX as i64),
         "How long the first rebalance of an empty group waits for more members."),
@@ -435,6 +437,7 @@ impl BrokerConfig {
             delete_retention_ms: num("delete.retention.ms"),
             min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
             min_compaction_lag_ms: num("min.compaction.lag.ms"),
+            producer_id_expiration_ms: self.get_i64("producer.id.expiration.ms"),
         }
     }
 }

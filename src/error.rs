@@ -4,6 +4,7 @@
 use kafka_protocol::error::ResponseError;
 
 use crate::config::ConfigError;
+use crate::storage::producer_state::ProducerStateError;
 use crate::storage::StorageError;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -110,6 +111,14 @@ impl From<StorageError> for BrokerError {
                 offset,
                 log_start,
                 log_end,
+            },
+            StorageError::ProducerState(e) => match e {
+                ProducerStateError::InvalidProducerEpoch { .. } => {
+                    BrokerError::InvalidProducerEpoch(e.to_string())
+                }
+                ProducerStateError::OutOfOrderSequence { .. } => {
+                    BrokerError::OutOfOrderSequence(e.to_string())
+                }
             },
             StorageError::Io(io) => BrokerError::KafkaStorage(io.to_string()),
         }

@@ -37,6 +37,10 @@ pub fn router(state: HttpState) -> Router {
         .route(
             "/test-hooks/drop-produce-responses/:count",
             axum::routing::post(drop_produce_responses),
+        )
+        .route(
+            "/test-hooks/drop-produce-responses",
+            get(produce_responses_left_to_drop),
         );
     router.with_state(state)
 }
@@ -66,6 +70,12 @@ async fn drop_produce_responses(
 ) -> impl IntoResponse {
     crate::test_hooks::drop_produce_responses(count);
     StatusCode::OK
+}
+
+/// Test-only (feature `test-hooks`): how many armed drops have not happened yet.
+#[cfg(feature = "test-hooks")]
+async fn produce_responses_left_to_drop() -> impl IntoResponse {
+    crate::test_hooks::produce_responses_left_to_drop().to_string()
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {

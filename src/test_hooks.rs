@@ -19,3 +19,8 @@ pub fn take_produce_response_drop() -> bool {
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
 }
+
+/// Produce responses the hook has still to drop.
+pub fn produce_responses_left_to_drop() -> usize {
+    PRODUCE_RESPONSES_TO_DROP.load(Ordering::SeqCst)
+}

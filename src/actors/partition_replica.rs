@@ -237,6 +237,7 @@ impl PartitionReplica {
         let now = Self::now_ms();
         let result = self.with_log(ctx, |log| {
             log.maybe_roll_by_time(now)?;
+            log.expire_producers(now);
             Ok(log.enforce_retention(now)?)
         });
         match result {

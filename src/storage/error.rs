@@ -30,6 +30,11 @@ pub enum StorageError {
         log_end: i64,
     },
 
+    /// An idempotent producer's batch breaks its sequence or epoch. Kafka answers
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH.
+    #[error(transparent)]
+    ProducerState(#[from] super::producer_state::ProducerStateError),
+
     /// The file system failed us. Kafka answers KAFKA_STORAGE_ERROR.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -6,6 +6,7 @@
 //! and reads hand out [`FileSlice`]s that stay valid after the log moves on.
 
 mod cleaning;
+mod producers;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -73,6 +74,8 @@ pub struct LogConfig {
     pub min_cleanable_dirty_ratio: f64,
     /// `min.compaction.lag.ms`: segments holding records younger than this stay uncleaned.
     pub min_compaction_lag_ms: i64,
+    /// `producer.id.expiration.ms` (broker-wide): idle producers are forgotten after this.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -94,6 +97,7 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 60 * 60 * 1000,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct Log {
     log_end_offset: i64,
     /// The cleaner checkpoint as last read or written; see [`Log::first_dirty_offset`].
     cleaner_checkpoint: Option<i64>,
+    /// Idempotent producers' epochs and recent sequences (see `producers.rs`).
+    producers: crate::storage::producer_state::ProducerStateTable,
     unflushed_messages: i64,
     last_flush_ms: i64,
     /// Set by [`Log::close`]; after it the clean-shutdown marker is on disk, so writing more
@@ -177,6 +183,8 @@ impl Log {
         if checkpointed_start != Some(log_start_offset) {
             checkpoint::write_log_start_offset(dir, log_start_offset)?;
         }
+        let producers =
+            producers::load_producer_state(dir, &segments, log_start_offset, log_end_offset)?;
         checkpoint::remove_clean_shutdown_marker(dir)?;
         tracing::debug!(
             dir = %dir.display(),
@@ -193,6 +201,7 @@ impl Log {
             log_start_offset,
             log_end_offset,
             cleaner_checkpoint,
+            producers,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             closed: false,
@@ -214,6 +223,9 @@ impl Log {
         if self.config.compact {
             records::require_keys(&records, &batches)?;
         }
+        if let Some(retried) = self.check_producer_state(&batches)? {
+            return Ok(retried);
+        }
         let mut bytes = BytesMut::from(records);
         let info = self.assign_offsets(&mut bytes, &mut batches, now_ms)?;
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
@@ -222,6 +234,7 @@ impl Log {
         let index_interval_bytes = self.config.index_interval_bytes;
         self.active_segment_mut()
             .append(&bytes, &batches, index_interval_bytes, now_ms)?;
+        self.record_producer_batches(&batches);
         self.log_end_offset = info.last_offset + 1;
         self.unflushed_messages = self.unflushed_messages.saturating_add(info.record_count);
         if self.unflushed_messages >= self.config.flush_messages {
@@ -300,6 +313,7 @@ impl Log {
         self.active_segment_mut().seal()?;
         let segment = LogSegment::create(&self.dir, new_base, self.config.segment_index_bytes)?;
         self.segments.insert(new_base, segment);
+        self.write_producer_snapshot(new_base);
         checkpoint::sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled new log segment");
         Ok(())
@@ -435,6 +449,7 @@ impl Log {
         checkpoint::write_log_start_offset(&self.dir, offset)?;
         let doomed = self.count_segments_below(offset);
         self.delete_oldest_segments(doomed)?;
+        self.producers.truncate_head(self.log_start_offset);
         Ok(self.log_start_offset)
     }
 
@@ -474,6 +489,7 @@ impl Log {
             checkpoint::write_log_start_offset(&self.dir, new_start)?;
         }
         self.delete_oldest_segments(doomed)?;
+        self.producers.truncate_head(self.log_start_offset);
         tracing::info!(dir = %self.dir.display(), deleted = doomed, log_start_offset = self.log_start_offset, "retention deleted log segments");
         Ok(doomed)
     }
@@ -614,6 +630,7 @@ impl Log {
         }
         self.active_segment_mut().seal()?;
         checkpoint::write_log_start_offset(&self.dir, self.log_start_offset)?;
+        self.write_producer_snapshot(self.log_end_offset);
         checkpoint::write_clean_shutdown_marker(&self.dir)?;
         self.unflushed_messages = 0;
         self.closed = true;

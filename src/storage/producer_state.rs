@@ -272,6 +272,42 @@ impl ProducerStateTable {
     }
 }
 
+/// First line of a snapshot file: a tag, the format version and the CRC-32C of the JSON
+/// body that follows, so a torn or foreign file is recognised and ignored.
+const SNAPSHOT_TAG: &str = "troupe-producer-state";
+const SNAPSHOT_VERSION: u32 = 1;
+
+impl ProducerStateTable {
+    /// The table as a snapshot file's bytes.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(self).unwrap_or_default();
+        let mut out = format!(
+            "{SNAPSHOT_TAG} {SNAPSHOT_VERSION} {:08x}\n",
+            crc32c::crc32c(&body)
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Reads a snapshot file's bytes; None when the tag, version or checksum is wrong.
+    pub fn decode_snapshot(bytes: &[u8]) -> Option<ProducerStateTable> {
+        let newline = bytes.iter().position(|b| *b == b'\n')?;
+        let header = std::str::from_utf8(&bytes[..newline]).ok()?;
+        let body = &bytes[newline + 1..];
+        let mut fields = header.split(' ');
+        if fields.next()? != SNAPSHOT_TAG || fields.next()?.parse::<u32>().ok()? != SNAPSHOT_VERSION
+        {
+            return None;
+        }
+        let crc = u32::from_str_radix(fields.next()?, 16).ok()?;
+        if crc32c::crc32c(body) != crc {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +452,21 @@ mod tests {
         assert_eq!(t.expire(1_000_000, 1000), 1);
         assert!(t.get(PID).is_none());
         assert!(t.get(PID + 1).is_some());
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_reject_damage() {
+        let mut t = table_with(&[(0, 0, 3, 0), (0, 3, 1, 3)]);
+        t.record(&header(0, 4, 1, 4), true, false);
+        let bytes = t.encode_snapshot();
+        assert_eq!(ProducerStateTable::decode_snapshot(&bytes), Some(t));
+        let mut torn = bytes.clone();
+        torn.truncate(bytes.len() - 3);
+        assert_eq!(ProducerStateTable::decode_snapshot(&torn), None);
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(ProducerStateTable::decode_snapshot(&flipped), None);
+        assert_eq!(ProducerStateTable::decode_snapshot(b"garbage"), None);
     }
 
     #[test]

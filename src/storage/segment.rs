@@ -552,6 +552,24 @@ impl LogSegment {
         }
     }
 
+    /// Calls `f` with the header of every batch holding offsets at or after `from_offset`, in
+    /// file order, reading headers only. Stops quietly at a defect (recovery cuts those).
+    pub fn for_each_batch_header(
+        &self,
+        from_offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> io::Result<()> {
+        let Some((mut position, _)) = self.translate_offset(from_offset)? else {
+            return Ok(());
+        };
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        while let Scanned::Batch(header) = scanner.batch_at(position)? {
+            f(&header);
+            position += header.size();
+        }
+        Ok(())
+    }
+
     /// Where the offset index says to start scanning for `offset`; an entry pointing past the
     /// end of the data (a damaged index) is ignored.
     fn index_position_for(&self, offset: i64) -> u64 {

@@ -1,0 +1,338 @@
+//! The log's producer state (idempotence): sequences checked before an append and recorded
+//! after it, snapshotted when a segment rolls and when the log closes, rebuilt at open from the
+//! newest good snapshot plus the batch headers written after it.
+//!
+//! A snapshot `<20-digit offset>.snapshot` holds the state of every producer as of the batches
+//! below that offset. Snapshots are written without fsync: a torn one fails its checksum and an
+//! older one (or the log itself, from its start) is used instead, which costs a longer replay,
+//! never a wrong answer. The newest [`SNAPSHOTS_KEPT`] are kept.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{AppendInfo, Log};
+use crate::storage::batch::ValidatedBatch;
+use crate::storage::error::StorageError;
+use crate::storage::producer_state::{ProducerStateTable, SequenceCheck};
+use crate::storage::segment::{self, LogSegment};
+
+/// Suffix of a producer-state snapshot file.
+pub const SNAPSHOT_FILE_SUFFIX: &str = ".snapshot";
+/// Snapshots kept after a new one is written.
+const SNAPSHOTS_KEPT: usize = 2;
+
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!(
+        "{}{SNAPSHOT_FILE_SUFFIX}",
+        segment::file_name_stem(offset)
+    ))
+}
+
+/// Offsets of the snapshot files in `dir`, ascending.
+fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut offsets = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(offset) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| segment::parse_segment_file_name(name, SNAPSHOT_FILE_SUFFIX))
+        {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+/// Rebuilds the producer state for a log being opened: the newest snapshot at or below the
+/// log end offset that reads back intact, then every batch header from its offset on (from the
+/// log start when there is none). Snapshots above the log end (a truncated tail) are removed.
+pub(super) fn load_producer_state(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> Result<ProducerStateTable, StorageError> {
+    let mut loaded = None;
+    for offset in snapshot_offsets(dir)?.into_iter().rev() {
+        if offset > log_end_offset {
+            fs::remove_file(snapshot_path(dir, offset))?;
+            continue;
+        }
+        let bytes = fs::read(snapshot_path(dir, offset))?;
+        match ProducerStateTable::decode_snapshot(&bytes) {
+            Some(table) => {
+                loaded = Some((offset, table));
+                break;
+            }
+            None => {
+                tracing::warn!(dir = %dir.display(), offset, "ignoring a damaged producer-state snapshot");
+                fs::remove_file(snapshot_path(dir, offset))?;
+            }
+        }
+    }
+    let (replay_from, mut table) = loaded.unwrap_or((log_start_offset, ProducerStateTable::new()));
+    let replay_from = replay_from.max(log_start_offset);
+    let first_base = segments
+        .range(..=replay_from)
+        .next_back()
+        .map_or(replay_from, |(base, _)| *base);
+    for segment in segments.range(first_base..).map(|(_, s)| s) {
+        segment.for_each_batch_header(replay_from, |header| {
+            if header.base_offset >= replay_from {
+                table.record(header, header.is_transactional(), header.is_control());
+            }
+        })?;
+    }
+    table.truncate_head(log_start_offset);
+    Ok(table)
+}
+
+impl Log {
+    /// Idempotence checks for a produce, before anything is written. `Some` is the answer for
+    /// a retried batch the log already holds (nothing is to be appended).
+    pub(super) fn check_producer_state(
+        &self,
+        batches: &[ValidatedBatch],
+    ) -> Result<Option<AppendInfo>, StorageError> {
+        if !batches.iter().any(|b| b.header.producer_id >= 0) {
+            return Ok(None);
+        }
+        if batches.len() > 1 {
+            return Err(StorageError::InvalidRecord(
+                "an idempotent producer sends one record batch per partition per request".into(),
+            ));
+        }
+        match self.producers.check(&batches[0].header)? {
+            SequenceCheck::Append => Ok(None),
+            SequenceCheck::Duplicate(earlier) => Ok(Some(AppendInfo {
+                first_offset: earlier.first_offset,
+                last_offset: earlier.last_offset,
+                log_append_time: -1,
+                max_timestamp: earlier.max_timestamp,
+                record_count: 0,
+                batch_count: 0,
+                bytes: 0,
+            })),
+        }
+    }
+
+    /// Records appended batches (offsets assigned) in the producer state.
+    pub(super) fn record_producer_batches(&mut self, batches: &[ValidatedBatch]) {
+        for b in batches {
+            self.producers.record(
+                &b.header,
+                b.header.is_transactional(),
+                b.header.is_control(),
+            );
+        }
+    }
+
+    /// Writes the producer state as of `offset` (every batch below it) and prunes old
+    /// snapshots. A failure is logged, not returned: the snapshot only shortens recovery.
+    pub(super) fn write_producer_snapshot(&self, offset: i64) {
+        let result = (|| -> Result<(), StorageError> {
+            let temp = self.dir.join(format!(
+                "{}{SNAPSHOT_FILE_SUFFIX}{}",
+                segment::file_name_stem(offset),
+                crate::storage::checkpoint::TEMP_FILE_SUFFIX
+            ));
+            fs::write(&temp, self.producers.encode_snapshot())?;
+            fs::rename(&temp, snapshot_path(&self.dir, offset))?;
+            let offsets = snapshot_offsets(&self.dir)?;
+            let stale = offsets.len().saturating_sub(SNAPSHOTS_KEPT);
+            for old in &offsets[..stale] {
+                fs::remove_file(snapshot_path(&self.dir, *old))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(dir = %self.dir.display(), offset, error = %e, "writing a producer-state snapshot failed");
+        }
+    }
+
+    /// Forgets producers idle for `producer.id.expiration.ms` (none with an open transaction).
+    pub fn expire_producers(&mut self, now_ms: i64) -> usize {
+        self.producers
+            .expire(now_ms, self.config.producer_id_expiration_ms)
+    }
+
+    /// The producer state, for inspection (DescribeProducers, tests).
+    pub fn producer_state(&self) -> &ProducerStateTable {
+        &self.producers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LogConfig;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    const NOW: i64 = 1_700_000_000_000;
+    const PID: i64 = 4242;
+
+    /// A batch of `count` records from producer `PID` at `epoch`, sequences from `first_seq`.
+    fn idempotent_batch(epoch: i16, first_seq: i32, count: i32) -> Bytes {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: PID,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(i),
+                sequence: first_seq + i,
+                timestamp: NOW,
+                key: None,
+                value: Some(Bytes::from(format!("seq-{}", first_seq + i))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::Lz4,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    fn config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 400,
+            ..LogConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_gets_its_first_offsets_and_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        let first = log.append(idempotent_batch(0, 0, 3), NOW).unwrap();
+        log.append(idempotent_batch(0, 3, 2), NOW).unwrap();
+        let end = log.log_end_offset();
+        let retried = log.append(idempotent_batch(0, 0, 3), NOW).unwrap();
+        assert_eq!((retried.first_offset, retried.last_offset), (0, 2));
+        assert_eq!(retried.first_offset, first.first_offset);
+        assert_eq!(log.log_end_offset(), end, "nothing was appended");
+    }
+
+    #[test]
+    fn gaps_and_stale_epochs_are_refused_with_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        log.append(idempotent_batch(1, 0, 2), NOW).unwrap();
+        assert!(matches!(
+            log.append(idempotent_batch(1, 5, 1), NOW),
+            Err(StorageError::ProducerState(
+                crate::storage::producer_state::ProducerStateError::OutOfOrderSequence { .. }
+            ))
+        ));
+        assert!(matches!(
+            log.append(idempotent_batch(0, 2, 1), NOW),
+            Err(StorageError::ProducerState(
+                crate::storage::producer_state::ProducerStateError::InvalidProducerEpoch { .. }
+            ))
+        ));
+        assert_eq!(log.log_end_offset(), 2);
+        // A bumped epoch starts again at sequence 0.
+        log.append(idempotent_batch(2, 0, 1), NOW).unwrap();
+        assert_eq!(log.log_end_offset(), 3);
+    }
+
+    #[test]
+    fn idempotent_produce_allows_one_batch_per_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        let mut two = BytesMut::new();
+        two.extend_from_slice(&idempotent_batch(0, 0, 1));
+        two.extend_from_slice(&idempotent_batch(0, 1, 1));
+        assert!(matches!(
+            log.append(two.freeze(), NOW),
+            Err(StorageError::InvalidRecord(_))
+        ));
+    }
+
+    /// Appends batches of 2 from sequence 0 until the log has rolled a few times.
+    fn fill(log: &mut Log, batches: i32) {
+        for i in 0..batches {
+            log.append(idempotent_batch(0, i * 2, 2), NOW).unwrap();
+        }
+        assert!(log.segment_count() > 2, "the test needs rolled segments");
+    }
+
+    #[test]
+    fn dedup_survives_a_clean_restart_and_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        fill(&mut log, 12);
+        log.close().unwrap();
+        drop(log);
+
+        // Clean: the snapshot written at close is the whole state.
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        let end = log.log_end_offset();
+        let retried = log.append(idempotent_batch(0, 22, 2), NOW).unwrap();
+        assert_eq!(retried.first_offset, end - 2);
+        assert_eq!(log.log_end_offset(), end);
+        log.append(idempotent_batch(0, 24, 2), NOW).unwrap();
+        drop(log); // a crash: no close, no snapshot at the end
+
+        // Unclean: the newest roll snapshot plus the headers after it.
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        let end = log.log_end_offset();
+        let retried = log.append(idempotent_batch(0, 24, 2), NOW).unwrap();
+        assert_eq!(retried.first_offset, end - 2);
+        assert_eq!(log.log_end_offset(), end);
+        assert!(matches!(
+            log.append(idempotent_batch(0, 30, 1), NOW),
+            Err(StorageError::ProducerState(_))
+        ));
+    }
+
+    #[test]
+    fn damaged_or_missing_snapshots_fall_back_to_replaying_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        fill(&mut log, 12);
+        log.close().unwrap();
+        drop(log);
+        let snapshots = snapshot_offsets(dir.path()).unwrap();
+        assert_eq!(snapshots.len(), SNAPSHOTS_KEPT);
+        // Garble the newest; delete the other: the log itself is replayed from its start.
+        fs::write(
+            snapshot_path(dir.path(), snapshots[1]),
+            b"troupe-producer-state 1 0\n{}",
+        )
+        .unwrap();
+        fs::remove_file(snapshot_path(dir.path(), snapshots[0])).unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        let end = log.log_end_offset();
+        let retried = log.append(idempotent_batch(0, 20, 2), NOW).unwrap();
+        assert_eq!(retried.first_offset, end - 4);
+        assert_eq!(log.producer_state().get(PID).unwrap().batches.len(), 5);
+    }
+
+    #[test]
+    fn deleting_records_forgets_producers_whose_batches_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW).unwrap();
+        log.append(idempotent_batch(0, 0, 2), NOW).unwrap();
+        log.delete_records_before(2).unwrap();
+        assert!(log.producer_state().get(PID).is_none());
+        // Unknown again: any sequence is accepted, as after Kafka's retention.
+        log.append(idempotent_batch(0, 9, 1), NOW).unwrap();
+    }
+}
