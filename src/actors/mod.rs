@@ -11,3 +11,4 @@ pub mod partition_replica;
 pub mod replica_manager;
 pub mod supervisor;
 pub mod timer_wheel;
+pub mod txn_coordinator;

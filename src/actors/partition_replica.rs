@@ -456,3 +456,30 @@ impl Handler<InjectPanic> for PartitionReplica {
         })
     }
 }
+
+// ---- STUB: transaction markers (issue #4, partition side) ----------------------------------
+// The partition side (control batches, LSO, aborted-transaction index) lands on branch
+// `txn-log`, which provides exactly this message and a real handler. Until that merge the
+// coordinator side compiles against this stub; the merge replaces the whole block.
+
+/// Write a COMMIT or ABORT control batch for `producer_id` (ending its open transaction in
+/// this partition). Replies the marker's offset.
+#[derive(Message)]
+#[rtype(result = "Result<i64, BrokerError>")]
+pub struct WriteTxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+}
+
+impl Handler<WriteTxnMarker> for PartitionReplica {
+    type Result = Result<i64, BrokerError>;
+
+    fn handle(&mut self, _: WriteTxnMarker, _: &mut Context<Self>) -> Self::Result {
+        Err(BrokerError::Internal(
+            "markers land with the partition side".into(),
+        ))
+    }
+}
+// ---- END STUB -------------------------------------------------------------------------------
