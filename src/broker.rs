@@ -12,6 +12,9 @@ use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
+use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
+use crate::actors::txn_coordinator::markers::MarkerWriter;
+use crate::actors::txn_coordinator::txn_partition_for;
 use crate::config::BrokerConfig;
 
 pub struct BrokerContext {
@@ -28,13 +31,28 @@ pub struct BrokerContext {
     pub active_connections: std::sync::atomic::AtomicI64,
     /// Consumer-group coordinator shards; see `group_coordinator`.
     pub group_coordinators: Vec<Addr<GroupCoordinator>>,
+    /// Partitions of `__consumer_offsets` as created (a later config change cannot move
+    /// groups).
+    pub offsets_partitions: i32,
+    /// Transaction coordinator shards; see `txn_coordinator`.
+    pub txn_coordinators: Vec<Addr<TxnCoordinator>>,
+    /// Partitions of `__transaction_state` as created.
+    pub txn_partitions: i32,
+    /// Writes transaction markers into partitions hosted here (WriteTxnMarkers).
+    pub markers: MarkerWriter,
 }
 
 impl BrokerContext {
     /// The coordinator shard of a group: its `__consumer_offsets` partition modulo the shards.
     pub fn group_coordinator(&self, group_id: &str) -> &Addr<GroupCoordinator> {
-        let partitions = self.config.get_i64("offsets.topic.num.partitions") as i32;
-        let partition = offsets_partition_for(group_id, partitions) as usize;
+        let partition = offsets_partition_for(group_id, self.offsets_partitions) as usize;
         &self.group_coordinators[partition % self.group_coordinators.len()]
+    }
+
+    /// The coordinator shard of a transactional id: its `__transaction_state` partition
+    /// modulo the shards.
+    pub fn txn_coordinator(&self, transactional_id: &str) -> &Addr<TxnCoordinator> {
+        let partition = txn_partition_for(transactional_id, self.txn_partitions) as usize;
+        &self.txn_coordinators[partition % self.txn_coordinators.len()]
     }
 }

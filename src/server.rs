@@ -23,6 +23,9 @@ use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
+use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
+use crate::actors::txn_coordinator::markers::MarkerWriter;
+use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
@@ -136,7 +139,26 @@ async fn serve(
         "partitions recovered"
     );
 
-    let offsets_partitions = ensure_offsets_topic(&controller, &cache, &opts.config).await?;
+    let offsets_partitions = ensure_internal_topic(
+        &controller,
+        &cache,
+        OFFSETS_TOPIC,
+        &opts.config,
+        "offsets.topic.num.partitions",
+        "offsets.topic.replication.factor",
+        "offsets.topic.segment.bytes",
+    )
+    .await?;
+    let txn_partitions = ensure_internal_topic(
+        &controller,
+        &cache,
+        TRANSACTION_STATE_TOPIC,
+        &opts.config,
+        "transaction.state.log.num.partitions",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.segment.bytes",
+    )
+    .await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
     let retention = crate::actors::group_coordinator::offsets_retention(&opts.config);
     let shards = handles.len();
@@ -156,6 +178,36 @@ async fn serve(
                     offsets_partitions,
                 )
             })
+        })
+        .collect::<Vec<_>>();
+    // Transaction coordinators start after the group coordinators: markers for
+    // `__consumer_offsets` partitions tell the groups' shards, and replaying
+    // `__transaction_state` may resend markers at once.
+    let markers = MarkerWriter::new(replicas.clone(), cache.clone(), group_coordinators.clone());
+    let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
+    let interval = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
+    let abort_check_interval =
+        interval("transaction.abort.timed.out.transaction.cleanup.interval.ms");
+    let expiry_check_interval =
+        interval("transaction.remove.expired.transaction.cleanup.interval.ms");
+    let txn_coordinators = handles
+        .iter()
+        .enumerate()
+        .map(|(shard, arbiter)| {
+            let setup = TxnCoordinatorSetup {
+                config: txn_config,
+                abort_check_interval,
+                expiry_check_interval,
+                replicas: replicas.clone(),
+                controller: controller.clone(),
+                wheel: timer.clone(),
+                markers: markers.clone(),
+                shard,
+                shards,
+                txn_partitions,
+                offsets_partitions,
+            };
+            TxnCoordinator::start_in_arbiter(arbiter, move |_| TxnCoordinator::new(setup))
         })
         .collect();
     // Compaction runs beside the partitions, never on their threads: the cleaner's rewrites go
@@ -177,6 +229,10 @@ async fn serve(
         health: health.clone(),
         active_connections: Default::default(),
         group_coordinators,
+        offsets_partitions,
+        txn_coordinators,
+        txn_partitions,
+        markers,
     });
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
@@ -210,26 +266,32 @@ async fn serve(
     Ok(())
 }
 
-/// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions`) on first start;
-/// returns its partition count, which fixes every group's coordinator partition.
-async fn ensure_offsets_topic(
+/// Creates a coordinator's internal topic (`__consumer_offsets`, `__transaction_state`:
+/// compacted, partitions, replication factor and segment size from the named configs) on first
+/// start; returns its partition count, which fixes every group's or transactional id's
+/// coordinator partition.
+async fn ensure_internal_topic(
     controller: &Addr<Controller>,
     cache: &MetadataCache,
+    name: &str,
     config: &BrokerConfig,
+    partitions_config: &str,
+    replication_config: &str,
+    segment_bytes_config: &str,
 ) -> anyhow::Result<i32> {
-    if let Some(t) = cache.current().topics.get(OFFSETS_TOPIC) {
+    if let Some(t) = cache.current().topics.get(name) {
         return Ok(t.partitions.len() as i32);
     }
-    let partitions = config.get_i64("offsets.topic.num.partitions") as i32;
+    let partitions = config.get_i64(partitions_config) as i32;
     let topic = NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
+        name: name.to_string(),
         num_partitions: partitions,
-        replication_factor: config.get_i64("offsets.topic.replication.factor") as i16,
+        replication_factor: config.get_i64(replication_config) as i16,
         configs: [
             ("cleanup.policy".to_string(), "compact".to_string()),
             (
                 "segment.bytes".to_string(),
-                config.get_i64("offsets.topic.segment.bytes").to_string(),
+                config.get_i64(segment_bytes_config).to_string(),
             ),
         ]
         .into_iter()
@@ -243,8 +305,8 @@ async fn ensure_offsets_topic(
         .await?;
     match results.pop() {
         Some(Ok(_)) => Ok(partitions),
-        Some(Err(e)) => Err(anyhow::anyhow!("creating {OFFSETS_TOPIC}: {e}")),
-        None => Err(anyhow::anyhow!("creating {OFFSETS_TOPIC}: no answer")),
+        Some(Err(e)) => Err(anyhow::anyhow!("creating {name}: {e}")),
+        None => Err(anyhow::anyhow!("creating {name}: no answer")),
     }
 }
 

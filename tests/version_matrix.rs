@@ -16,6 +16,14 @@ use kafka_protocol::records::{
 use troupe::protocol::SUPPORTED_APIS;
 
 const TOPIC: &str = "matrix";
+/// The transactional id InitProducerId creates and the other transaction APIs name.
+const TXN_ID: &str = "matrix-tx";
+/// A producer id no coordinator handed out.
+const UNKNOWN_PRODUCER: i64 = 999_999_999;
+
+fn txn_id(id: &'static str) -> TransactionalId {
+    TransactionalId(StrBytes::from_static_str(id))
+}
 
 fn name() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
@@ -125,10 +133,92 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 DeleteTopicsRequest::default().with_topic_names(vec![missing])
             })
         }
+        // Odd versions take the transactional path, even ones the idempotent one.
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default()
+                .with_transactional_id((version % 2 == 1).then(|| txn_id(TXN_ID)))
+                .with_transaction_timeout_ms(60_000)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
+        ),
+        ApiKey::AddPartitionsToTxn => {
+            let topics = vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(name())
+                    .with_partitions(vec![0]),
+            ];
+            RequestKind::AddPartitionsToTxn(if version >= 4 {
+                AddPartitionsToTxnRequest::default().with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(txn_id(TXN_ID))
+                        .with_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                        .with_producer_epoch(0)
+                        .with_verify_only(true)
+                        .with_topics(topics),
+                ])
+            } else {
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(txn_id(TXN_ID))
+                    .with_v3_and_below_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                    .with_v3_and_below_producer_epoch(0)
+                    .with_v3_and_below_topics(topics)
+            })
+        }
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(txn_id(TXN_ID))
+                .with_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                .with_producer_epoch(0)
+                .with_group_id(GroupId(StrBytes::from_static_str("committer"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(txn_id(TXN_ID))
+                .with_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                .with_producer_epoch(0)
+                .with_committed(true),
+        ),
+        ApiKey::WriteTxnMarkers => {
+            RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![
+                write_txn_markers_request::WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                    .with_producer_epoch(0)
+                    .with_transaction_result(false)
+                    .with_coordinator_epoch(0)
+                    .with_topics(vec![
+                        write_txn_markers_request::WritableTxnMarkerTopic::default()
+                            .with_name(TopicName(StrBytes::from_static_str("no-such-topic")))
+                            .with_partition_indexes(vec![0]),
+                    ]),
+            ]))
+        }
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(txn_id(TXN_ID))
+                .with_group_id(GroupId(StrBytes::from_static_str("txn-committer")))
+                .with_producer_id(ProducerId(UNKNOWN_PRODUCER))
+                .with_producer_epoch(0)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1),
+                        ]),
+                ]),
+        ),
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![txn_id(TXN_ID), txn_id("nobody")]),
+        ),
+        ApiKey::ListTransactions => RequestKind::ListTransactions(
+            ListTransactionsRequest::default()
+                .with_state_filters(vec![
+                    StrBytes::from_static_str("Empty"),
+                    StrBytes::from_static_str("Bogus"),
+                ])
+                .with_duration_filter(if version >= 1 { 0 } else { -1 }),
         ),
         ApiKey::DescribeConfigs => {
             RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
@@ -349,6 +439,52 @@ fn every_advertised_version_answers() {
             }
             if let ResponseKind::OffsetCommit(c) = &resp {
                 assert_eq!(c.topics[0].partitions[0].error_code, 0, "OffsetCommit v{v}");
+            }
+            if let ResponseKind::InitProducerId(r) = &resp {
+                assert_eq!(r.error_code, 0, "InitProducerId v{v}");
+                assert!(r.producer_id.0 >= 0 && r.producer_epoch >= 0);
+            }
+            if let ResponseKind::AddPartitionsToTxn(r) = &resp {
+                let results = if v >= 4 {
+                    &r.results_by_transaction[0].topic_results
+                } else {
+                    &r.results_by_topic_v3_and_below
+                };
+                let code = results[0].results_by_partition[0].partition_error_code;
+                assert_eq!(
+                    code, 49,
+                    "AddPartitionsToTxn v{v}: INVALID_PRODUCER_ID_MAPPING"
+                );
+            }
+            if let ResponseKind::AddOffsetsToTxn(r) = &resp {
+                assert_eq!(r.error_code, 49, "AddOffsetsToTxn v{v}");
+            }
+            if let ResponseKind::EndTxn(r) = &resp {
+                assert_eq!(r.error_code, 49, "EndTxn v{v}");
+            }
+            if let ResponseKind::WriteTxnMarkers(r) = &resp {
+                let code = r.markers[0].topics[0].partitions[0].error_code;
+                assert_eq!(code, 3, "WriteTxnMarkers v{v}: no such partition");
+            }
+            if let ResponseKind::TxnOffsetCommit(r) = &resp {
+                assert_eq!(
+                    r.topics[0].partitions[0].error_code, 0,
+                    "TxnOffsetCommit v{v}"
+                );
+            }
+            if let ResponseKind::DescribeTransactions(r) = &resp {
+                let states = &r.transaction_states;
+                assert_eq!(states[0].error_code, 0, "DescribeTransactions v{v}");
+                assert_eq!(states[0].transaction_state.as_str(), "Empty");
+                assert_eq!(states[1].error_code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+            }
+            if let ResponseKind::ListTransactions(r) = &resp {
+                assert_eq!(r.error_code, 0, "ListTransactions v{v}");
+                assert_eq!(r.unknown_state_filters.len(), 1);
+                assert!(r
+                    .transaction_states
+                    .iter()
+                    .any(|s| s.transactional_id.0.as_str() == TXN_ID));
             }
             if let ResponseKind::Fetch(f) = &resp {
                 assert_eq!(f.responses[0].partitions[0].error_code, 0, "Fetch v{v}");

@@ -28,7 +28,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
-    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::DeleteRecords, 0, 2),
@@ -45,6 +45,16 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactions (transaction version 1: EndTxn v5 and TxnOffsetCommit v5, where every
+    // EndTxn bumps the epoch, are not served). AddPartitionsToTxn v4+ is the batched form
+    // partition leaders send.
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -197,6 +207,13 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::ListGroups(_) => "ListGroups",
         RequestKind::DeleteGroups(_) => "DeleteGroups",
         RequestKind::OffsetDelete(_) => "OffsetDelete",
+        RequestKind::AddPartitionsToTxn(_) => "AddPartitionsToTxn",
+        RequestKind::AddOffsetsToTxn(_) => "AddOffsetsToTxn",
+        RequestKind::EndTxn(_) => "EndTxn",
+        RequestKind::WriteTxnMarkers(_) => "WriteTxnMarkers",
+        RequestKind::TxnOffsetCommit(_) => "TxnOffsetCommit",
+        RequestKind::DescribeTransactions(_) => "DescribeTransactions",
+        RequestKind::ListTransactions(_) => "ListTransactions",
         _ => "Other",
     }
 }
@@ -252,6 +269,13 @@ async fn route(
         RequestKind::ListGroups(req) => serve!(req, list_groups::handle),
         RequestKind::DeleteGroups(req) => serve!(req, delete_groups::handle),
         RequestKind::OffsetDelete(req) => serve!(req, offset_delete::handle),
+        RequestKind::AddPartitionsToTxn(req) => serve!(req, add_partitions_to_txn::handle),
+        RequestKind::AddOffsetsToTxn(req) => serve!(req, add_offsets_to_txn::handle),
+        RequestKind::EndTxn(req) => serve!(req, end_txn::handle),
+        RequestKind::WriteTxnMarkers(req) => serve!(req, write_txn_markers::handle),
+        RequestKind::TxnOffsetCommit(req) => serve!(req, txn_offset_commit::handle),
+        RequestKind::DescribeTransactions(req) => serve!(req, describe_transactions::handle),
+        RequestKind::ListTransactions(req) => serve!(req, list_transactions::handle),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

@@ -9,6 +9,11 @@
 //! them is answered; the actor waits for each write (`ctx.wait`), so writes and replies keep
 //! their order. At start it replays its partitions before serving. It reaches logs only
 //! through their `PartitionReplica` actors.
+//!
+//! Transactional offsets (TxnOffsetCommit) are written as transactional batches and kept
+//! pending per producer id, invisible to OffsetFetch, until that producer's marker decides
+//! them: live, the `TxnCoordinator`'s marker writer sends `CompleteTxnOffsets` once the marker
+//! is in the partition; at replay, the marker's control batch does the same.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use tokio::sync::oneshot;
 
 use super::expiry::{expired_offsets, GroupActivity};
 use super::group::*;
-use super::records::{self, OffsetsRecord};
+use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
 use crate::actors::replica_manager::ReplicaManager;
@@ -40,6 +45,17 @@ pub struct CommittedOffset {
 type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
 
+/// An offset committed inside a transaction, waiting for the producer's marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PendingTxnOffset {
+    committed: CommittedOffset,
+    /// First offset of the batch that holds it in `__consumer_offsets`.
+    log_offset: i64,
+}
+
+/// Pending transactional offsets of one producer: group → partition → offset.
+type PendingByGroup = HashMap<String, BTreeMap<TopicPartitionKey, PendingTxnOffset>>;
+
 /// `offsets.retention.minutes` and how often to apply it.
 #[derive(Clone, Copy, Debug)]
 pub struct OffsetsRetention {
@@ -59,6 +75,11 @@ pub struct GroupCoordinator {
     started: Instant,
     groups: HashMap<String, Group>,
     offsets: HashMap<String, BTreeMap<TopicPartitionKey, CommittedOffset>>,
+    /// Where each committed offset sits in `__consumer_offsets` (batch first offset): a
+    /// transaction's offsets replace a committed one only if written after it, as in Kafka.
+    committed_at: HashMap<String, HashMap<TopicPartitionKey, i64>>,
+    /// TxnOffsetCommits not yet decided by a marker, by producer id.
+    pending_txn: HashMap<i64, PendingByGroup>,
     /// Wall-clock time each Empty group became empty (offset expiry counts from it).
     empty_since: HashMap<String, i64>,
     parked_joins: HashMap<(String, String), oneshot::Sender<JoinResponse>>,
@@ -99,6 +120,8 @@ impl GroupCoordinator {
             started: Instant::now(),
             groups: HashMap::new(),
             offsets: HashMap::new(),
+            committed_at: HashMap::new(),
+            pending_txn: HashMap::new(),
             empty_since: HashMap::new(),
             parked_joins: HashMap::new(),
             parked_syncs: HashMap::new(),
@@ -126,23 +149,115 @@ impl GroupCoordinator {
             .unwrap_or(0)
     }
 
-    /// Appends records to the group's `__consumer_offsets` partition.
+    /// Appends records to the group's `__consumer_offsets` partition; resolves to the
+    /// batch's first offset (-1 when there was nothing to write).
     fn append(
         &self,
         group_id: &str,
         entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
-    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
+    ) -> impl std::future::Future<Output = Result<i64, BrokerError>> + 'static {
+        let batch = (!entries.is_empty()).then(|| records::batch(&entries, Self::wall_clock_ms()));
+        self.write_batch(group_id, batch)
+    }
+
+    /// Appends a TxnOffsetCommit's records as the producer's transactional batch.
+    fn append_txn(
+        &self,
+        group_id: &str,
+        entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> impl std::future::Future<Output = Result<i64, BrokerError>> + 'static {
+        let batch = (!entries.is_empty()).then(|| {
+            records::txn_batch(&entries, producer_id, producer_epoch, Self::wall_clock_ms())
+        });
+        self.write_batch(group_id, batch)
+    }
+
+    fn write_batch(
+        &self,
+        group_id: &str,
+        batch: Option<bytes::Bytes>,
+    ) -> impl std::future::Future<Output = Result<i64, BrokerError>> + 'static {
         let partition = offsets_partition_for(group_id, self.offsets_partitions);
         let handle = self.replicas.get(OFFSETS_TOPIC, partition);
-        let batch = records::batch(&entries, Self::wall_clock_ms());
-        let nothing_to_write = entries.is_empty();
         async move {
-            if nothing_to_write {
-                return Ok(());
-            }
+            let Some(batch) = batch else { return Ok(-1) };
             let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
-            handle.addr.send(AppendRecords { records: batch }).await??;
-            Ok(())
+            let appended = handle.addr.send(AppendRecords { records: batch }).await??;
+            Ok(appended.base_offset)
+        }
+    }
+
+    /// Stores a committed offset written at `log_offset`.
+    fn put_offset(
+        &mut self,
+        group_id: &str,
+        key: TopicPartitionKey,
+        committed: CommittedOffset,
+        log_offset: i64,
+    ) {
+        self.committed_at
+            .entry(group_id.to_string())
+            .or_default()
+            .insert(key.clone(), log_offset);
+        self.offsets
+            .entry(group_id.to_string())
+            .or_default()
+            .insert(key, committed);
+    }
+
+    fn remove_offset(&mut self, group_id: &str, key: &TopicPartitionKey) {
+        if let Some(m) = self.offsets.get_mut(group_id) {
+            m.remove(key);
+        }
+        if let Some(m) = self.committed_at.get_mut(group_id) {
+            m.remove(key);
+        }
+    }
+
+    fn has_pending_txn_offsets(&self, group_id: &str) -> bool {
+        self.pending_txn.values().any(|g| g.contains_key(group_id))
+    }
+
+    /// A transaction marker of `producer_id` is in `__consumer_offsets` partition `partition`:
+    /// its pending offsets for the groups of that partition become committed (each unless a
+    /// commit written after it already replaced it, as Kafka decides) or are dropped.
+    fn complete_txn_offsets(&mut self, producer_id: i64, commit: bool, partition: i32) {
+        let Some(groups) = self.pending_txn.get_mut(&producer_id) else {
+            return;
+        };
+        let n = self.offsets_partitions;
+        let decided: Vec<String> = groups
+            .keys()
+            .filter(|g| offsets_partition_for(g, n) == partition)
+            .cloned()
+            .collect();
+        let decided: Vec<(String, BTreeMap<TopicPartitionKey, PendingTxnOffset>)> = decided
+            .into_iter()
+            .filter_map(|g| groups.remove_entry(&g))
+            .collect();
+        if groups.is_empty() {
+            self.pending_txn.remove(&producer_id);
+        }
+        if !commit {
+            return;
+        }
+        for (group_id, offsets) in decided {
+            for (key, pending) in offsets {
+                let newer_exists = self
+                    .committed_at
+                    .get(&group_id)
+                    .and_then(|m| m.get(&key))
+                    .is_some_and(|at| *at > pending.log_offset)
+                    && self
+                        .offsets
+                        .get(&group_id)
+                        .is_some_and(|m| m.contains_key(&key));
+                if !newer_exists {
+                    self.put_offset(&group_id, key, pending.committed, pending.log_offset);
+                }
+            }
         }
     }
 
@@ -220,7 +335,7 @@ impl GroupCoordinator {
                     let group = group_id.to_string();
                     ctx.wait(write.into_actor(self).map(move |result, act, ctx| {
                         let rest = match result {
-                            Ok(()) => effects,
+                            Ok(_) => effects,
                             Err(e) => {
                                 tracing::warn!(group = %group, error = %e, "writing group metadata failed");
                                 let mut failed: VecDeque<Effect> = effects.into_iter().map(fail_effect).collect();
@@ -288,6 +403,9 @@ impl GroupCoordinator {
                 for key in expired_offsets(committed, &activity, self.retention.retention_ms, now) {
                     tombstones.push((records::offset_key(&group_id, &key.0, key.1), None));
                     committed.remove(&key);
+                    if let Some(at) = self.committed_at.get_mut(&group_id) {
+                        at.remove(&key);
+                    }
                 }
                 if committed.is_empty() {
                     self.offsets.remove(&group_id);
@@ -295,7 +413,10 @@ impl GroupCoordinator {
             }
             let expired_offsets_count = tombstones.len();
             let group_is_empty = matches!(activity, GroupActivity::Empty { .. });
-            if group_is_empty && !self.offsets.contains_key(&group_id) {
+            if group_is_empty
+                && !self.offsets.contains_key(&group_id)
+                && !self.has_pending_txn_offsets(&group_id)
+            {
                 if let Some(mut group) = self.groups.remove(&group_id) {
                     if let Ok(effects) = group.delete() {
                         self.run_effects(ctx, &group_id, effects, Caller::None);
@@ -373,8 +494,9 @@ impl GroupCoordinator {
             .collect();
         let replicas = self.replicas.clone();
         let reading = async move {
-            let mut all = Vec::new();
+            let mut all: Vec<(i32, Vec<LoadedEntry>)> = Vec::new();
             for p in partitions {
+                let mut entries = Vec::new();
                 let Some(handle) = replicas.get(OFFSETS_TOPIC, p) else {
                     continue;
                 };
@@ -400,12 +522,13 @@ impl GroupCoordinator {
                         }
                     }
                     let (decoded, next) = records::decode_batches(bytes.freeze());
-                    all.extend(decoded);
+                    entries.extend(decoded);
                     match next {
                         Some(n) if n > offset => offset = n,
                         _ => break,
                     }
                 }
+                all.push((p, entries));
             }
             all
         };
@@ -416,35 +539,17 @@ impl GroupCoordinator {
         );
     }
 
-    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<OffsetsRecord>) {
+    /// Rebuilds offsets, pending transactional offsets and groups from each partition's
+    /// entries, in log order: a transactional offset stays pending until its producer's marker
+    /// in the same partition commits or drops it; ones still undecided stay pending (their
+    /// `TxnCoordinator` finishes the transaction and tells us).
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<(i32, Vec<LoadedEntry>)>) {
         let mut snapshots: HashMap<String, Option<GroupMetadataSnapshot>> = HashMap::new();
-        let count = loaded.len();
-        for r in loaded {
-            match r {
-                OffsetsRecord::Offset {
-                    group,
-                    topic,
-                    partition,
-                    value: Some(c),
-                } => {
-                    self.offsets
-                        .entry(group)
-                        .or_default()
-                        .insert((topic, partition), c);
-                }
-                OffsetsRecord::Offset {
-                    group,
-                    topic,
-                    partition,
-                    value: None,
-                } => {
-                    if let Some(m) = self.offsets.get_mut(&group) {
-                        m.remove(&(topic, partition));
-                    }
-                }
-                OffsetsRecord::Group { group, value } => {
-                    snapshots.insert(group, value);
-                }
+        let mut count = 0;
+        for (partition, entries) in loaded {
+            count += entries.len();
+            for entry in entries {
+                self.apply_loaded_entry(partition, entry, &mut snapshots);
             }
         }
         let now = self.now_ms();
@@ -473,6 +578,78 @@ impl GroupCoordinator {
                 groups = self.groups.len(),
                 "group coordinator loaded"
             );
+        }
+    }
+
+    fn apply_loaded_entry(
+        &mut self,
+        partition: i32,
+        entry: LoadedEntry,
+        snapshots: &mut HashMap<String, Option<GroupMetadataSnapshot>>,
+    ) {
+        let (record, batch_offset, txn_producer_id) = match entry {
+            LoadedEntry::Marker {
+                producer_id,
+                commit,
+            } => return self.complete_txn_offsets(producer_id, commit, partition),
+            LoadedEntry::Record {
+                record,
+                batch_offset,
+                txn_producer_id,
+            } => (record, batch_offset, txn_producer_id),
+        };
+        match (record, txn_producer_id) {
+            (OffsetsRecord::Group { group, value }, _) => {
+                snapshots.insert(group, value);
+            }
+            (
+                OffsetsRecord::Offset {
+                    group,
+                    topic,
+                    partition: p,
+                    value,
+                },
+                Some(producer_id),
+            ) => {
+                let pending = self
+                    .pending_txn
+                    .entry(producer_id)
+                    .or_default()
+                    .entry(group)
+                    .or_default();
+                match value {
+                    Some(committed) => {
+                        pending.insert(
+                            (topic, p),
+                            PendingTxnOffset {
+                                committed,
+                                log_offset: batch_offset,
+                            },
+                        );
+                    }
+                    None => {
+                        pending.remove(&(topic, p));
+                    }
+                }
+            }
+            (
+                OffsetsRecord::Offset {
+                    group,
+                    topic,
+                    partition: p,
+                    value: Some(c),
+                },
+                None,
+            ) => self.put_offset(&group, (topic, p), c, batch_offset),
+            (
+                OffsetsRecord::Offset {
+                    group,
+                    topic,
+                    partition: p,
+                    value: None,
+                },
+                None,
+            ) => self.remove_offset(&group, &(topic, p)),
         }
     }
 
@@ -567,12 +744,44 @@ pub struct CommitOffsets {
     pub offsets: Vec<(String, i32, CommittedOffset)>,
 }
 
+/// One partition of an OffsetFetch answer: its committed offset (None if never committed), or
+/// UNSTABLE_OFFSET_COMMIT.
+pub type FetchedOffset = (String, i32, Result<Option<CommittedOffset>, GroupError>);
+
 /// OffsetFetch: the requested partitions, or every committed one when `partitions` is None.
+/// Offsets of open transactions are never returned; with `require_stable` (v7+) a partition
+/// that has one answers UNSTABLE_OFFSET_COMMIT, so the client retries once it is decided.
 #[derive(Message)]
-#[rtype(result = "Vec<(String, i32, Option<CommittedOffset>)>")]
+#[rtype(result = "Vec<FetchedOffset>")]
 pub struct FetchOffsets {
     pub group_id: String,
     pub partitions: Option<Vec<(String, i32)>>,
+    pub require_stable: bool,
+}
+
+/// TxnOffsetCommit for one group: validated like OffsetCommit (identified members must be
+/// current), written as the producer's transactional batch, then kept pending until the
+/// producer's transaction marker decides it.
+#[derive(Message)]
+#[rtype(result = "Result<(), GroupError>")]
+pub struct CommitTxnOffsets {
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub member_id: String,
+    pub generation_id: i32,
+    pub group_instance_id: Option<String>,
+    pub offsets: Vec<(String, i32, CommittedOffset)>,
+}
+
+/// From the marker writer, once a COMMIT or ABORT marker of `producer_id` is in
+/// `__consumer_offsets` partition `partition`: decide that producer's pending offsets there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CompleteTxnOffsets {
+    pub producer_id: i64,
+    pub commit: bool,
+    pub partition: i32,
 }
 
 #[derive(Message)]
@@ -713,13 +922,15 @@ impl Handler<CommitOffsets> for GroupCoordinator {
             .collect();
         let write = self.append(&msg.group_id, entries);
         AtomicResponse::new(Box::pin(write.into_actor(self).map(move |result, act, _| {
-            if let Err(e) = result {
-                tracing::warn!(group = %msg.group_id, error = %e, "writing committed offsets failed");
-                return Err(GroupError::CoordinatorNotAvailable);
-            }
-            let committed = act.offsets.entry(msg.group_id).or_default();
+            let log_offset = match result {
+                Ok(base) => base,
+                Err(e) => {
+                    tracing::warn!(group = %msg.group_id, error = %e, "writing committed offsets failed");
+                    return Err(GroupError::CoordinatorNotAvailable);
+                }
+            };
             for (topic, partition, offset) in msg.offsets {
-                committed.insert((topic, partition), offset);
+                act.put_offset(&msg.group_id, (topic, partition), offset, log_offset);
             }
             Ok(())
         })))
@@ -731,23 +942,112 @@ impl Handler<FetchOffsets> for GroupCoordinator {
 
     fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
         let committed = self.offsets.get(&msg.group_id);
+        let unstable: std::collections::HashSet<&TopicPartitionKey> = if msg.require_stable {
+            self.pending_txn
+                .values()
+                .filter_map(|groups| groups.get(&msg.group_id))
+                .flat_map(|offsets| offsets.keys())
+                .collect()
+        } else {
+            Default::default()
+        };
+        let answer = |key: &TopicPartitionKey, c: Option<CommittedOffset>| {
+            if unstable.contains(key) {
+                Err(GroupError::UnstableOffsetCommit)
+            } else {
+                Ok(c)
+            }
+        };
         let out = match msg.partitions {
             Some(parts) => parts
                 .into_iter()
                 .map(|(t, p)| {
-                    let c = committed.and_then(|m| m.get(&(t.clone(), p)).cloned());
-                    (t, p, c)
+                    let key = (t, p);
+                    let c = committed.and_then(|m| m.get(&key).cloned());
+                    let r = answer(&key, c);
+                    (key.0, key.1, r)
                 })
                 .collect(),
             None => committed
                 .map(|m| {
                     m.iter()
-                        .map(|((t, p), c)| (t.clone(), *p, Some(c.clone())))
+                        .map(|(key, c)| (key.0.clone(), key.1, answer(key, Some(c.clone()))))
                         .collect()
                 })
                 .unwrap_or_default(),
         };
         MessageResult(out)
+    }
+}
+
+impl Handler<CommitTxnOffsets> for GroupCoordinator {
+    type Result = AtomicResponse<Self, Result<(), GroupError>>;
+
+    /// Acknowledged once written; visible only after the producer's COMMIT marker.
+    fn handle(&mut self, msg: CommitTxnOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.group_mut(&msg.group_id).validate_txn_offset_commit(
+            &msg.member_id,
+            msg.generation_id,
+            msg.group_instance_id.as_deref(),
+        ) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+        }
+        if msg.offsets.is_empty() {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        let wall = Self::wall_clock_ms();
+        let mut msg = msg;
+        for (_, _, committed) in &mut msg.offsets {
+            committed.commit_timestamp_ms = wall;
+        }
+        let entries = msg
+            .offsets
+            .iter()
+            .map(|(t, p, c)| {
+                (
+                    records::offset_key(&msg.group_id, t, *p),
+                    Some(records::offset_value(c)),
+                )
+            })
+            .collect();
+        let write = self.append_txn(&msg.group_id, entries, msg.producer_id, msg.producer_epoch);
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |result, act, _| {
+            let log_offset = match result {
+                Ok(base) => base,
+                Err(BrokerError::InvalidProducerEpoch(m)) => {
+                    tracing::info!(group = %msg.group_id, producer_id = msg.producer_id, "fenced TxnOffsetCommit: {m}");
+                    return Err(GroupError::InvalidProducerEpoch);
+                }
+                Err(e) => {
+                    tracing::warn!(group = %msg.group_id, error = %e, "writing transactional offsets failed");
+                    return Err(GroupError::CoordinatorNotAvailable);
+                }
+            };
+            let pending = act
+                .pending_txn
+                .entry(msg.producer_id)
+                .or_default()
+                .entry(msg.group_id)
+                .or_default();
+            for (topic, partition, committed) in msg.offsets {
+                pending.insert(
+                    (topic, partition),
+                    PendingTxnOffset {
+                        committed,
+                        log_offset,
+                    },
+                );
+            }
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<CompleteTxnOffsets> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: CompleteTxnOffsets, _: &mut Context<Self>) {
+        self.complete_txn_offsets(msg.producer_id, msg.commit, msg.partition);
     }
 }
 
@@ -815,6 +1115,7 @@ impl Handler<DeleteGroups> for GroupCoordinator {
             if result.is_ok() {
                 // Tombstones for the group and each of its offsets, so replay forgets them.
                 let mut tombstones = vec![(records::group_key(&id), None)];
+                self.committed_at.remove(&id);
                 if let Some(offsets) = self.offsets.remove(&id) {
                     tombstones.extend(
                         offsets
@@ -924,11 +1225,9 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
                 tracing::warn!(group = %group_id, error = %e, "writing offset tombstones failed");
                 return Err(GroupError::CoordinatorNotAvailable);
             }
-            if let Some(committed) = act.offsets.get_mut(&group_id) {
-                for (t, p, code) in &answers {
-                    if *code == 0 {
-                        committed.remove(&(t.clone(), *p));
-                    }
+            for (t, p, code) in &answers {
+                if *code == 0 {
+                    act.remove_offset(&group_id, &(t.clone(), *p));
                 }
             }
             Ok(answers)

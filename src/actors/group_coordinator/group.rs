@@ -179,6 +179,12 @@ pub enum GroupError {
     /// `FENCED_INSTANCE_ID` (82, KIP-345): another process now owns this
     /// GroupInstanceId.
     FencedInstanceId,
+    /// `INVALID_PRODUCER_EPOCH` (47): TxnOffsetCommit from a producer a newer one fenced
+    /// (the `__consumer_offsets` partition refused its epoch).
+    InvalidProducerEpoch,
+    /// `UNSTABLE_OFFSET_COMMIT` (88): OffsetFetch with RequireStable while a transaction
+    /// holds an uncommitted offset for the partition; the client retries.
+    UnstableOffsetCommit,
 }
 
 impl GroupError {
@@ -199,6 +205,8 @@ impl GroupError {
             GroupError::MemberIdRequired => 79,
             GroupError::GroupMaxSizeReached => 81,
             GroupError::FencedInstanceId => 82,
+            GroupError::InvalidProducerEpoch => 47,
+            GroupError::UnstableOffsetCommit => 88,
         }
     }
 
@@ -219,6 +227,8 @@ impl GroupError {
             GroupError::MemberIdRequired => "MEMBER_ID_REQUIRED",
             GroupError::GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
             GroupError::FencedInstanceId => "FENCED_INSTANCE_ID",
+            GroupError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            GroupError::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
         }
     }
 }
@@ -2595,6 +2605,8 @@ mod tests {
             (MemberIdRequired, 79),
             (GroupMaxSizeReached, 81),
             (FencedInstanceId, 82),
+            (InvalidProducerEpoch, 47),
+            (UnstableOffsetCommit, 88),
         ];
         for (e, code) in expected {
             assert_eq!(e.code(), code, "{}", e.name());

@@ -3,6 +3,11 @@
 //! offset keyed by group, topic and partition; 2: group metadata keyed by group), so that
 //! compaction keeps the latest record per key. Values are JSON (Troupe's own value format);
 //! a null value is a tombstone (offset or group deleted).
+//!
+//! TxnOffsetCommit writes its offset records in a transactional batch (the producer's id and
+//! epoch, the transactional bit) as Kafka does; they count only once a COMMIT marker of that
+//! producer follows in the same partition, which replay (`decode_batches`) reports as
+//! [`LoadedEntry::Marker`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -132,19 +137,40 @@ pub fn decode(key: Option<&Bytes>, value: Option<&Bytes>) -> Option<OffsetsRecor
 
 /// One uncompressed record batch holding these key/value pairs.
 pub fn batch(entries: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Bytes {
+    encode(entries, now_ms, None)
+}
+
+/// One transactional batch of a TxnOffsetCommit: the producer's id and epoch, the
+/// transactional bit, and no sequence numbers (base sequence -1). A coordinator's write is not
+/// a client's, so there is no sequence to check (Kafka appends it with the coordinator origin,
+/// which skips sequence validation).
+pub fn txn_batch(
+    entries: &[(Bytes, Option<Bytes>)],
+    producer_id: i64,
+    producer_epoch: i16,
+    now_ms: i64,
+) -> Bytes {
+    encode(entries, now_ms, Some((producer_id, producer_epoch)))
+}
+
+fn encode(entries: &[(Bytes, Option<Bytes>)], now_ms: i64, producer: Option<(i64, i16)>) -> Bytes {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
+    // The encoder keeps records in one batch while offset - sequence stays constant and
+    // derives the base sequence from the first record: 0, or -1 for a transactional batch.
+    let first_sequence = if producer.is_some() { -1 } else { 0 };
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32,
+            sequence: first_sequence + i as i32,
             timestamp: now_ms,
             key: Some(k.clone()),
             value: v.clone(),
@@ -165,19 +191,68 @@ pub fn batch(entries: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes every record in stored batches (as read from the log) into `OffsetsRecord`s, with
+/// One entry read back from `__consumer_offsets`, in log order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadedEntry {
+    /// A group or offset record. `batch_offset`: its batch's first offset (which of two
+    /// commits is newer). `txn_producer_id`: set when the batch is transactional, i.e. a
+    /// TxnOffsetCommit that waits for its producer's marker.
+    Record {
+        record: OffsetsRecord,
+        batch_offset: i64,
+        txn_producer_id: Option<i64>,
+    },
+    /// A transaction marker (control batch): the producer's pending offsets in this partition
+    /// are committed or dropped.
+    Marker { producer_id: i64, commit: bool },
+}
+
+/// The control record key: int16 version, int16 type (0 = ABORT, 1 = COMMIT). Other types
+/// are not transaction markers.
+fn marker_commit(key: Option<&Bytes>) -> Option<bool> {
+    let key = key?;
+    if key.len() < 4 {
+        return None;
+    }
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
+/// Decodes every record in stored batches (as read from the log) into `LoadedEntry`s, with
 /// the offset after the last record seen (where the next read starts).
-pub fn decode_batches(mut bytes: Bytes) -> (Vec<OffsetsRecord>, Option<i64>) {
+pub fn decode_batches(mut bytes: Bytes) -> (Vec<LoadedEntry>, Option<i64>) {
     let Ok(sets) = RecordBatchDecoder::decode_all(&mut bytes) else {
         return (Vec::new(), None);
     };
-    let records: Vec<&Record> = sets.iter().flat_map(|set| set.records.iter()).collect();
-    let next = records.iter().map(|r| r.offset + 1).max();
-    let decoded = records
-        .into_iter()
-        .filter(|r| !r.control)
-        .filter_map(|r| decode(r.key.as_ref(), r.value.as_ref()))
-        .collect();
+    let mut decoded = Vec::new();
+    let mut next = None;
+    for set in &sets {
+        let Some(batch_offset) = set.records.iter().map(|r| r.offset).min() else {
+            continue;
+        };
+        for r in &set.records {
+            next = next.max(Some(r.offset + 1));
+            if r.control {
+                if let Some(commit) = marker_commit(r.key.as_ref()) {
+                    decoded.push(LoadedEntry::Marker {
+                        producer_id: r.producer_id,
+                        commit,
+                    });
+                }
+                continue;
+            }
+            if let Some(record) = decode(r.key.as_ref(), r.value.as_ref()) {
+                decoded.push(LoadedEntry::Record {
+                    record,
+                    batch_offset,
+                    txn_producer_id: r.transactional.then_some(r.producer_id),
+                });
+            }
+        }
+    }
     (decoded, next)
 }
 
@@ -224,6 +299,17 @@ mod tests {
         let (decoded, next) = decode_batches(b);
         assert_eq!(next, Some(3));
         assert_eq!(decoded.len(), 3);
+        let decoded: Vec<OffsetsRecord> = decoded
+            .into_iter()
+            .map(|e| match e {
+                LoadedEntry::Record {
+                    record,
+                    batch_offset: 0,
+                    txn_producer_id: None,
+                } => record,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
         assert_eq!(
             decoded[0],
             OffsetsRecord::Offset {
@@ -247,6 +333,91 @@ mod tests {
                 topic: "t".into(),
                 partition: 2,
                 value: None
+            }
+        );
+    }
+
+    /// A control batch as the partition side writes it: key = version 0, type; value =
+    /// version 0, coordinator epoch.
+    fn marker(producer_id: i64, commit: bool, offset: i64) -> Bytes {
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: 5,
+            key: Some(Bytes::from(vec![0, 0, 0, commit as u8])),
+            value: Some(Bytes::from_static(b"\x00\x00\x00\x00\x00\x00")),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            [record].iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn transactional_offsets_and_markers_are_told_apart() {
+        let committed = CommittedOffset {
+            offset: 9,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp_ms: 5,
+        };
+        let entries = [
+            (offset_key("g", "t", 0), Some(offset_value(&committed))),
+            (offset_key("g", "t", 1), Some(offset_value(&committed))),
+        ];
+        let txn = txn_batch(&entries, 77, 3, 5);
+        let header = crate::storage::batch::BatchHeader::parse(&txn).unwrap();
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(header.producer_id, 77);
+        assert_eq!(header.producer_epoch, 3);
+        assert_eq!(header.base_sequence, -1, "no sequence numbers");
+        assert_eq!(
+            header.last_offset_delta, 1,
+            "one batch for the whole commit"
+        );
+
+        let mut log = BytesMut::new();
+        log.extend_from_slice(&txn);
+        log.extend_from_slice(&marker(77, true, 2));
+        log.extend_from_slice(&marker(78, false, 3));
+        let (decoded, next) = decode_batches(log.freeze());
+        assert_eq!(next, Some(4));
+        assert_eq!(decoded.len(), 4);
+        assert!(matches!(
+            &decoded[1],
+            LoadedEntry::Record {
+                batch_offset: 0,
+                txn_producer_id: Some(77),
+                ..
+            }
+        ));
+        assert_eq!(
+            decoded[2],
+            LoadedEntry::Marker {
+                producer_id: 77,
+                commit: true
+            }
+        );
+        assert_eq!(
+            decoded[3],
+            LoadedEntry::Marker {
+                producer_id: 78,
+                commit: false
             }
         );
     }

@@ -1,7 +1,12 @@
 //! Transactions, coordinator side (issue #4). `txn` is one transactional id as a pure state
 //! machine (Kafka's states and transitions, producer id and epoch, the partitions of the open
-//! transaction, timeouts); `records` is its `__transaction_state` record format.
+//! transaction, timeouts); `records` is its `__transaction_state` record format;
+//! `coordinator` is the `TxnCoordinator` actor that runs the machines, persists every change
+//! and drives markers; `markers` writes one marker into a partition hosted here (shared with
+//! the WriteTxnMarkers request).
 
+pub mod coordinator;
+pub mod markers;
 pub mod records;
 pub mod txn;
 

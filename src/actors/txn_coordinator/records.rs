@@ -90,10 +90,7 @@ mod tests {
         dead.state = TxnState::Dead;
         assert_eq!(value(&dead), None, "Dead is written as a tombstone");
         let b = batch(
-            &[
-                (key("tx-1"), value(&meta)),
-                (key("tx-1"), value(&dead)),
-            ],
+            &[(key("tx-1"), value(&meta)), (key("tx-1"), value(&dead))],
             7,
         );
         let (decoded, next) = decode_batches(b);
@@ -121,11 +118,21 @@ mod tests {
     #[test]
     fn unreadable_records_are_skipped() {
         assert_eq!(decode(None, None), None);
-        assert_eq!(decode(Some(&Bytes::from_static(b"\x00\x01\x00\x01a")), None), None);
-        assert_eq!(decode(Some(&Bytes::from_static(b"\x00\x00\x00\x09a")), None), None);
+        assert_eq!(
+            decode(Some(&Bytes::from_static(b"\x00\x01\x00\x01a")), None),
+            None
+        );
+        assert_eq!(
+            decode(Some(&Bytes::from_static(b"\x00\x00\x00\x09a")), None),
+            None
+        );
         let other = TxnMetadata::new("other", 1, 1, 1);
         let v = value(&other).unwrap();
-        assert_eq!(decode(Some(&key("tx")), Some(&v)), None, "value of another id");
+        assert_eq!(
+            decode(Some(&key("tx")), Some(&v)),
+            None,
+            "value of another id"
+        );
         assert_eq!(
             decode(Some(&key("tx")), Some(&Bytes::from_static(b"{"))),
             None

@@ -247,7 +247,10 @@ pub fn code_for_version(e: TxnError, version: i16, fenced_since: i16) -> i16 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnReply {
     /// InitProducerId.
-    ProducerIdAndEpoch { producer_id: i64, producer_epoch: i16 },
+    ProducerIdAndEpoch {
+        producer_id: i64,
+        producer_epoch: i16,
+    },
     /// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn.
     Done,
 }
@@ -805,10 +808,7 @@ mod tests {
     }
 
     fn in_state(state: TxnState) -> TxnMetadata {
-        TxnMetadata {
-            state,
-            ..ongoing()
-        }
+        TxnMetadata { state, ..ongoing() }
     }
 
     // ----- the transition table ----------------------------------------------
@@ -879,16 +879,31 @@ mod tests {
         use kafka_protocol::error::ResponseError as R;
         let pairs = [
             (TxnError::UnknownServerError, R::UnknownServerError),
-            (TxnError::CoordinatorLoadInProgress, R::CoordinatorLoadInProgress),
-            (TxnError::CoordinatorNotAvailable, R::CoordinatorNotAvailable),
+            (
+                TxnError::CoordinatorLoadInProgress,
+                R::CoordinatorLoadInProgress,
+            ),
+            (
+                TxnError::CoordinatorNotAvailable,
+                R::CoordinatorNotAvailable,
+            ),
             (TxnError::NotCoordinator, R::NotCoordinator),
             (TxnError::InvalidRequest, R::InvalidRequest),
             (TxnError::InvalidTxnState, R::InvalidTxnState),
-            (TxnError::InvalidProducerIdMapping, R::InvalidProducerIdMapping),
-            (TxnError::InvalidTransactionTimeout, R::InvalidTransactionTimeout),
+            (
+                TxnError::InvalidProducerIdMapping,
+                R::InvalidProducerIdMapping,
+            ),
+            (
+                TxnError::InvalidTransactionTimeout,
+                R::InvalidTransactionTimeout,
+            ),
             (TxnError::ConcurrentTransactions, R::ConcurrentTransactions),
             (TxnError::ProducerFenced, R::ProducerFenced),
-            (TxnError::TransactionalIdNotFound, R::TransactionalIdNotFound),
+            (
+                TxnError::TransactionalIdNotFound,
+                R::TransactionalIdNotFound,
+            ),
             (TxnError::TransactionAbortable, R::TransactionAbortable),
         ];
         for (ours, kafka) in pairs {
@@ -970,8 +985,14 @@ mod tests {
         let m = ongoing();
         let fx = m.init_producer_id(60_000, None, None, T0 + 100);
         let next = persisted(&fx).unwrap();
-        assert_eq!(next.state, PrepareAbort, "through PrepareEpochFence to PrepareAbort");
-        assert_eq!(next.producer_epoch, 1, "the epoch is bumped to fence the zombie");
+        assert_eq!(
+            next.state, PrepareAbort,
+            "through PrepareEpochFence to PrepareAbort"
+        );
+        assert_eq!(
+            next.producer_epoch, 1,
+            "the epoch is bumped to fence the zombie"
+        );
         assert_eq!(next.last_producer_epoch, -1);
         assert_eq!(reply_of(&fx), Err(TxnError::ConcurrentTransactions));
         assert!(fx.contains(&Effect::CancelTimeout));
@@ -1002,7 +1023,10 @@ mod tests {
     fn init_while_markers_are_written_is_concurrent_transactions() {
         for state in [PrepareCommit, PrepareAbort] {
             let fx = in_state(state).init_producer_id(60_000, None, None, T0);
-            assert_eq!(fx, vec![Effect::Reply(Err(TxnError::ConcurrentTransactions))]);
+            assert_eq!(
+                fx,
+                vec![Effect::Reply(Err(TxnError::ConcurrentTransactions))]
+            );
         }
     }
 
@@ -1084,7 +1108,10 @@ mod tests {
             })
         );
         apply(&mut m, fx);
-        assert_eq!(m.previous_producer_id, 1000, "the old id is kept for retries");
+        assert_eq!(
+            m.previous_producer_id, 1000,
+            "the old id is kept for retries"
+        );
         assert_eq!(m.last_producer_epoch, i16::MAX - 1);
         // A retry naming the old id and its exhausted epoch gets the same answer.
         assert!(!m.needs_new_producer_id(exhausted));
@@ -1240,7 +1267,10 @@ mod tests {
         apply(&mut m, fx);
         assert_eq!(m.state, CompleteCommit);
         assert!(m.partitions.is_empty());
-        assert_eq!(m.producer_epoch, 0, "transaction version 1: EndTxn keeps the epoch");
+        assert_eq!(
+            m.producer_epoch, 0,
+            "transaction version 1: EndTxn keeps the epoch"
+        );
         assert_eq!(m.start_ms, T0 + 10);
     }
 
@@ -1339,7 +1369,11 @@ mod tests {
     #[test]
     fn timeout_fences_and_aborts_only_once_due() {
         let m = ongoing(); // started at T0 + 10, timeout 60 s
-        assert_eq!(m.timeout_abort(T0 + 10 + 60_000), None, "not more than the timeout yet");
+        assert_eq!(
+            m.timeout_abort(T0 + 10 + 60_000),
+            None,
+            "not more than the timeout yet"
+        );
         let fx = m.timeout_abort(T0 + 10 + 60_001).expect("due");
         let next = persisted(&fx).unwrap();
         assert_eq!(next.state, PrepareAbort);
@@ -1351,7 +1385,13 @@ mod tests {
             partitions: vec![tp("a", 0), tp("b", 1)],
         }));
         assert!(!fx.iter().any(|e| matches!(e, Effect::Reply(_))));
-        for state in [Empty, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort] {
+        for state in [
+            Empty,
+            PrepareCommit,
+            PrepareAbort,
+            CompleteCommit,
+            CompleteAbort,
+        ] {
             assert_eq!(in_state(state).timeout_abort(i64::MAX), None);
         }
         // The producer of the aborted transaction is fenced.

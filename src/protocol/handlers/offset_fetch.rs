@@ -1,5 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v1–7; all partitions when topics is null, v2+)
 //! or of several groups in one request (v8+). Partitions without a commit answer offset -1.
+//! Offsets of open transactions are invisible; with RequireStable (v7+) their partitions
+//! answer UNSTABLE_OFFSET_COMMIT instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,29 +13,36 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 
 use super::{str_bytes, topic_name};
-use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets};
+use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets, FetchedOffset};
 use crate::broker::BrokerContext;
-
-type Fetched = Vec<(String, i32, Option<CommittedOffset>)>;
 
 async fn fetch(
     ctx: &BrokerContext,
     group_id: String,
     partitions: Option<Vec<(String, i32)>>,
-) -> Fetched {
+    require_stable: bool,
+) -> Vec<FetchedOffset> {
     ctx.group_coordinator(&group_id)
         .send(FetchOffsets {
             group_id,
             partitions,
+            require_stable,
         })
         .await
         .unwrap_or_default()
 }
 
-fn by_topic(fetched: Fetched) -> BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> {
-    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for (t, p, c) in fetched {
-        out.entry(t).or_default().push((p, c));
+/// Per topic: partition, committed offset (if any), error code.
+type ByTopic = BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>>;
+
+fn by_topic(fetched: Vec<FetchedOffset>) -> ByTopic {
+    let mut out: ByTopic = BTreeMap::new();
+    for (t, p, r) in fetched {
+        let (c, code) = match r {
+            Ok(c) => (c, 0),
+            Err(e) => (None, e.code()),
+        };
+        out.entry(t).or_default().push((p, c, code));
     }
     out
 }
@@ -62,7 +71,7 @@ pub async fn handle(
                     })
                     .collect()
             });
-            let fetched = fetch(ctx, g.group_id.to_string(), partitions).await;
+            let fetched = fetch(ctx, g.group_id.to_string(), partitions, req.require_stable).await;
             let topics = by_topic(fetched)
                 .into_iter()
                 .map(|(t, parts)| {
@@ -71,9 +80,10 @@ pub async fn handle(
                         .with_partitions(
                             parts
                                 .into_iter()
-                                .map(|(p, c)| {
+                                .map(|(p, c, code)| {
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(p)
+                                        .with_error_code(code)
                                         .with_committed_leader_epoch(epoch(&c))
                                         .with_committed_offset(
                                             c.as_ref().map(|c| c.offset).unwrap_or(-1),
@@ -103,7 +113,8 @@ pub async fn handle(
             })
             .collect()
     });
-    let fetched = fetch(ctx, req.group_id.to_string(), partitions).await;
+    let require_stable = version >= 7 && req.require_stable;
+    let fetched = fetch(ctx, req.group_id.to_string(), partitions, require_stable).await;
     let topics = by_topic(fetched)
         .into_iter()
         .map(|(t, parts)| {
@@ -112,9 +123,10 @@ pub async fn handle(
                 .with_partitions(
                     parts
                         .into_iter()
-                        .map(|(p, c)| {
+                        .map(|(p, c, code)| {
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
+                                .with_error_code(code)
                                 .with_committed_leader_epoch(epoch(&c))
                                 .with_committed_offset(c.as_ref().map(|c| c.offset).unwrap_or(-1))
                                 .with_metadata(Some(str_bytes(

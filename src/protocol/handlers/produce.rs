@@ -31,8 +31,10 @@ pub async fn handle(
                     if !acks_ok {
                         return Err(BrokerError::InvalidRequiredAcks);
                     }
-                    if name == crate::actors::group_coordinator::OFFSETS_TOPIC {
-                        // Only the group coordinators write the internal topic.
+                    if name == crate::actors::group_coordinator::OFFSETS_TOPIC
+                        || name == crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC
+                    {
+                        // Only the coordinators write their internal topics.
                         return Err(BrokerError::InvalidTopic(format!("{name} is internal")));
                     }
                     let handle = handle?;

@@ -1,0 +1,751 @@
+//! `TxnCoordinator`: one per shard of transactional ids (an id's shard is its
+//! `__transaction_state` partition modulo the number of coordinators, one per arbiter). Owns
+//! the `TxnMetadata` state machines of its ids, their timeout timers (through the
+//! `TimerWheel`) and the marker rounds in flight.
+//!
+//! Handlers send it messages (`InitTxnProducerId`, `AddPartitionsToTxn`, `AddOffsetsToTxn`,
+//! `VerifyPartitionsInTxn`, `EndTxn`, `DescribeTxns`, `ListTxns`); it runs the state machine
+//! (`txn.rs`) and carries out the returned effects in order. Invariants it keeps:
+//! - every state change is appended to the id's `__transaction_state` partition before it
+//!   takes effect or is answered; the actor waits for each write (`ctx.wait`), so no request
+//!   sees a change that is not on disk, and changes of one id are written in order;
+//! - a Prepare* transaction always has a marker round running: every partition in it gets its
+//!   marker (retried until it lands), then Complete* is written. At start each shard replays
+//!   its partitions (before serving anything) and restarts the rounds of what was prepared;
+//! - an Ongoing transaction has its timeout armed; a periodic sweep
+//!   (`transaction.abort.timed.out.transaction.cleanup.interval.ms`) catches any it missed.
+//!
+//! It reaches logs only through `PartitionReplica` actors, producer ids only through the
+//! `Controller`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::markers::{is_retriable, MarkerOutcome, MarkerWriter, TxnMarker};
+use super::records;
+use super::txn::*;
+use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
+use crate::actors::controller::{AllocateProducerId, Controller};
+use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
+use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
+use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
+use crate::error::BrokerError;
+use crate::timing_wheel::TimerId;
+
+/// Shortest and longest pause between marker retries.
+const MARKER_RETRY_MIN: Duration = Duration::from_millis(50);
+const MARKER_RETRY_MAX: Duration = Duration::from_secs(1);
+/// Pause before writing Complete* again after that write failed.
+const COMPLETE_RETRY: Duration = Duration::from_millis(500);
+
+/// How a shard is placed and what it reaches.
+pub struct TxnCoordinatorSetup {
+    pub config: TxnConfig,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_check_interval: Duration,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub expiry_check_interval: Duration,
+    pub replicas: Arc<ReplicaManager>,
+    pub controller: Addr<Controller>,
+    pub wheel: Addr<TimerWheel>,
+    pub markers: MarkerWriter,
+    /// This shard owns the `__transaction_state` partitions p with p % shards == shard.
+    pub shard: usize,
+    pub shards: usize,
+    pub txn_partitions: i32,
+    /// Partitions of `__consumer_offsets` (AddOffsetsToTxn adds the group's).
+    pub offsets_partitions: i32,
+}
+
+pub struct TxnCoordinator {
+    setup: TxnCoordinatorSetup,
+    txns: HashMap<String, TxnMetadata>,
+    /// Armed timeouts: sequence number (to ignore superseded wake-ups) and the wheel's id.
+    timers: HashMap<String, (u64, Option<TimerId>)>,
+    next_timer_seq: u64,
+    /// The marker round running for an id (a newer round supersedes an older one).
+    marker_rounds: HashMap<String, u64>,
+    next_round: u64,
+}
+
+type Caller = Option<oneshot::Sender<TxnResult>>;
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl TxnCoordinator {
+    pub fn new(setup: TxnCoordinatorSetup) -> Self {
+        TxnCoordinator {
+            setup,
+            txns: HashMap::new(),
+            timers: HashMap::new(),
+            next_timer_seq: 0,
+            marker_rounds: HashMap::new(),
+            next_round: 0,
+        }
+    }
+
+    fn partition_of(&self, transactional_id: &str) -> i32 {
+        txn_partition_for(transactional_id, self.setup.txn_partitions)
+    }
+
+    fn owns(&self, transactional_id: &str) -> bool {
+        self.partition_of(transactional_id) as usize % self.setup.shards == self.setup.shard
+    }
+
+    /// Appends one id's record to its `__transaction_state` partition.
+    fn append(
+        &self,
+        meta: &TxnMetadata,
+    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
+        let partition = self.partition_of(&meta.transactional_id);
+        let handle = self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition);
+        let batch = crate::actors::group_coordinator::records::batch(
+            &[(records::key(&meta.transactional_id), records::value(meta))],
+            wall_clock_ms(),
+        );
+        async move {
+            let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
+            handle.addr.send(AppendRecords { records: batch }).await??;
+            Ok(())
+        }
+    }
+
+    /// Carries out effects in order; `caller` answers the request being handled. A `Persist`
+    /// suspends the rest until the write is done (the actor handles nothing else meanwhile).
+    fn run(&mut self, ctx: &mut Context<Self>, id: String, effects: Vec<Effect>, caller: Caller) {
+        self.run_queue(ctx, id, effects.into(), caller);
+    }
+
+    fn run_queue(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: String,
+        mut effects: VecDeque<Effect>,
+        mut caller: Caller,
+    ) {
+        while let Some(effect) = effects.pop_front() {
+            match effect {
+                Effect::Persist(next) => {
+                    let write = self.append(&next);
+                    ctx.wait(write.into_actor(self).map(move |result, act, ctx| match result {
+                        Ok(()) => {
+                            act.install(&id, next);
+                            act.run_queue(ctx, id, effects, caller);
+                        }
+                        Err(e) => {
+                            tracing::warn!(transactional_id = %id, state = %next.state, error = %e,
+                                "writing transaction state failed");
+                            if let Some(tx) = caller {
+                                let _ = tx.send(Err(TxnError::CoordinatorNotAvailable));
+                            }
+                            act.persist_failed(ctx, &id, &next);
+                        }
+                    }));
+                    return;
+                }
+                Effect::Reply(r) => {
+                    if let Some(tx) = caller.take() {
+                        let _ = tx.send(r);
+                    }
+                }
+                Effect::WriteMarkers {
+                    producer_id,
+                    producer_epoch,
+                    commit,
+                    partitions,
+                } => self.send_markers(ctx, &id, producer_id, producer_epoch, commit, partitions),
+                Effect::ScheduleTimeout { deadline_ms } => self.schedule(ctx, &id, deadline_ms),
+                Effect::CancelTimeout => self.cancel(&id),
+            }
+        }
+    }
+
+    /// A written change takes effect. Dead means the tombstone is written: forget the id.
+    fn install(&mut self, id: &str, next: TxnMetadata) {
+        match self.txns.get_mut(id) {
+            Some(current) if next.state == TxnState::Dead => {
+                if can_transition(current.state, TxnState::Dead) {
+                    self.txns.remove(id);
+                    self.cancel(id);
+                }
+            }
+            Some(current) => {
+                if let Err(e) = current.install(next) {
+                    // The plan was made from this very state, one write at a time: a bug.
+                    tracing::error!(transactional_id = %id, error = %e, "transaction state not installed");
+                }
+            }
+            None if next.state != TxnState::Dead => {
+                self.txns.insert(id.to_string(), next);
+            }
+            None => {}
+        }
+    }
+
+    /// A change could not be written; the metadata is unchanged. A completion is retried
+    /// (its markers are already in), a timeout abort is retried by the periodic sweep, and an
+    /// expiry by the next expiry pass; clients retry their own requests.
+    fn persist_failed(&mut self, ctx: &mut Context<Self>, id: &str, next: &TxnMetadata) {
+        if matches!(
+            next.state,
+            TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) {
+            let id = id.to_string();
+            ctx.run_later(COMPLETE_RETRY, move |act, ctx| act.complete(ctx, id));
+        }
+    }
+
+    /// Every marker of the id's Prepare* transaction landed: write Complete*.
+    fn complete(&mut self, ctx: &mut Context<Self>, id: String) {
+        let Some(meta) = self.txns.get(&id) else {
+            return;
+        };
+        let effects = meta.markers_written(wall_clock_ms());
+        self.run(ctx, id, effects, None);
+    }
+
+    /// Starts a marker round: every partition gets its marker, failed ones are retried with
+    /// backoff until all landed (or are gone), then the transaction completes.
+    fn send_markers(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        partitions: Vec<TxnPartition>,
+    ) {
+        self.next_round += 1;
+        let round = self.next_round;
+        self.marker_rounds.insert(id.to_string(), round);
+        let marker = TxnMarker {
+            producer_id,
+            producer_epoch,
+            coordinator_epoch: self
+                .setup
+                .markers
+                .leader_epoch(TRANSACTION_STATE_TOPIC, self.partition_of(id)),
+            commit,
+        };
+        let writer = self.setup.markers.clone();
+        let wheel = self.setup.wheel.clone();
+        let txn_id = id.to_string();
+        let writing = async move {
+            let mut pending = partitions;
+            let mut backoff = MARKER_RETRY_MIN;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let results = futures::future::join_all(
+                    pending.iter().map(|(t, p)| writer.write(t, *p, marker)),
+                )
+                .await;
+                let mut retry = Vec::new();
+                for ((topic, partition), result) in pending.into_iter().zip(results) {
+                    match result {
+                        Ok(MarkerOutcome::Written(_)) => {}
+                        Ok(MarkerOutcome::PartitionGone) => {
+                            tracing::info!(transactional_id = %txn_id, %topic, partition,
+                                "no marker for a partition that no longer exists");
+                        }
+                        Err(e) if is_retriable(&e) => {
+                            if attempt.is_power_of_two() || attempt == 0 {
+                                tracing::warn!(transactional_id = %txn_id, %topic, partition, attempt, error = %e,
+                                    "transaction marker not written; retrying");
+                            }
+                            retry.push((topic, partition));
+                        }
+                        Err(e) => {
+                            tracing::error!(transactional_id = %txn_id, %topic, partition, error = %e,
+                                "the partition refused the transaction marker; giving up on it");
+                        }
+                    }
+                }
+                pending = retry;
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if !sleep_via(&wheel, backoff).await.await {
+                        tokio::time::sleep(backoff).await;
+                    }
+                    backoff = (backoff * 2).min(MARKER_RETRY_MAX);
+                }
+            }
+        };
+        let id = id.to_string();
+        ctx.spawn(writing.into_actor(self).map(move |(), act, ctx| {
+            if act.marker_rounds.get(&id) != Some(&round) {
+                return;
+            }
+            act.marker_rounds.remove(&id);
+            let same_txn = act.txns.get(&id).is_some_and(|m| {
+                m.producer_id == producer_id && m.producer_epoch == producer_epoch
+            });
+            if same_txn {
+                act.complete(ctx, id);
+            }
+        }));
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>, id: &str, deadline_ms: i64) {
+        self.cancel(id);
+        self.next_timer_seq += 1;
+        let seq = self.next_timer_seq;
+        self.timers.insert(id.to_string(), (seq, None));
+        let delay =
+            Duration::from_millis(deadline_ms.saturating_sub(wall_clock_ms()).max(0) as u64);
+        let (tx, rx) = oneshot::channel();
+        let wheel = self.setup.wheel.clone();
+        let key = id.to_string();
+        ctx.spawn(
+            async move { wheel.send(ScheduleWakeup { delay, waker: tx }).await.ok() }
+                .into_actor(self)
+                .map(move |timer, act, _| match act.timers.get_mut(&key) {
+                    Some(entry) if entry.0 == seq => entry.1 = timer,
+                    _ => {
+                        if let Some(timer) = timer {
+                            act.setup.wheel.do_send(CancelWakeup(timer));
+                        }
+                    }
+                }),
+        );
+        let key = id.to_string();
+        ctx.spawn(rx.into_actor(self).map(move |fired, act, ctx| {
+            if fired.is_ok() && act.timers.get(&key).is_some_and(|e| e.0 == seq) {
+                act.timers.remove(&key);
+                act.timeout_fired(ctx, key);
+            }
+        }));
+    }
+
+    fn cancel(&mut self, id: &str) {
+        if let Some((_, Some(timer))) = self.timers.remove(id) {
+            self.setup.wheel.do_send(CancelWakeup(timer));
+        }
+    }
+
+    fn timeout_fired(&mut self, ctx: &mut Context<Self>, id: String) {
+        let Some(meta) = self.txns.get(&id) else {
+            return;
+        };
+        match meta.timeout_abort(wall_clock_ms()) {
+            Some(effects) => {
+                tracing::info!(transactional_id = %id, producer_id = meta.producer_id,
+                    timeout_ms = meta.timeout_ms, "aborting a transaction past its timeout");
+                self.run(ctx, id, effects, None);
+            }
+            // Early (the wall clock moved back): arm it again.
+            None => {
+                if let Some(deadline_ms) = meta.timeout_deadline_ms() {
+                    self.schedule(ctx, &id, deadline_ms);
+                }
+            }
+        }
+    }
+
+    /// The periodic sweep: aborts Ongoing transactions past their timeout that no timer
+    /// aborted (a failed write, a lost wake-up).
+    fn abort_timed_out(&mut self, ctx: &mut Context<Self>) {
+        let now = wall_clock_ms();
+        let due: Vec<(String, Vec<Effect>)> = self
+            .txns
+            .iter()
+            .filter_map(|(id, m)| m.timeout_abort(now).map(|fx| (id.clone(), fx)))
+            .collect();
+        for (id, effects) in due {
+            tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
+            self.run(ctx, id, effects, None);
+        }
+    }
+
+    /// `transactional.id.expiration.ms`: tombstones ids idle that long.
+    fn expire_ids(&mut self, ctx: &mut Context<Self>) {
+        let now = wall_clock_ms();
+        let expiration = self.setup.config.id_expiration_ms;
+        let expired: Vec<(String, Vec<Effect>)> = self
+            .txns
+            .iter()
+            .filter_map(|(id, m)| m.expire(now, expiration).map(|fx| (id.clone(), fx)))
+            .collect();
+        if !expired.is_empty() {
+            tracing::info!(
+                shard = self.setup.shard,
+                count = expired.len(),
+                "expiring idle transactional ids"
+            );
+        }
+        for (id, effects) in expired {
+            self.run(ctx, id, effects, None);
+        }
+    }
+
+    /// Replays this shard's `__transaction_state` partitions, then finishes what they left
+    /// prepared and re-arms the timeouts of open transactions.
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let partitions: Vec<i32> = (0..self.setup.txn_partitions)
+            .filter(|p| *p as usize % self.setup.shards == self.setup.shard)
+            .collect();
+        let replicas = self.setup.replicas.clone();
+        let reading = async move {
+            let mut all = Vec::new();
+            for p in partitions {
+                let Some(handle) = replicas.get(TRANSACTION_STATE_TOPIC, p) else {
+                    continue;
+                };
+                let Ok(marks) = handle.addr.send(GetWatermarks).await else {
+                    continue;
+                };
+                let mut offset = marks.log_start_offset;
+                while offset < marks.high_watermark {
+                    let read = handle
+                        .addr
+                        .send(ReadRecords {
+                            fetch_offset: offset,
+                            max_bytes: 1 << 20,
+                            min_one_batch: true,
+                        })
+                        .await;
+                    let Ok(Ok(read)) = read else { break };
+                    let mut bytes = bytes::BytesMut::new();
+                    for slice in &read.slices {
+                        match slice.read_bytes() {
+                            Ok(b) => bytes.extend_from_slice(&b),
+                            Err(_) => break,
+                        }
+                    }
+                    let (decoded, next) = records::decode_batches(bytes.freeze());
+                    all.extend(decoded);
+                    match next {
+                        Some(n) if n > offset => offset = n,
+                        _ => break,
+                    }
+                }
+            }
+            all
+        };
+        ctx.wait(
+            reading
+                .into_actor(self)
+                .map(|loaded, act, ctx| act.apply_loaded(ctx, loaded)),
+        );
+    }
+
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<records::TxnRecord>) {
+        let count = loaded.len();
+        for r in loaded {
+            match r.metadata {
+                Some(meta) => self.txns.insert(r.transactional_id, meta),
+                None => self.txns.remove(&r.transactional_id),
+            };
+        }
+        let recovering: Vec<(String, Vec<Effect>)> = self
+            .txns
+            .iter()
+            .map(|(id, m)| (id.clone(), m.recover()))
+            .filter(|(_, fx)| !fx.is_empty())
+            .collect();
+        if count > 0 {
+            tracing::info!(
+                shard = self.setup.shard,
+                records = count,
+                transactional_ids = self.txns.len(),
+                completing = recovering
+                    .iter()
+                    .filter(|(_, fx)| fx.iter().any(|e| matches!(e, Effect::WriteMarkers { .. })))
+                    .count(),
+                "transaction coordinator loaded"
+            );
+        }
+        for (id, effects) in recovering {
+            self.run(ctx, id, effects, None);
+        }
+    }
+}
+
+impl Actor for TxnCoordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.load(ctx);
+        ctx.run_interval(self.setup.abort_check_interval, |act, ctx| {
+            act.abort_timed_out(ctx)
+        });
+        ctx.run_interval(self.setup.expiry_check_interval, |act, ctx| {
+            act.expire_ids(ctx)
+        });
+    }
+}
+
+// ---- messages ----
+
+/// InitProducerId with a transactional id.
+#[derive(Message)]
+#[rtype(result = "TxnResult")]
+pub struct InitTxnProducerId {
+    pub transactional_id: String,
+    pub timeout_ms: i32,
+    /// The producer id and epoch the client holds (InitProducerId v3+), if it sent them.
+    pub expected: Option<ProducerIdAndEpoch>,
+}
+
+/// AddPartitionsToTxn for one transactional id (partitions already checked to exist).
+#[derive(Message)]
+#[rtype(result = "TxnResult")]
+pub struct AddPartitionsToTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub partitions: Vec<TxnPartition>,
+}
+
+/// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the transaction.
+#[derive(Message)]
+#[rtype(result = "TxnResult")]
+pub struct AddOffsetsToTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub group_id: String,
+}
+
+/// AddPartitionsToTxn v4+ with VerifyOnly: which partitions are in the open transaction.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<(TxnPartition, Result<(), TxnError>)>, TxnError>")]
+pub struct VerifyPartitionsInTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub partitions: Vec<TxnPartition>,
+}
+
+/// EndTxn: commit or abort the open transaction.
+#[derive(Message)]
+#[rtype(result = "TxnResult")]
+pub struct EndTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+}
+
+/// DescribeTransactions for ids of this shard.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Result<TxnDescription, TxnError>)>")]
+pub struct DescribeTxns {
+    pub transactional_ids: Vec<String>,
+}
+
+/// One line of ListTransactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnListing {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub state: TxnState,
+}
+
+/// ListTransactions: ids in one of `states` (all if empty), held by one of `producer_ids` (all
+/// if empty), whose transaction has run longer than `min_duration_ms` (-1: any).
+#[derive(Message)]
+#[rtype(result = "Vec<TxnListing>")]
+pub struct ListTxns {
+    pub states: Vec<TxnState>,
+    pub producer_ids: Vec<i64>,
+    pub min_duration_ms: i64,
+}
+
+// ---- handlers ----
+
+fn reply_future(rx: oneshot::Receiver<TxnResult>) -> ResponseFuture<TxnResult> {
+    Box::pin(async move { rx.await.unwrap_or(Err(TxnError::CoordinatorNotAvailable)) })
+}
+
+fn ready<T: Send + 'static>(value: T) -> ResponseFuture<T> {
+    Box::pin(async move { value })
+}
+
+impl TxnCoordinator {
+    /// Checks the id before an operation on it; the metadata, or the error to answer.
+    fn lookup(&self, transactional_id: &str) -> Result<&TxnMetadata, TxnError> {
+        if transactional_id.is_empty() {
+            return Err(TxnError::InvalidRequest);
+        }
+        if !self.owns(transactional_id) {
+            return Err(TxnError::NotCoordinator);
+        }
+        self.txns
+            .get(transactional_id)
+            .ok_or(TxnError::InvalidProducerIdMapping)
+    }
+
+    fn init_with(
+        &mut self,
+        ctx: &mut Context<Self>,
+        msg: InitTxnProducerId,
+        fresh_producer_id: Option<i64>,
+        tx: oneshot::Sender<TxnResult>,
+    ) {
+        let now = wall_clock_ms();
+        let effects = match (self.txns.get(&msg.transactional_id), fresh_producer_id) {
+            (Some(meta), fresh) => meta.init_producer_id(msg.timeout_ms, msg.expected, fresh, now),
+            (None, Some(producer_id)) => {
+                TxnMetadata::new(&msg.transactional_id, producer_id, msg.timeout_ms, now)
+                    .init_producer_id(msg.timeout_ms, msg.expected, None, now)
+            }
+            (None, None) => vec![Effect::Reply(Err(TxnError::UnknownServerError))],
+        };
+        self.run(ctx, msg.transactional_id, effects, Some(tx));
+    }
+}
+
+impl Handler<InitTxnProducerId> for TxnCoordinator {
+    type Result = ResponseFuture<TxnResult>;
+
+    fn handle(&mut self, msg: InitTxnProducerId, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = validate_init(&msg.transactional_id, msg.timeout_ms, &self.setup.config) {
+            return ready(Err(e));
+        }
+        if !self.owns(&msg.transactional_id) {
+            return ready(Err(TxnError::NotCoordinator));
+        }
+        let (tx, rx) = oneshot::channel();
+        let needs_producer_id = self
+            .txns
+            .get(&msg.transactional_id)
+            .is_none_or(|m| m.needs_new_producer_id(msg.expected));
+        if needs_producer_id {
+            // Waited for, so no other request of this shard runs between the allocation and
+            // its use.
+            let allocate = self.setup.controller.send(AllocateProducerId);
+            ctx.wait(allocate.into_actor(self).map(move |r, act, ctx| match r {
+                Ok(Ok(producer_id)) => act.init_with(ctx, msg, Some(producer_id), tx),
+                other => {
+                    tracing::warn!(transactional_id = %msg.transactional_id, result = ?other.map(|r| r.map(|_| ())),
+                        "allocating a producer id failed");
+                    let _ = tx.send(Err(TxnError::CoordinatorNotAvailable));
+                }
+            }));
+        } else {
+            self.init_with(ctx, msg, None, tx);
+        }
+        reply_future(rx)
+    }
+}
+
+impl Handler<AddPartitionsToTxn> for TxnCoordinator {
+    type Result = ResponseFuture<TxnResult>;
+
+    fn handle(&mut self, msg: AddPartitionsToTxn, ctx: &mut Context<Self>) -> Self::Result {
+        let effects = match self.lookup(&msg.transactional_id) {
+            Ok(meta) => meta.add_partitions(
+                msg.producer_id,
+                msg.producer_epoch,
+                &msg.partitions,
+                wall_clock_ms(),
+            ),
+            Err(e) => return ready(Err(e)),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.run(ctx, msg.transactional_id, effects, Some(tx));
+        reply_future(rx)
+    }
+}
+
+impl Handler<AddOffsetsToTxn> for TxnCoordinator {
+    type Result = ResponseFuture<TxnResult>;
+
+    fn handle(&mut self, msg: AddOffsetsToTxn, ctx: &mut Context<Self>) -> Self::Result {
+        let partition = offsets_partition_for(&msg.group_id, self.setup.offsets_partitions);
+        <Self as Handler<AddPartitionsToTxn>>::handle(
+            self,
+            AddPartitionsToTxn {
+                transactional_id: msg.transactional_id,
+                producer_id: msg.producer_id,
+                producer_epoch: msg.producer_epoch,
+                partitions: vec![(OFFSETS_TOPIC.to_string(), partition)],
+            },
+            ctx,
+        )
+    }
+}
+
+impl Handler<VerifyPartitionsInTxn> for TxnCoordinator {
+    type Result = MessageResult<VerifyPartitionsInTxn>;
+
+    fn handle(&mut self, msg: VerifyPartitionsInTxn, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.lookup(&msg.transactional_id).and_then(|meta| {
+            meta.verify_partitions(msg.producer_id, msg.producer_epoch, &msg.partitions)
+        }))
+    }
+}
+
+impl Handler<EndTxn> for TxnCoordinator {
+    type Result = ResponseFuture<TxnResult>;
+
+    fn handle(&mut self, msg: EndTxn, ctx: &mut Context<Self>) -> Self::Result {
+        let effects = match self.lookup(&msg.transactional_id) {
+            Ok(meta) => meta.end_txn(
+                msg.producer_id,
+                msg.producer_epoch,
+                msg.commit,
+                wall_clock_ms(),
+            ),
+            Err(e) => return ready(Err(e)),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.run(ctx, msg.transactional_id, effects, Some(tx));
+        reply_future(rx)
+    }
+}
+
+impl Handler<DescribeTxns> for TxnCoordinator {
+    type Result = MessageResult<DescribeTxns>;
+
+    fn handle(&mut self, msg: DescribeTxns, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            msg.transactional_ids
+                .into_iter()
+                .map(|id| {
+                    let described = match self.lookup(&id) {
+                        Ok(meta) if meta.state != TxnState::Dead => Ok(meta.describe()),
+                        Ok(_) | Err(TxnError::InvalidProducerIdMapping) => {
+                            Err(TxnError::TransactionalIdNotFound)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (id, described)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<ListTxns> for TxnCoordinator {
+    type Result = MessageResult<ListTxns>;
+
+    fn handle(&mut self, msg: ListTxns, _: &mut Context<Self>) -> Self::Result {
+        let now = wall_clock_ms();
+        let mut listed: Vec<TxnListing> = self
+            .txns
+            .values()
+            .filter(|m| m.state != TxnState::Dead)
+            .filter(|m| msg.states.is_empty() || msg.states.contains(&m.state))
+            .filter(|m| msg.producer_ids.is_empty() || msg.producer_ids.contains(&m.producer_id))
+            .filter(|m| msg.min_duration_ms < 0 || now - m.start_ms > msg.min_duration_ms)
+            .map(|m| TxnListing {
+                transactional_id: m.transactional_id.clone(),
+                producer_id: m.producer_id,
+                state: m.state,
+            })
+            .collect();
+        listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        MessageResult(listed)
+    }
+}

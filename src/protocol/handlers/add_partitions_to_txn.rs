@@ -1,0 +1,168 @@
+//! AddPartitionsToTxn: partitions join the producer's transaction (the transaction starts
+//! with the first). v0–3 come from clients, one transaction each; v4+ are batched by partition
+//! leaders, several transactions at once, and may only verify (VerifyOnly) that partitions are
+//! already in their transaction.
+//!
+//! As in Kafka, every partition must exist (else UNKNOWN_TOPIC_OR_PARTITION) and a client may
+//! not add internal topics (TOPIC_AUTHORIZATION_FAILED); if any partition fails those checks
+//! the transaction is left alone and the others answer OPERATION_NOT_ATTEMPTED.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+
+use super::topic_name;
+use crate::actors::txn_coordinator::coordinator::{AddPartitionsToTxn, VerifyPartitionsInTxn};
+use crate::actors::txn_coordinator::txn::{code_for_version, TxnError, TxnPartition};
+use crate::broker::BrokerContext;
+
+/// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
+const FENCED_SINCE: i16 = 2;
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    if version < 4 {
+        let results = one_transaction(
+            ctx,
+            req.v3_and_below_transactional_id.to_string(),
+            req.v3_and_below_producer_id.0,
+            req.v3_and_below_producer_epoch,
+            req.v3_and_below_topics,
+            false,
+            version,
+        )
+        .await;
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    let mut results = Vec::with_capacity(req.transactions.len());
+    for txn in req.transactions {
+        let topic_results = one_transaction(
+            ctx,
+            txn.transactional_id.to_string(),
+            txn.producer_id.0,
+            txn.producer_epoch,
+            txn.topics,
+            txn.verify_only,
+            version,
+        )
+        .await;
+        results.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id)
+                .with_topic_results(topic_results),
+        );
+    }
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+async fn one_transaction(
+    ctx: &BrokerContext,
+    transactional_id: String,
+    producer_id: i64,
+    producer_epoch: i16,
+    topics: Vec<AddPartitionsToTxnTopic>,
+    verify_only: bool,
+    version: i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let image = ctx.metadata.current();
+    let from_client = version < 4;
+    let requested: Vec<(TxnPartition, Option<i16>)> = topics
+        .iter()
+        .flat_map(|t| {
+            let name = t.name.to_string();
+            let topic = image.topics.get(&name);
+            t.partitions.iter().map(move |p| {
+                let refused = match topic {
+                    Some(meta) if from_client && meta.internal => Some(TOPIC_AUTHORIZATION_FAILED),
+                    Some(meta) if meta.partitions.iter().any(|m| m.index == *p) => None,
+                    _ => Some(UNKNOWN_TOPIC_OR_PARTITION),
+                };
+                ((name.clone(), *p), refused)
+            })
+        })
+        .collect();
+    let codes: Vec<(TxnPartition, i16)> = if requested.iter().any(|(_, r)| r.is_some()) {
+        requested
+            .into_iter()
+            .map(|(tp, r)| (tp, r.unwrap_or(OPERATION_NOT_ATTEMPTED)))
+            .collect()
+    } else {
+        let partitions: Vec<TxnPartition> = requested.into_iter().map(|(tp, _)| tp).collect();
+        let coordinator = ctx.txn_coordinator(&transactional_id);
+        if verify_only {
+            let verified = coordinator
+                .send(VerifyPartitionsInTxn {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions: partitions.clone(),
+                })
+                .await
+                .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
+            match verified {
+                Ok(per_partition) => per_partition
+                    .into_iter()
+                    .map(|(tp, r)| {
+                        let code = match r {
+                            Ok(()) => 0,
+                            // v4 predates TRANSACTION_ABORTABLE.
+                            Err(TxnError::TransactionAbortable) if version < 5 => {
+                                TxnError::InvalidTxnState.code()
+                            }
+                            Err(e) => e.code(),
+                        };
+                        (tp, code)
+                    })
+                    .collect(),
+                Err(e) => partitions.into_iter().map(|tp| (tp, e.code())).collect(),
+            }
+        } else {
+            let result = coordinator
+                .send(AddPartitionsToTxn {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions: partitions.clone(),
+                })
+                .await
+                .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
+            let code = match result {
+                Ok(_) => 0,
+                Err(e) => code_for_version(e, version, FENCED_SINCE),
+            };
+            partitions.into_iter().map(|tp| (tp, code)).collect()
+        }
+    };
+    by_topic(codes)
+}
+
+/// Groups per-partition codes by topic, in the order topics first appear.
+fn by_topic(codes: Vec<(TxnPartition, i16)>) -> Vec<AddPartitionsToTxnTopicResult> {
+    let mut out: Vec<(String, Vec<AddPartitionsToTxnPartitionResult>)> = Vec::new();
+    for ((topic, partition), code) in codes {
+        let result = AddPartitionsToTxnPartitionResult::default()
+            .with_partition_index(partition)
+            .with_partition_error_code(code);
+        match out.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, results)) => results.push(result),
+            None => out.push((topic, vec![result])),
+        }
+    }
+    out.into_iter()
+        .map(|(topic, results)| {
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(topic_name(&topic))
+                .with_results_by_partition(results)
+        })
+        .collect()
+}

@@ -1,0 +1,33 @@
+//! EndTxn: commit or abort the producer's open transaction. Answered once PrepareCommit /
+//! PrepareAbort is written to `__transaction_state`; the markers follow, and the next
+//! transaction waits (CONCURRENT_TRANSACTIONS) until they all landed.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
+
+use crate::actors::txn_coordinator::coordinator::EndTxn;
+use crate::actors::txn_coordinator::txn::{code_for_version, TxnError};
+use crate::broker::BrokerContext;
+
+/// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
+const FENCED_SINCE: i16 = 2;
+
+pub async fn handle(ctx: &Arc<BrokerContext>, req: EndTxnRequest, version: i16) -> EndTxnResponse {
+    let transactional_id = req.transactional_id.to_string();
+    let result = ctx
+        .txn_coordinator(&transactional_id)
+        .send(EndTxn {
+            transactional_id,
+            producer_id: req.producer_id.0,
+            producer_epoch: req.producer_epoch,
+            commit: req.committed,
+        })
+        .await
+        .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
+    let code = match result {
+        Ok(_) => 0,
+        Err(e) => code_for_version(e, version, FENCED_SINCE),
+    };
+    EndTxnResponse::default().with_error_code(code)
+}

@@ -1,0 +1,69 @@
+//! WriteTxnMarkers: a transaction coordinator asks this broker to write COMMIT or ABORT
+//! markers into partitions it leads. On one broker the local `TxnCoordinator` writes its
+//! markers directly through the same `MarkerWriter`; this request is the path another broker's
+//! coordinator takes, with the same effect (including deciding pending transactional offsets
+//! in `__consumer_offsets`).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+
+use crate::actors::txn_coordinator::markers::{MarkerOutcome, TxnMarker};
+use crate::broker::BrokerContext;
+use crate::error::BrokerError;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: WriteTxnMarkersRequest,
+    _version: i16,
+) -> WriteTxnMarkersResponse {
+    let mut markers = Vec::with_capacity(req.markers.len());
+    for m in req.markers {
+        let marker = TxnMarker {
+            producer_id: m.producer_id.0,
+            producer_epoch: m.producer_epoch,
+            coordinator_epoch: m.coordinator_epoch,
+            commit: m.transaction_result,
+        };
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for t in m.topics {
+            let topic = t.name.to_string();
+            let writes = t
+                .partition_indexes
+                .iter()
+                .map(|p| ctx.markers.write(&topic, *p, marker));
+            let results = futures::future::join_all(writes).await;
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .zip(results)
+                .map(|(p, r)| {
+                    let code = match r {
+                        Ok(MarkerOutcome::Written(_)) => 0,
+                        Ok(MarkerOutcome::PartitionGone) => {
+                            BrokerError::UnknownTopicOrPartition.code()
+                        }
+                        Err(e) => e.code(),
+                    };
+                    WritableTxnMarkerPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_error_code(code)
+                })
+                .collect();
+            topics.push(
+                WritableTxnMarkerTopicResult::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions),
+            );
+        }
+        markers.push(
+            WritableTxnMarkerResult::default()
+                .with_producer_id(m.producer_id)
+                .with_topics(topics),
+        );
+    }
+    WriteTxnMarkersResponse::default().with_markers(markers)
+}
