@@ -177,6 +177,9 @@ impl TxnCoordinator {
                 if can_transition(current.state, TxnState::Dead) {
                     self.txns.remove(id);
                     self.cancel(id);
+                } else {
+                    tracing::error!(transactional_id = %id, state = %current.state,
+                        "expiry written for an id that may not expire");
                 }
             }
             Some(current) => {
@@ -518,7 +521,7 @@ pub struct AddOffsetsToTxn {
 
 /// AddPartitionsToTxn v4+ with VerifyOnly: which partitions are in the open transaction.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<(TxnPartition, Result<(), TxnError>)>, TxnError>")]
+#[rtype(result = "Result<Verified, TxnError>")]
 pub struct VerifyPartitionsInTxn {
     pub transactional_id: String,
     pub producer_id: i64,

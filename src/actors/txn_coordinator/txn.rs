@@ -280,6 +280,9 @@ pub enum Effect {
     CancelTimeout,
 }
 
+/// VerifyOnly's answer: each partition, and whether it is in the transaction.
+pub type Verified = Vec<(TxnPartition, Result<(), TxnError>)>;
+
 /// The coordinator's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnConfig {
@@ -615,7 +618,7 @@ impl TxnMetadata {
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[TxnPartition],
-    ) -> Result<Vec<(TxnPartition, Result<(), TxnError>)>, TxnError> {
+    ) -> Result<Verified, TxnError> {
         self.check_producer(producer_id, producer_epoch)?;
         if matches!(self.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
             return Err(TxnError::ConcurrentTransactions);
