@@ -167,6 +167,8 @@ fn commit_and_abort_decide_what_read_committed_consumers_see() {
     p.init_transactions(TIMEOUT).unwrap();
     p.begin_transaction().unwrap();
     send(&p, "outcome", "aborted");
+    // Written to the partition before the abort, so the abort marker must hide it.
+    p.flush(TIMEOUT).unwrap();
     p.abort_transaction(TIMEOUT).unwrap();
     p.begin_transaction().unwrap();
     send(&p, "outcome", "committed");

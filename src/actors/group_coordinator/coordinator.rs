@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use super::expiry::{expired_offsets, GroupActivity};
 use super::group::*;
 use super::records::{self, LoadedEntry, OffsetsRecord};
+use super::txn_offsets::PendingTxnOffsets;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
 use crate::actors::replica_manager::ReplicaManager;
@@ -44,17 +45,6 @@ pub struct CommittedOffset {
 
 type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
-
-/// An offset committed inside a transaction, waiting for the producer's marker.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PendingTxnOffset {
-    committed: CommittedOffset,
-    /// First offset of the batch that holds it in `__consumer_offsets`.
-    log_offset: i64,
-}
-
-/// Pending transactional offsets of one producer: group → partition → offset.
-type PendingByGroup = HashMap<String, BTreeMap<TopicPartitionKey, PendingTxnOffset>>;
 
 /// `offsets.retention.minutes` and how often to apply it.
 #[derive(Clone, Copy, Debug)]
@@ -78,8 +68,8 @@ pub struct GroupCoordinator {
     /// Where each committed offset sits in `__consumer_offsets` (batch first offset): a
     /// transaction's offsets replace a committed one only if written after it, as in Kafka.
     committed_at: HashMap<String, HashMap<TopicPartitionKey, i64>>,
-    /// TxnOffsetCommits not yet decided by a marker, by producer id.
-    pending_txn: HashMap<i64, PendingByGroup>,
+    /// TxnOffsetCommits not yet decided by a marker.
+    pending_txn: PendingTxnOffsets,
     /// Wall-clock time each Empty group became empty (offset expiry counts from it).
     empty_since: HashMap<String, i64>,
     parked_joins: HashMap<(String, String), oneshot::Sender<JoinResponse>>,
@@ -121,7 +111,7 @@ impl GroupCoordinator {
             groups: HashMap::new(),
             offsets: HashMap::new(),
             committed_at: HashMap::new(),
-            pending_txn: HashMap::new(),
+            pending_txn: PendingTxnOffsets::default(),
             empty_since: HashMap::new(),
             parked_joins: HashMap::new(),
             parked_syncs: HashMap::new(),
@@ -216,48 +206,27 @@ impl GroupCoordinator {
         }
     }
 
-    fn has_pending_txn_offsets(&self, group_id: &str) -> bool {
-        self.pending_txn.values().any(|g| g.contains_key(group_id))
-    }
-
     /// A transaction marker of `producer_id` is in `__consumer_offsets` partition `partition`:
     /// its pending offsets for the groups of that partition become committed (each unless a
     /// commit written after it already replaced it, as Kafka decides) or are dropped.
     fn complete_txn_offsets(&mut self, producer_id: i64, commit: bool, partition: i32) {
-        let Some(groups) = self.pending_txn.get_mut(&producer_id) else {
-            return;
-        };
         let n = self.offsets_partitions;
-        let decided: Vec<String> = groups
-            .keys()
-            .filter(|g| offsets_partition_for(g, n) == partition)
-            .cloned()
-            .collect();
-        let decided: Vec<(String, BTreeMap<TopicPartitionKey, PendingTxnOffset>)> = decided
-            .into_iter()
-            .filter_map(|g| groups.remove_entry(&g))
-            .collect();
-        if groups.is_empty() {
-            self.pending_txn.remove(&producer_id);
-        }
-        if !commit {
-            return;
-        }
-        for (group_id, offsets) in decided {
-            for (key, pending) in offsets {
-                let newer_exists = self
-                    .committed_at
-                    .get(&group_id)
-                    .and_then(|m| m.get(&key))
-                    .is_some_and(|at| *at > pending.log_offset)
-                    && self
-                        .offsets
-                        .get(&group_id)
-                        .is_some_and(|m| m.contains_key(&key));
-                if !newer_exists {
-                    self.put_offset(&group_id, key, pending.committed, pending.log_offset);
-                }
-            }
+        let (offsets, committed_at) = (&self.offsets, &self.committed_at);
+        let decided = self.pending_txn.complete(
+            producer_id,
+            commit,
+            |group| offsets_partition_for(group, n) == partition,
+            |group, key| {
+                offsets
+                    .get(group)
+                    .filter(|m| m.contains_key(key))
+                    .and_then(|_| committed_at.get(group))
+                    .and_then(|m| m.get(key))
+                    .copied()
+            },
+        );
+        for (group_id, key, committed, log_offset) in decided {
+            self.put_offset(&group_id, key, committed, log_offset);
         }
     }
 
@@ -415,7 +384,7 @@ impl GroupCoordinator {
             let group_is_empty = matches!(activity, GroupActivity::Empty { .. });
             if group_is_empty
                 && !self.offsets.contains_key(&group_id)
-                && !self.has_pending_txn_offsets(&group_id)
+                && !self.pending_txn.has_group(&group_id)
             {
                 if let Some(mut group) = self.groups.remove(&group_id) {
                     if let Ok(effects) = group.delete() {
@@ -610,28 +579,13 @@ impl GroupCoordinator {
                     value,
                 },
                 Some(producer_id),
-            ) => {
-                let pending = self
-                    .pending_txn
-                    .entry(producer_id)
-                    .or_default()
-                    .entry(group)
-                    .or_default();
-                match value {
-                    Some(committed) => {
-                        pending.insert(
-                            (topic, p),
-                            PendingTxnOffset {
-                                committed,
-                                log_offset: batch_offset,
-                            },
-                        );
-                    }
-                    None => {
-                        pending.remove(&(topic, p));
-                    }
+            ) => match value {
+                Some(committed) => {
+                    self.pending_txn
+                        .add(producer_id, &group, (topic, p), committed, batch_offset)
                 }
-            }
+                None => self.pending_txn.remove(producer_id, &group, &(topic, p)),
+            },
             (
                 OffsetsRecord::Offset {
                     group,
@@ -942,12 +896,8 @@ impl Handler<FetchOffsets> for GroupCoordinator {
 
     fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
         let committed = self.offsets.get(&msg.group_id);
-        let unstable: std::collections::HashSet<&TopicPartitionKey> = if msg.require_stable {
-            self.pending_txn
-                .values()
-                .filter_map(|groups| groups.get(&msg.group_id))
-                .flat_map(|offsets| offsets.keys())
-                .collect()
+        let unstable = if msg.require_stable {
+            self.pending_txn.partitions_of(&msg.group_id)
         } else {
             Default::default()
         };
@@ -1023,19 +973,13 @@ impl Handler<CommitTxnOffsets> for GroupCoordinator {
                     return Err(GroupError::CoordinatorNotAvailable);
                 }
             };
-            let pending = act
-                .pending_txn
-                .entry(msg.producer_id)
-                .or_default()
-                .entry(msg.group_id)
-                .or_default();
             for (topic, partition, committed) in msg.offsets {
-                pending.insert(
+                act.pending_txn.add(
+                    msg.producer_id,
+                    &msg.group_id,
                     (topic, partition),
-                    PendingTxnOffset {
-                        committed,
-                        log_offset,
-                    },
+                    committed,
+                    log_offset,
                 );
             }
             Ok(())

@@ -1,7 +1,8 @@
 //! Consumer groups (issue #3). `group` is the classic rebalance protocol as a plain state
 //! machine: no I/O, no clock, no actor; operations return `Effect`s (replies, parked requests,
 //! timers, persistence) for the `GroupCoordinator` actor (`coordinator`) to carry out.
-//! Still to come: group metadata and offsets written to `__consumer_offsets`.
+//! Group metadata and offsets are written to `__consumer_offsets` (`records`); offsets of
+//! open transactions wait in `txn_offsets` for their producer's marker.
 
 pub mod coordinator;
 pub mod expiry;
@@ -10,6 +11,7 @@ pub mod expiry;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub mod group;
 pub mod records;
+pub mod txn_offsets;
 
 use crate::config::BrokerConfig;
 
