@@ -10,7 +10,12 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 
 #[test]
 fn health_ready_and_metrics_report_real_values() {
-    let b = Broker::start_with(&["--override", "offsets.topic.num.partitions=1"]);
+    let b = Broker::start_with(&[
+        "--override",
+        "offsets.topic.num.partitions=1",
+        "--override",
+        "transaction.state.log.num.partitions=1",
+    ]);
     let ready = reqwest::blocking::get(b.http_url("/readyz")).unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().unwrap();
@@ -54,8 +59,8 @@ fn health_ready_and_metrics_report_real_values() {
     assert!(value("troupe_bytes_in_total") > 250.0);
     assert_eq!(
         value("troupe_partitions"),
-        3.0,
-        "two of the test topic and one of __consumer_offsets"
+        4.0,
+        "two of the test topic, one of __consumer_offsets and one of __transaction_state"
     );
     let leo0 = value("troupe_partition_log_end_offset{topic=\"metered\",partition=\"0\"}");
     let leo1 = value("troupe_partition_log_end_offset{topic=\"metered\",partition=\"1\"}");
