@@ -71,6 +71,7 @@ use super::index::{NO_TIMESTAMP, TIME_INDEX_ENTRY_SIZE};
 use super::log::LogConfig;
 use super::records::{self, RawRecord};
 use super::segment::{self, LogSegment};
+use super::txn_index::{self, AbortedTxn};
 
 /// Name of the scratch directory, inside the partition directory, where a pass writes its new
 /// segments. [`Log::open`](crate::storage::Log::open) removes it.
@@ -114,6 +115,9 @@ pub struct SegmentSnapshot {
     pub largest_timestamp: i64,
     /// The `.log` file, read with positional reads only.
     pub log_file: Arc<File>,
+    /// The segment's aborted transactions; a cleaned group's new segment gets all of its
+    /// sources' entries, since offsets, and so the transactions' ranges, never change.
+    pub aborted_txns: Vec<AbortedTxn>,
 }
 
 impl SegmentSnapshot {
@@ -124,6 +128,7 @@ impl SegmentSnapshot {
             size: segment.size(),
             largest_timestamp: segment.largest_timestamp(),
             log_file: Arc::clone(segment.log_file()),
+            aborted_txns: segment.txn_index().entries().to_vec(),
         }
     }
 }
@@ -445,7 +450,7 @@ impl RetentionRule<'_> {
         {
             return false;
         }
-        let expired_tombstone = !record.has_value
+        let expired_tombstone = record.value.is_none()
             && !batch.is_transactional()
             && record.offset < self.cleaned_up_to
             && batch.max_timestamp < self.tombstone_horizon_ms;
@@ -600,6 +605,10 @@ struct CleanedSegmentWriter {
     /// The largest timestamp among the replaced segments, which an empty result keeps as its
     /// modification time.
     source_largest_timestamp: i64,
+    /// The replaced segments' aborted transactions, in order.
+    aborted_txns: Vec<AbortedTxn>,
+    /// Where the `.txnindex` goes (it is written whole at the end, if there are entries).
+    txn_index_path: PathBuf,
     pending: Vec<u8>,
     batches: Vec<ValidatedBatch>,
     index_interval_bytes: u32,
@@ -623,6 +632,8 @@ impl CleanedSegmentWriter {
         Ok(CleanedSegmentWriter {
             segment: LogSegment::create(scratch, base_offset, index_bytes)?,
             source_largest_timestamp: NO_TIMESTAMP,
+            aborted_txns: Vec::new(),
+            txn_index_path: segment::txn_index_path(scratch, base_offset),
             pending: Vec::new(),
             batches: Vec::new(),
             index_interval_bytes: config.index_interval_bytes,
@@ -651,9 +662,10 @@ impl CleanedSegmentWriter {
         Ok(())
     }
 
-    /// Notes one replaced segment's largest timestamp.
+    /// Notes one replaced segment's largest timestamp and aborted transactions.
     fn replaces(&mut self, source: &SegmentSnapshot) {
         self.source_largest_timestamp = self.source_largest_timestamp.max(source.largest_timestamp);
+        self.aborted_txns.extend_from_slice(&source.aborted_txns);
     }
 
     /// Writes what is left, cuts the indexes to size and fsyncs everything. Returns the
@@ -665,6 +677,7 @@ impl CleanedSegmentWriter {
     fn finish(mut self) -> Result<u64, StorageError> {
         self.write_pending()?;
         self.segment.seal()?;
+        txn_index::write_index_file(&self.txn_index_path, &self.aborted_txns)?;
         let size = self.segment.size();
         if size == 0 {
             if let Ok(age) = u64::try_from(self.source_largest_timestamp) {
@@ -676,12 +689,14 @@ impl CleanedSegmentWriter {
     }
 }
 
-/// Paths of a cleaned group's files in the scratch directory: log, offset index, time index.
-pub(crate) fn scratch_file_paths(scratch: &Path, base_offset: i64) -> [PathBuf; 3] {
+/// Paths of a cleaned group's files in the scratch directory: log, offset index, time index,
+/// transaction index (present only when the group had aborted transactions).
+pub(crate) fn scratch_file_paths(scratch: &Path, base_offset: i64) -> [PathBuf; 4] {
     [
         segment::log_file_path(scratch, base_offset),
         segment::offset_index_path(scratch, base_offset),
         segment::time_index_path(scratch, base_offset),
+        segment::txn_index_path(scratch, base_offset),
     ]
 }
 
@@ -702,6 +717,7 @@ mod tests {
             size,
             largest_timestamp,
             log_file: Arc::new(tempfile::tempfile().unwrap()),
+            aborted_txns: Vec::new(),
         }
     }
 
