@@ -543,3 +543,108 @@ impl Handler<InjectPanic> for PartitionReplica {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::log::transaction_tests::Producer;
+
+    const WAIT: Duration = Duration::from_millis(100);
+
+    fn start(dir: &std::path::Path) -> (Addr<PartitionReplica>, watch::Receiver<Watermarks>) {
+        let config = LogConfig::default();
+        let log = Log::open(dir, config.clone(), PartitionReplica::now_ms()).unwrap();
+        let (tx, rx) = watch::channel(Watermarks::of(&log));
+        let tp = TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        };
+        let hour = Duration::from_secs(3600);
+        let replica = PartitionReplica::new(
+            tp,
+            dir.to_path_buf(),
+            config,
+            log,
+            tx,
+            Arc::new(SupervisorState::default()),
+            hour,
+            hour,
+        );
+        (replica.start(), rx)
+    }
+
+    fn read(isolation_level: IsolationLevel) -> ReadRecords {
+        ReadRecords {
+            fetch_offset: 0,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            isolation_level,
+        }
+    }
+
+    #[actix::test]
+    async fn a_marker_releases_read_committed_readers_parked_at_the_lso() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, mut watermarks) = start(dir.path());
+        let mut producer = Producer::new(42);
+        let records = producer.batch(2, true);
+        addr.send(AppendRecords { records }).await.unwrap().unwrap();
+
+        let committed = addr.send(read(IsolationLevel::ReadCommitted)).await;
+        let committed = committed.unwrap().unwrap();
+        assert!(
+            committed.slices.is_empty(),
+            "the open transaction is unstable"
+        );
+        assert_eq!(committed.watermarks.last_stable_offset, 0);
+        assert_eq!(committed.watermarks.high_watermark, 2);
+        assert_eq!(committed.aborted_transactions, Some(Vec::new()));
+        let uncommitted = addr.send(read(IsolationLevel::ReadUncommitted)).await;
+        let uncommitted = uncommitted.unwrap().unwrap();
+        assert!(uncommitted.bytes > 0 && uncommitted.aborted_transactions.is_none());
+        let latest = |isolation_level| ListOffset {
+            timestamp: -1,
+            isolation_level,
+        };
+        let lso = addr.send(latest(IsolationLevel::ReadCommitted)).await;
+        assert_eq!(lso.unwrap().unwrap(), (0, -1));
+
+        // A read_committed fetch parks until the LSO passes what it saw.
+        let parked = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
+        assert!(
+            parked.await.is_err(),
+            "no wake-up while the transaction is open"
+        );
+        let marker = WriteTxnMarker {
+            producer_id: 42,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit: false,
+        };
+        assert_eq!(addr.send(marker).await.unwrap().unwrap(), 2);
+        let woken = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
+        assert_eq!(woken.await.unwrap().unwrap().last_stable_offset, 3);
+
+        let committed = addr.send(read(IsolationLevel::ReadCommitted)).await;
+        let committed = committed.unwrap().unwrap();
+        assert!(committed.bytes > uncommitted.bytes, "data and marker");
+        let aborted = committed.aborted_transactions.unwrap();
+        assert_eq!(
+            aborted
+                .iter()
+                .map(|t| (t.producer_id, t.first_offset))
+                .collect::<Vec<_>>(),
+            [(42, 0)]
+        );
+        let lso = addr.send(latest(IsolationLevel::ReadCommitted)).await;
+        assert_eq!(lso.unwrap().unwrap(), (3, -1));
+        let stale = WriteTxnMarker {
+            producer_id: 42,
+            producer_epoch: -1,
+            coordinator_epoch: 0,
+            commit: true,
+        };
+        let refused = addr.send(stale).await.unwrap().unwrap_err();
+        assert_eq!(refused.code(), 47);
+    }
+}

@@ -7,6 +7,8 @@
 
 mod cleaning;
 mod producers;
+#[cfg(test)]
+pub(crate) use transactions::tests as transaction_tests;
 mod transactions;
 
 use std::collections::BTreeMap;

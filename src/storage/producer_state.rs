@@ -565,6 +565,104 @@ mod tests {
         assert_eq!(t.first_unstable_offset(), None);
     }
 
+    fn transactional(epoch: i16, base_seq: i32, records: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x10,
+            ..header(epoch, base_seq, records, base_offset)
+        }
+    }
+
+    fn marker_header(epoch: i16, offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x30,
+            base_sequence: NO_SEQUENCE,
+            ..header(epoch, 0, 1, offset)
+        }
+    }
+
+    fn abort(coordinator_epoch: i32) -> EndTxnMarker {
+        EndTxnMarker {
+            control_type: crate::storage::txn_marker::ControlRecordType::Abort,
+            coordinator_epoch,
+        }
+    }
+
+    #[test]
+    fn only_transactional_batches_inside_an_open_transaction() {
+        let mut t = ProducerStateTable::new();
+        t.record(&transactional(0, 0, 2, 10), true, false);
+        let refused = Err(ProducerStateError::InvalidTxnState {
+            producer_id: PID,
+            txn_first_offset: 10,
+        });
+        assert_eq!(t.check(&header(0, 2, 1, -1)), refused);
+        assert_eq!(t.check(&header(1, 0, 1, -1)), refused, "a new epoch too");
+        assert_eq!(
+            t.check(&transactional(0, 2, 1, -1)),
+            Ok(SequenceCheck::Append)
+        );
+        // A retry of a batch already written is still answered as a duplicate.
+        assert!(matches!(
+            t.check(&transactional(0, 0, 2, -1)),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn markers_check_both_epochs_and_complete_the_open_transaction() {
+        let mut t = ProducerStateTable::new();
+        assert_eq!(t.check_marker(PID, 0, 0), Ok(()), "unknown producers pass");
+        t.record(&transactional(2, 0, 2, 10), true, false);
+        assert_eq!(
+            t.check_marker(PID, 1, 0),
+            Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id: PID,
+                epoch: 1,
+                current: 2
+            })
+        );
+        assert_eq!(t.check_marker(PID, 2, 0), Ok(()));
+        let completed = t.record_marker(&marker_header(2, 12), &abort(7));
+        assert_eq!(
+            completed,
+            Some(CompletedTxn {
+                producer_id: PID,
+                first_offset: 10,
+                last_offset: 12,
+                is_aborted: true
+            })
+        );
+        assert_eq!(t.get(PID).unwrap().coordinator_epoch, 7);
+        assert_eq!(t.last_stable_offset_after(&completed.unwrap()), 13);
+        assert_eq!(
+            t.check_marker(PID, 2, 6),
+            Err(ProducerStateError::TransactionCoordinatorFenced {
+                producer_id: PID,
+                coordinator_epoch: 6,
+                current: 7
+            })
+        );
+        assert_eq!(
+            t.record_marker(&marker_header(2, 13), &abort(7)),
+            None,
+            "nothing was open"
+        );
+    }
+
+    #[test]
+    fn snapshots_without_a_coordinator_epoch_still_load() {
+        let mut t = table_with(&[(0, 0, 1, 0)]);
+        t.record_marker(&marker_header(0, 1), &abort(3));
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"coordinator_epoch\":3"));
+        let old = json.replace(",\"coordinator_epoch\":3", "");
+        let loaded: ProducerStateTable = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            loaded.get(PID).unwrap().coordinator_epoch,
+            NO_COORDINATOR_EPOCH
+        );
+    }
+
     #[test]
     fn idle_producers_expire_unless_in_a_transaction() {
         let mut t = table_with(&[(0, 0, 1, 0)]);

@@ -120,7 +120,7 @@ pub(super) fn complete_txn(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fs;
     use std::path::Path;
 
@@ -138,14 +138,14 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     /// An idempotent (and maybe transactional) producer, tracking its next sequence.
-    struct Producer {
-        id: i64,
-        epoch: i16,
+    pub(crate) struct Producer {
+        pub(crate) id: i64,
+        pub(crate) epoch: i16,
         next_seq: i32,
     }
 
     impl Producer {
-        fn new(id: i64) -> Producer {
+        pub(crate) fn new(id: i64) -> Producer {
             Producer {
                 id,
                 epoch: 0,
@@ -154,7 +154,7 @@ mod tests {
         }
 
         /// A batch of `count` keyed records ("k0", "k1", … by sequence).
-        fn batch(&mut self, count: i32, transactional: bool) -> Bytes {
+        pub(crate) fn batch(&mut self, count: i32, transactional: bool) -> Bytes {
             let records: Vec<Record> = (0..count)
                 .map(|i| Record {
                     transactional,
