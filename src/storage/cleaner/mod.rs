@@ -43,12 +43,15 @@
 //!    is dropped. Control batches are copied as they are. Records keep their offsets, so
 //!    readers see gaps, as in Kafka.
 //!
-//! Transactions: Troupe has no transaction coordinator yet, so the log cannot tell committed
-//! from aborted records. Until it can, records of transactional batches never enter the
+//! Transactions: the dirty section ends before the segment holding the first offset of any
+//! open transaction, so undecided records are never touched (Kafka stops at the same point,
+//! offset for offset). A cleaned group's new segment carries the `.txnindex` entries of every
+//! segment it replaces; offsets do not change, so the entries stay true. The cleaner does not
+//! yet tell committed from aborted records: records of transactional batches never enter the
 //! OffsetMap (an aborted write must not remove the committed record before it) and their
 //! tombstones never expire; they go only when a later non-transactional record with the same
 //! key supersedes them. Kafka instead drops aborted records and, once safe, transaction
-//! markers, and never cleans past the last stable offset; all three wait for transactions.
+//! markers.
 //!
 //! Not done here either: Kafka retains the last batch of each idempotent producer (possibly
 //! emptied) so producer state survives cleaning; `max.compaction.lag.ms` and I/O throttling
@@ -145,8 +148,10 @@ pub struct CleanableSnapshot {
     /// Where the dirty section starts: the cleaner checkpoint, or the log start offset when the
     /// checkpoint is missing or outside the log.
     pub first_dirty_offset: i64,
-    /// Where the dirty section ends (exclusive): the active segment's base offset, or the base
-    /// of the first dirty segment too young for `min.compaction.lag.ms`.
+    /// Where the dirty section ends (exclusive): the active segment's base offset, or earlier
+    /// the base of the segment holding the first unstable offset (see
+    /// [`CleanableSnapshot::stop_at_unstable_segment`]) or of the first dirty segment too young
+    /// for `min.compaction.lag.ms`.
     pub first_uncleanable_offset: i64,
     /// The topic's settings when the snapshot was taken.
     pub config: LogConfig,
@@ -178,6 +183,14 @@ impl CleanableSnapshot {
             first_uncleanable_offset,
             config,
         }
+    }
+
+    /// Ends the dirty section no later than `segment_base`, the base of the segment holding the
+    /// log's first unstable offset. As in Kafka, records of a transaction not yet decided are
+    /// never cleaned; stopping at a segment boundary keeps the rule simple.
+    pub(crate) fn stop_at_unstable_segment(mut self, segment_base: i64) -> CleanableSnapshot {
+        self.first_uncleanable_offset = self.first_uncleanable_offset.min(segment_base);
+        self
     }
 
     /// Segments wholly before the first dirty offset.

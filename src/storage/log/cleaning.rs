@@ -41,12 +41,12 @@ use crate::storage::error::StorageError;
 use crate::storage::segment::{self, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX};
 
 impl Log {
-    /// What the cleaner may work on now: the closed segments with their shared file handles,
-    /// the first dirty offset and, from the topic config, where cleaning must stop. Cheap: no
-    /// file is read.
+    /// What the cleaner may work on now: the closed segments with their shared file handles
+    /// and aborted transactions, the first dirty offset and, from the topic config and the
+    /// open transactions, where cleaning must stop. Cheap: no file is read.
     pub fn cleanable_snapshot(&self, now_ms: i64) -> CleanableSnapshot {
         let segments = self.inactive_segments().map(SegmentSnapshot::of).collect();
-        CleanableSnapshot::new(
+        let snapshot = CleanableSnapshot::new(
             self.dir.clone(),
             segments,
             self.log_start_offset,
@@ -54,7 +54,11 @@ impl Log {
             self.first_dirty_offset(),
             self.config.clone(),
             now_ms,
-        )
+        );
+        match self.producers.first_unstable_offset() {
+            Some(first) => snapshot.stop_at_unstable_segment(self.segment_base_for(first)),
+            None => snapshot,
+        }
     }
 
     /// Where the next cleaning pass starts: the cleaner checkpoint, or the log start offset if
@@ -957,14 +961,17 @@ mod tests {
         batch::write_crc(&mut txn);
         assert!(BatchHeader::parse(&txn).unwrap().is_transactional());
         h.log.append(Bytes::from(txn), NOW).unwrap();
+        // Decided (an open transaction would hold the cleaner back), but the cleaner does not
+        // read markers yet.
+        h.log.append_txn_marker(9, 0, 0, false, NOW).unwrap();
         h.put(&[("a", Some("a3"))]);
         h.roll();
 
         h.clean_and_install(ROOMY_MAP, NOW).unwrap();
         let offsets: Vec<i64> = h.records().iter().map(|r| r.0).collect();
-        // a1 goes (a3 supersedes it); b1 and the transaction's tombstone stay; a2 goes too,
-        // superseded by the non-transactional a3.
-        assert_eq!(offsets, [1, 3, 4]);
+        // a1 goes (a3 supersedes it); b1, the transaction's tombstone and its marker (4) stay;
+        // a2 goes too, superseded by the non-transactional a3.
+        assert_eq!(offsets, [1, 3, 4, 5]);
         assert!(batch_headers(&h.log)[1].is_transactional());
     }
 

@@ -562,4 +562,29 @@ pub(crate) mod tests {
         assert_eq!(aborted(&log, 0, log.log_end_offset()), before);
         assert_eq!(aborted(&log, 4, 5), [(2, 3)]);
     }
+
+    #[test]
+    fn the_cleaner_stops_before_the_segment_of_an_open_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact: true,
+            ..config()
+        };
+        let mut log = Log::open(dir.path(), config, NOW).unwrap();
+        let (mut open_txn, mut plain) = (Producer::new(1), Producer::new(2));
+        plain.send(&mut log, 4, false);
+        log.roll().unwrap(); // segment 4
+        plain.send(&mut log, 1, false);
+        open_txn.send(&mut log, 2, true); // 5-6, left open
+        log.roll().unwrap(); // segment 7
+        plain.send(&mut log, 4, false);
+        log.roll().unwrap();
+        assert_eq!(log.cleanable_snapshot(NOW).first_uncleanable_offset, 4);
+        open_txn.end(&mut log, true);
+        assert_eq!(
+            log.cleanable_snapshot(NOW).first_uncleanable_offset,
+            log.active_segment().base_offset(),
+            "the active segment's base once nothing is open"
+        );
+    }
 }
