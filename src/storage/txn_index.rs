@@ -78,7 +78,8 @@ pub struct TransactionIndex {
     path: PathBuf,
     base_offset: i64,
     entries: Vec<AbortedTxn>,
-    /// Open for appending once the file exists.
+    /// Open once this index has written to its file (appended or cut it); sealed segments
+    /// that are only read hold no descriptor.
     file: Option<File>,
 }
 
@@ -115,11 +116,9 @@ impl TransactionIndex {
             Err(e) => return Err(e),
         };
         let whole = bytes.len() - bytes.len() % ABORTED_TXN_SIZE;
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
         if whole < bytes.len() {
-            file.set_len(whole as u64)?;
+            index.writable()?.set_len(whole as u64)?;
         }
-        index.file = Some(file);
         let health = index.load_entries(&bytes[..whole]);
         Ok((index, health))
     }
@@ -158,23 +157,28 @@ impl TransactionIndex {
     /// every entry's so far.
     pub fn append(&mut self, txn: AbortedTxn) -> io::Result<()> {
         self.check_next(&txn).map_err(io::Error::other)?;
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => self.file.insert(
-                // Not O_APPEND: Linux would ignore the position of every write.
+        let position = (self.entries.len() * ABORTED_TXN_SIZE) as u64;
+        let file = self.writable()?;
+        file.set_len(position)?;
+        std::os::unix::fs::FileExt::write_all_at(file, &txn.encode(), position)?;
+        self.entries.push(txn);
+        Ok(())
+    }
+
+    /// The file, opened for writing (and created) on first use.
+    fn writable(&mut self) -> io::Result<&File> {
+        match self.file {
+            Some(ref file) => Ok(file),
+            // Not O_APPEND: Linux would ignore the position of every write.
+            None => Ok(self.file.insert(
                 OpenOptions::new()
                     .create(true)
                     .truncate(false)
                     .read(true)
                     .write(true)
                     .open(&self.path)?,
-            ),
-        };
-        let position = (self.entries.len() * ABORTED_TXN_SIZE) as u64;
-        file.set_len(position)?;
-        std::os::unix::fs::FileExt::write_all_at(&*file, &txn.encode(), position)?;
-        self.entries.push(txn);
-        Ok(())
+            )),
+        }
     }
 
     /// Drops the entries whose last offset is at or after `offset` (Kafka's `truncateTo`).
@@ -184,22 +188,19 @@ impl TransactionIndex {
             return Ok(());
         }
         self.entries.truncate(keep);
-        if let Some(file) = &self.file {
-            file.set_len((keep * ABORTED_TXN_SIZE) as u64)?;
-        }
-        Ok(())
+        self.writable()?.set_len((keep * ABORTED_TXN_SIZE) as u64)
     }
 
-    /// Drops every entry.
+    /// Drops every entry, emptying the file if there is one.
     pub fn reset(&mut self) -> io::Result<()> {
         self.entries.clear();
-        if let Some(file) = &self.file {
-            file.set_len(0)?;
+        if self.file.is_some() || self.path.exists() {
+            self.writable()?.set_len(0)?;
         }
         Ok(())
     }
 
-    /// Fsyncs the file, if there is one.
+    /// Fsyncs what this index wrote, if anything.
     pub fn flush(&self) -> io::Result<()> {
         if let Some(file) = &self.file {
             file.sync_data()?;

@@ -83,6 +83,7 @@ pub(super) fn load_producer_state(
     for segment in segments.range_mut(first_base..).map(|(_, s)| s) {
         let aborted = replay_segment(segment, replay_from, &mut table)?;
         let index = segment.txn_index_mut();
+        let mut rebuilt = false;
         for txn in aborted {
             if index
                 .entries()
@@ -90,7 +91,12 @@ pub(super) fn load_producer_state(
                 .is_none_or(|l| l.last_offset < txn.last_offset)
             {
                 index.append(txn)?;
+                rebuilt = true;
             }
+        }
+        if rebuilt {
+            // A sealed segment is not fsynced again; its rebuilt entries must last.
+            index.flush()?;
         }
     }
     table.truncate_head(log_start_offset);
