@@ -25,7 +25,7 @@
 //! (TRANSACTION_COORDINATOR_FENCED) than the producer's; it closes the open transaction, if
 //! any, and a marker without one is still written, as Kafka writes it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,39 @@ impl ProducerEntry {
 
     fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
+    }
+
+    /// Takes in a batch now in the log; see [`ProducerStateTable::record`].
+    fn apply(&mut self, header: &BatchHeader, is_transactional: bool, is_control: bool) {
+        if header.producer_epoch != self.epoch {
+            // A newer epoch starts afresh (replay may also see an older one after truncation
+            // elsewhere; it then wins, as the log says so). An open transaction stays open.
+            *self = ProducerEntry {
+                current_txn_first_offset: self.current_txn_first_offset,
+                coordinator_epoch: self.coordinator_epoch,
+                ..ProducerEntry::new(header.producer_epoch)
+            };
+        }
+        self.last_timestamp = header.max_timestamp;
+        if is_control {
+            self.current_txn_first_offset = None;
+            return;
+        }
+        if header.base_sequence >= 0 {
+            self.batches.push_back(BatchMetadata {
+                first_seq: header.base_sequence,
+                last_seq: last_sequence(header.base_sequence, header.last_offset_delta),
+                first_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                max_timestamp: header.max_timestamp,
+            });
+            while self.batches.len() > BATCHES_RETAINED {
+                self.batches.pop_front();
+            }
+        }
+        if is_transactional && self.current_txn_first_offset.is_none() {
+            self.current_txn_first_offset = Some(header.base_offset);
+        }
     }
 
     fn find_duplicate(&self, epoch: i16, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
@@ -184,6 +217,10 @@ fn check_txn_state(entry: &ProducerEntry, header: &BatchHeader) -> Result<(), Pr
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions as (first offset, producer id), so the first unstable offset (asked
+    /// on every append and read) costs no scan. Derived from `producers`; not stored.
+    #[serde(skip)]
+    ongoing_txns: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStateTable {
@@ -328,33 +365,16 @@ impl ProducerStateTable {
             .producers
             .entry(producer_id)
             .or_insert_with(|| ProducerEntry::new(header.producer_epoch));
-        if header.producer_epoch != entry.epoch {
-            // A newer epoch starts afresh (replay may also see an older one after truncation
-            // elsewhere; it then wins, as the log says so).
-            *entry = ProducerEntry {
-                current_txn_first_offset: entry.current_txn_first_offset,
-                ..ProducerEntry::new(header.producer_epoch)
-            };
-        }
-        entry.last_timestamp = header.max_timestamp;
-        if is_control {
-            entry.current_txn_first_offset = None;
-            return;
-        }
-        if header.base_sequence >= 0 {
-            entry.batches.push_back(BatchMetadata {
-                first_seq: header.base_sequence,
-                last_seq: last_sequence(header.base_sequence, header.last_offset_delta),
-                first_offset: header.base_offset,
-                last_offset: header.last_offset(),
-                max_timestamp: header.max_timestamp,
-            });
-            while entry.batches.len() > BATCHES_RETAINED {
-                entry.batches.pop_front();
+        let txn_before = entry.current_txn_first_offset;
+        entry.apply(header, is_transactional, is_control);
+        let txn_after = entry.current_txn_first_offset;
+        if txn_before != txn_after {
+            if let Some(first) = txn_before {
+                self.ongoing_txns.remove(&(first, producer_id));
             }
-        }
-        if is_transactional && entry.current_txn_first_offset.is_none() {
-            entry.current_txn_first_offset = Some(header.base_offset);
+            if let Some(first) = txn_after {
+                self.ongoing_txns.insert((first, producer_id));
+            }
         }
     }
 
@@ -387,10 +407,7 @@ impl ProducerStateTable {
     /// The earliest first offset of any open transaction: the last stable offset cannot pass
     /// it.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producers
-            .values()
-            .filter_map(|e| e.current_txn_first_offset)
-            .min()
+        self.ongoing_txns.first().map(|&(first, _)| first)
     }
 }
 
@@ -426,7 +443,13 @@ impl ProducerStateTable {
         if crc32c::crc32c(body) != crc {
             return None;
         }
-        serde_json::from_slice(body).ok()
+        let mut table: ProducerStateTable = serde_json::from_slice(body).ok()?;
+        table.ongoing_txns = table
+            .producers
+            .iter()
+            .filter_map(|(&id, e)| e.current_txn_first_offset.map(|first| (first, id)))
+            .collect();
+        Some(table)
     }
 }
 
