@@ -252,7 +252,8 @@ pub struct LogSegment {
     offset_index: OffsetIndex,
     time_index: TimeIndex,
     txn_index: TransactionIndex,
-    /// The `.txnindex` read at open had a defect and was emptied; the log rebuilds it.
+    /// The `.txnindex` was emptied at open (damaged, or the active segment's after an unclean
+    /// shutdown); the log's producer-state replay rebuilds it.
     txn_index_needs_rebuild: bool,
     bytes_since_last_index_entry: u64,
     max_timestamp_so_far: i64,
