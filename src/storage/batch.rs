@@ -281,7 +281,8 @@ pub fn check_compression_codec(header: &BatchHeader) -> Result<(), String> {
 /// anywhere rejects the whole request and the log never holds half of it.
 ///
 /// Framing, magic and CRC failures are `CorruptMessage`; a batch over `max_message_bytes` is
-/// `MessageTooLarge`; an intact batch whose record count or codec is wrong is `InvalidRecord`.
+/// `MessageTooLarge`; an intact batch whose record count or codec is wrong, a control batch,
+/// or a batch with a producer id but no sequence is `InvalidRecord`.
 pub fn validate_produce_batches(
     records: &Bytes,
     max_message_bytes: i32,
@@ -343,8 +344,24 @@ fn validate_one_batch(
         .map_err(|e| StorageError::CorruptMessage(format!("batch at position {position}: {e}")))?;
     check_record_count(&header)
         .and_then(|()| check_compression_codec(&header))
+        .and_then(|()| check_client_batch(&header))
         .map_err(|e| StorageError::InvalidRecord(format!("batch at position {position}: {e}")))?;
     Ok(header)
+}
+
+/// Rules for batches from producers, as Kafka's validator has them: control batches are the
+/// broker's own (transaction markers), and a batch with a producer id carries sequences.
+fn check_client_batch(header: &BatchHeader) -> Result<(), String> {
+    if header.is_control() {
+        return Err("clients are not allowed to write control records".into());
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return Err(format!(
+            "invalid sequence number {} in a batch from producer {}",
+            header.base_sequence, header.producer_id
+        ));
+    }
+    Ok(())
 }
 
 /// Runs kafka-protocol's header decoder over exactly one batch; it recomputes the CRC-32C and

@@ -21,7 +21,7 @@ use super::expiry::{expired_offsets, GroupActivity};
 use super::group::*;
 use super::records::{self, OffsetsRecord};
 use super::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
+use crate::actors::partition_replica::{AppendRecords, GetWatermarks, IsolationLevel, ReadRecords};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -389,6 +389,7 @@ impl GroupCoordinator {
                             fetch_offset: offset,
                             max_bytes: 1 << 20,
                             min_one_batch: true,
+                            isolation_level: IsolationLevel::ReadUncommitted,
                         })
                         .await;
                     let Ok(Ok(read)) = read else { break };
