@@ -53,6 +53,10 @@ pub enum BrokerError {
     OutOfOrderSequence(String),
     #[error("{0}")]
     InvalidProducerEpoch(String),
+    #[error("{0}")]
+    InvalidTxnState(String),
+    #[error("{0}")]
+    TransactionCoordinatorFenced(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
     #[error("internal error: {0}")]
@@ -83,6 +87,10 @@ impl BrokerError {
             BrokerError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
             BrokerError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             BrokerError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            BrokerError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            BrokerError::TransactionCoordinatorFenced(_) => {
+                ResponseError::TransactionCoordinatorFenced
+            }
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,
         };
@@ -119,6 +127,12 @@ impl From<StorageError> for BrokerError {
                 ProducerStateError::OutOfOrderSequence { .. } => {
                     BrokerError::OutOfOrderSequence(e.to_string())
                 }
+                ProducerStateError::InvalidTxnState { .. } => {
+                    BrokerError::InvalidTxnState(e.to_string())
+                }
+                ProducerStateError::TransactionCoordinatorFenced { .. } => {
+                    BrokerError::TransactionCoordinatorFenced(e.to_string())
+                }
             },
             StorageError::Io(io) => BrokerError::KafkaStorage(io.to_string()),
         }
@@ -152,5 +166,11 @@ mod tests {
         assert_eq!(BrokerError::InvalidPartitions(String::new()).code(), 37);
         assert_eq!(BrokerError::InvalidConfig(String::new()).code(), 40);
         assert_eq!(BrokerError::NotLeaderOrFollower.code(), 6);
+        assert_eq!(BrokerError::InvalidProducerEpoch(String::new()).code(), 47);
+        assert_eq!(BrokerError::InvalidTxnState(String::new()).code(), 48);
+        assert_eq!(
+            BrokerError::TransactionCoordinatorFenced(String::new()).code(),
+            52
+        );
     }
 }

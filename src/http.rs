@@ -94,11 +94,11 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics_text(State(s): State<HttpState>) -> impl IntoResponse {
     let mut text = s.prometheus.render();
-    // Per-partition offsets come from the partitions' published high watermarks at scrape
-    // time, so the append path pays nothing for them.
+    // Per-partition offsets come from the partitions' published watermarks at scrape time,
+    // so the append path pays nothing for them.
     text.push_str("# TYPE troupe_partition_log_end_offset gauge\n");
     for (tp, h) in s.replicas.all() {
-        let leo = *h.high_watermark.borrow();
+        let leo = h.watermarks.borrow().log_end_offset;
         text.push_str(&format!(
             "troupe_partition_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {}\n",
             tp.topic, tp.partition, leo

@@ -5,6 +5,7 @@
 //! (health and metrics), `server` (startup and shutdown wiring).
 
 pub mod actors;
+pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod error;

@@ -1,10 +1,14 @@
-//! The `troupe` command line: `troupe serve` runs a broker. Admin subcommands join it later
-//! (issue #6).
+//! The `troupe` command line: `troupe serve` runs a broker; `topic`, `group`, `cluster`,
+//! `produce` and `consume` administer any Kafka-compatible cluster over the Kafka protocol
+//! (`troupe::admin`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use troupe::admin::{self, AdminError, Cluster};
 use troupe::config::{read_toml_properties, BrokerConfig};
 use troupe::server::{run, ServeOptions};
 
@@ -25,6 +29,158 @@ enum Command {
     Serve(ServeArgs),
     /// Print every broker property with its default, as TOML (config/troupe.toml).
     PrintConfig,
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// List, describe (with lag), reset and delete consumer groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Brokers, controller, under-replicated and offline partitions.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Produce one record per line of stdin.
+    Produce(ProduceArgs),
+    /// Print records, one per line.
+    Consume(ConsumeArgs),
+}
+
+/// Where and how admin commands talk to the cluster.
+#[derive(Args, Clone)]
+struct Connect {
+    /// Any broker of the cluster, host:port.
+    #[arg(
+        long,
+        global = true,
+        env = "TROUPE_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i16,
+        /// key=value, repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    List {
+        /// Include internal topics (__consumer_offsets, ...).
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    Describe {
+        name: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Set configs (an empty value removes one) and/or grow the partition count.
+    Alter {
+        name: String,
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        #[arg(long)]
+        partitions: Option<i32>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    List {
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// State, members, and per-partition committed offset, log end offset and lag.
+    Describe {
+        group: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Move a group's committed offsets of a topic (the group must have no active members).
+    ResetOffsets {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, conflicts_with_all = ["to_latest", "to_offset"])]
+        to_earliest: bool,
+        #[arg(long, conflicts_with = "to_offset")]
+        to_latest: bool,
+        #[arg(long)]
+        to_offset: Option<i64>,
+        /// Commit the new offsets (without it, only show them).
+        #[arg(long)]
+        execute: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    Delete {
+        group: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    Status {
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Args)]
+struct ProduceArgs {
+    topic: String,
+    /// Write every record to this partition (default: by key, else spread over partitions).
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Split each line at the first SEP into key and value.
+    #[arg(long, value_name = "SEP")]
+    key_separator: Option<String>,
+    #[command(flatten)]
+    connect: Connect,
+}
+
+#[derive(Args)]
+struct ConsumeArgs {
+    topic: String,
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Start at the log start (default: only new records).
+    #[arg(long)]
+    from_beginning: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Stop when nothing new arrived for this long.
+    #[arg(long, default_value_t = 5000)]
+    idle_timeout_ms: u64,
+    /// Print `key<SEP>value`.
+    #[arg(long)]
+    print_key: bool,
+    #[arg(long, default_value = "\t")]
+    key_separator: String,
+    #[command(flatten)]
+    connect: Connect,
 }
 
 #[derive(Parser)]
@@ -65,10 +221,129 @@ fn main() {
             print!("{}", troupe::config::example_toml());
             Ok(())
         }
+        admin_command => {
+            if let Err(e) = run_admin(admin_command) {
+                eprintln!("troupe: {e}");
+                std::process::exit(e.exit_code());
+            }
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("troupe: {e:#}");
         std::process::exit(1);
+    }
+}
+
+fn connect(c: &Connect) -> Result<Cluster, AdminError> {
+    Cluster::connect(&c.bootstrap, admin::REQUEST_TIMEOUT)
+}
+
+/// Runs one admin subcommand.
+fn run_admin(command: Command) -> Result<(), AdminError> {
+    match command {
+        Command::Topic(TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            connect: c,
+        }) => {
+            let configs = admin::topic::parse_configs(&configs)?;
+            admin::topic::create(
+                &mut connect(&c)?,
+                &name,
+                partitions,
+                replication_factor,
+                &configs,
+            )
+        }
+        Command::Topic(TopicCommand::List { all, connect: c }) => {
+            admin::topic::list(&mut connect(&c)?, c.json, all)
+        }
+        Command::Topic(TopicCommand::Describe { name, connect: c }) => {
+            admin::topic::describe(&mut connect(&c)?, &name, c.json)
+        }
+        Command::Topic(TopicCommand::Alter {
+            name,
+            configs,
+            partitions,
+            connect: c,
+        }) => {
+            let configs = admin::topic::parse_configs(&configs)?;
+            admin::topic::alter(&mut connect(&c)?, &name, &configs, partitions)
+        }
+        Command::Topic(TopicCommand::Delete { name, connect: c }) => {
+            admin::topic::delete(&mut connect(&c)?, &name)
+        }
+        Command::Group(GroupCommand::List { connect: c }) => {
+            admin::group::list(&mut connect(&c)?, c.json)
+        }
+        Command::Group(GroupCommand::Describe { group, connect: c }) => {
+            admin::group::describe(&mut connect(&c)?, &group, c.json)
+        }
+        Command::Group(GroupCommand::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_offset,
+            execute,
+            connect: c,
+        }) => {
+            let to = match (to_earliest, to_latest, to_offset) {
+                (true, _, _) => admin::group::ResetTo::Earliest,
+                (_, true, _) => admin::group::ResetTo::Latest,
+                (_, _, Some(n)) => admin::group::ResetTo::Offset(n),
+                _ => {
+                    return Err(AdminError::Usage(
+                        "give --to-earliest, --to-latest or --to-offset N".into(),
+                    ))
+                }
+            };
+            admin::group::reset_offsets(&mut connect(&c)?, &group, &topic, to, execute, c.json)
+        }
+        Command::Group(GroupCommand::Delete { group, connect: c }) => {
+            admin::group::delete(&mut connect(&c)?, &group)
+        }
+        Command::Cluster(ClusterCommand::Status { connect: c }) => {
+            admin::topic::cluster_status(&mut connect(&c)?, c.json)
+        }
+        Command::Produce(args) => {
+            let options = admin::records::ProduceOptions {
+                partition: args.partition,
+                key_separator: args.key_separator,
+            };
+            let stdin = std::io::stdin();
+            let written = admin::records::produce(
+                &mut connect(&args.connect)?,
+                &args.topic,
+                &options,
+                stdin.lock(),
+            )?;
+            eprintln!("produced {written} records to {}", args.topic);
+            Ok(())
+        }
+        Command::Consume(args) => {
+            let options = admin::records::ConsumeOptions {
+                partition: args.partition,
+                from_beginning: args.from_beginning,
+                max_messages: args.max_messages,
+                idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+                print_key: args.print_key,
+                key_separator: args.key_separator.replace("\\t", "\t"),
+                json: args.connect.json,
+            };
+            let stdout = std::io::stdout();
+            admin::records::consume(
+                &mut connect(&args.connect)?,
+                &args.topic,
+                &options,
+                stdout.lock(),
+            )?;
+            Ok(())
+        }
+        Command::Serve(_) | Command::PrintConfig => unreachable!("handled by main"),
     }
 }
 

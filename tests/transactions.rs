@@ -1,10 +1,8 @@
-//! Transactions through librdkafka against the real binary, coordinator side (issue #4).
-//!
-//! What works without the partition side: InitProducerId for a transactional id (and that
-//! its state survives kill -9), fencing of a zombie producer, transactional offsets staying
-//! invisible while their transaction is open. Tests marked `#[ignore]` need the partition
-//! side's `WriteTxnMarker` (branch `txn-log`): commits and aborts only complete once markers
-//! land. They pass after that merge; run them with `--ignored`.
+//! Transactions through librdkafka against the real binary (issue #4): InitProducerId for a
+//! transactional id and its survival of kill -9, fencing of a zombie producer (idle, and with
+//! a transaction open), commit and abort as read_committed consumers see them, transactional
+//! offsets (invisible while open, visible once committed, also after replay), and the abort
+//! of a transaction past its timeout.
 
 mod common;
 
@@ -137,8 +135,6 @@ fn transactional_offsets_are_invisible_while_the_transaction_is_open() {
     );
 }
 
-// ---- need the partition side (WriteTxnMarker) ----
-
 fn read_committed_values(b: &Broker, topic: &str, expect: usize) -> Vec<String> {
     let c = group_consumer(b, &format!("reader-{topic}"), "read_committed");
     let mut tpl = TopicPartitionList::new();
@@ -159,7 +155,6 @@ fn read_committed_values(b: &Broker, topic: &str, expect: usize) -> Vec<String> 
 }
 
 #[test]
-#[ignore = "needs WriteTxnMarker from the partition side (branch txn-log)"]
 fn commit_and_abort_decide_what_read_committed_consumers_see() {
     let b = Broker::start();
     create_topic(&b, "outcome", 1, &[]);
@@ -177,7 +172,6 @@ fn commit_and_abort_decide_what_read_committed_consumers_see() {
 }
 
 #[test]
-#[ignore = "needs WriteTxnMarker from the partition side (branch txn-log)"]
 fn a_successor_aborts_the_zombies_open_transaction() {
     let b = Broker::start();
     create_topic(&b, "takeover", 1, &[]);
@@ -201,7 +195,6 @@ fn a_successor_aborts_the_zombies_open_transaction() {
 }
 
 #[test]
-#[ignore = "needs WriteTxnMarker from the partition side (branch txn-log)"]
 fn transactional_offsets_count_once_committed_also_after_kill_dash_nine() {
     let mut b = Broker::start();
     create_topic(&b, "consumed", 1, &[]);
@@ -230,7 +223,6 @@ fn transactional_offsets_count_once_committed_also_after_kill_dash_nine() {
 }
 
 #[test]
-#[ignore = "needs WriteTxnMarker from the partition side (branch txn-log)"]
 fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
     let b = Broker::start();
     create_topic(&b, "slow", 1, &[]);

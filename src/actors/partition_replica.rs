@@ -1,9 +1,14 @@
 //! `PartitionReplica`: one per partition hosted on this broker, the sole owner of its `Log`.
 //!
-//! Accepts appends, reads, offset lookups, record deletion and config changes as messages; runs
-//! retention and time-based rolling on a timer. Invariants it keeps: offsets are assigned only
-//! here, in append order; the log start offset only moves forward; the high watermark never
-//! passes the log end offset (on one broker they are equal; replication will lower it).
+//! Accepts appends, transaction markers, reads, offset lookups, record deletion and config
+//! changes as messages; runs retention and time-based rolling on a timer. Invariants it keeps:
+//! offsets are assigned only here, in append order; the log start offset only moves forward;
+//! the high watermark never passes the log end offset (on one broker they are equal;
+//! replication will lower it); the last stable offset never passes the high watermark.
+//!
+//! It publishes its [`Watermarks`] on a `watch` after every change, so parked fetches wake
+//! without polling: read_uncommitted ones when the high watermark moves, read_committed ones
+//! when the last stable offset does (a transaction marker moves it).
 //!
 //! A panic inside a handler is caught (`supervisor::guard`), the actor stops, and actix's
 //! `Supervisor` restarts it in place: `started` re-opens the log from disk, which runs recovery.
@@ -20,7 +25,10 @@ use tokio::sync::watch;
 
 use crate::actors::supervisor::{guard, SupervisorState};
 use crate::error::BrokerError;
-use crate::storage::{CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log, LogConfig};
+use crate::storage::{
+    AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
+    LogConfig,
+};
 
 /// Identifies a partition: topic name and index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,13 +52,59 @@ pub struct Watermarks {
     pub log_end_offset: i64,
 }
 
+impl Watermarks {
+    /// The watermarks of `log` (on one broker the high watermark is the log end).
+    pub fn of(log: &Log) -> Watermarks {
+        let leo = log.log_end_offset();
+        Watermarks {
+            log_start_offset: log.log_start_offset(),
+            high_watermark: leo,
+            last_stable_offset: log.last_stable_offset(),
+            log_end_offset: leo,
+        }
+    }
+
+    /// The offset a reader at `isolation` may read up to (exclusive).
+    pub fn fetchable_offset(&self, isolation: IsolationLevel) -> i64 {
+        match isolation {
+            IsolationLevel::ReadUncommitted => self.high_watermark,
+            IsolationLevel::ReadCommitted => self.last_stable_offset,
+        }
+    }
+}
+
+/// Which records a reader may see (Kafka's `IsolationLevel`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Everything below the high watermark, records of open and aborted transactions too.
+    #[default]
+    ReadUncommitted,
+    /// Only below the last stable offset; the aborted transactions in what is read are
+    /// listed so the reader can skip their records.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// From a request's `isolation_level` field: 1 is READ_COMMITTED, anything else
+    /// READ_UNCOMMITTED.
+    pub fn from_wire(level: i8) -> IsolationLevel {
+        if level == 1 {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        }
+    }
+}
+
 // ---- messages ----
 
-/// Append client batches (already framed; validated by the log before anything is written).
+/// Append batches (already framed; validated by the log before anything is written), from a
+/// client's produce request or a coordinator's own writes (`origin`).
 #[derive(Message)]
 #[rtype(result = "Result<AppendResult, BrokerError>")]
 pub struct AppendRecords {
     pub records: Bytes,
+    pub origin: AppendOrigin,
 }
 
 #[derive(Debug, Clone)]
@@ -60,14 +114,26 @@ pub struct AppendResult {
     pub log_start_offset: i64,
 }
 
+/// Append a transaction marker (a control batch) for `producer_id` ending its open transaction.
+#[derive(Message)]
+#[rtype(result = "Result<i64, BrokerError>")] // the marker's offset
+pub struct WriteTxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+}
+
 /// Read whole batches from `fetch_offset`, at most `max_bytes` (the first batch whole when
-/// `min_one_batch`), never past the high watermark.
+/// `min_one_batch`), never past the high watermark, or under READ_COMMITTED the last stable
+/// offset.
 #[derive(Message)]
 #[rtype(result = "Result<ReadResult, BrokerError>")]
 pub struct ReadRecords {
     pub fetch_offset: i64,
     pub max_bytes: usize,
     pub min_one_batch: bool,
+    pub isolation_level: IsolationLevel,
 }
 
 #[derive(Debug)]
@@ -75,14 +141,20 @@ pub struct ReadResult {
     pub slices: Vec<FileSlice>,
     pub bytes: usize,
     pub watermarks: Watermarks,
+    /// Under READ_COMMITTED, the aborted transactions overlapping the batches read (from the
+    /// fetch offset); `None` under READ_UNCOMMITTED.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 /// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else the first offset at or after
-/// the timestamp. Returns (offset, timestamp), or (-1, -1) when nothing qualifies.
+/// the timestamp. Returns (offset, timestamp), or (-1, -1) when nothing qualifies. Latest is
+/// the high watermark, or under READ_COMMITTED the last stable offset; lookups by timestamp
+/// only answer offsets below it.
 #[derive(Message)]
 #[rtype(result = "Result<(i64, i64), BrokerError>")]
 pub struct ListOffset {
     pub timestamp: i64,
+    pub isolation_level: IsolationLevel,
 }
 
 /// DeleteRecords: move the log start offset to `offset` (-1 = high watermark).
@@ -132,8 +204,8 @@ pub struct PartitionReplica {
     dir: PathBuf,
     config: LogConfig,
     log: Option<Log>,
-    /// Publishes the high watermark so parked fetches wake without polling.
-    high_watermark_tx: watch::Sender<i64>,
+    /// Publishes the watermarks so parked fetches wake without polling.
+    watermarks_tx: watch::Sender<Watermarks>,
     health: Arc<SupervisorState>,
     retention_check_interval: Duration,
     flush_check_interval: Duration,
@@ -147,7 +219,7 @@ impl PartitionReplica {
         dir: PathBuf,
         config: LogConfig,
         log: Log,
-        high_watermark_tx: watch::Sender<i64>,
+        watermarks_tx: watch::Sender<Watermarks>,
         health: Arc<SupervisorState>,
         retention_check_interval: Duration,
         flush_check_interval: Duration,
@@ -157,7 +229,7 @@ impl PartitionReplica {
             dir,
             config,
             log: Some(log),
-            high_watermark_tx,
+            watermarks_tx,
             health,
             retention_check_interval,
             flush_check_interval,
@@ -173,25 +245,16 @@ impl PartitionReplica {
     }
 
     fn watermarks(&self) -> Watermarks {
-        match &self.log {
-            Some(log) => {
-                let leo = log.log_end_offset();
-                Watermarks {
-                    log_start_offset: log.log_start_offset(),
-                    high_watermark: leo,
-                    last_stable_offset: leo,
-                    log_end_offset: leo,
-                }
-            }
-            None => Watermarks::default(),
-        }
+        self.log.as_ref().map(Watermarks::of).unwrap_or_default()
     }
 
-    fn publish_high_watermark(&self) {
-        let hw = self.watermarks().high_watermark;
-        self.high_watermark_tx.send_if_modified(|v| {
-            let changed = *v != hw;
-            *v = hw;
+    /// Publishes the watermarks if they changed; waiters check their own field.
+    fn publish_watermarks(&self) {
+        let Some(log) = &self.log else { return };
+        let now = Watermarks::of(log);
+        self.watermarks_tx.send_if_modified(|v| {
+            let changed = *v != now;
+            *v = now;
             changed
         });
     }
@@ -224,7 +287,7 @@ impl PartitionReplica {
             Ok(log) => {
                 tracing::info!(partition = %self.tp, log_end_offset = log.log_end_offset(), "partition log re-opened");
                 self.log = Some(log);
-                self.publish_high_watermark();
+                self.publish_watermarks();
             }
             Err(e) => {
                 tracing::error!(partition = %self.tp, error = %e, "cannot re-open partition log")
@@ -240,6 +303,7 @@ impl PartitionReplica {
             log.expire_producers(now);
             Ok(log.enforce_retention(now)?)
         });
+        self.publish_watermarks();
         match result {
             Ok(n) if n > 0 => {
                 tracing::info!(partition = %self.tp, segments = n, "retention deleted segments")
@@ -286,7 +350,7 @@ impl Actor for PartitionReplica {
         if self.log.is_none() {
             self.reopen_log();
         }
-        self.publish_high_watermark();
+        self.publish_watermarks();
         ctx.run_interval(self.retention_check_interval, |act, ctx| {
             act.housekeeping(ctx)
         });
@@ -311,10 +375,12 @@ impl Handler<AppendRecords> for PartitionReplica {
 
     fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
         let now = Self::now_ms();
-        let info = self.with_log(ctx, |log| Ok(log.append(msg.records, now)?))?;
+        let info = self.with_log(ctx, |log| {
+            Ok(log.append_from(msg.records, now, msg.origin)?)
+        })?;
         metrics::counter!("troupe_bytes_in_total").increment(info.bytes as u64);
         metrics::counter!("troupe_records_in_total").increment(info.record_count as u64);
-        self.publish_high_watermark();
+        self.publish_watermarks();
         Ok(AppendResult {
             base_offset: info.first_offset,
             log_append_time: info.log_append_time,
@@ -328,19 +394,43 @@ impl Handler<ReadRecords> for PartitionReplica {
 
     fn handle(&mut self, msg: ReadRecords, ctx: &mut Context<Self>) -> Self::Result {
         let watermarks = self.watermarks();
-        let read = self.with_log(ctx, |log| {
-            Ok(log.read(
+        let read_committed = msg.isolation_level == IsolationLevel::ReadCommitted;
+        let (read, aborted_transactions) = self.with_log(ctx, |log| {
+            let read = log.read(
                 msg.fetch_offset,
                 msg.max_bytes,
-                watermarks.high_watermark,
+                watermarks.fetchable_offset(msg.isolation_level),
                 msg.min_one_batch,
-            )?)
+            )?;
+            let aborted = read_committed
+                .then(|| log.aborted_transactions(msg.fetch_offset, read.next_offset));
+            Ok((read, aborted))
         })?;
         Ok(ReadResult {
             slices: read.slices,
             bytes: read.bytes,
             watermarks,
+            aborted_transactions,
         })
+    }
+}
+
+impl Handler<WriteTxnMarker> for PartitionReplica {
+    type Result = Result<i64, BrokerError>;
+
+    fn handle(&mut self, msg: WriteTxnMarker, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Self::now_ms();
+        let info = self.with_log(ctx, |log| {
+            Ok(log.append_txn_marker(
+                msg.producer_id,
+                msg.producer_epoch,
+                msg.coordinator_epoch,
+                msg.commit,
+                now,
+            )?)
+        })?;
+        self.publish_watermarks();
+        Ok(info.first_offset)
     }
 }
 
@@ -349,19 +439,19 @@ impl Handler<ListOffset> for PartitionReplica {
 
     fn handle(&mut self, msg: ListOffset, ctx: &mut Context<Self>) -> Self::Result {
         let w = self.watermarks();
-        match msg.timestamp {
-            -1 => Ok((w.high_watermark, -1)),
-            -2 => Ok((w.log_start_offset, -1)),
+        let fetchable = w.fetchable_offset(msg.isolation_level);
+        let found = match msg.timestamp {
+            -1 => return Ok((fetchable, -1)),
+            -2 => return Ok((w.log_start_offset, -1)),
             -3 => self.with_log(ctx, |log| {
-                Ok(log
-                    .max_timestamp()
-                    .map(|(ts, off)| (off, ts))
-                    .unwrap_or((-1, -1)))
-            }),
-            ts => self.with_log(ctx, |log| {
-                Ok(log.offset_for_timestamp(ts)?.unwrap_or((-1, -1)))
-            }),
-        }
+                Ok(log.max_timestamp().map(|(ts, offset)| (offset, ts)))
+            })?,
+            ts => self.with_log(ctx, |log| Ok(log.offset_for_timestamp(ts)?))?,
+        };
+        // As Kafka: only offsets a reader at this isolation level could fetch.
+        Ok(found
+            .filter(|&(offset, _)| offset < fetchable)
+            .unwrap_or((-1, -1)))
     }
 }
 
@@ -382,7 +472,9 @@ impl Handler<DeleteRecordsBefore> for PartitionReplica {
                 log_end: w.high_watermark,
             });
         }
-        self.with_log(ctx, |log| Ok(log.delete_records_before(offset)?))
+        let log_start = self.with_log(ctx, |log| Ok(log.delete_records_before(offset)?))?;
+        self.publish_watermarks();
+        Ok(log_start)
     }
 }
 
@@ -457,29 +549,113 @@ impl Handler<InjectPanic> for PartitionReplica {
     }
 }
 
-// ---- STUB: transaction markers (issue #4, partition side) ----------------------------------
-// The partition side (control batches, LSO, aborted-transaction index) lands on branch
-// `txn-log`, which provides exactly this message and a real handler. Until that merge the
-// coordinator side compiles against this stub; the merge replaces the whole block.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::log::transaction_tests::Producer;
 
-/// Write a COMMIT or ABORT control batch for `producer_id` (ending its open transaction in
-/// this partition). Replies the marker's offset.
-#[derive(Message)]
-#[rtype(result = "Result<i64, BrokerError>")]
-pub struct WriteTxnMarker {
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub coordinator_epoch: i32,
-    pub commit: bool,
-}
+    const WAIT: Duration = Duration::from_millis(100);
 
-impl Handler<WriteTxnMarker> for PartitionReplica {
-    type Result = Result<i64, BrokerError>;
+    fn start(dir: &std::path::Path) -> (Addr<PartitionReplica>, watch::Receiver<Watermarks>) {
+        let config = LogConfig::default();
+        let log = Log::open(dir, config.clone(), PartitionReplica::now_ms()).unwrap();
+        let (tx, rx) = watch::channel(Watermarks::of(&log));
+        let tp = TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        };
+        let hour = Duration::from_secs(3600);
+        let replica = PartitionReplica::new(
+            tp,
+            dir.to_path_buf(),
+            config,
+            log,
+            tx,
+            Arc::new(SupervisorState::default()),
+            hour,
+            hour,
+        );
+        (replica.start(), rx)
+    }
 
-    fn handle(&mut self, _: WriteTxnMarker, _: &mut Context<Self>) -> Self::Result {
-        Err(BrokerError::Internal(
-            "markers land with the partition side".into(),
-        ))
+    fn read(isolation_level: IsolationLevel) -> ReadRecords {
+        ReadRecords {
+            fetch_offset: 0,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            isolation_level,
+        }
+    }
+
+    #[actix::test]
+    async fn a_marker_releases_read_committed_readers_parked_at_the_lso() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, mut watermarks) = start(dir.path());
+        let mut producer = Producer::new(42);
+        let records = producer.batch(2, true);
+        addr.send(AppendRecords {
+            records,
+            origin: AppendOrigin::Client,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+        let committed = addr.send(read(IsolationLevel::ReadCommitted)).await;
+        let committed = committed.unwrap().unwrap();
+        assert!(
+            committed.slices.is_empty(),
+            "the open transaction is unstable"
+        );
+        assert_eq!(committed.watermarks.last_stable_offset, 0);
+        assert_eq!(committed.watermarks.high_watermark, 2);
+        assert_eq!(committed.aborted_transactions, Some(Vec::new()));
+        let uncommitted = addr.send(read(IsolationLevel::ReadUncommitted)).await;
+        let uncommitted = uncommitted.unwrap().unwrap();
+        assert!(uncommitted.bytes > 0 && uncommitted.aborted_transactions.is_none());
+        let latest = |isolation_level| ListOffset {
+            timestamp: -1,
+            isolation_level,
+        };
+        let lso = addr.send(latest(IsolationLevel::ReadCommitted)).await;
+        assert_eq!(lso.unwrap().unwrap(), (0, -1));
+
+        // A read_committed fetch parks until the LSO passes what it saw.
+        let parked = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
+        assert!(
+            parked.await.is_err(),
+            "no wake-up while the transaction is open"
+        );
+        let marker = WriteTxnMarker {
+            producer_id: 42,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit: false,
+        };
+        assert_eq!(addr.send(marker).await.unwrap().unwrap(), 2);
+        let woken = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
+        assert_eq!(woken.await.unwrap().unwrap().last_stable_offset, 3);
+
+        let committed = addr.send(read(IsolationLevel::ReadCommitted)).await;
+        let committed = committed.unwrap().unwrap();
+        assert!(committed.bytes > uncommitted.bytes, "data and marker");
+        let aborted = committed.aborted_transactions.unwrap();
+        assert_eq!(
+            aborted
+                .iter()
+                .map(|t| (t.producer_id, t.first_offset))
+                .collect::<Vec<_>>(),
+            [(42, 0)]
+        );
+        let lso = addr.send(latest(IsolationLevel::ReadCommitted)).await;
+        assert_eq!(lso.unwrap().unwrap(), (3, -1));
+        let stale = WriteTxnMarker {
+            producer_id: 42,
+            producer_epoch: -1,
+            coordinator_epoch: 0,
+            commit: true,
+        };
+        let refused = addr.send(stale).await.unwrap().unwrap_err();
+        assert_eq!(refused.code(), 47);
     }
 }
-// ---- END STUB -------------------------------------------------------------------------------

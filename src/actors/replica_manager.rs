@@ -17,7 +17,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::actors::partition_replica::{
-    ClosePartition, PartitionReplica, TopicPartition, UpdateLogConfig,
+    ClosePartition, PartitionReplica, TopicPartition, UpdateLogConfig, Watermarks,
 };
 use crate::actors::supervisor::SupervisorState;
 use crate::config::BrokerConfig;
@@ -32,8 +32,9 @@ const OPENERS: usize = 16;
 #[derive(Clone)]
 pub struct PartitionHandle {
     pub addr: Addr<PartitionReplica>,
-    /// The partition's high watermark; parked fetches wait on it.
-    pub high_watermark: watch::Receiver<i64>,
+    /// The partition's watermarks; parked fetches wait on the high watermark or, under
+    /// READ_COMMITTED, the last stable offset.
+    pub watermarks: watch::Receiver<Watermarks>,
 }
 
 pub struct ReplicaManager {
@@ -151,7 +152,7 @@ impl ReplicaManager {
         let dir = self.partition_dir(&tp);
         let config = self.broker_config.log_config(&topic.configs);
         let log = open_log_blocking(dir.clone(), config.clone()).await?;
-        let (tx, rx) = watch::channel(log.log_end_offset());
+        let (tx, rx) = watch::channel(Watermarks::of(&log));
         let health = self.health.clone();
         let retention = Duration::from_millis(
             self.broker_config
@@ -172,7 +173,7 @@ impl ReplicaManager {
             partition,
             PartitionHandle {
                 addr,
-                high_watermark: rx,
+                watermarks: rx,
             },
         );
         Ok(())

@@ -277,14 +277,36 @@ pub fn check_compression_codec(header: &BatchHeader) -> Result<(), String> {
     Ok(())
 }
 
+/// Who is appending (Kafka's `AppendOrigin`): a client's produce request, or a coordinator
+/// writing its own records (group metadata and offsets, transaction state, transactional
+/// offset commits). A coordinator's transactional batch carries the producer's id and epoch
+/// but no sequence: the producer did not send it, so there is no sequence to check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppendOrigin {
+    #[default]
+    Client,
+    Coordinator,
+}
+
 /// Validates every batch of a produce payload before any of it is written, so that a bad batch
 /// anywhere rejects the whole request and the log never holds half of it.
 ///
 /// Framing, magic and CRC failures are `CorruptMessage`; a batch over `max_message_bytes` is
-/// `MessageTooLarge`; an intact batch whose record count or codec is wrong is `InvalidRecord`.
+/// `MessageTooLarge`; an intact batch whose record count or codec is wrong, a control batch,
+/// or a batch with a producer id but no sequence is `InvalidRecord`.
 pub fn validate_produce_batches(
     records: &Bytes,
     max_message_bytes: i32,
+) -> Result<Vec<ValidatedBatch>, StorageError> {
+    validate_batches(records, max_message_bytes, AppendOrigin::Client)
+}
+
+/// [`validate_produce_batches`] for either origin: a coordinator's batches may carry a
+/// producer id without a sequence.
+pub fn validate_batches(
+    records: &Bytes,
+    max_message_bytes: i32,
+    origin: AppendOrigin,
 ) -> Result<Vec<ValidatedBatch>, StorageError> {
     if records.is_empty() {
         return Err(StorageError::InvalidRecord(
@@ -294,7 +316,7 @@ pub fn validate_produce_batches(
     let mut batches = Vec::new();
     let mut position = 0usize;
     while position < records.len() {
-        let header = validate_one_batch(records, position, max_message_bytes)?;
+        let header = validate_one_batch(records, position, max_message_bytes, origin)?;
         batches.push(ValidatedBatch { position, header });
         position += header.size() as usize;
     }
@@ -306,6 +328,7 @@ fn validate_one_batch(
     records: &Bytes,
     position: usize,
     max_message_bytes: i32,
+    origin: AppendOrigin,
 ) -> Result<BatchHeader, StorageError> {
     let remaining = &records[position..];
     if remaining.len() < LOG_OVERHEAD {
@@ -343,8 +366,25 @@ fn validate_one_batch(
         .map_err(|e| StorageError::CorruptMessage(format!("batch at position {position}: {e}")))?;
     check_record_count(&header)
         .and_then(|()| check_compression_codec(&header))
+        .and_then(|()| check_origin(&header, origin))
         .map_err(|e| StorageError::InvalidRecord(format!("batch at position {position}: {e}")))?;
     Ok(header)
+}
+
+/// Rules for appended batches, as Kafka's validator has them: control batches are the
+/// broker's own (transaction markers, written by `append_txn_marker`, never appended), and a
+/// batch with a producer id from a client carries sequences.
+fn check_origin(header: &BatchHeader, origin: AppendOrigin) -> Result<(), String> {
+    if header.is_control() {
+        return Err("clients are not allowed to write control records".into());
+    }
+    if origin == AppendOrigin::Client && header.producer_id >= 0 && header.base_sequence < 0 {
+        return Err(format!(
+            "invalid sequence number {} in a batch from producer {}",
+            header.base_sequence, header.producer_id
+        ));
+    }
+    Ok(())
 }
 
 /// Runs kafka-protocol's header decoder over exactly one batch; it recomputes the CRC-32C and
@@ -603,5 +643,15 @@ pub(crate) mod tests {
         forged[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
         let err = validate_produce_batches(&Bytes::from(forged), 1 << 20).unwrap_err();
         assert!(matches!(err, StorageError::InvalidRecord(_)), "{err}");
+    }
+
+    #[test]
+    fn only_a_coordinator_may_append_a_producer_batch_without_sequence() {
+        // A TxnOffsetCommit as the group coordinator writes it: producer 7, no sequence.
+        let entries = [(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))];
+        let batch = crate::actors::group_coordinator::records::txn_batch(&entries, 7, 0, 1);
+        let err = validate_produce_batches(&batch, 1 << 20).unwrap_err();
+        assert!(matches!(err, StorageError::InvalidRecord(_)), "{err}");
+        assert!(validate_batches(&batch, 1 << 20, AppendOrigin::Coordinator).is_ok());
     }
 }

@@ -30,8 +30,9 @@ pub enum StorageError {
         log_end: i64,
     },
 
-    /// An idempotent producer's batch breaks its sequence or epoch. Kafka answers
-    /// OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH.
+    /// An idempotent or transactional producer's batch or marker breaks its sequence, epoch,
+    /// transaction state or coordinator epoch. Kafka answers OUT_OF_ORDER_SEQUENCE_NUMBER,
+    /// INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE or TRANSACTION_COORDINATOR_FENCED.
     #[error(transparent)]
     ProducerState(#[from] super::producer_state::ProducerStateError),
 

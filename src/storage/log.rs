@@ -7,6 +7,9 @@
 
 mod cleaning;
 mod producers;
+#[cfg(test)]
+pub(crate) use transactions::tests as transaction_tests;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,14 +19,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use super::batch::{self, BatchHeader, ValidatedBatch};
+use super::batch::{self, AppendOrigin, BatchHeader, ValidatedBatch};
 use super::checkpoint::{self, TEMP_FILE_SUFFIX};
 use super::cleaner;
 use super::error::StorageError;
 use super::records;
 use super::segment::{
     self, FileSlice, LogSegment, SegmentHealth, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
-    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
+    INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX,
 };
 
 /// Which timestamp a topic stores (`message.timestamp.type`).
@@ -120,6 +123,9 @@ pub struct AppendInfo {
 pub struct ReadResult {
     pub slices: Vec<FileSlice>,
     pub bytes: usize,
+    /// Offset after the last batch returned (the fetch offset when none was): the upper bound
+    /// of the range a read_committed fetch reports aborted transactions for.
+    pub next_offset: i64,
 }
 
 /// A partition's log on disk.
@@ -184,7 +190,7 @@ impl Log {
             checkpoint::write_log_start_offset(dir, log_start_offset)?;
         }
         let producers =
-            producers::load_producer_state(dir, &segments, log_start_offset, log_end_offset)?;
+            producers::load_producer_state(dir, &mut segments, log_start_offset, log_end_offset)?;
         checkpoint::remove_clean_shutdown_marker(dir)?;
         tracing::debug!(
             dir = %dir.display(),
@@ -218,8 +224,19 @@ impl Log {
     /// compacted log also decodes every record and refuses the append (InvalidRecord) if any
     /// has a null key.
     pub fn append(&mut self, records: Bytes, now_ms: i64) -> Result<AppendInfo, StorageError> {
+        self.append_from(records, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`append`](Self::append) on behalf of `origin`: a coordinator's transactional batches
+    /// may carry a producer id without a sequence (their producer epoch is still checked).
+    pub fn append_from(
+        &mut self,
+        records: Bytes,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, StorageError> {
         self.ensure_open()?;
-        let mut batches = batch::validate_produce_batches(&records, self.config.max_message_bytes)?;
+        let mut batches = batch::validate_batches(&records, self.config.max_message_bytes, origin)?;
         if self.config.compact {
             records::require_keys(&records, &batches)?;
         }
@@ -228,19 +245,37 @@ impl Log {
         }
         let mut bytes = BytesMut::from(records);
         let info = self.assign_offsets(&mut bytes, &mut batches, now_ms)?;
+        self.write_batches(&bytes, &batches, &info, now_ms)?;
+        self.record_producer_batches(&batches);
+        self.advance_log_end(&info, now_ms)?;
+        Ok(info)
+    }
+
+    /// Writes batches whose offsets are assigned at the end of the active segment, rolling
+    /// first when needed.
+    fn write_batches(
+        &mut self,
+        bytes: &[u8],
+        batches: &[ValidatedBatch],
+        info: &AppendInfo,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
             self.roll()?;
         }
         let index_interval_bytes = self.config.index_interval_bytes;
         self.active_segment_mut()
-            .append(&bytes, &batches, index_interval_bytes, now_ms)?;
-        self.record_producer_batches(&batches);
+            .append(bytes, batches, index_interval_bytes, now_ms)
+    }
+
+    /// Moves the log end past an append and fsyncs once `flush.messages` is reached.
+    fn advance_log_end(&mut self, info: &AppendInfo, now_ms: i64) -> Result<(), StorageError> {
         self.log_end_offset = info.last_offset + 1;
         self.unflushed_messages = self.unflushed_messages.saturating_add(info.record_count);
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush_at(now_ms)?;
         }
-        Ok(info)
+        Ok(())
     }
 
     /// Gives each batch its offsets, starting at the log end, and stamps LogAppendTime when the
@@ -332,7 +367,10 @@ impl Log {
         min_one_batch: bool,
     ) -> Result<ReadResult, StorageError> {
         self.check_offset_in_range(offset)?;
-        let mut result = ReadResult::default();
+        let mut result = ReadResult {
+            next_offset: offset,
+            ..ReadResult::default()
+        };
         if offset == self.log_end_offset {
             return Ok(result);
         }
@@ -356,6 +394,7 @@ impl Log {
             if let Some(slice) = read.slice {
                 result.bytes += slice.len as usize;
                 result.slices.push(slice);
+                result.next_offset = read.next_offset;
             }
             if read.stopped || result.bytes >= max_bytes {
                 break;
@@ -704,6 +743,9 @@ fn open_segment(
         is_last,
         now_ms,
     )?;
+    if is_last && !clean_shutdown {
+        segment.discard_txn_index()?;
+    }
     let reason = match health {
         SegmentHealth::NeedsRecovery(reason) => Some(reason),
         SegmentHealth::Consistent if is_last && !clean_shutdown => {
@@ -746,8 +788,13 @@ fn list_segment_base_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
             fs::remove_file(entry.path())?;
         } else if let Some(base) = segment::parse_segment_file_name(&name, LOG_FILE_SUFFIX) {
             logs.push(base);
-        } else if let Some(base) = segment::parse_segment_file_name(&name, INDEX_FILE_SUFFIX)
-            .or_else(|| segment::parse_segment_file_name(&name, TIME_INDEX_FILE_SUFFIX))
+        } else if let Some(base) = [
+            INDEX_FILE_SUFFIX,
+            TIME_INDEX_FILE_SUFFIX,
+            TXN_INDEX_FILE_SUFFIX,
+        ]
+        .iter()
+        .find_map(|suffix| segment::parse_segment_file_name(&name, suffix))
         {
             indexes.push((base, entry.path()));
         }

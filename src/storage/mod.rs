@@ -10,6 +10,9 @@
 //!   named by its base offset, 20 digits zero-padded;
 //! - `.index` / `.timeindex` beside each — sparse, memory-mapped [`index::OffsetIndex`] and
 //!   [`index::TimeIndex`];
+//! - `.txnindex` beside a segment holding an ABORT marker — its aborted transactions
+//!   ([`txn_index::TransactionIndex`]);
+//! - `NNNNNNNNNNNNNNNNNNNN.snapshot` — the producer state as of that offset;
 //! - `log-start-offset` — where DeleteRecords and retention moved the start of the log;
 //! - `cleaner-offset-checkpoint` — for compacted topics, how far the [`cleaner`] got;
 //! - `cleaner/` — only while a cleaning pass runs: the new segments it writes, which
@@ -19,8 +22,9 @@
 //!   [`Log::open`], telling recovery it may trust the index files.
 //!
 //! [`Log`] ties these together: appends (validate every batch, then assign offsets, write,
-//! index, roll), reads of whole batches as [`FileSlice`]s, timestamp lookups, DeleteRecords,
-//! retention, flushing, and recovery after a crash. The [`cleaner`] compacts logs of topics
+//! index, roll), transaction markers ([`txn_marker`]) and the last stable offset, reads of
+//! whole batches as [`FileSlice`]s, timestamp lookups, DeleteRecords, retention, flushing, and
+//! recovery after a crash. The [`cleaner`] compacts logs of topics
 //! with `cleanup.policy=compact`; [`records`] walks the records inside a batch for it and for
 //! the key check on produce to such topics.
 
@@ -33,11 +37,15 @@ pub mod log;
 pub mod producer_state;
 pub mod records;
 pub mod segment;
+pub mod txn_index;
+pub mod txn_marker;
 
 pub use self::log::{AppendInfo, Log, LogConfig, ReadResult, TimestampType};
+pub use batch::AppendOrigin;
 pub use cleaner::{
     clean, CleanableSnapshot, CleanedGroup, CleanedLog, CleanerConfig, CleanerStats,
     InstallOutcome, ReplacedSegment, SegmentSnapshot,
 };
 pub use error::StorageError;
 pub use segment::{FileSlice, LogSegment};
+pub use txn_index::AbortedTxn;

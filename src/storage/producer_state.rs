@@ -2,25 +2,35 @@
 //! batch is answered with its first offsets instead of being written twice.
 //!
 //! Per producer id it keeps the epoch and the sequence ranges and offsets of the last five
-//! batches (a producer has at most five requests in flight per partition), as Kafka's
-//! `ProducerStateManager` does. Everything here is read from batch headers alone — producer
-//! id, epoch, base sequence, last offset delta — so rebuilding the table from the log never
+//! batches (a producer has at most five requests in flight per partition), the coordinator
+//! epoch of its last transaction marker, and the first offset of its open transaction, as
+//! Kafka's `ProducerStateManager` does. Data batches are read from their headers alone —
+//! producer id, epoch, base sequence, last offset delta, transactional bit — and a
+//! transaction marker from its one small record, so rebuilding the table from the log never
 //! decompresses a record.
 //!
-//! The rules ([`ProducerStateTable::check`]), with Kafka's answers:
+//! The rules for a data batch ([`ProducerStateTable::check`]), with Kafka's answers:
 //! - an epoch older than the one on record → INVALID_PRODUCER_EPOCH;
 //! - a batch identical (same epoch, first and last sequence) to one of the five remembered →
 //!   a duplicate: not appended, answered with the original offsets;
 //! - a newer epoch must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER;
 //! - the same epoch must continue at last sequence + 1 (wrapping after `i32::MAX`), else
 //!   OUT_OF_ORDER_SEQUENCE_NUMBER — unless the producer is unknown here (never seen, expired,
-//!   or its batches deleted by retention), which accepts any sequence.
+//!   or its batches deleted by retention), which accepts any sequence;
+//! - a non-transactional batch while the producer has a transaction open → INVALID_TXN_STATE.
+//!
+//! A transactional batch opens a transaction at its base offset if none is open. A
+//! transaction marker ([`ProducerStateTable::check_marker`]) must not carry an older producer
+//! epoch (INVALID_PRODUCER_EPOCH) or an older coordinator epoch
+//! (TRANSACTION_COORDINATOR_FENCED) than the producer's; it closes the open transaction, if
+//! any, and a marker without one is still written, as Kafka writes it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use super::batch::BatchHeader;
+use super::txn_marker::EndTxnMarker;
 
 /// `producerId` of a batch written without idempotence.
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -28,6 +38,8 @@ pub const NO_PRODUCER_ID: i64 = -1;
 pub const NO_PRODUCER_EPOCH: i16 = -1;
 /// `baseSequence` of a batch without sequence numbers.
 pub const NO_SEQUENCE: i32 = -1;
+/// Coordinator epoch of a producer no transaction marker has named yet.
+pub const NO_COORDINATOR_EPOCH: i32 = -1;
 /// Batches remembered per producer: Kafka's `max.in.flight.requests.per.connection` bound
 /// for idempotence.
 pub const BATCHES_RETAINED: usize = 5;
@@ -52,6 +64,13 @@ pub struct ProducerEntry {
     pub last_timestamp: i64,
     /// First offset of the producer's open transaction in this partition, if any.
     pub current_txn_first_offset: Option<i64>,
+    /// Coordinator epoch of the last transaction marker written for this producer.
+    #[serde(default = "no_coordinator_epoch")]
+    pub coordinator_epoch: i32,
+}
+
+fn no_coordinator_epoch() -> i32 {
+    NO_COORDINATOR_EPOCH
 }
 
 impl ProducerEntry {
@@ -61,11 +80,45 @@ impl ProducerEntry {
             batches: VecDeque::new(),
             last_timestamp: -1,
             current_txn_first_offset: None,
+            coordinator_epoch: NO_COORDINATOR_EPOCH,
         }
     }
 
     fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
+    }
+
+    /// Takes in a batch now in the log; see [`ProducerStateTable::record`].
+    fn apply(&mut self, header: &BatchHeader, is_transactional: bool, is_control: bool) {
+        if header.producer_epoch != self.epoch {
+            // A newer epoch starts afresh (replay may also see an older one after truncation
+            // elsewhere; it then wins, as the log says so). An open transaction stays open.
+            *self = ProducerEntry {
+                current_txn_first_offset: self.current_txn_first_offset,
+                coordinator_epoch: self.coordinator_epoch,
+                ..ProducerEntry::new(header.producer_epoch)
+            };
+        }
+        self.last_timestamp = header.max_timestamp;
+        if is_control {
+            self.current_txn_first_offset = None;
+            return;
+        }
+        if header.base_sequence >= 0 {
+            self.batches.push_back(BatchMetadata {
+                first_seq: header.base_sequence,
+                last_seq: last_sequence(header.base_sequence, header.last_offset_delta),
+                first_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                max_timestamp: header.max_timestamp,
+            });
+            while self.batches.len() > BATCHES_RETAINED {
+                self.batches.pop_front();
+            }
+        }
+        if is_transactional && self.current_txn_first_offset.is_none() {
+            self.current_txn_first_offset = Some(header.base_offset);
+        }
     }
 
     fn find_duplicate(&self, epoch: i16, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
@@ -96,6 +149,32 @@ pub enum ProducerStateError {
         first_seq: i32,
         expected: i32,
     },
+    /// Kafka's INVALID_TXN_STATE (48): a non-transactional batch from a producer whose
+    /// transaction is open here.
+    #[error("producer {producer_id} sent a non-transactional batch inside its transaction open since offset {txn_first_offset}")]
+    InvalidTxnState {
+        producer_id: i64,
+        txn_first_offset: i64,
+    },
+    /// Kafka's TRANSACTION_COORDINATOR_FENCED (52): a marker from a coordinator older than the
+    /// one that wrote this producer's last marker.
+    #[error("marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than {current}")]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
+}
+
+/// A transaction a marker ended in this partition (Kafka's `CompletedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    /// The transaction's first offset in this partition.
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub is_aborted: bool,
 }
 
 /// What to do with a batch that passed the checks.
@@ -121,10 +200,27 @@ fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     i64::from(next_seq) == i64::from(last_seq) + 1 || (next_seq == 0 && last_seq == i32::MAX)
 }
 
+/// Inside an open transaction a producer may only send transactional batches.
+fn check_txn_state(entry: &ProducerEntry, header: &BatchHeader) -> Result<(), ProducerStateError> {
+    match entry.current_txn_first_offset {
+        Some(txn_first_offset) if !header.is_transactional() => {
+            Err(ProducerStateError::InvalidTxnState {
+                producer_id: header.producer_id,
+                txn_first_offset,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Every producer's state in one partition.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions as (first offset, producer id), so the first unstable offset (asked
+    /// on every append and read) costs no scan. Derived from `producers`; not stored.
+    #[serde(skip)]
+    ongoing_txns: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStateTable {
@@ -164,6 +260,7 @@ impl ProducerStateTable {
         }
         let first_seq = header.base_sequence;
         if first_seq < 0 {
+            check_txn_state(entry, header)?;
             return Ok(SequenceCheck::Append);
         }
         let last_seq = last_sequence(first_seq, header.last_offset_delta);
@@ -178,18 +275,80 @@ impl ProducerStateTable {
                     expected: 0,
                 });
             }
+            check_txn_state(entry, header)?;
             return Ok(SequenceCheck::Append);
         }
-        match entry.last_seq() {
-            Some(last) if !in_sequence(last, first_seq) => {
-                Err(ProducerStateError::OutOfOrderSequence {
+        if let Some(last) = entry.last_seq() {
+            if !in_sequence(last, first_seq) {
+                return Err(ProducerStateError::OutOfOrderSequence {
                     producer_id,
                     first_seq,
                     expected: if last == i32::MAX { 0 } else { last + 1 },
-                })
+                });
             }
-            _ => Ok(SequenceCheck::Append),
         }
+        check_txn_state(entry, header)?;
+        Ok(SequenceCheck::Append)
+    }
+
+    /// Checks a transaction marker before it is written: its producer epoch and coordinator
+    /// epoch must not be older than the producer's. A producer unknown here accepts any.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), ProducerStateError> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < entry.epoch {
+            return Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id,
+                epoch: producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(ProducerStateError::TransactionCoordinatorFenced {
+                producer_id,
+                coordinator_epoch,
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a transaction marker now in the log (`header` with its offset assigned):
+    /// notes its epochs and closes the producer's open transaction, returning it, if there was
+    /// one. Works for markers replayed from the log as well.
+    pub fn record_marker(
+        &mut self,
+        header: &BatchHeader,
+        marker: &EndTxnMarker,
+    ) -> Option<CompletedTxn> {
+        let first_offset = self
+            .producers
+            .get(&header.producer_id)
+            .and_then(|e| e.current_txn_first_offset);
+        self.record(header, true, true);
+        if let Some(entry) = self.producers.get_mut(&header.producer_id) {
+            entry.coordinator_epoch = marker.coordinator_epoch;
+        }
+        first_offset.map(|first_offset| CompletedTxn {
+            producer_id: header.producer_id,
+            first_offset,
+            last_offset: header.base_offset,
+            is_aborted: marker.is_abort(),
+        })
+    }
+
+    /// Kafka's `lastStableOffset(completedTxn)`, asked once the transaction is recorded as
+    /// complete: the first offset of the earliest transaction still open, or the offset after
+    /// the marker when none is. It goes into the aborted transaction's index entry.
+    pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.first_unstable_offset()
+            .unwrap_or(completed.last_offset + 1)
     }
 
     /// Records a batch now in the log (offsets assigned): client appends after [`check`],
@@ -206,33 +365,16 @@ impl ProducerStateTable {
             .producers
             .entry(producer_id)
             .or_insert_with(|| ProducerEntry::new(header.producer_epoch));
-        if header.producer_epoch != entry.epoch {
-            // A newer epoch starts afresh (replay may also see an older one after truncation
-            // elsewhere; it then wins, as the log says so).
-            *entry = ProducerEntry {
-                current_txn_first_offset: entry.current_txn_first_offset,
-                ..ProducerEntry::new(header.producer_epoch)
-            };
-        }
-        entry.last_timestamp = header.max_timestamp;
-        if is_control {
-            entry.current_txn_first_offset = None;
-            return;
-        }
-        if header.base_sequence >= 0 {
-            entry.batches.push_back(BatchMetadata {
-                first_seq: header.base_sequence,
-                last_seq: last_sequence(header.base_sequence, header.last_offset_delta),
-                first_offset: header.base_offset,
-                last_offset: header.last_offset(),
-                max_timestamp: header.max_timestamp,
-            });
-            while entry.batches.len() > BATCHES_RETAINED {
-                entry.batches.pop_front();
+        let txn_before = entry.current_txn_first_offset;
+        entry.apply(header, is_transactional, is_control);
+        let txn_after = entry.current_txn_first_offset;
+        if txn_before != txn_after {
+            if let Some(first) = txn_before {
+                self.ongoing_txns.remove(&(first, producer_id));
             }
-        }
-        if is_transactional && entry.current_txn_first_offset.is_none() {
-            entry.current_txn_first_offset = Some(header.base_offset);
+            if let Some(first) = txn_after {
+                self.ongoing_txns.insert((first, producer_id));
+            }
         }
     }
 
@@ -265,10 +407,7 @@ impl ProducerStateTable {
     /// The earliest first offset of any open transaction: the last stable offset cannot pass
     /// it.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producers
-            .values()
-            .filter_map(|e| e.current_txn_first_offset)
-            .min()
+        self.ongoing_txns.first().map(|&(first, _)| first)
     }
 }
 
@@ -304,7 +443,13 @@ impl ProducerStateTable {
         if crc32c::crc32c(body) != crc {
             return None;
         }
-        serde_json::from_slice(body).ok()
+        let mut table: ProducerStateTable = serde_json::from_slice(body).ok()?;
+        table.ongoing_txns = table
+            .producers
+            .iter()
+            .filter_map(|(&id, e)| e.current_txn_first_offset.map(|first| (first, id)))
+            .collect();
+        Some(table)
     }
 }
 
@@ -441,6 +586,104 @@ mod tests {
         marker.base_sequence = NO_SEQUENCE;
         t.record(&marker, true, true);
         assert_eq!(t.first_unstable_offset(), None);
+    }
+
+    fn transactional(epoch: i16, base_seq: i32, records: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x10,
+            ..header(epoch, base_seq, records, base_offset)
+        }
+    }
+
+    fn marker_header(epoch: i16, offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x30,
+            base_sequence: NO_SEQUENCE,
+            ..header(epoch, 0, 1, offset)
+        }
+    }
+
+    fn abort(coordinator_epoch: i32) -> EndTxnMarker {
+        EndTxnMarker {
+            control_type: crate::storage::txn_marker::ControlRecordType::Abort,
+            coordinator_epoch,
+        }
+    }
+
+    #[test]
+    fn only_transactional_batches_inside_an_open_transaction() {
+        let mut t = ProducerStateTable::new();
+        t.record(&transactional(0, 0, 2, 10), true, false);
+        let refused = Err(ProducerStateError::InvalidTxnState {
+            producer_id: PID,
+            txn_first_offset: 10,
+        });
+        assert_eq!(t.check(&header(0, 2, 1, -1)), refused);
+        assert_eq!(t.check(&header(1, 0, 1, -1)), refused, "a new epoch too");
+        assert_eq!(
+            t.check(&transactional(0, 2, 1, -1)),
+            Ok(SequenceCheck::Append)
+        );
+        // A retry of a batch already written is still answered as a duplicate.
+        assert!(matches!(
+            t.check(&transactional(0, 0, 2, -1)),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn markers_check_both_epochs_and_complete_the_open_transaction() {
+        let mut t = ProducerStateTable::new();
+        assert_eq!(t.check_marker(PID, 0, 0), Ok(()), "unknown producers pass");
+        t.record(&transactional(2, 0, 2, 10), true, false);
+        assert_eq!(
+            t.check_marker(PID, 1, 0),
+            Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id: PID,
+                epoch: 1,
+                current: 2
+            })
+        );
+        assert_eq!(t.check_marker(PID, 2, 0), Ok(()));
+        let completed = t.record_marker(&marker_header(2, 12), &abort(7));
+        assert_eq!(
+            completed,
+            Some(CompletedTxn {
+                producer_id: PID,
+                first_offset: 10,
+                last_offset: 12,
+                is_aborted: true
+            })
+        );
+        assert_eq!(t.get(PID).unwrap().coordinator_epoch, 7);
+        assert_eq!(t.last_stable_offset_after(&completed.unwrap()), 13);
+        assert_eq!(
+            t.check_marker(PID, 2, 6),
+            Err(ProducerStateError::TransactionCoordinatorFenced {
+                producer_id: PID,
+                coordinator_epoch: 6,
+                current: 7
+            })
+        );
+        assert_eq!(
+            t.record_marker(&marker_header(2, 13), &abort(7)),
+            None,
+            "nothing was open"
+        );
+    }
+
+    #[test]
+    fn snapshots_without_a_coordinator_epoch_still_load() {
+        let mut t = table_with(&[(0, 0, 1, 0)]);
+        t.record_marker(&marker_header(0, 1), &abort(3));
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"coordinator_epoch\":3"));
+        let old = json.replace(",\"coordinator_epoch\":3", "");
+        let loaded: ProducerStateTable = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            loaded.get(PID).unwrap().coordinator_epoch,
+            NO_COORDINATOR_EPOCH
+        );
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub struct RawRecord<'a> {
     pub timestamp: i64,
     /// The key, or `None` for a null key.
     pub key: Option<&'a [u8]>,
-    /// False for a null value: a tombstone, when the record has a key.
-    pub has_value: bool,
+    /// The value, or `None` for a null value: a tombstone, when the record has a key.
+    pub value: Option<&'a [u8]>,
     attributes: u8,
     /// The record from its key length to its end, copied unchanged on re-encoding.
     tail: &'a [u8],
@@ -52,7 +52,7 @@ pub struct RawRecord<'a> {
 impl RawRecord<'_> {
     /// A delete marker: a keyed record with a null value.
     pub fn is_tombstone(&self) -> bool {
-        self.key.is_some() && !self.has_value
+        self.key.is_some() && self.value.is_none()
     }
 }
 
@@ -140,7 +140,7 @@ fn parse_record<'a>(
         offset: header.base_offset + i64::from(offset_delta),
         timestamp,
         key,
-        has_value: value.is_some(),
+        value,
         attributes,
         tail,
     };
@@ -446,7 +446,7 @@ pub(crate) mod tests {
                     r.offset,
                     r.timestamp,
                     r.key.map(<[u8]>::to_vec),
-                    r.has_value,
+                    r.value.is_some(),
                 )
             })
             .collect();

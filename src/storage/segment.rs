@@ -1,4 +1,5 @@
-//! One LogSegment: a `.log` file of record batches plus its OffsetIndex and TimeIndex.
+//! One LogSegment: a `.log` file of record batches plus its OffsetIndex, TimeIndex and
+//! TransactionIndex (the aborted transactions whose ABORT marker lies in it).
 //!
 //! A segment is append-only. Its files are named after its base offset (the first offset it
 //! may hold) as 20 zero-padded digits, so a directory listing sorts in offset order and the
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use super::batch::{self, BatchHeader, ValidatedBatch, ATTRIBUTES_OFFSET, RECORD_BATCH_OVERHEAD};
 use super::error::StorageError;
 use super::index::{IndexCapacity, IndexLoad, OffsetIndex, TimeIndex, NO_TIMESTAMP};
+use super::txn_index::TransactionIndex;
 
 /// Suffix of a segment's record file.
 pub const LOG_FILE_SUFFIX: &str = ".log";
@@ -27,6 +29,8 @@ pub const LOG_FILE_SUFFIX: &str = ".log";
 pub const INDEX_FILE_SUFFIX: &str = ".index";
 /// Suffix of a segment's time index.
 pub const TIME_INDEX_FILE_SUFFIX: &str = ".timeindex";
+/// Suffix of a segment's transaction index (its aborted transactions).
+pub const TXN_INDEX_FILE_SUFFIX: &str = ".txnindex";
 /// Suffix a file gets while it is being deleted; leftovers are removed at open.
 pub const DELETED_FILE_SUFFIX: &str = ".deleted";
 /// Suffix of a compaction's temporary output; leftovers are removed at open.
@@ -63,6 +67,14 @@ pub fn offset_index_path(dir: &Path, base_offset: i64) -> PathBuf {
 pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!(
         "{}{TIME_INDEX_FILE_SUFFIX}",
+        file_name_stem(base_offset)
+    ))
+}
+
+/// Path of the `.txnindex` file of the segment starting at `base_offset`.
+pub fn txn_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!(
+        "{}{TXN_INDEX_FILE_SUFFIX}",
         file_name_stem(base_offset)
     ))
 }
@@ -223,6 +235,8 @@ pub enum SegmentHealth {
 pub struct SegmentRead {
     /// The whole batches read, if any.
     pub slice: Option<FileSlice>,
+    /// Offset after the last batch read (meaningless when `slice` is `None`).
+    pub next_offset: i64,
     /// True when the read stopped for a limit (bytes, max offset) rather than the segment's
     /// end, so the log must not continue into the next segment.
     pub stopped: bool,
@@ -237,6 +251,10 @@ pub struct LogSegment {
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index: TransactionIndex,
+    /// The `.txnindex` was emptied at open (damaged, or the active segment's after an unclean
+    /// shutdown); the log's producer-state replay rebuilds it.
+    txn_index_needs_rebuild: bool,
     bytes_since_last_index_entry: u64,
     max_timestamp_so_far: i64,
     /// Last offset of the batch that carried `max_timestamp_so_far`.
@@ -272,6 +290,7 @@ impl LogSegment {
             OffsetIndex::open(&offset_index_path(dir, base_offset), base_offset, capacity)?;
         let (time_index, _) =
             TimeIndex::open(&time_index_path(dir, base_offset), base_offset, capacity)?;
+        let txn_index = TransactionIndex::create(&txn_index_path(dir, base_offset), base_offset)?;
         Ok(LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
@@ -279,6 +298,8 @@ impl LogSegment {
             size: 0,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_needs_rebuild: false,
             bytes_since_last_index_entry: 0,
             max_timestamp_so_far: NO_TIMESTAMP,
             offset_of_max_timestamp_so_far: base_offset,
@@ -311,6 +332,7 @@ impl LogSegment {
             OffsetIndex::open(&offset_index_path(dir, base_offset), base_offset, capacity)?;
         let (time_index, time_load) =
             TimeIndex::open(&time_index_path(dir, base_offset), base_offset, capacity)?;
+        let (txn_index, txn_index_needs_rebuild) = open_txn_index(dir, base_offset)?;
         let mut segment = LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
@@ -318,6 +340,8 @@ impl LogSegment {
             size,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_needs_rebuild,
             bytes_since_last_index_entry: 0,
             max_timestamp_so_far: NO_TIMESTAMP,
             offset_of_max_timestamp_so_far: base_offset,
@@ -422,6 +446,8 @@ impl LogSegment {
             }
         }
         self.size = position;
+        // Markers past the cut are gone; so are the entries they wrote.
+        self.txn_index.truncate_to(self.next_offset)?;
         let truncated = file_len - position;
         if truncated > 0 {
             log.set_len(position)?;
@@ -524,11 +550,12 @@ impl LogSegment {
         self.flush()
     }
 
-    /// Fsyncs the log file and writes the index maps back.
+    /// Fsyncs the log file and the transaction index and writes the index maps back.
     pub fn flush(&mut self) -> Result<(), StorageError> {
         self.log.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
+        self.txn_index.flush()?;
         Ok(())
     }
 
@@ -553,18 +580,24 @@ impl LogSegment {
     }
 
     /// Calls `f` with the header of every batch holding offsets at or after `from_offset`, in
-    /// file order, reading headers only. Stops quietly at a defect (recovery cuts those).
-    pub fn for_each_batch_header(
+    /// file order, reading headers only, and the batch as a [`FileSlice`] for a caller that
+    /// needs more. Stops quietly at a defect (recovery cuts those), or at `f`'s first error.
+    pub fn for_each_batch_header<E: From<io::Error>>(
         &self,
         from_offset: i64,
-        mut f: impl FnMut(&BatchHeader),
-    ) -> io::Result<()> {
+        mut f: impl FnMut(&BatchHeader, FileSlice) -> Result<(), E>,
+    ) -> Result<(), E> {
         let Some((mut position, _)) = self.translate_offset(from_offset)? else {
             return Ok(());
         };
         let mut scanner = BatchScanner::new(&self.log, self.size);
         while let Scanned::Batch(header) = scanner.batch_at(position)? {
-            f(&header);
+            let slice = FileSlice {
+                file: Arc::clone(&self.log),
+                position,
+                len: header.size() as u32,
+            };
+            f(&header, slice)?;
             position += header.size();
         }
         Ok(())
@@ -593,6 +626,7 @@ impl LogSegment {
     ) -> io::Result<SegmentRead> {
         let mut scanner = BatchScanner::new(&self.log, self.size);
         let mut len = 0u64;
+        let mut next_offset = self.base_offset;
         let stopped = loop {
             match scanner.batch_at(start_position + len)? {
                 Scanned::End => break false,
@@ -611,6 +645,7 @@ impl LogSegment {
                         break true;
                     }
                     len = grown;
+                    next_offset = header.next_offset();
                 }
             }
         };
@@ -619,7 +654,11 @@ impl LogSegment {
             position: start_position,
             len: len as u32,
         });
-        Ok(SegmentRead { slice, stopped })
+        Ok(SegmentRead {
+            slice,
+            next_offset,
+            stopped,
+        })
     }
 
     /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
@@ -721,6 +760,7 @@ impl LogSegment {
             log_file_path(&self.dir, self.base_offset),
             offset_index_path(&self.dir, self.base_offset),
             time_index_path(&self.dir, self.base_offset),
+            txn_index_path(&self.dir, self.base_offset),
         ];
         drop(self);
         let mut doomed = Vec::with_capacity(paths.len());
@@ -773,6 +813,44 @@ impl LogSegment {
 
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    /// The aborted transactions whose ABORT marker lies in this segment.
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+
+    pub fn txn_index_mut(&mut self) -> &mut TransactionIndex {
+        &mut self.txn_index
+    }
+
+    /// Empties the transaction index and flags it for rebuilding. After an unclean shutdown the
+    /// active segment's entries may be torn or missing (they are not fsynced per append), so
+    /// the log replays this segment's markers instead of trusting them.
+    pub fn discard_txn_index(&mut self) -> io::Result<()> {
+        self.txn_index.reset()?;
+        self.txn_index_needs_rebuild = true;
+        Ok(())
+    }
+
+    /// Whether the `.txnindex` found at open was damaged or discarded and is empty now, so the
+    /// log must rebuild it from the markers in this segment.
+    pub fn txn_index_needs_rebuild(&self) -> bool {
+        self.txn_index_needs_rebuild
+    }
+}
+
+/// Loads a segment's transaction index; a damaged one is emptied and reported for rebuilding.
+fn open_txn_index(dir: &Path, base_offset: i64) -> io::Result<(TransactionIndex, bool)> {
+    let path = txn_index_path(dir, base_offset);
+    let (mut index, health) = TransactionIndex::open(&path, base_offset)?;
+    match health {
+        Ok(()) => Ok((index, false)),
+        Err(reason) => {
+            tracing::warn!(file = %path.display(), reason = %reason, "transaction index is damaged; rebuilding it");
+            index.reset()?;
+            Ok((index, true))
+        }
     }
 }
 

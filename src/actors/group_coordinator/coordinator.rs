@@ -27,10 +27,11 @@ use super::group::*;
 use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::txn_offsets::PendingTxnOffsets;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
+use crate::actors::partition_replica::{AppendRecords, GetWatermarks, IsolationLevel, ReadRecords};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
+use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
 
 /// A committed offset as OffsetFetch returns it.
@@ -174,7 +175,13 @@ impl GroupCoordinator {
         async move {
             let Some(batch) = batch else { return Ok(-1) };
             let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
-            let appended = handle.addr.send(AppendRecords { records: batch }).await??;
+            let appended = handle
+                .addr
+                .send(AppendRecords {
+                    records: batch,
+                    origin: AppendOrigin::Coordinator,
+                })
+                .await??;
             Ok(appended.base_offset)
         }
     }
@@ -480,6 +487,7 @@ impl GroupCoordinator {
                             fetch_offset: offset,
                             max_bytes: 1 << 20,
                             min_one_batch: true,
+                            isolation_level: IsolationLevel::ReadUncommitted,
                         })
                         .await;
                     let Ok(Ok(read)) = read else { break };

@@ -31,10 +31,11 @@ use super::txn::*;
 use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::actors::controller::{AllocateProducerId, Controller};
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{AppendRecords, GetWatermarks, ReadRecords};
+use crate::actors::partition_replica::{AppendRecords, GetWatermarks, IsolationLevel, ReadRecords};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
+use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
 
 /// Shortest and longest pause between marker retries.
@@ -115,7 +116,13 @@ impl TxnCoordinator {
         );
         async move {
             let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
-            handle.addr.send(AppendRecords { records: batch }).await??;
+            handle
+                .addr
+                .send(AppendRecords {
+                    records: batch,
+                    origin: AppendOrigin::Coordinator,
+                })
+                .await??;
             Ok(())
         }
     }
@@ -414,6 +421,7 @@ impl TxnCoordinator {
                             fetch_offset: offset,
                             max_bytes: 1 << 20,
                             min_one_batch: true,
+                            isolation_level: IsolationLevel::ReadUncommitted,
                         })
                         .await;
                     let Ok(Ok(read)) = read else { break };

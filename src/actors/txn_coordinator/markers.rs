@@ -121,12 +121,15 @@ impl MarkerWriter {
 }
 
 /// Whether a failed marker write should be tried again. Refusals by the partition itself
-/// (a stale epoch, a corrupt request) would fail forever; Kafka treats them as unexpected and
-/// gives up on the partition too.
+/// would fail forever: a stale producer epoch, a coordinator epoch older than one that already
+/// wrote a marker there (TRANSACTION_COORDINATOR_FENCED: a newer coordinator owns the id), a
+/// corrupt request. Kafka gives up on the partition for those too.
 pub fn is_retriable(e: &BrokerError) -> bool {
     !matches!(
         e,
         BrokerError::InvalidProducerEpoch(_)
+            | BrokerError::TransactionCoordinatorFenced(_)
+            | BrokerError::InvalidTxnState(_)
             | BrokerError::InvalidRecord(_)
             | BrokerError::CorruptMessage(_)
             | BrokerError::InvalidRequest(_)

@@ -4,20 +4,27 @@
 //! Limits follow KIP-74: partitions are filled in request order until `max_bytes`; each takes
 //! at most `partition_max_bytes`, except that the first batch of the first non-empty partition
 //! is returned whole even when larger, so a consumer can always make progress.
-//! A parked fetch waits on the partitions' high-watermark watches and on one `TimerWheel`
-//! wake-up; it never polls. Fetch sessions are answered with session id 0, which tells clients
-//! to keep sending full fetch requests (KIP-227's sessionless mode).
+//! A parked fetch waits on the partitions' watermark watches and on one `TimerWheel` wake-up;
+//! it never polls. Fetch sessions are answered with session id 0, which tells clients to keep
+//! sending full fetch requests (KIP-227's sessionless mode).
+//!
+//! `isolation_level` 1 (READ_COMMITTED) reads only below each partition's last stable offset,
+//! lists the aborted transactions overlapping what it returns, and parks on the last stable
+//! offset instead of the high watermark. Control batches (transaction markers) are returned
+//! like any other; clients skip them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
 use super::partition_handle;
-use crate::actors::partition_replica::ReadRecords;
+use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
@@ -54,6 +61,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         req.max_bytes as usize
     };
     let min_bytes = req.min_bytes.max(0) as usize;
+    let isolation = IsolationLevel::from_wire(req.isolation_level);
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
 
@@ -63,7 +71,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     )> = None;
     let mut timer_fired = false;
     let result = loop {
-        let round = read_round(&targets, max_bytes).await;
+        let round = read_round(&targets, max_bytes, isolation).await;
         let satisfied = round.bytes >= min_bytes.max(1) || round.any_error || min_bytes == 0;
         let expired = timer_fired || Instant::now() >= deadline;
         if satisfied || expired || max_wait.is_zero() {
@@ -87,7 +95,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         let Some((_, rx)) = timer.as_mut() else {
             break round;
         };
-        timer_fired = wait_for_data(&targets, &round.high_watermarks, rx).await;
+        timer_fired = wait_for_data(&targets, &round.fetchable_offsets, isolation, rx).await;
     };
     if let Some((id, _)) = timer {
         ctx.timer.do_send(CancelWakeup(id));
@@ -116,16 +124,17 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
 
 struct Round {
     partitions: Vec<PartitionData>,
-    /// High watermark each partition had when read (-1 when unknown).
-    high_watermarks: Vec<i64>,
+    /// How far each partition could be read when it was (the high watermark, or the last
+    /// stable offset under READ_COMMITTED; -1 when unknown).
+    fetchable_offsets: Vec<i64>,
     bytes: usize,
     any_error: bool,
 }
 
-async fn read_round(targets: &[Target], max_bytes: usize) -> Round {
+async fn read_round(targets: &[Target], max_bytes: usize, isolation: IsolationLevel) -> Round {
     let mut round = Round {
         partitions: Vec::new(),
-        high_watermarks: Vec::new(),
+        fetchable_offsets: Vec::new(),
         bytes: 0,
         any_error: false,
     };
@@ -135,17 +144,20 @@ async fn read_round(targets: &[Target], max_bytes: usize) -> Round {
             .min(max_bytes.saturating_sub(round.bytes));
         let data = match &t.handle {
             Err(e) => Err(e.clone()),
-            Ok(h) => read_partition(h, t.fetch_offset, budget, round.bytes == 0).await,
+            Ok(h) => {
+                let min_one_batch = round.bytes == 0;
+                read_partition(h, t.fetch_offset, budget, min_one_batch, isolation).await
+            }
         };
         match data {
-            Ok((pd, hw, n)) => {
+            Ok((pd, fetchable, n)) => {
                 round.bytes += n;
-                round.high_watermarks.push(hw);
+                round.fetchable_offsets.push(fetchable);
                 round.partitions.push(pd.with_partition_index(t.partition));
             }
             Err(e) => {
                 round.any_error = true;
-                round.high_watermarks.push(-1);
+                round.fetchable_offsets.push(-1);
                 round.partitions.push(error_partition(t.partition, &e));
             }
         }
@@ -154,12 +166,14 @@ async fn read_round(targets: &[Target], max_bytes: usize) -> Round {
 }
 
 /// Reads one partition: the replica returns file ranges; the bytes are read here, on the
-/// connection's thread, so the partition actor never blocks on a large read.
+/// connection's thread, so the partition actor never blocks on a large read. Also returns how
+/// far the partition could be read, and the bytes read.
 async fn read_partition(
     h: &PartitionHandle,
     offset: i64,
     budget: usize,
     min_one_batch: bool,
+    isolation: IsolationLevel,
 ) -> Result<(PartitionData, i64, usize), BrokerError> {
     let read = h
         .addr
@@ -167,19 +181,30 @@ async fn read_partition(
             fetch_offset: offset,
             max_bytes: budget,
             min_one_batch,
+            isolation_level: isolation,
         })
         .await??;
     let records =
         read_slices(&read.slices).map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
     let n = records.len();
     let w = read.watermarks;
+    let aborted = read.aborted_transactions.map(|txns| {
+        txns.iter()
+            .map(|t| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(t.producer_id))
+                    .with_first_offset(t.first_offset)
+            })
+            .collect()
+    });
     let pd = PartitionData::default()
         .with_high_watermark(w.high_watermark)
         .with_last_stable_offset(w.last_stable_offset)
         .with_log_start_offset(w.log_start_offset)
+        .with_aborted_transactions(aborted)
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(records));
-    Ok((pd, w.high_watermark, n))
+    Ok((pd, w.fetchable_offset(isolation), n))
 }
 
 fn read_slices(slices: &[crate::storage::FileSlice]) -> std::io::Result<Bytes> {
@@ -212,22 +237,26 @@ fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
         .with_preferred_read_replica(BrokerId(-1))
 }
 
-/// Parks until any partition's high watermark moves past what was read, or the timer fires
-/// (returns true then).
+/// Parks until any partition's fetchable offset (high watermark, or last stable offset under
+/// READ_COMMITTED) moves past what was read, or the timer fires (returns true then).
 async fn wait_for_data(
     targets: &[Target],
     seen: &[i64],
+    isolation: IsolationLevel,
     timer: &mut tokio::sync::oneshot::Receiver<()>,
 ) -> bool {
     let mut waits = Vec::new();
-    for (t, hw) in targets.iter().zip(seen) {
+    for (t, seen) in targets.iter().zip(seen) {
         if let Ok(h) = &t.handle {
-            let mut rx = h.high_watermark.clone();
-            let hw = *hw;
+            let mut rx = h.watermarks.clone();
+            let seen = *seen;
             waits.push(
                 async move {
                     // A closed partition never wakes anyone: wait for the timer instead of spinning.
-                    if rx.wait_for(|v| *v > hw).await.is_err() {
+                    let moved = |w: &crate::actors::partition_replica::Watermarks| {
+                        w.fetchable_offset(isolation) > seen
+                    };
+                    if rx.wait_for(moved).await.is_err() {
                         futures::future::pending::<()>().await;
                     }
                 }

@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first offset at or after
-//! a timestamp, answered by each partition's `PartitionReplica`.
+//! a timestamp, answered by each partition's `PartitionReplica`. Under `isolation_level` 1
+//! (READ_COMMITTED) latest is the last stable offset.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::partition_handle;
-use crate::actors::partition_replica::ListOffset;
+use crate::actors::partition_replica::{IsolationLevel, ListOffset};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
@@ -19,6 +20,7 @@ pub async fn handle(
     version: i16,
 ) -> ListOffsetsResponse {
     let image = ctx.metadata.current();
+    let isolation_level = IsolationLevel::from_wire(req.isolation_level);
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
@@ -30,6 +32,7 @@ pub async fn handle(
                     h.addr
                         .send(ListOffset {
                             timestamp: p.timestamp,
+                            isolation_level,
                         })
                         .await?
                 }

@@ -12,6 +12,7 @@ use super::partition_handle;
 use crate::actors::partition_replica::AppendRecords;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::storage::AppendOrigin;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -39,7 +40,13 @@ pub async fn handle(
                     }
                     let handle = handle?;
                     let records = p.records.filter(|r| !r.is_empty()).ok_or_else(|| BrokerError::InvalidRecord("no records".into()))?;
-                    handle.addr.send(AppendRecords { records }).await?
+                    handle
+                        .addr
+                        .send(AppendRecords {
+                            records,
+                            origin: AppendOrigin::Client,
+                        })
+                        .await?
                 }
                 .await;
                 match result {

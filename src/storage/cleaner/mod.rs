@@ -43,12 +43,15 @@
 //!    is dropped. Control batches are copied as they are. Records keep their offsets, so
 //!    readers see gaps, as in Kafka.
 //!
-//! Transactions: Troupe has no transaction coordinator yet, so the log cannot tell committed
-//! from aborted records. Until it can, records of transactional batches never enter the
+//! Transactions: the dirty section ends before the segment holding the first offset of any
+//! open transaction, so undecided records are never touched (Kafka stops at the same point,
+//! offset for offset). A cleaned group's new segment carries the `.txnindex` entries of every
+//! segment it replaces; offsets do not change, so the entries stay true. The cleaner does not
+//! yet tell committed from aborted records: records of transactional batches never enter the
 //! OffsetMap (an aborted write must not remove the committed record before it) and their
 //! tombstones never expire; they go only when a later non-transactional record with the same
 //! key supersedes them. Kafka instead drops aborted records and, once safe, transaction
-//! markers, and never cleans past the last stable offset; all three wait for transactions.
+//! markers.
 //!
 //! Not done here either: Kafka retains the last batch of each idempotent producer (possibly
 //! emptied) so producer state survives cleaning; `max.compaction.lag.ms` and I/O throttling
@@ -71,6 +74,7 @@ use super::index::{NO_TIMESTAMP, TIME_INDEX_ENTRY_SIZE};
 use super::log::LogConfig;
 use super::records::{self, RawRecord};
 use super::segment::{self, LogSegment};
+use super::txn_index::{self, AbortedTxn};
 
 /// Name of the scratch directory, inside the partition directory, where a pass writes its new
 /// segments. [`Log::open`](crate::storage::Log::open) removes it.
@@ -114,6 +118,9 @@ pub struct SegmentSnapshot {
     pub largest_timestamp: i64,
     /// The `.log` file, read with positional reads only.
     pub log_file: Arc<File>,
+    /// The segment's aborted transactions; a cleaned group's new segment gets all of its
+    /// sources' entries, since offsets, and so the transactions' ranges, never change.
+    pub aborted_txns: Vec<AbortedTxn>,
 }
 
 impl SegmentSnapshot {
@@ -124,6 +131,7 @@ impl SegmentSnapshot {
             size: segment.size(),
             largest_timestamp: segment.largest_timestamp(),
             log_file: Arc::clone(segment.log_file()),
+            aborted_txns: segment.txn_index().entries().to_vec(),
         }
     }
 }
@@ -140,8 +148,10 @@ pub struct CleanableSnapshot {
     /// Where the dirty section starts: the cleaner checkpoint, or the log start offset when the
     /// checkpoint is missing or outside the log.
     pub first_dirty_offset: i64,
-    /// Where the dirty section ends (exclusive): the active segment's base offset, or the base
-    /// of the first dirty segment too young for `min.compaction.lag.ms`.
+    /// Where the dirty section ends (exclusive): the active segment's base offset, or earlier
+    /// the base of the segment holding the first unstable offset (see
+    /// [`CleanableSnapshot::stop_at_unstable_segment`]) or of the first dirty segment too young
+    /// for `min.compaction.lag.ms`.
     pub first_uncleanable_offset: i64,
     /// The topic's settings when the snapshot was taken.
     pub config: LogConfig,
@@ -173,6 +183,14 @@ impl CleanableSnapshot {
             first_uncleanable_offset,
             config,
         }
+    }
+
+    /// Ends the dirty section no later than `segment_base`, the base of the segment holding the
+    /// log's first unstable offset. As in Kafka, records of a transaction not yet decided are
+    /// never cleaned; stopping at a segment boundary keeps the rule simple.
+    pub(crate) fn stop_at_unstable_segment(mut self, segment_base: i64) -> CleanableSnapshot {
+        self.first_uncleanable_offset = self.first_uncleanable_offset.min(segment_base);
+        self
     }
 
     /// Segments wholly before the first dirty offset.
@@ -445,7 +463,7 @@ impl RetentionRule<'_> {
         {
             return false;
         }
-        let expired_tombstone = !record.has_value
+        let expired_tombstone = record.value.is_none()
             && !batch.is_transactional()
             && record.offset < self.cleaned_up_to
             && batch.max_timestamp < self.tombstone_horizon_ms;
@@ -600,6 +618,10 @@ struct CleanedSegmentWriter {
     /// The largest timestamp among the replaced segments, which an empty result keeps as its
     /// modification time.
     source_largest_timestamp: i64,
+    /// The replaced segments' aborted transactions, in order.
+    aborted_txns: Vec<AbortedTxn>,
+    /// Where the `.txnindex` goes (it is written whole at the end, if there are entries).
+    txn_index_path: PathBuf,
     pending: Vec<u8>,
     batches: Vec<ValidatedBatch>,
     index_interval_bytes: u32,
@@ -623,6 +645,8 @@ impl CleanedSegmentWriter {
         Ok(CleanedSegmentWriter {
             segment: LogSegment::create(scratch, base_offset, index_bytes)?,
             source_largest_timestamp: NO_TIMESTAMP,
+            aborted_txns: Vec::new(),
+            txn_index_path: segment::txn_index_path(scratch, base_offset),
             pending: Vec::new(),
             batches: Vec::new(),
             index_interval_bytes: config.index_interval_bytes,
@@ -651,9 +675,10 @@ impl CleanedSegmentWriter {
         Ok(())
     }
 
-    /// Notes one replaced segment's largest timestamp.
+    /// Notes one replaced segment's largest timestamp and aborted transactions.
     fn replaces(&mut self, source: &SegmentSnapshot) {
         self.source_largest_timestamp = self.source_largest_timestamp.max(source.largest_timestamp);
+        self.aborted_txns.extend_from_slice(&source.aborted_txns);
     }
 
     /// Writes what is left, cuts the indexes to size and fsyncs everything. Returns the
@@ -665,6 +690,7 @@ impl CleanedSegmentWriter {
     fn finish(mut self) -> Result<u64, StorageError> {
         self.write_pending()?;
         self.segment.seal()?;
+        txn_index::write_index_file(&self.txn_index_path, &self.aborted_txns)?;
         let size = self.segment.size();
         if size == 0 {
             if let Ok(age) = u64::try_from(self.source_largest_timestamp) {
@@ -676,12 +702,14 @@ impl CleanedSegmentWriter {
     }
 }
 
-/// Paths of a cleaned group's files in the scratch directory: log, offset index, time index.
-pub(crate) fn scratch_file_paths(scratch: &Path, base_offset: i64) -> [PathBuf; 3] {
+/// Paths of a cleaned group's files in the scratch directory: log, offset index, time index,
+/// transaction index (present only when the group had aborted transactions).
+pub(crate) fn scratch_file_paths(scratch: &Path, base_offset: i64) -> [PathBuf; 4] {
     [
         segment::log_file_path(scratch, base_offset),
         segment::offset_index_path(scratch, base_offset),
         segment::time_index_path(scratch, base_offset),
+        segment::txn_index_path(scratch, base_offset),
     ]
 }
 
@@ -702,6 +730,7 @@ mod tests {
             size,
             largest_timestamp,
             log_file: Arc::new(tempfile::tempfile().unwrap()),
+            aborted_txns: Vec::new(),
         }
     }
 

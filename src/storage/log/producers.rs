@@ -1,21 +1,34 @@
-//! The log's producer state (idempotence): sequences checked before an append and recorded
-//! after it, snapshotted when a segment rolls and when the log closes, rebuilt at open from the
-//! newest good snapshot plus the batch headers written after it.
+//! The log's producer state (idempotence and transactions): sequences checked before an
+//! append and recorded after it, snapshotted when a segment rolls and when the log closes,
+//! rebuilt at open from the newest good snapshot plus the batches written after it (headers,
+//! and the one record of each transaction marker).
 //!
 //! A snapshot `<20-digit offset>.snapshot` holds the state of every producer as of the batches
 //! below that offset. Snapshots are written without fsync: a torn one fails its checksum and an
 //! older one (or the log itself, from its start) is used instead, which costs a longer replay,
-//! never a wrong answer. The newest [`SNAPSHOTS_KEPT`] are kept.
+//! never a wrong answer. The newest [`SNAPSHOTS_KEPT`] are kept, and also the newest one at or
+//! below the active segment's base, from which that segment's markers can be replayed.
+//!
+//! The replay also rebuilds transaction indexes. A segment's `.txnindex` is trusted when it
+//! was sealed (fsynced at roll and at close) and reads back whole; the active segment's after
+//! an unclean shutdown, and a damaged one, are emptied at open and flagged. The replay then
+//! starts no later than the first flagged segment's base (snapshots above it are skipped, not
+//! removed), and every ABORT marker it reads that closes a transaction adds the entry to its
+//! segment's index unless the index already reaches that offset. Trusted indexes thus gain
+//! nothing, and flagged ones get exactly the entries the appends wrote.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::transactions::complete_txn;
 use super::{AppendInfo, Log};
-use crate::storage::batch::ValidatedBatch;
+use crate::storage::batch::{BatchHeader, ValidatedBatch};
 use crate::storage::error::StorageError;
 use crate::storage::producer_state::{ProducerStateTable, SequenceCheck};
-use crate::storage::segment::{self, LogSegment};
+use crate::storage::segment::{self, FileSlice, LogSegment};
+use crate::storage::txn_index::AbortedTxn;
+use crate::storage::txn_marker;
 
 /// Suffix of a producer-state snapshot file.
 pub const SNAPSHOT_FILE_SUFFIX: &str = ".snapshot";
@@ -46,48 +59,117 @@ fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(offsets)
 }
 
-/// Rebuilds the producer state for a log being opened: the newest snapshot at or below the
-/// log end offset that reads back intact, then every batch header from its offset on (from the
+/// Rebuilds the producer state for a log being opened, and the transaction indexes of the
+/// segments flagged for it: the newest snapshot that reads back intact at or below both the
+/// log end and the first flagged segment's base, then every batch from its offset on (from the
 /// log start when there is none). Snapshots above the log end (a truncated tail) are removed.
 pub(super) fn load_producer_state(
     dir: &Path,
-    segments: &BTreeMap<i64, LogSegment>,
+    segments: &mut BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
 ) -> Result<ProducerStateTable, StorageError> {
-    let mut loaded = None;
-    for offset in snapshot_offsets(dir)?.into_iter().rev() {
-        if offset > log_end_offset {
-            fs::remove_file(snapshot_path(dir, offset))?;
-            continue;
-        }
-        let bytes = fs::read(snapshot_path(dir, offset))?;
-        match ProducerStateTable::decode_snapshot(&bytes) {
-            Some(table) => {
-                loaded = Some((offset, table));
-                break;
-            }
-            None => {
-                tracing::warn!(dir = %dir.display(), offset, "ignoring a damaged producer-state snapshot");
-                fs::remove_file(snapshot_path(dir, offset))?;
-            }
-        }
-    }
+    let rebuild_from = segments
+        .values()
+        .find(|s| s.txn_index_needs_rebuild())
+        .map_or(log_end_offset, LogSegment::base_offset);
+    let loaded = newest_snapshot(dir, log_end_offset, rebuild_from)?;
     let (replay_from, mut table) = loaded.unwrap_or((log_start_offset, ProducerStateTable::new()));
     let replay_from = replay_from.max(log_start_offset);
     let first_base = segments
         .range(..=replay_from)
         .next_back()
         .map_or(replay_from, |(base, _)| *base);
-    for segment in segments.range(first_base..).map(|(_, s)| s) {
-        segment.for_each_batch_header(replay_from, |header| {
-            if header.base_offset >= replay_from {
-                table.record(header, header.is_transactional(), header.is_control());
+    for segment in segments.range_mut(first_base..).map(|(_, s)| s) {
+        let aborted = replay_segment(segment, replay_from, &mut table)?;
+        let index = segment.txn_index_mut();
+        let mut rebuilt = false;
+        for txn in aborted {
+            if index
+                .entries()
+                .last()
+                .is_none_or(|l| l.last_offset < txn.last_offset)
+            {
+                index.append(txn)?;
+                rebuilt = true;
             }
-        })?;
+        }
+        if rebuilt {
+            // A sealed segment is not fsynced again; its rebuilt entries must last.
+            index.flush()?;
+        }
     }
     table.truncate_head(log_start_offset);
     Ok(table)
+}
+
+/// The newest intact snapshot at or below `log_end_offset` and `at_most`, as (offset, table).
+/// Those above the log end are removed; damaged ones too; those between are kept for later.
+fn newest_snapshot(
+    dir: &Path,
+    log_end_offset: i64,
+    at_most: i64,
+) -> Result<Option<(i64, ProducerStateTable)>, StorageError> {
+    for offset in snapshot_offsets(dir)?.into_iter().rev() {
+        if offset > log_end_offset {
+            fs::remove_file(snapshot_path(dir, offset))?;
+            continue;
+        }
+        if offset > at_most {
+            continue;
+        }
+        let bytes = fs::read(snapshot_path(dir, offset))?;
+        match ProducerStateTable::decode_snapshot(&bytes) {
+            Some(table) => return Ok(Some((offset, table))),
+            None => {
+                tracing::warn!(dir = %dir.display(), offset, "ignoring a damaged producer-state snapshot");
+                fs::remove_file(snapshot_path(dir, offset))?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Replays the batches of `segment` from `replay_from` into `table`; returns the aborted
+/// transactions whose markers it read.
+fn replay_segment(
+    segment: &LogSegment,
+    replay_from: i64,
+    table: &mut ProducerStateTable,
+) -> Result<Vec<AbortedTxn>, StorageError> {
+    let mut aborted = Vec::new();
+    segment.for_each_batch_header(replay_from, |header, slice| -> Result<(), StorageError> {
+        if header.base_offset < replay_from {
+            return Ok(());
+        }
+        if header.is_control() {
+            aborted.extend(replay_marker(table, header, slice)?);
+        } else {
+            table.record(header, header.is_transactional(), false);
+        }
+        Ok(())
+    })?;
+    Ok(aborted)
+}
+
+/// Replays one control batch. Its record says COMMIT or ABORT; a batch without a readable
+/// marker still closes the producer's transaction, without an index entry, so the LSO can
+/// never stick behind it.
+fn replay_marker(
+    table: &mut ProducerStateTable,
+    header: &BatchHeader,
+    slice: FileSlice,
+) -> Result<Option<AbortedTxn>, StorageError> {
+    let bytes = slice.read_bytes()?;
+    match txn_marker::read_marker(&bytes, header) {
+        Ok(Some(marker)) => return Ok(complete_txn(table, header, &marker)),
+        Ok(None) => {}
+        Err(reason) => {
+            tracing::warn!(offset = header.base_offset, reason = %reason, "unreadable transaction marker; closing the transaction as committed");
+        }
+    }
+    table.record(header, true, true);
+    Ok(None)
 }
 
 impl Log {
@@ -142,8 +224,13 @@ impl Log {
             fs::write(&temp, self.producers.encode_snapshot())?;
             fs::rename(&temp, snapshot_path(&self.dir, offset))?;
             let offsets = snapshot_offsets(&self.dir)?;
+            let active_base = self.active_segment().base_offset();
+            let replay_point = offsets.iter().rev().find(|&&o| o <= active_base).copied();
             let stale = offsets.len().saturating_sub(SNAPSHOTS_KEPT);
-            for old in &offsets[..stale] {
+            for old in offsets[..stale]
+                .iter()
+                .filter(|&&o| Some(o) != replay_point)
+            {
                 fs::remove_file(snapshot_path(&self.dir, *old))?;
             }
             Ok(())

@@ -1,0 +1,263 @@
+//! A small blocking Kafka client for the admin CLI: one TCP connection per broker, versions
+//! negotiated with ApiVersions, requests and responses as kafka-protocol's generated types.
+//! It speaks only the Kafka protocol, so the CLI works against any Kafka-compatible broker.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use super::AdminError;
+
+/// The largest response the CLI accepts; a longer length prefix is refused before any
+/// allocation follows it.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+const CLIENT_ID: &str = "troupe-admin";
+
+/// One connection to one broker.
+pub struct Connection {
+    address: String,
+    stream: TcpStream,
+    /// API key → (min, max) version the broker serves.
+    versions: HashMap<i16, (i16, i16)>,
+    next_correlation_id: i32,
+}
+
+impl Connection {
+    /// Connects and learns the broker's API versions (ApiVersions v0, which every broker
+    /// answers).
+    pub fn connect(address: &str, timeout: Duration) -> Result<Connection, AdminError> {
+        let unreachable = |e: std::io::Error| AdminError::Unreachable {
+            address: address.to_string(),
+            reason: e.to_string(),
+        };
+        let socket = address
+            .to_socket_addrs()
+            .map_err(unreachable)?
+            .next()
+            .ok_or_else(|| AdminError::Unreachable {
+                address: address.to_string(),
+                reason: "no address".into(),
+            })?;
+        let stream = TcpStream::connect_timeout(&socket, timeout).map_err(unreachable)?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(unreachable)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(unreachable)?;
+        let _ = stream.set_nodelay(true);
+        let mut connection = Connection {
+            address: address.to_string(),
+            stream,
+            versions: HashMap::new(),
+            next_correlation_id: 1,
+        };
+        let api_versions = connection.call_at(ApiVersionsRequest::default(), 0)?;
+        if api_versions.error_code != 0 {
+            return Err(AdminError::kafka(
+                "ApiVersions",
+                api_versions.error_code,
+                None,
+            ));
+        }
+        connection.versions = api_versions
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(connection)
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Sends `request` at the highest version both sides know.
+    pub fn call<R: Request>(&mut self, request: R) -> Result<R::Response, AdminError> {
+        let version = self.version_for::<R>()?;
+        self.call_at(request, version)
+    }
+
+    /// Sends `request` at the highest version both sides know, but at most `max` (for APIs
+    /// whose newer versions change shape, like Fetch v13 naming topics by id).
+    pub fn call_capped<R: Request>(
+        &mut self,
+        request: R,
+        max: i16,
+    ) -> Result<R::Response, AdminError> {
+        let version = self.version_for::<R>()?.min(max);
+        self.call_at(request, version)
+    }
+
+    /// The version a request goes out at: the highest both sides know.
+    pub fn version_for<R: Request>(&self) -> Result<i16, AdminError> {
+        let api = api_name(R::KEY);
+        let (min, max) =
+            self.versions.get(&R::KEY).copied().ok_or_else(|| {
+                AdminError::Unsupported(format!("the broker does not serve {api}"))
+            })?;
+        let version = max.min(R::VERSIONS.max);
+        if version < min.max(R::VERSIONS.min) {
+            return Err(AdminError::Unsupported(format!(
+                "no {api} version both sides know (broker {min}..{max})"
+            )));
+        }
+        Ok(version)
+    }
+
+    fn call_at<R: Request>(&mut self, request: R, version: i16) -> Result<R::Response, AdminError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let mut body = BytesMut::new();
+        let encode =
+            |e: anyhow::Error| AdminError::Protocol(format!("encoding {}: {e}", api_name(R::KEY)));
+        header
+            .encode(&mut body, R::header_version(version))
+            .map_err(encode)?;
+        request.encode(&mut body, version).map_err(encode)?;
+        let mut frame = Vec::with_capacity(body.len() + 4);
+        frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).map_err(|e| self.lost(e))?;
+
+        let mut length = [0u8; 4];
+        self.stream
+            .read_exact(&mut length)
+            .map_err(|e| self.lost(e))?;
+        let length = i32::from_be_bytes(length);
+        if length < 0 || length as usize > MAX_RESPONSE_BYTES {
+            return Err(AdminError::Protocol(format!(
+                "response length {length} from {}",
+                self.address
+            )));
+        }
+        let mut response = vec![0u8; length as usize];
+        self.stream
+            .read_exact(&mut response)
+            .map_err(|e| self.lost(e))?;
+        let mut response = Bytes::from(response);
+        let decode =
+            |e: anyhow::Error| AdminError::Protocol(format!("decoding {}: {e}", api_name(R::KEY)));
+        let response_header =
+            ResponseHeader::decode(&mut response, R::Response::header_version(version))
+                .map_err(decode)?;
+        if response_header.correlation_id != correlation_id {
+            return Err(AdminError::Protocol("response out of order".into()));
+        }
+        R::Response::decode(&mut response, version).map_err(decode)
+    }
+
+    fn lost(&self, e: std::io::Error) -> AdminError {
+        AdminError::Unreachable {
+            address: self.address.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn api_name(key: i16) -> String {
+    ApiKey::try_from(key).map_or_else(|_| format!("API {key}"), |k| format!("{k:?}"))
+}
+
+/// The cluster as the CLI reaches it: the bootstrap connection plus connections to other
+/// brokers opened on demand (partition leaders, group coordinators).
+pub struct Cluster {
+    bootstrap: Connection,
+    others: HashMap<i32, Connection>,
+    timeout: Duration,
+}
+
+impl Cluster {
+    pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Cluster, AdminError> {
+        Ok(Cluster {
+            bootstrap: Connection::connect(bootstrap, timeout)?,
+            others: HashMap::new(),
+            timeout,
+        })
+    }
+
+    /// The bootstrap broker (any broker answers metadata and forwards admin requests).
+    pub fn any(&mut self) -> &mut Connection {
+        &mut self.bootstrap
+    }
+
+    /// Metadata for `topics` (None: every topic).
+    pub fn metadata(
+        &mut self,
+        topics: Option<Vec<String>>,
+    ) -> Result<MetadataResponse, AdminError> {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::TopicName;
+        let request = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(topics.map(|names| {
+                names
+                    .into_iter()
+                    .map(|n| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n))))
+                    })
+                    .collect()
+            }));
+        self.bootstrap.call(request)
+    }
+
+    /// A connection to broker `node_id`, as metadata advertises it.
+    pub fn broker(&mut self, node_id: i32) -> Result<&mut Connection, AdminError> {
+        if self.others.contains_key(&node_id) {
+            return Ok(self.others.get_mut(&node_id).expect("checked above"));
+        }
+        let metadata = self.metadata(Some(Vec::new()))?;
+        let broker = metadata
+            .brokers
+            .iter()
+            .find(|b| b.node_id.0 == node_id)
+            .ok_or_else(|| AdminError::Protocol(format!("no broker {node_id} in metadata")))?;
+        let address = format!("{}:{}", broker.host, broker.port);
+        if address == self.bootstrap.address() {
+            return Ok(&mut self.bootstrap);
+        }
+        let connection = Connection::connect(&address, self.timeout)?;
+        Ok(self.others.entry(node_id).or_insert(connection))
+    }
+
+    /// A connection to the coordinator of a group (key type 0) or transactional id (1).
+    pub fn coordinator(&mut self, key: &str, key_type: i8) -> Result<&mut Connection, AdminError> {
+        let version = self.bootstrap.version_for::<FindCoordinatorRequest>()?;
+        let key_bytes = StrBytes::from_string(key.to_string());
+        let request = FindCoordinatorRequest::default().with_key_type(key_type);
+        // v4 batches keys; earlier versions name one.
+        let request = if version >= 4 {
+            request.with_coordinator_keys(vec![key_bytes])
+        } else {
+            request.with_key(key_bytes)
+        };
+        let response = self.bootstrap.call(request)?;
+        let (code, node) = if version >= 4 {
+            let c = response
+                .coordinators
+                .first()
+                .ok_or_else(|| AdminError::Protocol("FindCoordinator answered nothing".into()))?;
+            (c.error_code, c.node_id.0)
+        } else {
+            (response.error_code, response.node_id.0)
+        };
+        if code != 0 {
+            return Err(AdminError::kafka("FindCoordinator", code, None));
+        }
+        self.broker(node)
+    }
+}

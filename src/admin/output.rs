@@ -1,0 +1,73 @@
+//! How admin commands print: aligned text tables for people, JSON for scripts.
+
+use serde_json::Value;
+
+/// A table: header and rows of cells, printed with columns padded to their widest cell.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let columns = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let padded: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .take(columns)
+                .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        };
+        let mut out = line(&self.header);
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&line(row));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Prints `json` when asked for JSON, else the table.
+pub fn emit(json_wanted: bool, json: Value, table: impl FnOnce() -> String) {
+    if json_wanted {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    } else {
+        print!("{}", table());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up() {
+        let mut t = Table::new(&["TOPIC", "PARTITIONS"]);
+        t.row(vec!["orders".into(), "3".into()]);
+        t.row(vec!["a".into(), "12".into()]);
+        assert_eq!(t.render(), "TOPIC   PARTITIONS\norders  3\na       12\n");
+    }
+}

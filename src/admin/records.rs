@@ -1,0 +1,383 @@
+//! `troupe produce TOPIC` (one record per stdin line) and `troupe consume TOPIC` (one record
+//! per stdout line), speaking Produce and Fetch directly.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::topic::{leaders, partition_offsets};
+use super::{check, AdminError, Cluster};
+
+/// Lines sent per Produce request.
+const LINES_PER_BATCH: usize = 500;
+/// Newest Fetch version that still names topics (v13 switched to topic ids).
+const FETCH_MAX_VERSION: i16 = 12;
+
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Kafka's murmur2, as its default partitioner hashes keys (so keyed records land where a
+/// Java or librdkafka producer with the murmur2 partitioner would put them).
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let length = data.len() as u32;
+    let mut h: u32 = SEED ^ length;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    match tail.len() {
+        3 => {
+            h ^= u32::from(tail[2]) << 16;
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        2 => {
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        1 => {
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        _ => {}
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition Kafka's default partitioner picks for a key.
+fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
+}
+
+fn encode_batch(records: &[(Option<Bytes>, Bytes)]) -> Result<Bytes, AdminError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now,
+            key: key.clone(),
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| AdminError::Protocol(format!("encoding records: {e}")))?;
+    Ok(buf.freeze())
+}
+
+/// Options of `troupe produce`.
+pub struct ProduceOptions {
+    pub partition: Option<i32>,
+    /// Split each line at the first occurrence into key and value.
+    pub key_separator: Option<String>,
+}
+
+/// Reads stdin to its end and produces every line (acks=all). Returns how many were written.
+pub fn produce(
+    cluster: &mut Cluster,
+    topic: &str,
+    options: &ProduceOptions,
+    input: impl BufRead,
+) -> Result<u64, AdminError> {
+    let metadata = cluster.metadata(Some(vec![topic.to_string()]))?;
+    let leaders = leaders(&metadata, topic)?;
+    let partitions = leaders.len() as i32;
+    if let Some(p) = options.partition {
+        if !leaders.contains_key(&p) {
+            return Err(AdminError::Usage(format!("{topic} has no partition {p}")));
+        }
+    }
+    let mut pending: BTreeMap<i32, Vec<(Option<Bytes>, Bytes)>> = BTreeMap::new();
+    let mut next_keyless = 0i32;
+    let mut written = 0u64;
+    for line in input.lines() {
+        let line = line?;
+        let (key, value) = match &options.key_separator {
+            Some(sep) => match line.split_once(sep.as_str()) {
+                Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
+                None => (None, Bytes::from(line)),
+            },
+            None => (None, Bytes::from(line)),
+        };
+        let partition = match (options.partition, &key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => partition_for_key(k, partitions),
+            (None, None) => next_keyless,
+        };
+        let batch = pending.entry(partition).or_default();
+        batch.push((key, value));
+        if batch.len() >= LINES_PER_BATCH {
+            let batch = pending.remove(&partition).unwrap_or_default();
+            written += send(cluster, topic, &leaders, partition, &batch)?;
+            next_keyless = (next_keyless + 1) % partitions.max(1);
+        }
+    }
+    for (partition, batch) in pending {
+        written += send(cluster, topic, &leaders, partition, &batch)?;
+    }
+    Ok(written)
+}
+
+fn send(
+    cluster: &mut Cluster,
+    topic: &str,
+    leaders: &BTreeMap<i32, i32>,
+    partition: i32,
+    batch: &[(Option<Bytes>, Bytes)],
+) -> Result<u64, AdminError> {
+    let leader = leaders.get(&partition).copied().unwrap_or(-1);
+    if leader < 0 {
+        return Err(AdminError::kafka(
+            "Produce",
+            5,
+            Some(format!("partition {partition} has no leader")),
+        ));
+    }
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(encode_batch(batch)?))])]);
+    let response = cluster.broker(leader)?.call(request)?;
+    for t in response.responses {
+        for p in t.partition_responses {
+            check(
+                "Produce",
+                p.error_code,
+                p.error_message.map(|m| m.to_string()),
+            )?;
+        }
+    }
+    Ok(batch.len() as u64)
+}
+
+/// Options of `troupe consume`.
+pub struct ConsumeOptions {
+    pub partition: Option<i32>,
+    pub from_beginning: bool,
+    pub max_messages: Option<u64>,
+    /// Stop once nothing new arrived for this long.
+    pub idle_timeout: Duration,
+    pub print_key: bool,
+    pub key_separator: String,
+    pub json: bool,
+}
+
+/// Prints records as they arrive. Returns how many were printed.
+pub fn consume(
+    cluster: &mut Cluster,
+    topic: &str,
+    options: &ConsumeOptions,
+    mut out: impl Write,
+) -> Result<u64, AdminError> {
+    let metadata = cluster.metadata(Some(vec![topic.to_string()]))?;
+    let mut leaders = leaders(&metadata, topic)?;
+    if let Some(p) = options.partition {
+        leaders.retain(|partition, _| *partition == p);
+        if leaders.is_empty() {
+            return Err(AdminError::Usage(format!("{topic} has no partition {p}")));
+        }
+    }
+    let start = if options.from_beginning { -2 } else { -1 };
+    let mut positions = partition_offsets(cluster, topic, &leaders, start)?;
+    let mut printed = 0u64;
+    let mut last_progress = Instant::now();
+    loop {
+        let mut progressed = false;
+        for (&partition, &leader) in &leaders {
+            let Some(position) = positions.get(&partition).copied() else {
+                continue;
+            };
+            let records = fetch(cluster, topic, leader, partition, position)?;
+            for (offset, key, value) in records {
+                if offset < position {
+                    continue; // earlier records of the first batch
+                }
+                print_record(
+                    &mut out,
+                    options,
+                    partition,
+                    offset,
+                    key.as_deref(),
+                    value.as_deref(),
+                )?;
+                positions.insert(partition, offset + 1);
+                printed += 1;
+                progressed = true;
+                if options.max_messages.is_some_and(|max| printed >= max) {
+                    return Ok(printed);
+                }
+            }
+        }
+        out.flush()?;
+        if progressed {
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() >= options.idle_timeout {
+            return Ok(printed);
+        }
+    }
+}
+
+type FetchedRecord = (i64, Option<Bytes>, Option<Bytes>);
+
+/// One Fetch of one partition (waiting up to 500 ms for data); data records only.
+fn fetch(
+    cluster: &mut Cluster,
+    topic: &str,
+    leader: i32,
+    partition: i32,
+    offset: i64,
+) -> Result<Vec<FetchedRecord>, AdminError> {
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(4 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])]);
+    let response = cluster
+        .broker(leader)?
+        .call_capped(request, FETCH_MAX_VERSION)?;
+    check("Fetch", response.error_code, None)?;
+    let mut out = Vec::new();
+    for t in response.responses {
+        for p in t.partitions {
+            check(
+                "Fetch",
+                p.error_code,
+                Some(format!("partition {partition}")),
+            )?;
+            let Some(mut bytes) = p.records else { continue };
+            while let Some(batch) = next_whole_batch(&mut bytes) {
+                let mut batch = batch;
+                let set = RecordBatchDecoder::decode(&mut batch)
+                    .map_err(|e| AdminError::Protocol(format!("decoding records: {e}")))?;
+                out.extend(
+                    set.records
+                        .into_iter()
+                        .filter(|r| !r.control)
+                        .map(|r| (r.offset, r.key, r.value)),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Splits off the next whole batch; a partial one at the end (brokers may cut the last batch
+/// at the size limit) is left.
+fn next_whole_batch(bytes: &mut Bytes) -> Option<Bytes> {
+    if bytes.len() < 12 {
+        return None;
+    }
+    let length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let size = 12usize.checked_add(usize::try_from(length).ok()?)?;
+    if size > bytes.len() {
+        return None;
+    }
+    Some(bytes.split_to(size))
+}
+
+fn print_record(
+    out: &mut impl Write,
+    options: &ConsumeOptions,
+    partition: i32,
+    offset: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<(), AdminError> {
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    if options.json {
+        let line = serde_json::json!({
+            "partition": partition, "offset": offset, "key": text(key), "value": text(value),
+        });
+        writeln!(out, "{line}")?;
+    } else if options.print_key {
+        writeln!(
+            out,
+            "{}{}{}",
+            text(key).unwrap_or_default(),
+            options.key_separator,
+            text(value).unwrap_or_default()
+        )?;
+    } else {
+        writeln!(out, "{}", text(value).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafkas_partitioner() {
+        // Values from Kafka's own partitioner tests (Utils.murmur2).
+        assert_eq!(murmur2(b"21"), -973932308);
+        assert_eq!(murmur2(b"foobar"), -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+            -58897971
+        );
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    #[test]
+    fn a_partial_last_batch_is_left_alone() {
+        let mut bytes = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200, 1, 2]);
+        assert!(next_whole_batch(&mut bytes).is_none());
+    }
+}

@@ -1,0 +1,197 @@
+//! The admin CLI against a real broker: topics are created, listed, described with their
+//! offsets, altered and deleted; records go in and out through `produce` and `consume`;
+//! groups are described with per-partition lag, reset and deleted; failures exit with the
+//! documented codes and name the Kafka error.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+
+fn troupe(b: &Broker, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(args)
+        .args(["--bootstrap", &b.bootstrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(b: &Broker, args: &[&str]) -> String {
+    let out = troupe(b, args, None);
+    assert!(
+        out.status.success(),
+        "troupe {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(b: &Broker, args: &[&str]) -> Value {
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    serde_json::from_str(&ok(b, &with_json)).unwrap()
+}
+
+#[test]
+fn topics_records_and_groups_through_the_cli() {
+    let b = Broker::start_with(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    ok(
+        &b,
+        &[
+            "topic",
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--config",
+            "retention.ms=3600000",
+        ],
+    );
+
+    // Creating it again is the broker's TOPIC_ALREADY_EXISTS: exit 1, named, with a hint.
+    let again = troupe(&b, &["topic", "create", "orders"], None);
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("TopicAlreadyExists") && stderr.contains("hint"),
+        "{stderr}"
+    );
+
+    let listed = json(&b, &["topic", "list"]);
+    assert_eq!(listed[0]["name"], "orders");
+    assert_eq!(listed[0]["partitions"], 3);
+
+    // 30 records to partition 1, read back in order.
+    let lines: String = (0..30).map(|i| format!("line-{i}\n")).collect();
+    let produced = troupe(&b, &["produce", "orders", "--partition", "1"], Some(&lines));
+    assert!(produced.status.success());
+    let consumed = ok(
+        &b,
+        &[
+            "consume",
+            "orders",
+            "--partition",
+            "1",
+            "--from-beginning",
+            "--max-messages",
+            "30",
+        ],
+    );
+    assert_eq!(consumed, lines);
+
+    let described = json(&b, &["topic", "describe", "orders"]);
+    assert_eq!(described["configs"]["retention.ms"], "3600000");
+    let ends: Vec<i64> = described["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["log_end_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ends, vec![0, 30, 0]);
+
+    ok(&b, &["topic", "alter", "orders", "--partitions", "4"]);
+    assert_eq!(
+        json(&b, &["topic", "describe", "orders"])["partitions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // A live member has committed 10 of partition 1: describe shows it with lag 20.
+    let member: BaseConsumer = client_config(&b)
+        .set("group.id", "billing")
+        .set("enable.auto.commit", "false")
+        .set("client.id", "billing-app")
+        .create()
+        .unwrap();
+    member.subscribe(&["orders"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while member.assignment().unwrap().count() == 0 {
+        let _ = member.poll(Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "the member never got partitions");
+    }
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("orders", 1, Offset::Offset(10))
+        .unwrap();
+    member.commit(&commit, CommitMode::Sync).unwrap();
+    let group = json(&b, &["group", "describe", "billing"]);
+    assert_eq!(group["state"], "Stable");
+    assert_eq!(group["members"], 1);
+    let p1 = group["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["partition"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(p1["committed_offset"], 10);
+    assert_eq!(p1["log_end_offset"], 30);
+    assert_eq!(p1["lag"], 20);
+    assert_eq!(p1["client_id"], "billing-app");
+    assert_eq!(group["total_lag"], 20);
+
+    // A group with members cannot be deleted (NON_EMPTY_GROUP, exit 1)…
+    let refused = troupe(&b, &["group", "delete", "billing"], None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("NonEmptyGroup"));
+    drop(member); // LeaveGroup
+
+    // …but once empty its offsets can be reset, and it can be deleted.
+    ok(
+        &b,
+        &[
+            "group",
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    let reset = json(&b, &["group", "describe", "billing"]);
+    assert_eq!(reset["total_lag"], 30);
+    assert!(ok(&b, &["group", "list"]).contains("billing"));
+    ok(&b, &["group", "delete", "billing"]);
+    assert!(!ok(&b, &["group", "list"]).contains("billing"));
+
+    ok(&b, &["topic", "delete", "orders"]);
+    let gone = troupe(&b, &["topic", "describe", "orders"], None);
+    assert_eq!(gone.status.code(), Some(1));
+
+    let status = json(&b, &["cluster", "status"]);
+    assert_eq!(status["brokers"].as_array().unwrap().len(), 1);
+    assert_eq!(status["offline_partitions"], 0);
+}
+
+#[test]
+fn an_unreachable_broker_exits_with_code_three() {
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args([
+            "topic",
+            "list",
+            "--bootstrap",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+}
