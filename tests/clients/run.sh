@@ -16,7 +16,7 @@ status=0
 python3 -m pytest -q "$root/tests/clients" || status=1
 kit="$root/../shared/conformance"
 if [ -d "$kit" ]; then
-  python3 -m pytest -q -p no:cacheprovider "$kit" -m "${CONFORMANCE_MARKERS:-basic or admin or badinput or groups}" || status=1
+  python3 -m pytest -q -p no:cacheprovider "$kit" -m "${CONFORMANCE_MARKERS:-basic or admin or badinput or groups or idempotence or transactions}" || status=1
 else
   echo "shared/conformance not found beside the project: conformance kit skipped"
 fi
