@@ -41,6 +41,10 @@ pub fn router(state: HttpState) -> Router {
         .route(
             "/test-hooks/drop-produce-responses",
             get(produce_responses_left_to_drop),
+        )
+        .route(
+            "/test-hooks/hold-txn-markers/:hold",
+            axum::routing::post(hold_txn_markers),
         );
     router.with_state(state)
 }
@@ -69,6 +73,16 @@ async fn drop_produce_responses(
     axum::extract::Path(count): axum::extract::Path<usize>,
 ) -> impl IntoResponse {
     crate::test_hooks::drop_produce_responses(count);
+    StatusCode::OK
+}
+
+/// Test-only (feature `test-hooks`): stop (`true`) or resume (`false`) writing transaction
+/// markers.
+#[cfg(feature = "test-hooks")]
+async fn hold_txn_markers(
+    axum::extract::Path(hold): axum::extract::Path<bool>,
+) -> impl IntoResponse {
+    crate::test_hooks::hold_txn_markers(hold);
     StatusCode::OK
 }
 

@@ -1,8 +1,10 @@
 //! Transactions through librdkafka against the real binary (issue #4): InitProducerId for a
 //! transactional id and its survival of kill -9, fencing of a zombie producer (idle, and with
 //! a transaction open), commit and abort as read_committed consumers see them, transactional
-//! offsets (invisible while open, visible once committed, also after replay), and the abort
-//! of a transaction past its timeout.
+//! offsets (invisible while open, visible once committed, also after replay), the abort of a
+//! transaction past its timeout, and the two crash cases: a transaction open at kill -9 is
+//! aborted after the restart once it times out, and a commit whose markers a kill -9
+//! interrupted (a test hook holds them back) is completed after the restart.
 
 mod common;
 
@@ -242,4 +244,99 @@ fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
         "the coordinator aborted it, got {err:?}"
     );
     assert!(read_committed_values(&b, "slow", 0).is_empty());
+}
+
+/// Values a plain (read_uncommitted) producer writes are visible to read_committed readers
+/// only once every transaction before them is decided: the LSO has moved past them.
+fn send_plain(b: &Broker, topic: &str, value: &str) {
+    let p: ThreadedProducer<DefaultProducerContext> = client_config(b).create().unwrap();
+    send(&p, topic, value);
+    p.flush(TIMEOUT).unwrap();
+}
+
+#[test]
+fn a_transaction_open_at_kill_dash_nine_is_aborted_after_restart_when_it_times_out() {
+    let mut b = Broker::start();
+    create_topic(&b, "interrupted", 1, &[]);
+    let p: ThreadedProducer<DefaultProducerContext> = client_config(&b)
+        .set("transactional.id", "tx-interrupted")
+        .set("transaction.timeout.ms", "3000")
+        .create()
+        .unwrap();
+    p.init_transactions(TIMEOUT).unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "interrupted", "committed");
+    p.commit_transaction(TIMEOUT).unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "interrupted", "left open");
+    p.flush(TIMEOUT).unwrap();
+    drop(p); // the application dies with its transaction open…
+
+    b.restart(); // …and so does the broker (kill -9)
+
+    // The replayed coordinator times the transaction out and aborts it: the committed record
+    // stays, the open one never shows, and the LSO moves on to records written after it.
+    send_plain(&b, "interrupted", "after");
+    assert_eq!(
+        read_committed_values(&b, "interrupted", 2),
+        vec!["committed", "after"]
+    );
+}
+
+#[test]
+fn a_commit_interrupted_before_its_markers_completes_after_restart() {
+    let mut b = Broker::start();
+    create_topic(&b, "prepared", 1, &[]);
+    let p = transactional_producer(&b, "tx-prepared");
+    p.init_transactions(TIMEOUT).unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "prepared", "one");
+    send(&p, "prepared", "two");
+    p.flush(TIMEOUT).unwrap();
+
+    // PrepareCommit is written and EndTxn answered, but no marker reaches the partition.
+    let client = reqwest::blocking::Client::new();
+    client
+        .post(b.http_url("/test-hooks/hold-txn-markers/true"))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    p.commit_transaction(TIMEOUT).unwrap();
+    send_plain(&b, "prepared", "after");
+    assert_eq!(
+        values_seen_within(&b, "prepared", "read_uncommitted", Duration::from_secs(3)),
+        vec!["one", "two", "after"],
+        "the records are in the log"
+    );
+    assert!(
+        values_seen_within(&b, "prepared", "read_committed", Duration::from_secs(3)).is_empty(),
+        "without its marker the commit is not visible yet, nor anything after it"
+    );
+    drop(p);
+
+    b.restart(); // kill -9 between PrepareCommit and the markers; the hook is gone with it
+
+    assert_eq!(
+        read_committed_values(&b, "prepared", 3),
+        vec!["one", "two", "after"]
+    );
+}
+
+/// Everything a consumer at `isolation` reads from the start of partition 0 within `window`.
+fn values_seen_within(b: &Broker, topic: &str, isolation: &str, window: Duration) -> Vec<String> {
+    let c = group_consumer(b, &format!("window-{topic}-{isolation}"), isolation);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.unwrap();
+            values.push(String::from_utf8_lossy(m.payload().unwrap()).into_owned());
+        }
+    }
+    values
 }

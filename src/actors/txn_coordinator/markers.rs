@@ -82,6 +82,10 @@ impl MarkerWriter {
         partition: i32,
         marker: TxnMarker,
     ) -> Result<MarkerOutcome, BrokerError> {
+        #[cfg(feature = "test-hooks")]
+        if crate::test_hooks::txn_markers_held() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
         let Some(handle) = self.replicas.get(topic, partition) else {
             let known = self
                 .metadata
