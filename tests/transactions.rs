@@ -171,6 +171,11 @@ fn commit_and_abort_decide_what_read_committed_consumers_see() {
     send(&p, "outcome", "committed");
     p.commit_transaction(TIMEOUT).unwrap();
     assert_eq!(read_committed_values(&b, "outcome", 1), vec!["committed"]);
+    // read_uncommitted sees both, and never the control records.
+    assert_eq!(
+        values_seen_within(&b, "outcome", "read_uncommitted", Duration::from_secs(2)),
+        vec!["aborted", "committed"]
+    );
 }
 
 #[test]
