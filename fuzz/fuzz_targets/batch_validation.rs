@@ -163,6 +163,14 @@ fn check(data: &[u8]) {
         }
     }
     match appended {
+        Ok(info) if info.batch_count == 0 => {
+            // An idempotent producer's retry of a batch the log holds: answered with the
+            // earlier batch's offsets, nothing written.
+            assert!(validated.is_ok(), "a duplicate must be a valid batch");
+            assert!(info.last_offset < end_before, "a duplicate points into the log");
+            assert_eq!(log.log_end_offset(), end_before);
+            assert_eq!(log.size_bytes(), size_before);
+        }
         Ok(info) => {
             let batches = match &validated {
                 Ok(batches) => batches,

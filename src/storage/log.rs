@@ -105,7 +105,8 @@ impl Default for LogConfig {
     }
 }
 
-/// What an append did, for the produce response.
+/// What an append did, for the produce response. `batch_count == 0` means nothing was
+/// written: the batch was an idempotent producer's retry, answered with its earlier offsets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendInfo {
     pub first_offset: i64,
