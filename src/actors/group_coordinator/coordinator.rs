@@ -577,6 +577,11 @@ impl GroupCoordinator {
         };
         match (record, txn_producer_id) {
             (OffsetsRecord::Group { group, value }, _) => {
+                if value.is_none() {
+                    // Deleted: replay drops its pending transactional offsets as the live
+                    // DeleteGroups did.
+                    self.pending_txn.drop_group(&group);
+                }
                 snapshots.insert(group, value);
             }
             (
@@ -1068,6 +1073,7 @@ impl Handler<DeleteGroups> for GroupCoordinator {
                 // Tombstones for the group and each of its offsets, so replay forgets them.
                 let mut tombstones = vec![(records::group_key(&id), None)];
                 self.committed_at.remove(&id);
+                self.pending_txn.drop_group(&id);
                 if let Some(offsets) = self.offsets.remove(&id) {
                     tombstones.extend(
                         offsets

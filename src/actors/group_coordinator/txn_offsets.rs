@@ -66,6 +66,15 @@ impl PendingTxnOffsets {
         }
     }
 
+    /// The group was deleted: no transaction may bring offsets back into it, so its pending
+    /// offsets are dropped (as Kafka drops them with the group).
+    pub fn drop_group(&mut self, group_id: &str) {
+        self.by_producer.retain(|_, groups| {
+            groups.remove(group_id);
+            !groups.is_empty()
+        });
+    }
+
     /// Whether any transaction holds an offset of this group.
     pub fn has_group(&self, group_id: &str) -> bool {
         self.by_producer.values().any(|g| g.contains_key(group_id))
@@ -209,5 +218,17 @@ mod tests {
             p.complete(7, true, everywhere, nothing_committed),
             vec![("g".to_string(), key(0), at(2), 12)]
         );
+    }
+
+    #[test]
+    fn a_deleted_group_gets_nothing_from_a_later_commit_marker() {
+        let mut p = PendingTxnOffsets::default();
+        p.add(7, "gone", key(0), at(5), 10);
+        p.add(7, "kept", key(0), at(6), 11);
+        p.drop_group("gone");
+        assert!(!p.has_group("gone"));
+        let decided = p.complete(7, true, everywhere, |_, _| None);
+        let groups: Vec<&str> = decided.iter().map(|d| d.0.as_str()).collect();
+        assert_eq!(groups, vec!["kept"]);
     }
 }
