@@ -197,6 +197,46 @@ pub struct InstallCleaned(pub CleanedLog);
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct InjectPanic;
 
+/// Reads a partition from its log start to its high watermark, whole batches at a time, as a
+/// coordinator replays its internal topic at start. `decode` turns the bytes of some whole
+/// batches into entries and the offset after the last batch it read; reading stops at the
+/// first failure or when no progress is made.
+pub async fn replay_partition<T>(
+    addr: &Addr<PartitionReplica>,
+    mut decode: impl FnMut(Bytes) -> (Vec<T>, Option<i64>),
+) -> Vec<T> {
+    let mut entries = Vec::new();
+    let Ok(marks) = addr.send(GetWatermarks).await else {
+        return entries;
+    };
+    let mut offset = marks.log_start_offset;
+    while offset < marks.high_watermark {
+        let read = addr
+            .send(ReadRecords {
+                fetch_offset: offset,
+                max_bytes: 1 << 20,
+                min_one_batch: true,
+                isolation_level: IsolationLevel::ReadUncommitted,
+            })
+            .await;
+        let Ok(Ok(read)) = read else { break };
+        let mut bytes = bytes::BytesMut::new();
+        for slice in &read.slices {
+            match slice.read_bytes() {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(_) => break,
+            }
+        }
+        let (decoded, next) = decode(bytes.freeze());
+        entries.extend(decoded);
+        match next {
+            Some(n) if n > offset => offset = n,
+            _ => break,
+        }
+    }
+    entries
+}
+
 // ---- actor ----
 
 pub struct PartitionReplica {

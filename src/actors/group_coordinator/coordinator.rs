@@ -27,7 +27,7 @@ use super::group::*;
 use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::txn_offsets::PendingTxnOffsets;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{AppendRecords, GetWatermarks, IsolationLevel, ReadRecords};
+use crate::actors::partition_replica::{replay_partition, AppendRecords};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -472,39 +472,10 @@ impl GroupCoordinator {
         let reading = async move {
             let mut all: Vec<(i32, Vec<LoadedEntry>)> = Vec::new();
             for p in partitions {
-                let mut entries = Vec::new();
                 let Some(handle) = replicas.get(OFFSETS_TOPIC, p) else {
                     continue;
                 };
-                let Ok(marks) = handle.addr.send(GetWatermarks).await else {
-                    continue;
-                };
-                let mut offset = marks.log_start_offset;
-                while offset < marks.high_watermark {
-                    let read = handle
-                        .addr
-                        .send(ReadRecords {
-                            fetch_offset: offset,
-                            max_bytes: 1 << 20,
-                            min_one_batch: true,
-                            isolation_level: IsolationLevel::ReadUncommitted,
-                        })
-                        .await;
-                    let Ok(Ok(read)) = read else { break };
-                    let mut bytes = bytes::BytesMut::new();
-                    for slice in &read.slices {
-                        match slice.read_bytes() {
-                            Ok(b) => bytes.extend_from_slice(&b),
-                            Err(_) => break,
-                        }
-                    }
-                    let (decoded, next) = records::decode_batches(bytes.freeze());
-                    entries.extend(decoded);
-                    match next {
-                        Some(n) if n > offset => offset = n,
-                        _ => break,
-                    }
-                }
+                let entries = replay_partition(&handle.addr, records::decode_batches).await;
                 all.push((p, entries));
             }
             all

@@ -31,7 +31,7 @@ use super::txn::*;
 use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::actors::controller::{AllocateProducerId, Controller};
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{AppendRecords, GetWatermarks, IsolationLevel, ReadRecords};
+use crate::actors::partition_replica::{replay_partition, AppendRecords};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -410,35 +410,7 @@ impl TxnCoordinator {
                 let Some(handle) = replicas.get(TRANSACTION_STATE_TOPIC, p) else {
                     continue;
                 };
-                let Ok(marks) = handle.addr.send(GetWatermarks).await else {
-                    continue;
-                };
-                let mut offset = marks.log_start_offset;
-                while offset < marks.high_watermark {
-                    let read = handle
-                        .addr
-                        .send(ReadRecords {
-                            fetch_offset: offset,
-                            max_bytes: 1 << 20,
-                            min_one_batch: true,
-                            isolation_level: IsolationLevel::ReadUncommitted,
-                        })
-                        .await;
-                    let Ok(Ok(read)) = read else { break };
-                    let mut bytes = bytes::BytesMut::new();
-                    for slice in &read.slices {
-                        match slice.read_bytes() {
-                            Ok(b) => bytes.extend_from_slice(&b),
-                            Err(_) => break,
-                        }
-                    }
-                    let (decoded, next) = records::decode_batches(bytes.freeze());
-                    all.extend(decoded);
-                    match next {
-                        Some(n) if n > offset => offset = n,
-                        _ => break,
-                    }
-                }
+                all.extend(replay_partition(&handle.addr, records::decode_batches).await);
             }
             all
         };
