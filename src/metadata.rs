@@ -62,18 +62,45 @@ pub enum MetadataRecord {
     DeleteTopic {
         topic: String,
     },
+    /// The broker stopped heartbeating (or is shutting down): it leads nothing and is left out
+    /// of Metadata until it is unfenced.
+    FenceBroker {
+        id: i32,
+    },
+    /// A fenced broker heartbeats again.
+    UnfenceBroker {
+        id: i32,
+    },
+    /// One partition's new leadership or ISR (or replica set, during a reassignment), decided by
+    /// the active controller. Every field is the new value; replay applies it verbatim.
+    PartitionChange {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        isr: Vec<i32>,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        /// The new assignment when a reassignment changes it; `None` keeps the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replicas: Option<Vec<i32>>,
+    },
     /// The next producer id block handed out starts here (ids are never reused).
     ProducerIdBlock {
         next_producer_id: i64,
     },
 }
 
-/// The read-mostly view of metadata. Cheap to clone via `Arc`.
-#[derive(Clone, Debug, Default)]
+/// The read-mostly view of metadata. Cheap to clone via `Arc`. Serializable: it is the
+/// controller quorum's snapshot.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct MetadataImage {
     pub cluster_id: String,
     pub controller_id: i32,
     pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Registered brokers that are fenced (silent past `broker.session.timeout.ms`, or shut
+    /// down): they lead nothing and Metadata leaves them out.
+    #[serde(default)]
+    pub fenced_brokers: std::collections::BTreeSet<i32>,
     pub topics: BTreeMap<String, TopicMeta>,
     pub topic_ids: BTreeMap<Uuid, String>,
     pub next_producer_id: i64,
@@ -89,6 +116,36 @@ impl MetadataImage {
         match record {
             MetadataRecord::RegisterBroker(b) => {
                 self.brokers.insert(b.id, b.clone());
+                self.fenced_brokers.remove(&b.id);
+            }
+            MetadataRecord::FenceBroker { id } => {
+                self.fenced_brokers.insert(*id);
+            }
+            MetadataRecord::UnfenceBroker { id } => {
+                self.fenced_brokers.remove(id);
+            }
+            MetadataRecord::PartitionChange {
+                topic,
+                partition,
+                leader,
+                isr,
+                leader_epoch,
+                partition_epoch,
+                replicas,
+            } => {
+                if let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(*partition as usize))
+                {
+                    p.leader = *leader;
+                    p.isr = isr.clone();
+                    p.leader_epoch = *leader_epoch;
+                    p.partition_epoch = *partition_epoch;
+                    if let Some(r) = replicas {
+                        p.replicas = r.clone();
+                    }
+                }
             }
             MetadataRecord::CreateTopic(t) => {
                 self.topic_ids.insert(t.id, t.name.clone());
@@ -117,6 +174,17 @@ impl MetadataImage {
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicMeta> {
         self.topic_ids.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMeta> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+    }
+
+    /// Registered and not fenced.
+    pub fn is_broker_live(&self, id: i32) -> bool {
+        self.brokers.contains_key(&id) && !self.fenced_brokers.contains(&id)
     }
 
     pub fn partition_count(&self) -> usize {

@@ -214,7 +214,11 @@ impl ReplicaManager {
                         }
                     }
                 }
-                MetadataRecord::RegisterBroker(_) | MetadataRecord::ProducerIdBlock { .. } => {}
+                MetadataRecord::RegisterBroker(_)
+                | MetadataRecord::ProducerIdBlock { .. }
+                | MetadataRecord::FenceBroker { .. }
+                | MetadataRecord::UnfenceBroker { .. }
+                | MetadataRecord::PartitionChange { .. } => {}
             }
         }
         Ok(())
