@@ -227,6 +227,29 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
     def!(Broker, "log.cleaner.backoff.ms", None, Long, "15000", Range(1, i64::MAX),
         "How long the cleaner sleeps when no log needs compacting."),
     def!(Broker, "request.timeout.ms", None, Int, "30000", Range(0, i32::MAX as i64), "Upper bound for delayed operations."),
+    // ---- cluster: controller quorum and replication ----
+    def!(Broker, "broker.heartbeat.interval.ms", None, Int, "2000", Range(1, i32::MAX as i64),
+        "How often a broker heartbeats to the active controller."),
+    def!(Broker, "broker.session.timeout.ms", None, Int, "9000", Range(1, i32::MAX as i64),
+        "A broker silent this long is fenced and its partitions get new leaders."),
+    def!(Broker, "controller.quorum.election.timeout.ms", None, Int, "1000", Range(10, i32::MAX as i64),
+        "Shortest time a controller voter waits for the Raft leader before starting an election (the longest is twice this)."),
+    def!(Broker, "replica.lag.time.max.ms", None, Long, "30000", Range(1, i64::MAX),
+        "A follower that has not caught up to the leader's log end for this long leaves the ISR."),
+    def!(Broker, "replica.fetch.max.bytes", None, Int, "1048576", Range(0, i32::MAX as i64),
+        "Bytes a follower asks for per partition in one replica fetch (at least one batch is always returned)."),
+    def!(Broker, "replica.fetch.response.max.bytes", None, Int, "10485760", Range(0, i32::MAX as i64),
+        "Bytes a follower asks for in one replica fetch in total."),
+    def!(Broker, "replica.fetch.wait.max.ms", None, Int, "500", Range(0, i32::MAX as i64),
+        "How long a leader holds a follower's fetch when there is nothing new."),
+    def!(Broker, "replica.fetch.backoff.ms", None, Int, "1000", Range(0, i32::MAX as i64),
+        "How long a replica fetcher waits after an error before fetching again."),
+    def!(Broker, "auto.leader.rebalance.enable", None, Boolean, "true", Any,
+        "The controller moves leadership back to each partition's preferred replica when it is in sync."),
+    def!(Broker, "leader.imbalance.check.interval.seconds", None, Long, "300", Range(1, i64::MAX),
+        "How often the controller looks for partitions not led by their preferred replica."),
+    def!(Broker, "controlled.shutdown.enable", None, Boolean, "true", Any,
+        "On SIGTERM, ask the controller to move leadership away before exiting."),
     def!(Broker, "num.arbiters", None, Int, "0", Range(0, 1024),
         "Actor threads (one actix Arbiter each) that partitions are sharded onto; 0 = one per core."),
 ];
@@ -466,7 +489,14 @@ pub enum ConfigSource {
 pub fn is_serve_option(key: &str) -> bool {
     matches!(
         key,
-        "data.dir" | "listen" | "advertised.listener" | "http" | "node.id"
+        "data.dir"
+            | "listen"
+            | "advertised.listener"
+            | "http"
+            | "node.id"
+            | "process.roles"
+            | "controller.listener"
+            | "controller.quorum.voters"
     )
 }
 
@@ -522,7 +552,11 @@ pub fn example_toml() -> String {
          # listen = \"127.0.0.1:9092\"\n\
          # \"advertised.listener\" = \"127.0.0.1:9092\"\n\
          # http = \"127.0.0.1:9644\"\n\
-         # \"node.id\" = 1\n",
+         # \"node.id\" = 1\n\
+         # Cluster (also flags: --controller-listen, --controller-voters, --role); leave unset for one broker:\n\
+         # \"controller.listener\" = \"127.0.0.1:9093\"\n\
+         # \"controller.quorum.voters\" = \"1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293\"\n\
+         # \"process.roles\" = \"broker,controller\"\n",
     );
     for d in CONFIG_DEFS.iter().filter(|d| d.scope == Scope::Broker) {
         let value = match d.kind {
@@ -560,6 +594,8 @@ mod tests {
                     && !l.contains("data.dir")
                     && !l.contains("advertised.listener")
                     && !l.contains("node.id")
+                    && !l.contains("controller.")
+                    && !l.contains("process.roles")
             })
             .map(|l| format!("{}\n", &l[2..]))
             .collect();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use troupe::admin::{self, AdminError, Cluster};
 use troupe::config::{read_toml_properties, BrokerConfig};
-use troupe::server::{run, ServeOptions};
+use troupe::server::{run, ClusterOptions, ServeOptions};
 
 #[derive(Parser)]
 #[command(
@@ -205,6 +205,17 @@ struct ServeArgs {
     /// Set any broker property: --override num.partitions=3 (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Address of this node's controller-quorum port (Raft and controller requests). Needed in
+    /// a cluster; absent, the node runs as a single broker with a local metadata log.
+    #[arg(long, env = "TROUPE_CONTROLLER_LISTEN")]
+    controller_listen: Option<SocketAddr>,
+    /// The controller quorum's voters: 1@host:port,2@host:port,3@host:port.
+    #[arg(long, env = "TROUPE_CONTROLLER_VOTERS")]
+    controller_voters: Option<String>,
+    /// `combined` (broker and controller voter; the default when this node is a voter) or
+    /// `broker` (follows the quorum without voting).
+    #[arg(long, env = "TROUPE_ROLE")]
+    role: Option<String>,
 }
 
 fn main() {
@@ -348,6 +359,68 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
 }
 
 /// Flags and `TROUPE_*` variables (clap) beat the file, which beats built-in defaults.
+/// The cluster options, or None for a single broker (no voters given).
+fn cluster_options(
+    node_id: i32,
+    listen: Option<String>,
+    voters: Option<String>,
+    role: Option<String>,
+) -> anyhow::Result<Option<ClusterOptions>> {
+    let Some(voters) = voters.filter(|v| !v.trim().is_empty()) else {
+        if listen.is_some() {
+            anyhow::bail!("--controller-listen needs --controller-voters");
+        }
+        return Ok(None);
+    };
+    let voters = parse_voters(&voters)?;
+    let is_voter = match role.as_deref().map(str::trim) {
+        None => voters.contains_key(&node_id),
+        Some("combined") | Some("broker,controller") | Some("controller,broker") => true,
+        Some("broker") => false,
+        Some(other) => anyhow::bail!("--role must be combined or broker, not '{other}'"),
+    };
+    if is_voter && !voters.contains_key(&node_id) {
+        anyhow::bail!("node {node_id} runs as a voter but is not in --controller-voters");
+    }
+    let listen: SocketAddr = match listen {
+        Some(l) => l.parse()?,
+        None => match voters.get(&node_id) {
+            Some(addr) => addr.parse().map_err(|_| {
+                anyhow::anyhow!("give --controller-listen: cannot bind the voter address '{addr}'")
+            })?,
+            None => anyhow::bail!("a broker-only node needs --controller-listen"),
+        },
+    };
+    Ok(Some(ClusterOptions {
+        controller_listen: listen,
+        voters,
+        is_voter,
+    }))
+}
+
+/// `1@host:port,2@host:port` → {1: "host:port", 2: "host:port"}.
+fn parse_voters(s: &str) -> anyhow::Result<std::collections::BTreeMap<i32, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('@')
+            .ok_or_else(|| anyhow::anyhow!("voter '{part}' is not id@host:port"))?;
+        let id: i32 = id
+            .parse()
+            .map_err(|_| anyhow::anyhow!("voter '{part}': bad node id"))?;
+        if !addr.contains(':') {
+            anyhow::bail!("voter '{part}' is not id@host:port");
+        }
+        if out.insert(id, addr.to_string()).is_some() {
+            anyhow::bail!("voter {id} is listed twice");
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("--controller-voters lists no voter");
+    }
+    Ok(out)
+}
+
 fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     let file_values = match &args.config {
         Some(path) => read_toml_properties(path)?,
@@ -389,6 +462,15 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
             .transpose()?
             .unwrap_or(1),
     };
+    let cluster = cluster_options(
+        node_id,
+        args.controller_listen
+            .map(|a| a.to_string())
+            .or_else(|| from_file("controller.listener")),
+        args.controller_voters
+            .or_else(|| from_file("controller.quorum.voters")),
+        args.role.or_else(|| from_file("process.roles")),
+    )?;
     Ok(ServeOptions {
         data_dir,
         listen,
@@ -396,5 +478,6 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
         http,
         node_id,
         config,
+        cluster,
     })
 }

@@ -40,6 +40,19 @@ pub struct ServeOptions {
     pub http: SocketAddr,
     pub node_id: i32,
     pub config: BrokerConfig,
+    /// Present when this node is part of a cluster (a controller quorum is configured).
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// How this node joins the controller quorum.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// This node's controller-quorum port (Raft traffic and forwarded controller requests).
+    pub controller_listen: SocketAddr,
+    /// Voter node id → host:port of its controller-quorum port.
+    pub voters: std::collections::BTreeMap<i32, String>,
+    /// A voter runs a controller too; a broker-only node follows the quorum as a learner.
+    pub is_voter: bool,
 }
 
 /// Runs the broker until a shutdown signal; returns when everything is closed.
