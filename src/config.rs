@@ -244,6 +244,8 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "How long a leader holds a follower's fetch when there is nothing new."),
     def!(Broker, "replica.fetch.backoff.ms", None, Int, "1000", Range(0, i32::MAX as i64),
         "How long a replica fetcher waits after an error before fetching again."),
+    def!(Broker, "replica.fetch.peer.addresses", None, List, "", Any,
+        "How this node reaches other brokers for replication when not at their registered address: 2=host:port,3=host:port (e.g. through a proxy)."),
     def!(Broker, "auto.leader.rebalance.enable", None, Boolean, "true", Any,
         "The controller moves leadership back to each partition's preferred replica when it is in sync."),
     def!(Broker, "leader.imbalance.check.interval.seconds", None, Long, "300", Range(1, i64::MAX),
@@ -473,6 +475,7 @@ impl BrokerConfig {
             min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
             min_compaction_lag_ms: num("min.compaction.lag.ms"),
             producer_id_expiration_ms: self.get_i64("producer.id.expiration.ms"),
+            min_insync_replicas: num("min.insync.replicas").max(1),
         }
     }
 }

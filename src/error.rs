@@ -7,7 +7,8 @@ use crate::config::ConfigError;
 use crate::storage::producer_state::ProducerStateError;
 use crate::storage::StorageError;
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+/// Serializable: controller answers travel between nodes of a cluster.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BrokerError {
     #[error("this server does not host this topic-partition")]
     UnknownTopicOrPartition,
@@ -57,6 +58,30 @@ pub enum BrokerError {
     InvalidTxnState(String),
     #[error("{0}")]
     TransactionCoordinatorFenced(String),
+    #[error("the in-sync replicas ({isr}) are fewer than min.insync.replicas={min}")]
+    NotEnoughReplicas { isr: usize, min: i64 },
+    #[error("written, but the in-sync replicas shrank below min.insync.replicas before it was replicated")]
+    NotEnoughReplicasAfterAppend,
+    #[error("the request's leader epoch is older than this broker's")]
+    FencedLeaderEpoch,
+    #[error("the request's leader epoch is newer than this broker's")]
+    UnknownLeaderEpoch,
+    #[error("this node is not the active controller")]
+    NotController,
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    #[error("broker {0} is not registered or is fenced")]
+    BrokerNotAvailable(i32),
+    #[error("this broker is not the coordinator")]
+    NotCoordinator,
+    #[error("the coordinator is loading its state")]
+    CoordinatorLoadInProgress,
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
     #[error("internal error: {0}")]
@@ -90,6 +115,24 @@ impl BrokerError {
             BrokerError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
             BrokerError::TransactionCoordinatorFenced(_) => {
                 ResponseError::TransactionCoordinatorFenced
+            }
+            BrokerError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+            BrokerError::NotEnoughReplicasAfterAppend => {
+                ResponseError::NotEnoughReplicasAfterAppend
+            }
+            BrokerError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+            BrokerError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+            BrokerError::NotController => ResponseError::NotController,
+            BrokerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
+            BrokerError::BrokerNotAvailable(_) => ResponseError::BrokerNotAvailable,
+            BrokerError::NotCoordinator => ResponseError::NotCoordinator,
+            BrokerError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            BrokerError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+            BrokerError::PreferredLeaderNotAvailable(_) => {
+                ResponseError::PreferredLeaderNotAvailable
+            }
+            BrokerError::EligibleLeadersNotAvailable(_) => {
+                ResponseError::EligibleLeadersNotAvailable
             }
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,
@@ -168,6 +211,12 @@ mod tests {
         assert_eq!(BrokerError::NotLeaderOrFollower.code(), 6);
         assert_eq!(BrokerError::InvalidProducerEpoch(String::new()).code(), 47);
         assert_eq!(BrokerError::InvalidTxnState(String::new()).code(), 48);
+        assert_eq!(BrokerError::NotEnoughReplicas { isr: 1, min: 2 }.code(), 19);
+        assert_eq!(BrokerError::NotEnoughReplicasAfterAppend.code(), 20);
+        assert_eq!(BrokerError::FencedLeaderEpoch.code(), 74);
+        assert_eq!(BrokerError::UnknownLeaderEpoch.code(), 75);
+        assert_eq!(BrokerError::NotController.code(), 41);
+        assert_eq!(BrokerError::NotCoordinator.code(), 16);
         assert_eq!(
             BrokerError::TransactionCoordinatorFenced(String::new()).code(),
             52

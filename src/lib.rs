@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod metadata;
 pub mod protocol;
+pub mod quorum;
 pub mod server;
 pub mod storage;
 #[cfg(feature = "test-hooks")]

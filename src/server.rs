@@ -15,7 +15,15 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use crate::actors::controller::{Controller, CreateTopics, NewTopic, RegisterBroker};
+use crate::actors::controller::{
+    BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
+    NewTopic, RegisterBroker,
+};
+use crate::actors::metadata_publisher::MetadataPublisher;
+use crate::actors::partition_replica::ReplicaContext;
+use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
+use crate::error::BrokerError;
+use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::listener::Listener;
@@ -74,23 +82,10 @@ async fn serve(
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<()> {
     let (advertised_host, advertised_port) = split_host_port(&opts.advertised)?;
-    let cluster_id = load_or_create_cluster_id(&opts.data_dir, opts.node_id)?;
-
-    let (metadata_log, records) = MetadataLog::open(&opts.data_dir.join("__cluster_metadata"))?;
-    let mut image = MetadataImage {
-        cluster_id,
-        controller_id: opts.node_id,
-        ..Default::default()
+    let cluster_id = match &opts.cluster {
+        None => load_or_create_cluster_id(&opts.data_dir, opts.node_id)?,
+        Some(c) => cluster_id_of_voters(&c.voters),
     };
-    for r in &records {
-        image.apply(r);
-    }
-    tracing::info!(
-        records = records.len(),
-        topics = image.topics.len(),
-        partitions = image.partition_count(),
-        "metadata log replayed"
-    );
 
     let arbiter_count = match opts.config.get_i64("num.arbiters") {
         0 => std::thread::available_parallelism()
@@ -102,32 +97,117 @@ async fn serve(
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
 
     let health = Arc::new(SupervisorState::default());
-    let cache = Arc::new(MetadataCache::new(image.clone()));
+    let cache = Arc::new(MetadataCache::new(MetadataImage {
+        cluster_id: cluster_id.clone(),
+        controller_id: -1,
+        ..Default::default()
+    }));
+    let replica_context = Arc::new(ReplicaContext {
+        node_id: opts.node_id,
+        controller: std::sync::OnceLock::new(),
+        replica_lag_time_max_ms: opts.config.get_i64("replica.lag.time.max.ms"),
+    });
     let replicas = Arc::new(ReplicaManager::new(
+        replica_context.clone(),
         opts.data_dir.clone(),
         handles.clone(),
         health.clone(),
         opts.config.clone(),
     ));
-    let controller = Controller::new(
-        opts.node_id,
-        image.clone(),
-        metadata_log,
-        cache.clone(),
-        replicas.clone(),
-        opts.config.clone(),
-    )
-    .start();
-    controller
-        .send(RegisterBroker(BrokerInfo {
-            id: opts.node_id,
-            host: advertised_host.clone(),
-            port: advertised_port,
-            rack: None,
-        }))
-        .await?
-        .map_err(|e| anyhow::anyhow!("registering broker: {e}"))?;
+    let _ = replicas.fetchers.set(ReplicaFetcherManager::new(
+        FetchSettings::from_config(opts.node_id, &opts.config),
+        peer_addresses(&opts.config),
+    ));
+    let (applied_tx, applied_rx) = watch::channel(0u64);
+
+    let (controller, updates, controller_id, quorum) = match &opts.cluster {
+        None => {
+            let (metadata_log, records) =
+                MetadataLog::open(&opts.data_dir.join("__cluster_metadata"))?;
+            let mut image = MetadataImage {
+                cluster_id: cluster_id.clone(),
+                ..Default::default()
+            };
+            for r in &records {
+                image.apply(r);
+            }
+            tracing::info!(
+                records = records.len(),
+                topics = image.topics.len(),
+                partitions = image.partition_count(),
+                "metadata log replayed"
+            );
+            let (updates_tx, updates_rx) = tokio::sync::mpsc::unbounded_channel();
+            let _ = updates_tx.send(MetadataUpdate {
+                index: image.version,
+                records: Vec::new(),
+                image: Arc::new(image.clone()),
+            });
+            let controller = Controller::local(
+                image,
+                metadata_log,
+                updates_tx,
+                applied_rx.clone(),
+                opts.config.clone(),
+            )
+            .start();
+            let (_fixed_tx, fixed_rx) = watch::channel(Some(opts.node_id));
+            // Keep the sender alive for the whole run: the controller never moves.
+            std::mem::forget(_fixed_tx);
+            (controller, updates_rx, fixed_rx, None)
+        }
+        Some(c) => {
+            let target: ForwardTarget = Default::default();
+            let election_ms = opts.config.get_i64("controller.quorum.election.timeout.ms") as u64;
+            let quorum = Quorum::start(
+                QuorumConfig {
+                    node_id: opts.node_id,
+                    listen: c.controller_listen,
+                    advertised: c
+                        .voters
+                        .get(&opts.node_id)
+                        .cloned()
+                        .unwrap_or_else(|| c.controller_listen.to_string()),
+                    voters: c.voters.clone(),
+                    is_voter: c.is_voter,
+                    dir: opts.data_dir.join("__cluster_metadata"),
+                    election_timeout_min_ms: election_ms,
+                    election_timeout_max_ms: election_ms * 2,
+                    heartbeat_interval_ms: (election_ms / 4).max(10),
+                },
+                Arc::new(Forwarded(target.clone())),
+            )
+            .await
+            .context("starting the controller quorum")?;
+            let controller =
+                Controller::clustered(quorum.clone(), applied_rx.clone(), opts.config.clone())
+                    .start();
+            *target.lock() = Some(controller.clone());
+            if !c.is_voter {
+                let q = quorum.clone();
+                actix::spawn(async move {
+                    if let Err(e) = q.join_as_observer().await {
+                        tracing::error!(error = %e, "cannot join the controller quorum as an observer");
+                    }
+                });
+            }
+            let updates = quorum.subscribe();
+            let leader = quorum.leader_watch();
+            (controller, updates, leader, Some(quorum))
+        }
+    };
+    let _ = replica_context.controller.set(controller.clone());
     let timer = TimerWheel::default().start();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    actix::spawn(
+        MetadataPublisher {
+            cache: cache.clone(),
+            replicas: replicas.clone(),
+            applied: applied_tx,
+            controller: controller_id,
+        }
+        .run(updates, first_tx),
+    );
 
     let http_addr = crate::http::spawn(
         opts.http,
@@ -140,36 +220,54 @@ async fn serve(
     .with_context(|| format!("binding HTTP on {}", opts.http))?;
 
     let started = std::time::Instant::now();
-    replicas
-        .open_all(&cache.current())
-        .await
-        .map_err(|e| anyhow::anyhow!("opening partitions: {e}"))?;
-    replicas.remove_orphan_dirs(&cache.current());
+    register_broker(
+        &controller,
+        BrokerInfo {
+            id: opts.node_id,
+            host: advertised_host.clone(),
+            port: advertised_port,
+            rack: None,
+        },
+        quorum.is_some(),
+    )
+    .await?;
+    let _ = first_rx.await;
     health.mark_started();
     tracing::info!(
         partitions = replicas.partition_count(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partitions recovered"
     );
+    if quorum.is_none() {
+        replicas.remove_orphan_dirs(&cache.current());
+    } else {
+        spawn_heartbeats(controller.clone(), opts.node_id, &opts.config);
+    }
 
     let offsets_partitions = ensure_internal_topic(
         &controller,
         &cache,
-        OFFSETS_TOPIC,
+        InternalTopic {
+            name: OFFSETS_TOPIC,
+            partitions: "offsets.topic.num.partitions",
+            replication_factor: "offsets.topic.replication.factor",
+            segment_bytes: "offsets.topic.segment.bytes",
+        },
         &opts.config,
-        "offsets.topic.num.partitions",
-        "offsets.topic.replication.factor",
-        "offsets.topic.segment.bytes",
+        quorum.is_some(),
     )
     .await?;
     let txn_partitions = ensure_internal_topic(
         &controller,
         &cache,
-        TRANSACTION_STATE_TOPIC,
+        InternalTopic {
+            name: TRANSACTION_STATE_TOPIC,
+            partitions: "transaction.state.log.num.partitions",
+            replication_factor: "transaction.state.log.replication.factor",
+            segment_bytes: "transaction.state.log.segment.bytes",
+        },
         &opts.config,
-        "transaction.state.log.num.partitions",
-        "transaction.state.log.replication.factor",
-        "transaction.state.log.segment.bytes",
+        quorum.is_some(),
     )
     .await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
@@ -237,7 +335,7 @@ async fn serve(
         config: opts.config.clone(),
         metadata: cache.clone(),
         replicas: replicas.clone(),
-        controller,
+        controller: controller.clone(),
         timer,
         health: health.clone(),
         active_connections: Default::default(),
@@ -261,6 +359,18 @@ async fn serve(
     );
 
     wait_for_shutdown_signal().await;
+    if quorum.is_some() && opts.config.get_bool("controlled.shutdown.enable") {
+        tracing::info!("shutdown requested: moving leadership away (controlled shutdown)");
+        let moved = tokio::time::timeout(
+            Duration::from_secs(15),
+            controller.send(ControlledShutdown(opts.node_id)),
+        )
+        .await;
+        match moved {
+            Ok(Ok(Ok(()))) => tracing::info!("leadership moved away"),
+            other => tracing::warn!(outcome = ?other.map(|r| r.map(|r| r.err())), "controlled shutdown incomplete; stopping anyway"),
+        }
+    }
     tracing::info!("shutdown requested: draining connections");
     health.set_serving(false);
     let _ = shutdown_tx.send(true);
@@ -271,6 +381,9 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     replicas.close_all().await;
+    if let Some(q) = &quorum {
+        q.shutdown().await;
+    }
     tracing::info!("all partitions closed; bye");
     for a in arbiters {
         a.stop();
@@ -279,48 +392,133 @@ async fn serve(
     Ok(())
 }
 
+/// An internal topic and the broker configs that shape it.
+struct InternalTopic {
+    name: &'static str,
+    partitions: &'static str,
+    replication_factor: &'static str,
+    segment_bytes: &'static str,
+}
+
 /// Creates a coordinator's internal topic (`__consumer_offsets`, `__transaction_state`:
 /// compacted, partitions, replication factor and segment size from the named configs) on first
 /// start; returns its partition count, which fixes every group's or transactional id's
-/// coordinator partition.
+/// coordinator partition. In a cluster the creation may have to wait for enough brokers to
+/// register (the replication factor), so it retries in the background and the configured
+/// count is returned at once.
 async fn ensure_internal_topic(
     controller: &Addr<Controller>,
     cache: &MetadataCache,
-    name: &str,
+    topic: InternalTopic,
     config: &BrokerConfig,
-    partitions_config: &str,
-    replication_config: &str,
-    segment_bytes_config: &str,
+    clustered: bool,
 ) -> anyhow::Result<i32> {
-    if let Some(t) = cache.current().topics.get(name) {
+    if let Some(t) = cache.current().topics.get(topic.name) {
         return Ok(t.partitions.len() as i32);
     }
-    let partitions = config.get_i64(partitions_config) as i32;
-    let topic = NewTopic {
-        name: name.to_string(),
-        num_partitions: partitions,
-        replication_factor: config.get_i64(replication_config) as i16,
-        configs: [
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                config.get_i64(segment_bytes_config).to_string(),
-            ),
-        ]
-        .into_iter()
-        .collect(),
+    let partitions = config.get_i64(topic.partitions) as i32;
+    let request = CreateTopics {
+        topics: vec![NewTopic {
+            name: topic.name.to_string(),
+            num_partitions: partitions,
+            replication_factor: config.get_i64(topic.replication_factor) as i16,
+            configs: [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    config.get_i64(topic.segment_bytes).to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        }],
+        validate_only: false,
     };
-    let mut results = controller
-        .send(CreateTopics {
-            topics: vec![topic],
-            validate_only: false,
-        })
-        .await?;
-    match results.pop() {
-        Some(Ok(_)) => Ok(partitions),
-        Some(Err(e)) => Err(anyhow::anyhow!("creating {name}: {e}")),
-        None => Err(anyhow::anyhow!("creating {name}: no answer")),
+    if !clustered {
+        return match controller.send(request).await?.pop() {
+            Some(Ok(_)) => Ok(partitions),
+            Some(Err(e)) => Err(anyhow::anyhow!("creating {}: {e}", topic.name)),
+            None => Err(anyhow::anyhow!("creating {}: no answer", topic.name)),
+        };
     }
+    let controller = controller.clone();
+    let name = topic.name;
+    actix::spawn(async move {
+        loop {
+            let topics = request.topics.clone();
+            let answer = controller
+                .send(CreateTopics {
+                    topics,
+                    validate_only: false,
+                })
+                .await;
+            match answer.ok().and_then(|mut v| v.pop()) {
+                Some(Ok(_)) | Some(Err(BrokerError::TopicAlreadyExists(_))) => return,
+                Some(Err(e)) => tracing::info!(topic = name, reason = %e, "internal topic not created yet; retrying"),
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(partitions)
+}
+
+/// Registers this broker with the active controller; in a cluster, retried while the quorum
+/// elects its first leader.
+async fn register_broker(
+    controller: &Addr<Controller>,
+    info: BrokerInfo,
+    clustered: bool,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match controller.send(RegisterBroker(info.clone())).await? {
+            Ok(()) => return Ok(()),
+            Err(e) if clustered && std::time::Instant::now() < deadline => {
+                tracing::info!(reason = %e, "waiting for an active controller to register with");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(anyhow::anyhow!("registering broker: {e}")),
+        }
+    }
+}
+
+/// Heartbeats to the active controller every `broker.heartbeat.interval.ms`; a controller that
+/// no longer knows this broker gets it registered again by the next heartbeat's answer.
+fn spawn_heartbeats(controller: Addr<Controller>, node_id: i32, config: &BrokerConfig) {
+    let interval = Duration::from_millis(config.get_i64("broker.heartbeat.interval.ms") as u64);
+    actix::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            match controller.send(BrokerHeartbeat(node_id)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(reason = %e, "heartbeat not accepted"),
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// `replica.fetch.peer.addresses` (`2=host:port,3=host:port`): how this node reaches other
+/// brokers for replication when it is not their registered address.
+fn peer_addresses(config: &BrokerConfig) -> std::collections::BTreeMap<i32, String> {
+    config
+        .get("replica.fetch.peer.addresses")
+        .split(',')
+        .filter_map(|p| {
+            let (id, addr) = p.trim().split_once('=')?;
+            Some((id.trim().parse().ok()?, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Every node of a cluster derives the same cluster id from the voter set.
+fn cluster_id_of_voters(voters: &std::collections::BTreeMap<i32, String>) -> String {
+    let text: String = voters.iter().map(|(id, a)| format!("{id}@{a},")).collect();
+    let a = crc32c::crc32c(text.as_bytes());
+    let b = crc32c::crc32c_append(a, b"troupe");
+    format!("troupe-{a:08x}{b:08x}")
 }
 
 async fn wait_for_shutdown_signal() {

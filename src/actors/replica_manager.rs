@@ -17,12 +17,14 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::actors::partition_replica::{
-    ClosePartition, PartitionReplica, TopicPartition, UpdateLogConfig, Watermarks,
+    BecomeLeaderOrFollower, ClosePartition, PartitionReplica, ReplicaContext, TopicPartition,
+    UpdateLogConfig, Watermarks,
 };
+use crate::actors::replica_fetcher::ReplicaFetcherManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::metadata::{MetadataImage, MetadataRecord, TopicMeta};
+use crate::metadata::{MetadataImage, MetadataRecord, PartitionMeta, TopicMeta};
 use crate::storage::Log;
 
 /// Partition logs opened concurrently at startup.
@@ -38,7 +40,17 @@ pub struct PartitionHandle {
 }
 
 pub struct ReplicaManager {
+    node_id: i32,
     data_dir: PathBuf,
+    /// What every partition actor is handed: this node's id, the controller (ISR changes),
+    /// replication settings.
+    replica_context: Arc<ReplicaContext>,
+    /// The partition state each partition was last told.
+    states: DashMap<TopicPartition, PartitionMeta>,
+    /// The topic configs last applied to each topic's partitions.
+    configs: DashMap<String, BTreeMap<String, String>>,
+    /// Replica fetchers of the partitions this node follows (set once at startup).
+    pub fetchers: std::sync::OnceLock<Arc<ReplicaFetcherManager>>,
     arbiters: Vec<ArbiterHandle>,
     partitions: DashMap<String, BTreeMap<i32, PartitionHandle>>,
     health: Arc<SupervisorState>,
@@ -47,12 +59,18 @@ pub struct ReplicaManager {
 
 impl ReplicaManager {
     pub fn new(
+        replica_context: Arc<ReplicaContext>,
         data_dir: PathBuf,
         arbiters: Vec<ArbiterHandle>,
         health: Arc<SupervisorState>,
         broker_config: BrokerConfig,
     ) -> Self {
         ReplicaManager {
+            node_id: replica_context.node_id,
+            replica_context,
+            states: DashMap::new(),
+            configs: DashMap::new(),
+            fetchers: std::sync::OnceLock::new(),
             data_dir,
             arbiters,
             partitions: DashMap::new(),
@@ -104,20 +122,122 @@ impl ReplicaManager {
         self.arbiters[(h.finish() as usize) % self.arbiters.len()].clone()
     }
 
-    /// Starts actors for every partition of the image (broker startup).
-    pub async fn open_all(self: &Arc<Self>, image: &MetadataImage) -> Result<(), BrokerError> {
-        let topics: Vec<TopicMeta> = image.topics.values().cloned().collect();
-        for t in &topics {
-            for _ in &t.partitions {
-                self.health.recovery_started();
+    /// Brings this node's partitions in line with `image`: opens (recovering) the partitions
+    /// assigned here that are not running, tells every partition whose leadership, ISR or
+    /// replicas changed its new state (which makes it leader or follower and moves its
+    /// replica fetching), applies changed topic configs, and closes — deleting their data —
+    /// partitions that `records` took away from this node (topic deletion, reassignment).
+    /// Partitions missing from an image for any other reason are left alone: a node whose
+    /// metadata is still catching up must never delete data.
+    pub async fn reconcile(
+        self: &Arc<Self>,
+        image: &MetadataImage,
+        records: &[MetadataRecord],
+    ) -> Result<(), BrokerError> {
+        self.close_removed(image, records).await;
+        let assigned: Vec<(&TopicMeta, &PartitionMeta)> = image
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+            .filter(|(_, p)| p.replicas.contains(&self.node_id))
+            .collect();
+        let to_open: Vec<(TopicMeta, i32)> = assigned
+            .iter()
+            .filter(|(t, p)| self.get(&t.name, p.index).is_none())
+            .map(|(t, p)| ((*t).clone(), p.index))
+            .collect();
+        let opened = self.open_many(to_open).await;
+        for (t, p) in &assigned {
+            let tp = TopicPartition {
+                topic: t.name.clone(),
+                partition: p.index,
+            };
+            let Some(handle) = self.get(&tp.topic, tp.partition) else {
+                continue;
+            };
+            if self.configs.get(&tp.topic).map(|c| c.clone()) != Some(t.configs.clone()) {
+                let config = self.broker_config.log_config(&t.configs);
+                if let Some(m) = self.partitions.get(&tp.topic) {
+                    for h in m.values() {
+                        h.addr.do_send(UpdateLogConfig(config.clone()));
+                    }
+                }
+                self.configs.insert(tp.topic.clone(), t.configs.clone());
+            }
+            if self.states.get(&tp).as_deref() != Some(*p) {
+                self.states.insert(tp.clone(), (*p).clone());
+                handle.addr.do_send(BecomeLeaderOrFollower {
+                    state: (*p).clone(),
+                });
+                if let Some(fetchers) = self.fetchers.get() {
+                    fetchers.partition_state_changed(&tp, p, image, handle);
+                }
             }
         }
-        // Recovery waits mostly on the disk (checkpoint and tail fsyncs), so several openers
-        // on the blocking pool overlap those waits.
-        let work: Vec<(TopicMeta, i32)> = topics
-            .iter()
-            .flat_map(|t| t.partitions.iter().map(move |p| (t.clone(), p.index)))
-            .collect();
+        opened
+    }
+
+    /// Closes and deletes partitions the records took from this node.
+    async fn close_removed(&self, image: &MetadataImage, records: &[MetadataRecord]) {
+        let mut removed: Vec<TopicPartition> = Vec::new();
+        for r in records {
+            match r {
+                MetadataRecord::DeleteTopic { topic } => {
+                    if let Some(m) = self.partitions.get(topic) {
+                        removed.extend(m.keys().map(|p| TopicPartition {
+                            topic: topic.clone(),
+                            partition: *p,
+                        }));
+                    }
+                }
+                MetadataRecord::PartitionChange {
+                    topic,
+                    partition,
+                    replicas: Some(replicas),
+                    ..
+                } if !replicas.contains(&self.node_id) => {
+                    let still_assigned = image
+                        .partition(topic, *partition)
+                        .is_some_and(|p| p.replicas.contains(&self.node_id));
+                    if !still_assigned {
+                        removed.push(TopicPartition {
+                            topic: topic.clone(),
+                            partition: *partition,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        for tp in removed {
+            if let Some(fetchers) = self.fetchers.get() {
+                fetchers.remove_partition(&tp);
+            }
+            self.states.remove(&tp);
+            let handle = self
+                .partitions
+                .get_mut(&tp.topic)
+                .and_then(|mut m| m.remove(&tp.partition));
+            if self
+                .partitions
+                .get(&tp.topic)
+                .is_some_and(|m| m.is_empty())
+            {
+                self.partitions.remove(&tp.topic);
+                self.configs.remove(&tp.topic);
+            }
+            if let Some(h) = handle {
+                let _ = h.addr.send(ClosePartition { delete_data: true }).await;
+            }
+        }
+    }
+
+    /// Opens partitions concurrently (recovery waits mostly on the disk, so several openers on
+    /// the blocking pool overlap those waits).
+    async fn open_many(self: &Arc<Self>, work: Vec<(TopicMeta, i32)>) -> Result<(), BrokerError> {
+        for _ in &work {
+            self.health.recovery_started();
+        }
         let chunks = work
             .chunks(work.len().div_ceil(OPENERS).max(1))
             .map(|c| c.to_vec())
@@ -126,18 +246,25 @@ impl ReplicaManager {
         for chunk in chunks {
             let this = self.clone();
             tasks.push(async move {
+                let mut first_error = None;
                 for (topic, p) in chunk {
                     let r = this.start_partition(&topic, p).await;
                     this.health.recovery_finished();
-                    r?;
+                    if let Err(e) = r {
+                        tracing::error!(topic = %topic.name, partition = p, error = %e, "cannot open partition");
+                        first_error.get_or_insert(e);
+                    }
                 }
-                Ok::<(), BrokerError>(())
+                first_error.map_or(Ok(()), Err)
             });
         }
+        let mut result = Ok(());
         for r in futures::future::join_all(tasks).await {
-            r?;
+            if let Err(e) = r {
+                result = Err(e);
+            }
         }
-        Ok(())
+        result
     }
 
     /// Opens (recovering) a partition's log off the actor threads and starts its actor.
@@ -166,9 +293,13 @@ impl ReplicaManager {
         );
         let arbiter = self.arbiter_for(&tp);
         let tp2 = tp.clone();
+        let context = self.replica_context.clone();
         let addr = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-            PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush)
+            PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush, context)
         });
+        self.configs
+            .entry(tp.topic.clone())
+            .or_insert_with(|| topic.configs.clone());
         self.partitions.entry(tp.topic.clone()).or_default().insert(
             partition,
             PartitionHandle {
@@ -179,53 +310,11 @@ impl ReplicaManager {
         Ok(())
     }
 
-    /// Applies committed metadata records: start, reconfigure or remove partition actors.
-    pub async fn apply(
-        &self,
-        records: &[MetadataRecord],
-        image: &MetadataImage,
-    ) -> Result<(), BrokerError> {
-        for r in records {
-            match r {
-                MetadataRecord::CreateTopic(t) => {
-                    for p in &t.partitions {
-                        self.start_partition(t, p.index).await?;
-                    }
-                }
-                MetadataRecord::CreatePartitions { topic, partitions } => {
-                    if let Some(t) = image.topics.get(topic) {
-                        for p in partitions {
-                            self.start_partition(t, p.index).await?;
-                        }
-                    }
-                }
-                MetadataRecord::AlterTopicConfigs { topic, configs } => {
-                    let config = self.broker_config.log_config(configs);
-                    if let Some(m) = self.partitions.get(topic) {
-                        for h in m.values() {
-                            h.addr.do_send(UpdateLogConfig(config.clone()));
-                        }
-                    }
-                }
-                MetadataRecord::DeleteTopic { topic } => {
-                    if let Some((_, m)) = self.partitions.remove(topic) {
-                        for h in m.values() {
-                            let _ = h.addr.send(ClosePartition { delete_data: true }).await;
-                        }
-                    }
-                }
-                MetadataRecord::RegisterBroker(_)
-                | MetadataRecord::ProducerIdBlock { .. }
-                | MetadataRecord::FenceBroker { .. }
-                | MetadataRecord::UnfenceBroker { .. }
-                | MetadataRecord::PartitionChange { .. } => {}
-            }
-        }
-        Ok(())
-    }
-
     /// Closes every partition cleanly (flush, clean-shutdown marker). Used on shutdown.
     pub async fn close_all(&self) {
+        if let Some(fetchers) = self.fetchers.get() {
+            fetchers.stop_all();
+        }
         let all = self.all();
         let closes = all
             .iter()

@@ -7,6 +7,7 @@
 
 mod cleaning;
 mod producers;
+mod replication_stub;
 #[cfg(test)]
 pub(crate) use transactions::tests as transaction_tests;
 mod transactions;
@@ -79,6 +80,9 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `producer.id.expiration.ms` (broker-wide): idle producers are forgotten after this.
     pub producer_id_expiration_ms: i64,
+    /// `min.insync.replicas`: not used by the log itself; the partition's leader refuses
+    /// `acks=all` appends while its ISR is smaller.
+    pub min_insync_replicas: i64,
 }
 
 impl Default for LogConfig {
@@ -101,6 +105,7 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+            min_insync_replicas: 1,
         }
     }
 }

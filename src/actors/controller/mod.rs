@@ -1,179 +1,496 @@
 //! `Controller`: the only writer of cluster metadata.
 //!
-//! Topic, partition and config changes arrive as messages, are validated against the current
-//! image, written to the metadata log (fsynced on a blocking thread), applied to the image,
-//! published to the `MetadataCache`, and handed to the `ReplicaManager` before the caller is
-//! answered, so a created topic is writable as soon as CreateTopics returns. One change runs at
-//! a time (`AtomicResponse`), which keeps the log, the image and the cache in the same order.
-//! On one broker the metadata log is a local file; the cluster issue swaps it for an openraft
-//! quorum behind the same messages.
+//! Every node runs one. Exactly one is *active*: on a single broker its own (the metadata log is
+//! a local file, `MetadataLog`); in a cluster the one on the Raft leader of the controller
+//! quorum (`crate::quorum`). A request (`ControllerRequest`: topics, partitions, configs,
+//! broker registration and heartbeats, ISR changes, elections, producer id blocks) is decided by
+//! the active controller against its current image (`changes.rs`, pure), committed, and answered
+//! with the metadata index holding the change. Other nodes forward requests to it through the
+//! quorum. The caller's node waits until its own `metadata_publisher` has applied that index, so
+//! a created topic is writable on this node as soon as CreateTopics returns here.
+//!
+//! One change runs at a time on the active controller (`ExecuteLocal` is atomic), which keeps
+//! decisions consistent with the image they were made on. While active it also keeps broker
+//! heartbeat times (fencing brokers silent past `broker.session.timeout.ms`) and moves
+//! leadership back to preferred replicas (`auto.leader.rebalance.enable`).
+//!
+//! It may not touch partitions or logs: what it commits reaches them through the publisher.
 
-use std::collections::BTreeMap;
+pub mod changes;
+pub mod election;
+pub mod placement;
+pub mod requests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use parking_lot::Mutex;
-use uuid::Uuid;
+use tokio::sync::{mpsc, watch};
 
-use crate::actors::metadata_cache::MetadataCache;
-use crate::actors::replica_manager::ReplicaManager;
-use crate::config::{validate_topic_configs, BrokerConfig};
+use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::metadata::{
-    validate_topic_name, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta,
+use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::quorum::{MetadataUpdate, Quorum, QuorumError};
+use changes::{Plan, Planner};
+pub use requests::{
+    ControllerReply, ControllerRequest, ControllerResponse, ElectionType, ForwardTarget, Forwarded,
+    NewTopic,
 };
 
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
-/// restart while most allocations cost no write.
+/// restart or a controller failover while most allocations cost no write.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// How long a forwarded request may take, quorum commit included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a caller waits for its own node to apply a committed change.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the active controller checks heartbeats and leader balance.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Where committed metadata goes.
+enum Backend {
+    /// One broker: a local file, applied here and handed to this node's publisher.
+    Local {
+        log: Arc<Mutex<MetadataLog>>,
+        image: MetadataImage,
+        updates: mpsc::UnboundedSender<MetadataUpdate>,
+    },
+    /// A cluster: the Raft quorum; every node's publisher subscribes to it.
+    Quorum(Quorum),
+}
+
 pub struct Controller {
-    node_id: i32,
-    image: MetadataImage,
-    log: Arc<Mutex<MetadataLog>>,
-    cache: Arc<MetadataCache>,
-    replicas: Arc<ReplicaManager>,
-    broker_config: BrokerConfig,
-    /// Next producer id to hand out and the end of the reserved block.
+    backend: Backend,
+    config: BrokerConfig,
+    /// The metadata index this node's publisher has applied.
+    applied: watch::Receiver<u64>,
+    /// Whether this node was the active controller at the last tick.
+    active: bool,
     next_producer_id: i64,
     producer_id_block_end: i64,
+    /// Last heartbeat per broker (only meaningful while active).
+    heartbeats: HashMap<i32, Instant>,
+    /// Brokers in controlled shutdown: their heartbeats do not unfence them.
+    shutting_down: BTreeSet<i32>,
+    last_preferred_check: Instant,
 }
 
 impl Controller {
-    pub fn new(
-        node_id: i32,
+    /// A single broker's controller over its local metadata log. `image` is the replayed log;
+    /// committed changes are applied to it and sent to `updates`.
+    pub fn local(
         image: MetadataImage,
         log: MetadataLog,
-        cache: Arc<MetadataCache>,
-        replicas: Arc<ReplicaManager>,
-        broker_config: BrokerConfig,
+        updates: mpsc::UnboundedSender<MetadataUpdate>,
+        applied: watch::Receiver<u64>,
+        config: BrokerConfig,
     ) -> Self {
         let next = image.next_producer_id;
         Controller {
-            node_id,
-            image,
-            log: Arc::new(Mutex::new(log)),
-            cache,
-            replicas,
-            broker_config,
+            backend: Backend::Local {
+                log: Arc::new(Mutex::new(log)),
+                image,
+                updates,
+            },
+            config,
+            applied,
+            active: true,
             next_producer_id: next,
             producer_id_block_end: next,
+            heartbeats: HashMap::new(),
+            shutting_down: BTreeSet::new(),
+            last_preferred_check: Instant::now(),
         }
     }
 
-    fn placement(
-        &self,
-        partitions: std::ops::Range<i32>,
-        replication_factor: i16,
-    ) -> Result<Vec<PartitionMeta>, BrokerError> {
-        let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
-        if replication_factor < 1 || replication_factor as usize > brokers.len() {
-            return Err(BrokerError::InvalidReplicationFactor(format!(
-                "replication factor {replication_factor} is larger than the {} available broker(s)",
-                brokers.len()
-            )));
+    /// A cluster node's controller over the quorum.
+    pub fn clustered(quorum: Quorum, applied: watch::Receiver<u64>, config: BrokerConfig) -> Self {
+        Controller {
+            backend: Backend::Quorum(quorum),
+            config,
+            applied,
+            active: false,
+            next_producer_id: 0,
+            producer_id_block_end: 0,
+            heartbeats: HashMap::new(),
+            shutting_down: BTreeSet::new(),
+            last_preferred_check: Instant::now(),
         }
-        Ok(partitions
-            .map(|index| {
-                // Single broker: every replica set is this broker. The cluster issue brings the
-                // seed notes' shifted placement across brokers.
-                let replicas: Vec<i32> = (0..replication_factor as usize)
-                    .map(|i| brokers[(index as usize + i) % brokers.len()])
-                    .collect();
-                PartitionMeta {
+    }
+
+    fn is_active(&self) -> bool {
+        match &self.backend {
+            Backend::Local { .. } => true,
+            Backend::Quorum(q) => q.is_leader(),
+        }
+    }
+
+    fn image(&self) -> Arc<MetadataImage> {
+        match &self.backend {
+            Backend::Local { image, .. } => Arc::new(image.clone()),
+            Backend::Quorum(q) => q.image(),
+        }
+    }
+
+    /// Commits records; resolves to the index that holds them (0 when there is nothing).
+    fn commit(&mut self, records: Vec<MetadataRecord>) -> ResponseActFuture<Self, Result<u64, BrokerError>> {
+        if records.is_empty() {
+            return Box::pin(fut::ready(Ok(0)));
+        }
+        match &self.backend {
+            Backend::Local { log, .. } => {
+                let log = log.clone();
+                let to_write = records.clone();
+                let write = async move {
+                    tokio::task::spawn_blocking(move || log.lock().append(&to_write))
+                        .await
+                        .map_err(|e| BrokerError::Internal(e.to_string()))?
+                        .map_err(|e| BrokerError::KafkaStorage(format!("metadata log: {e}")))
+                };
+                Box::pin(write.into_actor(self).map(move |r, act, _| {
+                    r?;
+                    let Backend::Local { image, updates, .. } = &mut act.backend else {
+                        unreachable!("the backend never changes")
+                    };
+                    for record in &records {
+                        image.apply(record);
+                    }
+                    let index = image.version;
+                    let _ = updates.send(MetadataUpdate {
+                        index,
+                        records,
+                        image: Arc::new(image.clone()),
+                    });
+                    Ok(index)
+                }))
+            }
+            Backend::Quorum(q) => {
+                let q = q.clone();
+                Box::pin(
+                    async move {
+                        q.write(records).await.map_err(|e| match e {
+                            QuorumError::NotLeader { .. } => BrokerError::NotController,
+                            QuorumError::Unavailable(m) => BrokerError::Internal(m),
+                            QuorumError::Storage(m) => BrokerError::KafkaStorage(m),
+                        })
+                    }
+                    .into_actor(self),
+                )
+            }
+        }
+    }
+
+    /// Commits a plan and answers it (its successes become the commit error if that fails).
+    fn commit_plan(&mut self, plan: Plan) -> ResponseActFuture<Self, ControllerReply> {
+        let Plan { records, response } = plan;
+        Box::pin(self.commit(records).map(move |r, _, _| match r {
+            Ok(index) => ControllerReply { response, index },
+            Err(e) => ControllerReply {
+                response: response.failed(e),
+                index: 0,
+            },
+        }))
+    }
+
+    fn allocate_producer_id(&mut self) -> ResponseActFuture<Self, ControllerReply> {
+        if self.next_producer_id < self.producer_id_block_end {
+            let id = self.next_producer_id;
+            self.next_producer_id += 1;
+            return Box::pin(fut::ready(ControllerReply {
+                response: ControllerResponse::ProducerId(Ok(id)),
+                index: 0,
+            }));
+        }
+        let start = self.next_producer_id.max(self.image().next_producer_id);
+        let block_end = start + PRODUCER_ID_BLOCK;
+        let records = vec![MetadataRecord::ProducerIdBlock {
+            next_producer_id: block_end,
+        }];
+        Box::pin(self.commit(records).map(move |r, act, _| match r {
+            Ok(index) => {
+                act.next_producer_id = start + 1;
+                act.producer_id_block_end = block_end;
+                ControllerReply {
+                    response: ControllerResponse::ProducerId(Ok(start)),
                     index,
-                    leader: replicas[0],
-                    isr: replicas.clone(),
-                    replicas,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
                 }
+            }
+            Err(e) => ControllerReply {
+                response: ControllerResponse::ProducerId(Err(e)),
+                index: 0,
+            },
+        }))
+    }
+
+    /// Decides `request` against the current image.
+    fn plan(&mut self, request: ControllerRequest) -> Plan {
+        let image = self.image();
+        let planner = Planner {
+            image: &image,
+            config: &self.config,
+        };
+        let now = Instant::now();
+        match request {
+            ControllerRequest::RegisterBroker(info) => {
+                self.heartbeats.insert(info.id, now);
+                self.shutting_down.remove(&info.id);
+                planner.register_broker(info)
+            }
+            ControllerRequest::BrokerHeartbeat { broker_id } => {
+                self.heartbeats.insert(broker_id, now);
+                planner.heartbeat(broker_id, self.shutting_down.contains(&broker_id))
+            }
+            ControllerRequest::ControlledShutdown { broker_id } => {
+                self.shutting_down.insert(broker_id);
+                planner.fence(&[broker_id])
+            }
+            ControllerRequest::FenceBrokers { broker_ids } => planner.fence(&broker_ids),
+            ControllerRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => planner.create_topics(&topics, validate_only),
+            ControllerRequest::DeleteTopics { names } => planner.delete_topics(&names),
+            ControllerRequest::CreatePartitions {
+                topics,
+                validate_only,
+            } => planner.create_partitions(&topics, validate_only),
+            ControllerRequest::AlterTopicConfigs {
+                topic,
+                configs,
+                validate_only,
+            } => planner.alter_topic_configs(&topic, &configs, validate_only),
+            ControllerRequest::AlterPartition {
+                broker_id,
+                topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                new_isr,
+            } => planner.alter_partition(
+                broker_id,
+                &topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                &new_isr,
+            ),
+            ControllerRequest::ElectLeaders {
+                election,
+                partitions,
+            } => planner.elect_leaders(election, partitions.as_deref()),
+            ControllerRequest::AllocateProducerId => {
+                unreachable!("allocate_producer_id handles it")
+            }
+        }
+    }
+
+    /// While active: fence silent brokers and restore preferred leaders.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let Backend::Quorum(_) = &self.backend else { return };
+        let active = self.is_active();
+        let image = self.image();
+        let now = Instant::now();
+        if active && !self.active {
+            tracing::info!(brokers = image.brokers.len(), "this node is now the active controller");
+            // Every broker gets a full session from now: they may have heartbeated to the
+            // previous controller a moment ago.
+            self.heartbeats = image.brokers.keys().map(|b| (*b, now)).collect();
+            self.next_producer_id = image.next_producer_id;
+            self.producer_id_block_end = image.next_producer_id;
+            self.last_preferred_check = now;
+        }
+        self.active = active;
+        if !active {
+            return;
+        }
+        let session = Duration::from_millis(self.config.get_i64("broker.session.timeout.ms") as u64);
+        let silent: Vec<i32> = image
+            .brokers
+            .keys()
+            .copied()
+            .filter(|b| image.is_broker_live(*b))
+            .filter(|b| {
+                let last = *self.heartbeats.entry(*b).or_insert(now);
+                now.duration_since(last) > session
             })
-            .collect())
-    }
-
-    fn plan_create_topic(
-        &self,
-        req: &NewTopic,
-        planned: &BTreeMap<String, ()>,
-    ) -> Result<TopicMeta, BrokerError> {
-        validate_topic_name(&req.name).map_err(BrokerError::InvalidTopic)?;
-        if self.image.topics.contains_key(&req.name) || planned.contains_key(&req.name) {
-            return Err(BrokerError::TopicAlreadyExists(req.name.clone()));
+            .collect();
+        if !silent.is_empty() {
+            tracing::warn!(brokers = ?silent, "fencing brokers silent past broker.session.timeout.ms");
+            ctx.address().do_send(ExecuteLocal(ControllerRequest::FenceBrokers {
+                broker_ids: silent,
+            }));
         }
-        let partitions = if req.num_partitions == -1 {
-            self.broker_config.get_i64("num.partitions") as i32
-        } else {
-            req.num_partitions
-        };
-        if partitions < 1 {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "number of partitions must be at least 1, got {partitions}"
-            )));
+        let interval = Duration::from_secs(
+            self.config.get_i64("leader.imbalance.check.interval.seconds").max(1) as u64,
+        );
+        if self.config.get_bool("auto.leader.rebalance.enable")
+            && now.duration_since(self.last_preferred_check) >= interval
+        {
+            self.last_preferred_check = now;
+            ctx.address().do_send(ExecuteLocal(ControllerRequest::ElectLeaders {
+                election: ElectionType::Preferred,
+                partitions: None,
+            }));
         }
-        if partitions > 1_000_000 {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "{partitions} partitions is more than this broker accepts"
-            )));
-        }
-        let rf = if req.replication_factor == -1 {
-            self.broker_config.get_i64("default.replication.factor") as i16
-        } else {
-            req.replication_factor
-        };
-        let configs = validate_topic_configs(&req.configs)?;
-        Ok(TopicMeta {
-            name: req.name.clone(),
-            id: Uuid::new_v4(),
-            partitions: self.placement(0..partitions, rf)?,
-            configs,
-            internal: req.name.starts_with("__"),
-        })
-    }
-
-    /// Writes records durably, then applies and publishes them. Runs on a blocking thread for
-    /// the fsync; the caller holds the actor (AtomicResponse) until it completes.
-    fn commit(
-        &mut self,
-        records: Vec<MetadataRecord>,
-    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
-        let log = self.log.clone();
-        let to_write = records.clone();
-        async move {
-            tokio::task::spawn_blocking(move || log.lock().append(&to_write))
-                .await
-                .map_err(|e| BrokerError::Internal(e.to_string()))?
-                .map_err(|e| BrokerError::KafkaStorage(format!("metadata log: {e}")))?;
-            Ok(())
-        }
-    }
-
-    fn apply_and_publish(&mut self, records: &[MetadataRecord]) -> MetadataImage {
-        for r in records {
-            self.image.apply(r);
-        }
-        self.cache.publish(self.image.clone());
-        self.image.clone()
     }
 }
 
 impl Actor for Controller {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Backend::Quorum(_) = &self.backend {
+            ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        }
+    }
+}
+
+/// Runs a request on this node, which must be the active controller (else NOT_CONTROLLER).
+/// Atomic: one change at a time.
+#[derive(Message)]
+#[rtype(result = "ControllerReply")]
+pub struct ExecuteLocal(pub ControllerRequest);
+
+impl Handler<ExecuteLocal> for Controller {
+    type Result = AtomicResponse<Self, ControllerReply>;
+
+    fn handle(&mut self, msg: ExecuteLocal, _: &mut Context<Self>) -> Self::Result {
+        if !self.is_active() {
+            let response = ControllerResponse::error_for(&msg.0, BrokerError::NotController);
+            return AtomicResponse::new(Box::pin(fut::ready(ControllerReply { response, index: 0 })));
+        }
+        if let ControllerRequest::AllocateProducerId = msg.0 {
+            return AtomicResponse::new(self.allocate_producer_id());
+        }
+        let plan = self.plan(msg.0);
+        AtomicResponse::new(self.commit_plan(plan))
+    }
+}
+
+/// Any controller request from this node: run here when this node is active, else forwarded to
+/// the active controller. Answers once this node has applied the change.
+#[derive(Message)]
+#[rtype(result = "ControllerResponse")]
+pub struct Call(pub ControllerRequest);
+
+impl Handler<Call> for Controller {
+    type Result = ResponseFuture<ControllerResponse>;
+
+    fn handle(&mut self, msg: Call, ctx: &mut Context<Self>) -> Self::Result {
+        let request = msg.0;
+        let mut applied = self.applied.clone();
+        let addr = ctx.address();
+        let quorum = match &self.backend {
+            Backend::Quorum(q) if !q.is_leader() => Some(q.clone()),
+            _ => None,
+        };
+        Box::pin(async move {
+            let fallback = |e| ControllerResponse::error_for(&request, e);
+            let reply = match quorum {
+                None => match addr.send(ExecuteLocal(request.clone())).await {
+                    Ok(reply) => reply,
+                    Err(_) => return fallback(BrokerError::NotController),
+                },
+                Some(q) => match forward(&q, &request).await {
+                    Ok(reply) => reply,
+                    Err(e) => return fallback(e),
+                },
+            };
+            if reply.index > 0 {
+                let waited = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|i| *i >= reply.index)).await;
+                if !matches!(waited, Ok(Ok(_))) {
+                    tracing::warn!(index = reply.index, "metadata change committed but not applied here in time");
+                }
+            }
+            reply.response
+        })
+    }
+}
+
+async fn forward(q: &Quorum, request: &ControllerRequest) -> Result<ControllerReply, BrokerError> {
+    let bytes = serde_json::to_vec(request).map_err(|e| BrokerError::Internal(e.to_string()))?;
+    let answer = q.forward(bytes, FORWARD_TIMEOUT).await.map_err(|e| match e {
+        QuorumError::NotLeader { .. } => BrokerError::NotController,
+        QuorumError::Unavailable(m) => {
+            tracing::warn!(reason = %m, "no active controller answered");
+            BrokerError::NotController
+        }
+        QuorumError::Storage(m) => BrokerError::KafkaStorage(m),
+    })?;
+    serde_json::from_slice(&answer).map_err(|e| BrokerError::Internal(format!("controller answer: {e}")))
+}
+
+// ---- typed requests for callers on this node (each a `Call`) ----
+
+/// Turns a typed message into a `Call` and its answer back into the typed result.
+fn call<T: Send + 'static>(
+    ctx: &Context<Controller>,
+    request: ControllerRequest,
+    unpack: impl FnOnce(ControllerResponse) -> Option<T> + Send + 'static,
+    mismatch: T,
+) -> ResponseFuture<T> {
+    let addr = ctx.address();
+    Box::pin(async move {
+        match addr.send(Call(request)).await {
+            Ok(response) => unpack(response).unwrap_or(mismatch),
+            Err(_) => mismatch,
+        }
+    })
 }
 
 /// Registers this broker (idempotent) so it appears in Metadata and placement.
 #[derive(Message)]
 #[rtype(result = "Result<(), BrokerError>")]
-pub struct RegisterBroker(pub crate::metadata::BrokerInfo);
+pub struct RegisterBroker(pub BrokerInfo);
 
-#[derive(Clone, Debug)]
-pub struct NewTopic {
-    pub name: String,
-    /// -1: `num.partitions`.
-    pub num_partitions: i32,
-    /// -1: `default.replication.factor`.
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
+impl Handler<RegisterBroker> for Controller {
+    type Result = ResponseFuture<Result<(), BrokerError>>;
+    fn handle(&mut self, msg: RegisterBroker, ctx: &mut Context<Self>) -> Self::Result {
+        call(ctx, ControllerRequest::RegisterBroker(msg.0), done, Err(BrokerError::NotController))
+    }
+}
+
+/// This broker is alive.
+#[derive(Message)]
+#[rtype(result = "Result<(), BrokerError>")]
+pub struct BrokerHeartbeat(pub i32);
+
+impl Handler<BrokerHeartbeat> for Controller {
+    type Result = ResponseFuture<Result<(), BrokerError>>;
+    fn handle(&mut self, msg: BrokerHeartbeat, ctx: &mut Context<Self>) -> Self::Result {
+        call(ctx, ControllerRequest::BrokerHeartbeat { broker_id: msg.0 }, done, Err(BrokerError::NotController))
+    }
+}
+
+/// This broker is shutting down: move its leaderships away first.
+#[derive(Message)]
+#[rtype(result = "Result<(), BrokerError>")]
+pub struct ControlledShutdown(pub i32);
+
+impl Handler<ControlledShutdown> for Controller {
+    type Result = ResponseFuture<Result<(), BrokerError>>;
+    fn handle(&mut self, msg: ControlledShutdown, ctx: &mut Context<Self>) -> Self::Result {
+        call(ctx, ControllerRequest::ControlledShutdown { broker_id: msg.0 }, done, Err(BrokerError::NotController))
+    }
+}
+
+fn done(r: ControllerResponse) -> Option<Result<(), BrokerError>> {
+    match r {
+        ControllerResponse::Done(r) => Some(r),
+        _ => None,
+    }
+}
+
+fn each(r: ControllerResponse) -> Option<Vec<Result<(), BrokerError>>> {
+    match r {
+        ControllerResponse::Each(v) => Some(v),
+        _ => None,
+    }
 }
 
 #[derive(Message)]
@@ -183,10 +500,33 @@ pub struct CreateTopics {
     pub validate_only: bool,
 }
 
+impl Handler<CreateTopics> for Controller {
+    type Result = ResponseFuture<Vec<Result<TopicMeta, BrokerError>>>;
+    fn handle(&mut self, msg: CreateTopics, ctx: &mut Context<Self>) -> Self::Result {
+        let mismatch = msg.topics.iter().map(|_| Err(BrokerError::NotController)).collect();
+        let request = ControllerRequest::CreateTopics {
+            topics: msg.topics,
+            validate_only: msg.validate_only,
+        };
+        call(ctx, request, |r| match r {
+            ControllerResponse::Topics(v) => Some(v),
+            _ => None,
+        }, mismatch)
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "Vec<Result<(), BrokerError>>")]
 pub struct DeleteTopics {
     pub names: Vec<String>,
+}
+
+impl Handler<DeleteTopics> for Controller {
+    type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
+    fn handle(&mut self, msg: DeleteTopics, ctx: &mut Context<Self>) -> Self::Result {
+        let mismatch = msg.names.iter().map(|_| Err(BrokerError::NotController)).collect();
+        call(ctx, ControllerRequest::DeleteTopics { names: msg.names }, each, mismatch)
+    }
 }
 
 #[derive(Message)]
@@ -195,6 +535,18 @@ pub struct CreatePartitions {
     /// (topic, new total count)
     pub topics: Vec<(String, i32)>,
     pub validate_only: bool,
+}
+
+impl Handler<CreatePartitions> for Controller {
+    type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
+    fn handle(&mut self, msg: CreatePartitions, ctx: &mut Context<Self>) -> Self::Result {
+        let mismatch = msg.topics.iter().map(|_| Err(BrokerError::NotController)).collect();
+        let request = ControllerRequest::CreatePartitions {
+            topics: msg.topics,
+            validate_only: msg.validate_only,
+        };
+        call(ctx, request, each, mismatch)
+    }
 }
 
 /// Replaces a topic's override set (AlterConfigs), or applies incremental edits already folded
@@ -207,203 +559,86 @@ pub struct AlterTopicConfigs {
     pub validate_only: bool,
 }
 
+impl Handler<AlterTopicConfigs> for Controller {
+    type Result = ResponseFuture<Result<(), BrokerError>>;
+    fn handle(&mut self, msg: AlterTopicConfigs, ctx: &mut Context<Self>) -> Self::Result {
+        let request = ControllerRequest::AlterTopicConfigs {
+            topic: msg.topic,
+            configs: msg.configs,
+            validate_only: msg.validate_only,
+        };
+        call(ctx, request, done, Err(BrokerError::NotController))
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<i64, BrokerError>")]
 pub struct AllocateProducerId;
 
-type Atomic<T> = AtomicResponse<Controller, T>;
-
-impl Handler<RegisterBroker> for Controller {
-    type Result = Atomic<Result<(), BrokerError>>;
-    fn handle(&mut self, msg: RegisterBroker, _: &mut Context<Self>) -> Self::Result {
-        if self.image.brokers.get(&msg.0.id) == Some(&msg.0) {
-            self.cache.publish(self.image.clone());
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
-        }
-        let records = vec![MetadataRecord::RegisterBroker(msg.0)];
-        let commit = self.commit(records.clone());
-        AtomicResponse::new(Box::pin(commit.into_actor(self).map(move |r, act, _| {
-            r?;
-            act.image.controller_id = act.node_id;
-            act.apply_and_publish(&records);
-            Ok(())
-        })))
-    }
-}
-
-impl Handler<CreateTopics> for Controller {
-    type Result = Atomic<Vec<Result<TopicMeta, BrokerError>>>;
-
-    fn handle(&mut self, msg: CreateTopics, _: &mut Context<Self>) -> Self::Result {
-        let mut planned = BTreeMap::new();
-        let plans: Vec<Result<TopicMeta, BrokerError>> = msg
-            .topics
-            .iter()
-            .map(|t| {
-                let r = self.plan_create_topic(t, &planned);
-                if r.is_ok() {
-                    planned.insert(t.name.clone(), ());
-                }
-                r
-            })
-            .collect();
-        if msg.validate_only {
-            return AtomicResponse::new(Box::pin(fut::ready(plans)));
-        }
-        let records: Vec<MetadataRecord> = plans
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .map(|t| MetadataRecord::CreateTopic(t.clone()))
-            .collect();
-        AtomicResponse::new(self.commit_then_apply(records, plans))
-    }
-}
-
-impl Controller {
-    /// Commits `records`, applies them to the image, cache and replicas, then answers
-    /// `answer` — or turns every success in it into the commit error.
-    fn commit_then_apply<T: Clone + 'static>(
-        &mut self,
-        records: Vec<MetadataRecord>,
-        answer: Vec<Result<T, BrokerError>>,
-    ) -> ResponseActFuture<Self, Vec<Result<T, BrokerError>>> {
-        if records.is_empty() {
-            return Box::pin(fut::ready(answer));
-        }
-        let commit = self.commit(records.clone());
-        let replicas = self.replicas.clone();
-        Box::pin(
-            commit
-                .into_actor(self)
-                .map(move |r, act, _| r.map(|_| (act.apply_and_publish(&records), records)))
-                .then(move |r, act, _| {
-                    async move {
-                        match r {
-                            Ok((image, records)) => match replicas.apply(&records, &image).await {
-                                Ok(()) => answer,
-                                Err(e) => {
-                                    answer.into_iter().map(|a| a.and(Err(e.clone()))).collect()
-                                }
-                            },
-                            Err(e) => answer.into_iter().map(|a| a.and(Err(e.clone()))).collect(),
-                        }
-                    }
-                    .into_actor(act)
-                }),
-        )
-    }
-}
-
-impl Handler<DeleteTopics> for Controller {
-    type Result = Atomic<Vec<Result<(), BrokerError>>>;
-
-    fn handle(&mut self, msg: DeleteTopics, _: &mut Context<Self>) -> Self::Result {
-        let enabled = self.broker_config.get_bool("delete.topic.enable");
-        let mut seen = BTreeMap::new();
-        let answer: Vec<Result<(), BrokerError>> = msg
-            .names
-            .iter()
-            .map(|n| {
-                if !enabled {
-                    Err(BrokerError::TopicDeletionDisabled)
-                } else if !self.image.topics.contains_key(n) || seen.insert(n.clone(), ()).is_some()
-                {
-                    Err(BrokerError::UnknownTopicOrPartition)
-                } else {
-                    Ok(())
-                }
-            })
-            .collect();
-        let records = msg
-            .names
-            .iter()
-            .zip(&answer)
-            .filter(|(_, a)| a.is_ok())
-            .map(|(n, _)| MetadataRecord::DeleteTopic { topic: n.clone() })
-            .collect();
-        AtomicResponse::new(self.commit_then_apply(records, answer))
-    }
-}
-
-impl Handler<CreatePartitions> for Controller {
-    type Result = Atomic<Vec<Result<(), BrokerError>>>;
-
-    fn handle(&mut self, msg: CreatePartitions, _: &mut Context<Self>) -> Self::Result {
-        let mut records = Vec::new();
-        let answer = msg
-            .topics
-            .iter()
-            .map(|(name, count)| {
-                let t = self.image.topics.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
-                let now = t.partitions.len() as i32;
-                if *count <= now {
-                    return Err(BrokerError::InvalidPartitions(format!(
-                        "topic currently has {now} partitions, which is higher than or equal to the requested {count}"
-                    )));
-                }
-                if *count > 1_000_000 {
-                    return Err(BrokerError::InvalidPartitions(format!("{count} partitions is more than this broker accepts")));
-                }
-                let rf = t.partitions.first().map(|p| p.replicas.len() as i16).unwrap_or(1);
-                let partitions = self.placement(now..*count, rf)?;
-                records.push(MetadataRecord::CreatePartitions { topic: name.clone(), partitions });
-                Ok(())
-            })
-            .collect();
-        if msg.validate_only {
-            records.clear();
-        }
-        AtomicResponse::new(self.commit_then_apply(records, answer))
-    }
-}
-
-impl Handler<AlterTopicConfigs> for Controller {
-    type Result = Atomic<Result<(), BrokerError>>;
-
-    fn handle(&mut self, msg: AlterTopicConfigs, _: &mut Context<Self>) -> Self::Result {
-        let planned = (|| {
-            if !self.image.topics.contains_key(&msg.topic) {
-                return Err(BrokerError::UnknownTopicOrPartition);
-            }
-            validate_topic_configs(&msg.configs).map_err(BrokerError::from)
-        })();
-        let configs = match planned {
-            Ok(c) => c,
-            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
-        };
-        if msg.validate_only {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
-        }
-        let records = vec![MetadataRecord::AlterTopicConfigs {
-            topic: msg.topic,
-            configs,
-        }];
-        let inner = self.commit_then_apply(records, vec![Ok(())]);
-        AtomicResponse::new(Box::pin(inner.map(|mut v, _, _| v.pop().unwrap_or(Ok(())))))
-    }
-}
-
 impl Handler<AllocateProducerId> for Controller {
-    type Result = Atomic<Result<i64, BrokerError>>;
+    type Result = ResponseFuture<Result<i64, BrokerError>>;
+    fn handle(&mut self, _: AllocateProducerId, ctx: &mut Context<Self>) -> Self::Result {
+        call(ctx, ControllerRequest::AllocateProducerId, |r| match r {
+            ControllerResponse::ProducerId(r) => Some(r),
+            _ => None,
+        }, Err(BrokerError::NotController))
+    }
+}
 
-    fn handle(&mut self, _: AllocateProducerId, _: &mut Context<Self>) -> Self::Result {
-        if self.next_producer_id < self.producer_id_block_end {
-            let id = self.next_producer_id;
-            self.next_producer_id += 1;
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(id))));
-        }
-        let block_end = self.next_producer_id + PRODUCER_ID_BLOCK;
-        let records = vec![MetadataRecord::ProducerIdBlock {
-            next_producer_id: block_end,
-        }];
-        let commit = self.commit(records.clone());
-        AtomicResponse::new(Box::pin(commit.into_actor(self).map(move |r, act, _| {
-            r?;
-            act.apply_and_publish(&records);
-            act.producer_id_block_end = block_end;
-            let id = act.next_producer_id;
-            act.next_producer_id += 1;
-            Ok(id)
-        })))
+/// A partition leader's ISR change.
+#[derive(Message)]
+#[rtype(result = "Result<PartitionMeta, BrokerError>")]
+pub struct AlterPartition {
+    pub broker_id: i32,
+    pub topic: String,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+impl Handler<AlterPartition> for Controller {
+    type Result = ResponseFuture<Result<PartitionMeta, BrokerError>>;
+    fn handle(&mut self, msg: AlterPartition, ctx: &mut Context<Self>) -> Self::Result {
+        let request = ControllerRequest::AlterPartition {
+            broker_id: msg.broker_id,
+            topic: msg.topic,
+            partition: msg.partition,
+            leader_epoch: msg.leader_epoch,
+            partition_epoch: msg.partition_epoch,
+            new_isr: msg.new_isr,
+        };
+        call(ctx, request, |r| match r {
+            ControllerResponse::Partition(r) => Some(r),
+            _ => None,
+        }, Err(BrokerError::NotController))
+    }
+}
+
+/// ElectLeaders.
+#[derive(Message)]
+#[rtype(result = "Vec<((String, i32), Result<(), BrokerError>)>")]
+pub struct ElectLeaders {
+    pub election: ElectionType,
+    pub partitions: Option<Vec<(String, i32)>>,
+}
+
+impl Handler<ElectLeaders> for Controller {
+    type Result = ResponseFuture<Vec<((String, i32), Result<(), BrokerError>)>>;
+    fn handle(&mut self, msg: ElectLeaders, ctx: &mut Context<Self>) -> Self::Result {
+        let mismatch = msg
+            .partitions
+            .iter()
+            .flatten()
+            .map(|tp| (tp.clone(), Err(BrokerError::NotController)))
+            .collect();
+        let request = ControllerRequest::ElectLeaders {
+            election: msg.election,
+            partitions: msg.partitions,
+        };
+        call(ctx, request, |r| match r {
+            ControllerResponse::Elections(v) => Some(v),
+            _ => None,
+        }, mismatch)
     }
 }

@@ -180,6 +180,7 @@ impl GroupCoordinator {
                 .send(AppendRecords {
                     records: batch,
                     origin: AppendOrigin::Coordinator,
+                    required_acks: 1,
                 })
                 .await??;
             Ok(appended.base_offset)

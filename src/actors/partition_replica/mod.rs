@@ -15,15 +15,20 @@
 //! Its mailbox survives the restart, so other messages are still served. It never touches
 //! another actor's state; fsync runs on a blocking thread, not on the actor's arbiter.
 
+pub mod leadership;
+
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::actors::controller::{AlterPartition, Controller};
 use crate::actors::supervisor::{guard, SupervisorState};
+use crate::metadata::PartitionMeta;
+use leadership::LeaderState;
 use crate::error::BrokerError;
 use crate::storage::{
     AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
@@ -50,10 +55,16 @@ pub struct Watermarks {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_end_offset: i64,
+    /// Whether this replica leads the partition, at which leader epoch, with how many in-sync
+    /// replicas: an `acks=all` produce waits on these as well as on the high watermark.
+    pub is_leader: bool,
+    pub leader_epoch: i32,
+    pub isr_size: usize,
 }
 
 impl Watermarks {
-    /// The watermarks of `log` (on one broker the high watermark is the log end).
+    /// The watermarks of `log` before the replica knows its role: the high watermark is the
+    /// log end offset until leadership says otherwise.
     pub fn of(log: &Log) -> Watermarks {
         let leo = log.log_end_offset();
         Watermarks {
@@ -61,6 +72,9 @@ impl Watermarks {
             high_watermark: leo,
             last_stable_offset: log.last_stable_offset(),
             log_end_offset: leo,
+            is_leader: false,
+            leader_epoch: -1,
+            isr_size: 0,
         }
     }
 
@@ -100,18 +114,78 @@ impl IsolationLevel {
 
 /// Append batches (already framed; validated by the log before anything is written), from a
 /// client's produce request or a coordinator's own writes (`origin`).
+/// Only the leader appends; with `required_acks` -1 it first checks that the ISR has at least
+/// `min.insync.replicas` members (NOT_ENOUGH_REPLICAS otherwise, nothing written).
 #[derive(Message)]
 #[rtype(result = "Result<AppendResult, BrokerError>")]
 pub struct AppendRecords {
     pub records: Bytes,
     pub origin: AppendOrigin,
+    pub required_acks: i16,
 }
 
 #[derive(Debug, Clone)]
 pub struct AppendResult {
     pub base_offset: i64,
+    /// The offset after the last record written: an `acks=all` produce is complete when the
+    /// high watermark reaches it.
+    pub next_offset: i64,
     pub log_append_time: i64,
     pub log_start_offset: i64,
+    /// The leader epoch the records were written at.
+    pub leader_epoch: i32,
+    /// `min.insync.replicas` of the partition when it was written.
+    pub min_insync_replicas: i64,
+}
+
+/// What this node's metadata says about the partition now: it becomes (or stays) leader when
+/// `state.leader` is this node, else a follower of `state.leader` (-1: no leader).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BecomeLeaderOrFollower {
+    pub state: PartitionMeta,
+}
+
+/// Batches fetched from the leader, with offsets as the leader assigned them.
+#[derive(Message)]
+#[rtype(result = "Result<i64, BrokerError>")] // the new log end offset
+pub struct AppendAsFollower {
+    pub records: Bytes,
+    pub leader_high_watermark: i64,
+    pub leader_log_start_offset: i64,
+}
+
+/// A follower's view for its fetcher: latest leader epoch in its log, log end offset.
+#[derive(Message)]
+#[rtype(result = "FollowerPosition")]
+pub struct GetFollowerPosition;
+
+#[derive(Clone, Copy, Debug)]
+pub struct FollowerPosition {
+    pub latest_epoch: Option<i32>,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    /// The leader epoch this replica follows at (-1: not a follower).
+    pub following_epoch: i32,
+}
+
+/// Remove everything at and above `offset` (a follower whose log diverged from the leader's).
+#[derive(Message)]
+#[rtype(result = "Result<i64, BrokerError>")] // the new log end offset
+pub struct TruncateTo {
+    pub offset: i64,
+    /// Set when the leader's log starts above ours: drop everything and restart at `offset`.
+    pub fully: bool,
+}
+
+/// OffsetForLeaderEpoch on the leader: (epoch, end offset) of the largest epoch at or below
+/// `epoch`, or (-1, -1).
+#[derive(Message)]
+#[rtype(result = "Result<(i32, i64), BrokerError>")]
+pub struct EpochEndOffset {
+    pub epoch: i32,
+    pub current_leader_epoch: i32,
 }
 
 /// Append a transaction marker (a control batch) for `producer_id` ending its open transaction.
@@ -127,6 +201,10 @@ pub struct WriteTxnMarker {
 /// Read whole batches from `fetch_offset`, at most `max_bytes` (the first batch whole when
 /// `min_one_batch`), never past the high watermark, or under READ_COMMITTED the last stable
 /// offset.
+///
+/// `replica_id` ≥ 0 is a follower's fetch: it reads up to the log end offset and tells the
+/// leader how far that follower got (its LEO is the fetch offset). `current_leader_epoch` (-1:
+/// not given) fences clients and followers with a different view of leadership.
 #[derive(Message)]
 #[rtype(result = "Result<ReadResult, BrokerError>")]
 pub struct ReadRecords {
@@ -134,6 +212,8 @@ pub struct ReadRecords {
     pub max_bytes: usize,
     pub min_one_batch: bool,
     pub isolation_level: IsolationLevel,
+    pub replica_id: i32,
+    pub current_leader_epoch: i32,
 }
 
 #[derive(Debug)]
@@ -155,6 +235,7 @@ pub struct ReadResult {
 pub struct ListOffset {
     pub timestamp: i64,
     pub isolation_level: IsolationLevel,
+    pub current_leader_epoch: i32,
 }
 
 /// DeleteRecords: move the log start offset to `offset` (-1 = high watermark).
@@ -217,6 +298,8 @@ pub async fn replay_partition<T>(
                 max_bytes: 1 << 20,
                 min_one_batch: true,
                 isolation_level: IsolationLevel::ReadUncommitted,
+                replica_id: -1,
+                current_leader_epoch: -1,
             })
             .await;
         let Ok(Ok(read)) = read else { break };
@@ -239,6 +322,23 @@ pub async fn replay_partition<T>(
 
 // ---- actor ----
 
+/// What every partition actor on this node shares.
+pub struct ReplicaContext {
+    pub node_id: i32,
+    /// Where ISR changes go (set once the controller has started).
+    pub controller: OnceLock<Addr<Controller>>,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: i64,
+}
+
+/// The replica's part in replication.
+enum Role {
+    /// Metadata has not said yet, or the partition has no leader.
+    Unknown,
+    Leader(LeaderState),
+    Follower { leader: i32, leader_epoch: i32 },
+}
+
 pub struct PartitionReplica {
     tp: TopicPartition,
     dir: PathBuf,
@@ -250,6 +350,13 @@ pub struct PartitionReplica {
     retention_check_interval: Duration,
     flush_check_interval: Duration,
     closed: bool,
+    context: Arc<ReplicaContext>,
+    role: Role,
+    /// A follower's high watermark (the leader's, capped at this log's end); for a leader the
+    /// last one it had, where its own high watermark starts.
+    known_high_watermark: i64,
+    /// An AlterPartition this leader sent and has not heard back about.
+    isr_change_in_flight: bool,
 }
 
 impl PartitionReplica {
@@ -263,8 +370,14 @@ impl PartitionReplica {
         health: Arc<SupervisorState>,
         retention_check_interval: Duration,
         flush_check_interval: Duration,
+        context: Arc<ReplicaContext>,
     ) -> Self {
+        let known_high_watermark = log.log_start_offset();
         PartitionReplica {
+            context,
+            role: Role::Unknown,
+            known_high_watermark,
+            isr_change_in_flight: false,
             tp,
             dir,
             config,
@@ -285,13 +398,35 @@ impl PartitionReplica {
     }
 
     fn watermarks(&self) -> Watermarks {
-        self.log.as_ref().map(Watermarks::of).unwrap_or_default()
+        let Some(log) = &self.log else {
+            return Watermarks::default();
+        };
+        let leo = log.log_end_offset();
+        let (high_watermark, is_leader, leader_epoch, isr_size) = match &self.role {
+            Role::Leader(s) => (s.high_watermark(), true, s.leader_epoch, s.isr.len()),
+            Role::Follower { leader_epoch, .. } => {
+                (self.known_high_watermark.min(leo), false, *leader_epoch, 0)
+            }
+            Role::Unknown => (self.known_high_watermark.min(leo), false, -1, 0),
+        };
+        let high_watermark = high_watermark.max(log.log_start_offset()).min(leo);
+        Watermarks {
+            log_start_offset: log.log_start_offset(),
+            high_watermark,
+            last_stable_offset: log.last_stable_offset().min(high_watermark),
+            log_end_offset: leo,
+            is_leader,
+            leader_epoch,
+            isr_size,
+        }
     }
 
     /// Publishes the watermarks if they changed; waiters check their own field.
     fn publish_watermarks(&self) {
-        let Some(log) = &self.log else { return };
-        let now = Watermarks::of(log);
+        if self.log.is_none() {
+            return;
+        }
+        let now = self.watermarks();
         self.watermarks_tx.send_if_modified(|v| {
             let changed = *v != now;
             *v = now;
@@ -319,6 +454,98 @@ impl PartitionReplica {
                 ctx.stop();
                 Err(BrokerError::LeaderNotAvailable)
             }
+        }
+    }
+
+    /// Leader-only operations: NOT_LEADER_OR_FOLLOWER elsewhere, and the caller's leader
+    /// epoch (when given) must match: older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
+    fn check_leader(&self, current_leader_epoch: i32) -> Result<(), BrokerError> {
+        let my_epoch = match &self.role {
+            Role::Leader(s) => s.leader_epoch,
+            Role::Follower { leader_epoch, .. } => {
+                check_epoch(current_leader_epoch, *leader_epoch)?;
+                return Err(BrokerError::NotLeaderOrFollower);
+            }
+            Role::Unknown => return Err(BrokerError::NotLeaderOrFollower),
+        };
+        check_epoch(current_leader_epoch, my_epoch)
+    }
+
+    /// After anything that moved this leader's log end or a follower: recompute the high
+    /// watermark (smallest LEO in the ISR) and publish.
+    fn advance_high_watermark(&mut self) {
+        let leo = self.log.as_ref().map(|l| l.log_end_offset());
+        if let (Some(leo), Role::Leader(s)) = (leo, &mut self.role) {
+            s.maybe_advance_high_watermark(leo);
+            self.known_high_watermark = s.high_watermark();
+        }
+        self.publish_watermarks();
+    }
+
+    /// Asks the controller for a new ISR (Kafka's AlterPartition); the answer, or the
+    /// metadata update carrying it, brings the new state.
+    fn propose_isr(&mut self, new_isr: Vec<i32>, ctx: &mut Context<Self>) {
+        let Role::Leader(s) = &self.role else { return };
+        if self.isr_change_in_flight {
+            return;
+        }
+        let Some(controller) = self.context.controller.get().cloned() else {
+            return;
+        };
+        tracing::info!(partition = %self.tp, isr = ?s.isr, proposed = ?new_isr, "proposing an ISR change");
+        let request = AlterPartition {
+            broker_id: self.context.node_id,
+            topic: self.tp.topic.clone(),
+            partition: self.tp.partition,
+            leader_epoch: s.leader_epoch,
+            partition_epoch: s.partition_epoch,
+            new_isr,
+        };
+        self.isr_change_in_flight = true;
+        controller
+            .send(request)
+            .into_actor(self)
+            .map(|answer, act, _| {
+                act.isr_change_in_flight = false;
+                match answer {
+                    Ok(Ok(state)) => act.apply_leader_state(&state),
+                    Ok(Err(e)) => {
+                        tracing::warn!(partition = %act.tp, error = %e, "ISR change refused")
+                    }
+                    Err(e) => tracing::warn!(partition = %act.tp, error = %e, "ISR change not sent"),
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// A newer partition state for the leader this replica already is (an ISR change).
+    fn apply_leader_state(&mut self, state: &PartitionMeta) {
+        let now = Self::now_ms();
+        if let Role::Leader(s) = &mut self.role {
+            if state.leader_epoch == s.leader_epoch && state.partition_epoch >= s.partition_epoch
+            {
+                let grew = state.isr.len() > s.isr.len();
+                s.apply_partition_state(state, now);
+                if grew || state.isr.len() < s.isr.len() {
+                    metrics::counter!(if grew { "troupe_isr_expands_total" } else { "troupe_isr_shrinks_total" }).increment(1);
+                }
+            }
+        }
+        self.advance_high_watermark();
+    }
+
+    /// Every half `replica.lag.time.max.ms`: followers that have not caught up for that long
+    /// leave the ISR.
+    fn maybe_shrink_isr(&mut self, ctx: &mut Context<Self>) {
+        let now = Self::now_ms();
+        let lag = self.context.replica_lag_time_max_ms;
+        let proposal = match &self.role {
+            Role::Leader(s) => s.isr_to_shrink(now, lag),
+            _ => None,
+        };
+        if let Some(new_isr) = proposal {
+            metrics::counter!("troupe_isr_shrinks_total").increment(1);
+            self.propose_isr(new_isr, ctx);
         }
     }
 
@@ -399,6 +626,19 @@ impl Actor for PartitionReplica {
                 act.maybe_flush_by_time()
             });
         }
+        let isr_check = Duration::from_millis((self.context.replica_lag_time_max_ms / 2).max(1) as u64);
+        ctx.run_interval(isr_check, |act, ctx| act.maybe_shrink_isr(ctx));
+    }
+}
+
+/// Kafka's leader epoch check of a request: -1 means the caller did not say.
+fn check_epoch(requested: i32, mine: i32) -> Result<(), BrokerError> {
+    if requested < 0 || requested == mine {
+        Ok(())
+    } else if requested < mine {
+        Err(BrokerError::FencedLeaderEpoch)
+    } else {
+        Err(BrokerError::UnknownLeaderEpoch)
     }
 }
 
@@ -414,17 +654,32 @@ impl Handler<AppendRecords> for PartitionReplica {
     type Result = Result<AppendResult, BrokerError>;
 
     fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(-1)?;
+        let min_insync_replicas = self.config.min_insync_replicas;
+        let (isr_size, leader_epoch) = match &self.role {
+            Role::Leader(s) => (s.isr.len(), s.leader_epoch),
+            _ => (0, -1),
+        };
+        if msg.required_acks == -1 && (isr_size as i64) < min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas {
+                isr: isr_size,
+                min: min_insync_replicas,
+            });
+        }
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_from(msg.records, now, msg.origin)?)
         })?;
         metrics::counter!("troupe_bytes_in_total").increment(info.bytes as u64);
         metrics::counter!("troupe_records_in_total").increment(info.record_count as u64);
-        self.publish_watermarks();
+        self.advance_high_watermark();
         Ok(AppendResult {
             base_offset: info.first_offset,
+            next_offset: info.last_offset + 1,
             log_append_time: info.log_append_time,
             log_start_offset: self.watermarks().log_start_offset,
+            leader_epoch,
+            min_insync_replicas,
         })
     }
 }
@@ -433,13 +688,23 @@ impl Handler<ReadRecords> for PartitionReplica {
     type Result = Result<ReadResult, BrokerError>;
 
     fn handle(&mut self, msg: ReadRecords, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(msg.current_leader_epoch)?;
+        let from_follower = msg.replica_id >= 0;
+        if from_follower {
+            self.on_follower_fetch(msg.replica_id, msg.fetch_offset, ctx);
+        }
         let watermarks = self.watermarks();
         let read_committed = msg.isolation_level == IsolationLevel::ReadCommitted;
+        let upper_bound = if from_follower {
+            watermarks.log_end_offset
+        } else {
+            watermarks.fetchable_offset(msg.isolation_level)
+        };
         let (read, aborted_transactions) = self.with_log(ctx, |log| {
             let read = log.read(
                 msg.fetch_offset,
                 msg.max_bytes,
-                watermarks.fetchable_offset(msg.isolation_level),
+                upper_bound,
                 msg.min_one_batch,
             )?;
             let aborted = read_committed
@@ -459,6 +724,7 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
     type Result = Result<i64, BrokerError>;
 
     fn handle(&mut self, msg: WriteTxnMarker, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(-1)?;
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_txn_marker(
@@ -469,7 +735,7 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
                 now,
             )?)
         })?;
-        self.publish_watermarks();
+        self.advance_high_watermark();
         Ok(info.first_offset)
     }
 }
@@ -478,6 +744,7 @@ impl Handler<ListOffset> for PartitionReplica {
     type Result = Result<(i64, i64), BrokerError>;
 
     fn handle(&mut self, msg: ListOffset, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(msg.current_leader_epoch)?;
         let w = self.watermarks();
         let fetchable = w.fetchable_offset(msg.isolation_level);
         let found = match msg.timestamp {
@@ -499,6 +766,7 @@ impl Handler<DeleteRecordsBefore> for PartitionReplica {
     type Result = Result<i64, BrokerError>;
 
     fn handle(&mut self, msg: DeleteRecordsBefore, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(-1)?;
         let w = self.watermarks();
         let offset = if msg.offset == -1 {
             w.high_watermark
@@ -580,6 +848,151 @@ impl Handler<InstallCleaned> for PartitionReplica {
     }
 }
 
+impl PartitionReplica {
+    /// A follower fetched from `fetch_offset`: that is its log end offset now. It may move
+    /// the high watermark (waking `acks=all` produces) or earn it a place in the ISR.
+    fn on_follower_fetch(&mut self, replica_id: i32, fetch_offset: i64, ctx: &mut Context<Self>) {
+        let now = Self::now_ms();
+        let Some(leo) = self.log.as_ref().map(|l| l.log_end_offset()) else {
+            return;
+        };
+        let expand = match &mut self.role {
+            Role::Leader(s) => {
+                s.on_follower_fetch(replica_id, fetch_offset, leo, now);
+                s.maybe_advance_high_watermark(leo);
+                s.maybe_expand_isr(replica_id)
+            }
+            _ => None,
+        };
+        self.advance_high_watermark();
+        if let Some(new_isr) = expand {
+            self.propose_isr(new_isr, ctx);
+        }
+    }
+}
+
+impl Handler<BecomeLeaderOrFollower> for PartitionReplica {
+    type Result = ();
+
+    fn handle(&mut self, msg: BecomeLeaderOrFollower, ctx: &mut Context<Self>) {
+        let state = msg.state;
+        let me = self.context.node_id;
+        let now = Self::now_ms();
+        if state.leader == me {
+            let already = matches!(&self.role, Role::Leader(s) if s.leader_epoch == state.leader_epoch);
+            if already {
+                self.apply_leader_state(&state);
+                return;
+            }
+            let epoch = state.leader_epoch;
+            let started = self.with_log(ctx, |log| {
+                log.set_leader_epoch(epoch)?;
+                Ok(log.log_end_offset())
+            });
+            let Ok(leo) = started else { return };
+            tracing::info!(partition = %self.tp, leader_epoch = epoch, isr = ?state.isr, log_end_offset = leo, "became leader");
+            self.role = Role::Leader(LeaderState::new(me, &state, leo, now, self.known_high_watermark));
+            self.isr_change_in_flight = false;
+        } else {
+            if !matches!(&self.role, Role::Follower { leader, leader_epoch } if *leader == state.leader && *leader_epoch == state.leader_epoch)
+            {
+                tracing::info!(partition = %self.tp, leader = state.leader, leader_epoch = state.leader_epoch, "became follower");
+            }
+            if let Role::Leader(s) = &self.role {
+                self.known_high_watermark = s.high_watermark();
+            }
+            self.role = if state.leader >= 0 {
+                Role::Follower {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                }
+            } else {
+                Role::Unknown
+            };
+        }
+        self.advance_high_watermark();
+    }
+}
+
+impl Handler<AppendAsFollower> for PartitionReplica {
+    type Result = Result<i64, BrokerError>;
+
+    fn handle(&mut self, msg: AppendAsFollower, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.role, Role::Follower { .. }) {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        let now = Self::now_ms();
+        let leo = self.with_log(ctx, |log| {
+            if !msg.records.is_empty() {
+                log.append_as_follower(msg.records, now)?;
+            }
+            if msg.leader_log_start_offset > log.log_start_offset()
+                && msg.leader_log_start_offset <= log.log_end_offset()
+            {
+                log.delete_records_before(msg.leader_log_start_offset)?;
+            }
+            Ok(log.log_end_offset())
+        })?;
+        self.known_high_watermark = msg.leader_high_watermark.min(leo);
+        self.publish_watermarks();
+        Ok(leo)
+    }
+}
+
+impl Handler<GetFollowerPosition> for PartitionReplica {
+    type Result = MessageResult<GetFollowerPosition>;
+
+    fn handle(&mut self, _: GetFollowerPosition, _: &mut Context<Self>) -> Self::Result {
+        let w = self.watermarks();
+        let following_epoch = match &self.role {
+            Role::Follower { leader_epoch, .. } => *leader_epoch,
+            _ => -1,
+        };
+        MessageResult(FollowerPosition {
+            latest_epoch: self.log.as_ref().and_then(|l| l.latest_leader_epoch()),
+            log_end_offset: w.log_end_offset,
+            high_watermark: w.high_watermark,
+            log_start_offset: w.log_start_offset,
+            following_epoch,
+        })
+    }
+}
+
+impl Handler<TruncateTo> for PartitionReplica {
+    type Result = Result<i64, BrokerError>;
+
+    fn handle(&mut self, msg: TruncateTo, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.role, Role::Follower { .. }) {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        let tp = self.tp.clone();
+        let leo = self.with_log(ctx, |log| {
+            let before = log.log_end_offset();
+            if msg.fully {
+                log.truncate_fully_and_start_at(msg.offset)?;
+            } else {
+                log.truncate_to(msg.offset)?;
+            }
+            if log.log_end_offset() != before {
+                tracing::info!(partition = %tp, from = before, to = log.log_end_offset(), "truncated the follower's log to the leader's");
+            }
+            Ok(log.log_end_offset())
+        })?;
+        self.known_high_watermark = self.known_high_watermark.min(leo);
+        self.publish_watermarks();
+        Ok(leo)
+    }
+}
+
+impl Handler<EpochEndOffset> for PartitionReplica {
+    type Result = Result<(i32, i64), BrokerError>;
+
+    fn handle(&mut self, msg: EpochEndOffset, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_leader(msg.current_leader_epoch)?;
+        self.with_log(ctx, |log| Ok(log.end_offset_for_leader_epoch(msg.epoch)))
+    }
+}
+
 impl Handler<InjectPanic> for PartitionReplica {
     type Result = Result<(), BrokerError>;
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
@@ -614,8 +1027,24 @@ mod tests {
             Arc::new(SupervisorState::default()),
             hour,
             hour,
+            Arc::new(ReplicaContext {
+                node_id: 1,
+                controller: OnceLock::new(),
+                replica_lag_time_max_ms: 30_000,
+            }),
         );
-        (replica.start(), rx)
+        let addr = replica.start();
+        addr.do_send(BecomeLeaderOrFollower {
+            state: PartitionMeta {
+                index: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        });
+        (addr, rx)
     }
 
     fn read(isolation_level: IsolationLevel) -> ReadRecords {
@@ -624,6 +1053,8 @@ mod tests {
             max_bytes: 1 << 20,
             min_one_batch: true,
             isolation_level,
+            replica_id: -1,
+            current_leader_epoch: -1,
         }
     }
 
@@ -636,6 +1067,7 @@ mod tests {
         addr.send(AppendRecords {
             records,
             origin: AppendOrigin::Client,
+            required_acks: 1,
         })
         .await
         .unwrap()
@@ -656,6 +1088,7 @@ mod tests {
         let latest = |isolation_level| ListOffset {
             timestamp: -1,
             isolation_level,
+            current_leader_epoch: -1,
         };
         let lso = addr.send(latest(IsolationLevel::ReadCommitted)).await;
         assert_eq!(lso.unwrap().unwrap(), (0, -1));

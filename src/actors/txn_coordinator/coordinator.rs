@@ -121,6 +121,7 @@ impl TxnCoordinator {
                 .send(AppendRecords {
                     records: batch,
                     origin: AppendOrigin::Coordinator,
+                    required_acks: 1,
                 })
                 .await??;
             Ok(())

@@ -36,7 +36,26 @@ struct Target {
     partition: i32,
     fetch_offset: i64,
     partition_max_bytes: usize,
+    current_leader_epoch: i32,
     handle: Result<PartitionHandle, BrokerError>,
+}
+
+/// Who is fetching: a consumer reads below the high watermark (or the last stable offset); a
+/// follower (replica id ≥ 0) reads up to the log end and parks on it.
+#[derive(Clone, Copy)]
+struct Reader {
+    replica_id: i32,
+    isolation: IsolationLevel,
+}
+
+impl Reader {
+    fn fetchable(&self, w: &crate::actors::partition_replica::Watermarks) -> i64 {
+        if self.replica_id >= 0 {
+            w.log_end_offset
+        } else {
+            w.fetchable_offset(self.isolation)
+        }
+    }
 }
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
@@ -51,6 +70,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
+                current_leader_epoch: p.current_leader_epoch,
                 handle,
             });
         }
@@ -62,6 +82,16 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     };
     let min_bytes = req.min_bytes.max(0) as usize;
     let isolation = IsolationLevel::from_wire(req.isolation_level);
+    // Fetch v15 moved the replica id into `replica_state`.
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let reader = Reader {
+        replica_id,
+        isolation,
+    };
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
 
@@ -71,7 +101,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     )> = None;
     let mut timer_fired = false;
     let result = loop {
-        let round = read_round(&targets, max_bytes, isolation).await;
+        let round = read_round(&targets, max_bytes, reader).await;
         let satisfied = round.bytes >= min_bytes.max(1) || round.any_error || min_bytes == 0;
         let expired = timer_fired || Instant::now() >= deadline;
         if satisfied || expired || max_wait.is_zero() {
@@ -95,7 +125,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         let Some((_, rx)) = timer.as_mut() else {
             break round;
         };
-        timer_fired = wait_for_data(&targets, &round.fetchable_offsets, isolation, rx).await;
+        timer_fired = wait_for_data(&targets, &round.fetchable_offsets, reader, rx).await;
     };
     if let Some((id, _)) = timer {
         ctx.timer.do_send(CancelWakeup(id));
@@ -131,7 +161,7 @@ struct Round {
     any_error: bool,
 }
 
-async fn read_round(targets: &[Target], max_bytes: usize, isolation: IsolationLevel) -> Round {
+async fn read_round(targets: &[Target], max_bytes: usize, reader: Reader) -> Round {
     let mut round = Round {
         partitions: Vec::new(),
         fetchable_offsets: Vec::new(),
@@ -146,7 +176,7 @@ async fn read_round(targets: &[Target], max_bytes: usize, isolation: IsolationLe
             Err(e) => Err(e.clone()),
             Ok(h) => {
                 let min_one_batch = round.bytes == 0;
-                read_partition(h, t.fetch_offset, budget, min_one_batch, isolation).await
+                read_partition(h, t, budget, min_one_batch, reader).await
             }
         };
         match data {
@@ -170,18 +200,20 @@ async fn read_round(targets: &[Target], max_bytes: usize, isolation: IsolationLe
 /// far the partition could be read, and the bytes read.
 async fn read_partition(
     h: &PartitionHandle,
-    offset: i64,
+    target: &Target,
     budget: usize,
     min_one_batch: bool,
-    isolation: IsolationLevel,
+    reader: Reader,
 ) -> Result<(PartitionData, i64, usize), BrokerError> {
     let read = h
         .addr
         .send(ReadRecords {
-            fetch_offset: offset,
+            fetch_offset: target.fetch_offset,
             max_bytes: budget,
             min_one_batch,
-            isolation_level: isolation,
+            isolation_level: reader.isolation,
+            replica_id: reader.replica_id,
+            current_leader_epoch: target.current_leader_epoch,
         })
         .await??;
     let records =
@@ -204,7 +236,7 @@ async fn read_partition(
         .with_aborted_transactions(aborted)
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(records));
-    Ok((pd, w.fetchable_offset(isolation), n))
+    Ok((pd, reader.fetchable(&w), n))
 }
 
 fn read_slices(slices: &[crate::storage::FileSlice]) -> std::io::Result<Bytes> {
@@ -242,7 +274,7 @@ fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
 async fn wait_for_data(
     targets: &[Target],
     seen: &[i64],
-    isolation: IsolationLevel,
+    reader: Reader,
     timer: &mut tokio::sync::oneshot::Receiver<()>,
 ) -> bool {
     let mut waits = Vec::new();
@@ -254,7 +286,7 @@ async fn wait_for_data(
                 async move {
                     // A closed partition never wakes anyone: wait for the timer instead of spinning.
                     let moved = |w: &crate::actors::partition_replica::Watermarks| {
-                        w.fetchable_offset(isolation) > seen
+                        reader.fetchable(w) > seen
                     };
                     if rx.wait_for(moved).await.is_err() {
                         futures::future::pending::<()>().await;

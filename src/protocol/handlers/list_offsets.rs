@@ -27,24 +27,27 @@ pub async fn handle(
         let lookups = t.partitions.into_iter().map(|p| {
             let handle = partition_handle(ctx, &image, &name, p.partition_index);
             async move {
-                let r: Result<(i64, i64), BrokerError> = async {
+                let r: Result<(i64, i64, i32), BrokerError> = async {
                     let h = handle?;
+                    let epoch = h.watermarks.borrow().leader_epoch.max(0);
                     h.addr
                         .send(ListOffset {
                             timestamp: p.timestamp,
                             isolation_level,
+                            current_leader_epoch: if version >= 4 { p.current_leader_epoch } else { -1 },
                         })
                         .await?
+                        .map(|(offset, timestamp)| (offset, timestamp, epoch))
                 }
                 .await;
                 let resp =
                     ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
                 match r {
                     // leader_epoch exists from v4; the encoder refuses fields a version lacks.
-                    Ok((offset, timestamp)) => resp
+                    Ok((offset, timestamp, epoch)) => resp
                         .with_offset(offset)
                         .with_timestamp(timestamp)
-                        .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
+                        .with_leader_epoch(if version >= 4 { epoch } else { -1 }),
                     Err(e) => resp
                         .with_error_code(e.code())
                         .with_offset(-1)

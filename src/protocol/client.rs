@@ -1,0 +1,124 @@
+//! The broker's own outbound Kafka connection (async): replica fetchers talk to partition
+//! leaders on other brokers with it. One request at a time per connection; every wait is
+//! bounded, and a response length is checked before anything is allocated for it.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest response accepted (a replica fetch response is bounded by
+/// `replica.fetch.response.max.bytes` plus one oversized batch).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {address}: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("request to {0} timed out")]
+    Timeout(String),
+}
+
+pub struct KafkaConnection {
+    stream: TcpStream,
+    address: String,
+    client_id: StrBytes,
+    next_correlation_id: i32,
+}
+
+impl KafkaConnection {
+    pub async fn connect(
+        address: &str,
+        client_id: String,
+        timeout: Duration,
+    ) -> Result<KafkaConnection, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            address: address.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| unreachable("connect timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        Ok(KafkaConnection {
+            stream,
+            address: address.to_string(),
+            client_id: StrBytes::from_string(client_id),
+            next_correlation_id: 0,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Sends `request` at `version` and waits (at most `timeout`) for its response.
+    pub async fn call<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, ClientError> {
+        let address = self.address.clone();
+        tokio::time::timeout(timeout, self.call_inner(request, version))
+            .await
+            .map_err(|_| ClientError::Timeout(address))?
+    }
+
+    async fn call_inner<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&[0; 4]);
+        let encode = |e: anyhow::Error| ClientError::Protocol(format!("encoding: {e}"));
+        header
+            .encode(&mut frame, R::header_version(version))
+            .map_err(encode)?;
+        request.encode(&mut frame, version).map_err(encode)?;
+        let length = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&length.to_be_bytes());
+        let lost = |e: std::io::Error| ClientError::Unreachable {
+            address: self.address.clone(),
+            reason: e.to_string(),
+        };
+        self.stream.write_all(&frame).await.map_err(lost)?;
+        let mut length = [0u8; 4];
+        let lost = |e: std::io::Error| ClientError::Unreachable {
+            address: self.address.clone(),
+            reason: e.to_string(),
+        };
+        self.stream.read_exact(&mut length).await.map_err(lost)?;
+        let length = i32::from_be_bytes(length);
+        if length < 0 || length as usize > MAX_RESPONSE_BYTES {
+            return Err(ClientError::Protocol(format!(
+                "response length {length} from {}",
+                self.address
+            )));
+        }
+        let mut body = vec![0u8; length as usize];
+        self.stream.read_exact(&mut body).await.map_err(lost)?;
+        let mut body = Bytes::from(body);
+        let decode = |e: anyhow::Error| ClientError::Protocol(format!("decoding: {e}"));
+        let response_header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(decode)?;
+        if response_header.correlation_id != correlation_id {
+            return Err(ClientError::Protocol("response out of order".into()));
+        }
+        R::Response::decode(&mut body, version).map_err(decode)
+    }
+}
