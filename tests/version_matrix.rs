@@ -220,6 +220,20 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 ])
                 .with_duration_filter(if version >= 1 { 0 } else { -1 }),
         ),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default()
+                .with_replica_id(BrokerId(if version >= 3 { -1 } else { 0 }))
+                .with_topics(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(name())
+                        .with_partitions(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                .with_partition(0)
+                                .with_current_leader_epoch(if version >= 2 { -1 } else { 0 })
+                                .with_leader_epoch(0),
+                        ]),
+                ]),
+        ),
         ApiKey::DescribeConfigs => {
             RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
                 describe_configs_request::DescribeConfigsResource::default()

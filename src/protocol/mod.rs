@@ -56,6 +56,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 4),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    // Replication: followers truncate by leader epoch before fetching.
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -215,6 +217,7 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::TxnOffsetCommit(_) => "TxnOffsetCommit",
         RequestKind::DescribeTransactions(_) => "DescribeTransactions",
         RequestKind::ListTransactions(_) => "ListTransactions",
+        RequestKind::OffsetForLeaderEpoch(_) => "OffsetForLeaderEpoch",
         _ => "Other",
     }
 }
@@ -277,6 +280,7 @@ async fn route(
         RequestKind::TxnOffsetCommit(req) => serve!(req, txn_offset_commit::handle),
         RequestKind::DescribeTransactions(req) => serve!(req, describe_transactions::handle),
         RequestKind::ListTransactions(req) => serve!(req, list_transactions::handle),
+        RequestKind::OffsetForLeaderEpoch(req) => serve!(req, offset_for_leader_epoch::handle),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

@@ -2,6 +2,9 @@
 //! and can stop it gracefully, kill -9 it, and restart it on the same dir and ports.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

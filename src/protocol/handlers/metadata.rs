@@ -1,4 +1,6 @@
 //! Metadata: brokers, controller and topic/partition leadership from the `MetadataCache`.
+//! Fenced brokers are left out and listed as offline replicas; a partition without a leader
+//! (-1) carries LEADER_NOT_AVAILABLE so clients retry.
 //! Unknown topics are created on the fly through the `Controller` when the client allows it
 //! and `auto.create.topics.enable` is on, with `num.partitions` partitions.
 
@@ -13,7 +15,7 @@ use super::{str_bytes, topic_name};
 use crate::actors::controller::{CreateTopics, NewTopic};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
-use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -38,7 +40,7 @@ pub async fn handle(
     match requested {
         None => {
             for t in image.topics.values() {
-                topics.push(topic_response(t, version));
+                topics.push(topic_response(t, version, &image));
             }
         }
         Some(list) => {
@@ -76,7 +78,7 @@ pub async fn handle(
                     None => image.topic_by_id(&id),
                 };
                 match found {
-                    Some(t) => topics.push(topic_response(t, version)),
+                    Some(t) => topics.push(topic_response(t, version, &image)),
                     None => {
                         let err = match &name {
                             Some(n) if validate_topic_name(n).is_err() => {
@@ -104,6 +106,7 @@ pub async fn handle(
     let brokers = image
         .brokers
         .values()
+        .filter(|b| image.is_broker_live(b.id))
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id))
@@ -132,17 +135,33 @@ pub async fn handle(
         .with_topics(topics)
 }
 
-fn topic_response(t: &TopicMeta, version: i16) -> MetadataResponseTopic {
+fn topic_response(t: &TopicMeta, version: i16, image: &MetadataImage) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
         .map(|p| {
+            let leader_live = p.leader >= 0 && image.is_broker_live(p.leader);
+            let error = if leader_live {
+                0
+            } else {
+                BrokerError::LeaderNotAvailable.code()
+            };
             MetadataResponsePartition::default()
                 .with_partition_index(p.index)
-                .with_leader_id(BrokerId(p.leader))
+                .with_error_code(error)
+                .with_leader_id(BrokerId(if leader_live { p.leader } else { -1 }))
                 .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
                 .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
+                .with_offline_replicas(if version >= 5 {
+                    p.replicas
+                        .iter()
+                        .filter(|b| !image.is_broker_live(**b))
+                        .map(|b| BrokerId(*b))
+                        .collect()
+                } else {
+                    Vec::new()
+                })
         })
         .collect();
     MetadataResponseTopic::default()

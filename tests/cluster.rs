@@ -1,0 +1,355 @@
+//! Multi-process cluster tests: three (or more) real `troupe` nodes on loopback, each a broker
+//! and controller voter, driven by librdkafka. Each test is bounded in time.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, ClusterSpec};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+fn config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c.set("topic.metadata.refresh.interval.ms", "500");
+    c
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn create_topic(cluster: &Cluster, name: &str, partitions: i32, rf: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let res = runtime()
+        .block_on(admin.create_topics(&[t], &AdminOptions::new()))
+        .unwrap();
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}"));
+    }
+}
+
+/// (leader, replicas, isr) of a partition as Metadata reports it through `bootstrap`.
+fn partition_state(bootstrap: &str, topic: &str, partition: i32) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+    let consumer: BaseConsumer = config(bootstrap).create().ok()?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
+    let t = md.topics().iter().find(|t| t.name() == topic)?;
+    let p = t.partitions().iter().find(|p| p.id() == partition)?;
+    if p.error().is_some() {
+        return None;
+    }
+    let mut isr = p.isr().to_vec();
+    isr.sort();
+    Some((p.leader(), p.replicas().to_vec(), isr))
+}
+
+/// Polls until `check` holds on the partition's state (or panics with the cluster's logs).
+fn wait_for_state(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&(i32, Vec<i32>, Vec<i32>)) -> bool,
+) -> (i32, Vec<i32>, Vec<i32>) {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(state) = partition_state(&cluster.bootstrap(), topic, partition) {
+            if check(&state) {
+                return state;
+            }
+            last = Some(state);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what}: not reached in {timeout:?} (last {last:?})\n{}", cluster.logs());
+}
+
+/// Collects which produced values were acknowledged.
+#[derive(Clone, Default)]
+struct Acks {
+    ok: Arc<Mutex<Vec<String>>>,
+    failed: Arc<Mutex<Vec<(String, RDKafkaErrorCode)>>>,
+}
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(m) => {
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                self.ok.lock().unwrap().push(v);
+            }
+            Err((e, m)) => {
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                let code = match e {
+                    KafkaError::MessageProduction(c) => *c,
+                    _ => RDKafkaErrorCode::Fail,
+                };
+                self.failed.lock().unwrap().push((v, code));
+            }
+        }
+    }
+}
+
+/// Every value stored in partition `partition` up to its high watermark, with counts.
+fn stored_values(bootstrap: &str, topic: &str, partition: i32) -> HashMap<String, usize> {
+    let c: BaseConsumer = config(bootstrap)
+        .set("group.id", format!("reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let (_, high) = c
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut seen = HashMap::new();
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next < high && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+            *seen.entry(v).or_insert(0) += 1;
+            next = m.offset() + 1;
+        }
+    }
+    assert!(next >= high, "read to {next}, high watermark {high}");
+    seen
+}
+
+#[test]
+fn kill_dash_nine_of_the_leader_loses_no_acknowledged_record_and_writes_no_duplicate() {
+    let mut cluster = Cluster::start(ClusterSpec::default());
+    create_topic(&cluster, "replicated", 1, 3, &[("min.insync.replicas", "2")]);
+    let (leader, replicas, _) = wait_for_state(
+        &cluster,
+        "replicated",
+        0,
+        Duration::from_secs(30),
+        "all three replicas in sync",
+        |(l, _, isr)| *l > 0 && isr.len() == 3,
+    );
+    assert_eq!(replicas.len(), 3);
+
+    let acks = Acks::default();
+    let producer: ThreadedProducer<Acks> = config(&cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .set("retry.backoff.ms", "100")
+        .create_with_context(acks.clone())
+        .unwrap();
+    const RECORDS: usize = 3_000;
+    for i in 0..RECORDS {
+        let value = i.to_string();
+        producer
+            .send(BaseRecord::<(), str>::to("replicated").partition(0).payload(&value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if i == RECORDS / 3 {
+            cluster.node(leader).kill9();
+        }
+    }
+    producer.flush(Duration::from_secs(90)).unwrap();
+    let acked = acks.ok.lock().unwrap().clone();
+    let failed = acks.failed.lock().unwrap().clone();
+    assert!(failed.is_empty(), "every record is eventually acknowledged: {failed:?}");
+    assert_eq!(acked.len(), RECORDS);
+
+    let (new_leader, _, _) = wait_for_state(
+        &cluster,
+        "replicated",
+        0,
+        Duration::from_secs(30),
+        "a new leader",
+        |(l, _, _)| *l > 0 && *l != leader,
+    );
+    assert_ne!(new_leader, leader);
+    let stored = stored_values(&cluster.bootstrap(), "replicated", 0);
+    for v in &acked {
+        assert_eq!(stored.get(v), Some(&1), "acknowledged value {v} stored exactly once");
+    }
+    assert_eq!(stored.len(), RECORDS, "no value that was not produced");
+
+    // The old leader comes back as a follower, catches up and rejoins the ISR.
+    cluster.node(leader).start_again();
+    wait_for_state(
+        &cluster,
+        "replicated",
+        0,
+        Duration::from_secs(30),
+        "the restarted replica back in the ISR",
+        |(_, _, isr)| isr.len() == 3,
+    );
+}
+
+#[test]
+fn sigstop_of_a_follower_shrinks_the_isr_and_sigcont_expands_it() {
+    let cluster = Cluster::start(ClusterSpec::default());
+    create_topic(&cluster, "lagging", 1, 3, &[]);
+    let (leader, _, isr) = wait_for_state(
+        &cluster,
+        "lagging",
+        0,
+        Duration::from_secs(30),
+        "all three replicas in sync",
+        |(l, _, isr)| *l > 0 && isr.len() == 3,
+    );
+    let follower = *isr.iter().find(|r| **r != leader).unwrap();
+    let node = cluster.nodes.iter().find(|n| n.id == follower).unwrap();
+    node.sigstop();
+
+    // Writes keep coming; the stopped follower falls behind and leaves the ISR.
+    let others: String = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != follower)
+        .map(|n| n.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let producer: ThreadedProducer<Acks> = config(&others)
+        .set("acks", "1")
+        .create_with_context(Acks::default())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shrunk = loop {
+        producer
+            .send(BaseRecord::<(), str>::to("lagging").partition(0).payload("x"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.flush(Duration::from_secs(5)).unwrap();
+        if let Some(state) = partition_state(&others, "lagging", 0) {
+            if !state.2.contains(&follower) {
+                break state;
+            }
+        }
+        assert!(Instant::now() < deadline, "ISR never shrank\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(shrunk.2.len(), 2);
+
+    node.sigcont();
+    wait_for_state(
+        &cluster,
+        "lagging",
+        0,
+        Duration::from_secs(30),
+        "the resumed follower back in the ISR",
+        |(_, _, isr)| isr.contains(&follower),
+    );
+}
+
+#[test]
+fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
+    let mut cluster = Cluster::start(ClusterSpec::default());
+    create_topic(&cluster, "before", 3, 3, &[]);
+    let consumer: BaseConsumer = config(&cluster.bootstrap()).create().unwrap();
+    let md = consumer.fetch_metadata(None, Duration::from_secs(5)).unwrap();
+    assert_eq!(md.brokers().len(), 3);
+    let controller = controller_id(&cluster);
+    assert!(controller > 0, "a controller is known");
+    cluster.node(controller).kill9();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = controller_id(&cluster);
+        if c > 0 && c != controller {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new controller\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    create_topic(&cluster, "after", 3, 2, &[]);
+    let state = wait_for_state(
+        &cluster,
+        "after",
+        0,
+        Duration::from_secs(30),
+        "the new topic has a leader",
+        |(l, _, _)| *l > 0,
+    );
+    assert!(!state.1.contains(&controller) || state.0 != controller);
+    // A replication factor above the live brokers is refused.
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let res = runtime()
+        .block_on(admin.create_topics(
+            &[NewTopic::new("too-wide", 1, TopicReplication::Fixed(3))],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    assert!(matches!(
+        &res[0],
+        Err((_, RDKafkaErrorCode::InvalidReplicationFactor))
+    ), "{res:?}");
+}
+
+/// The active controller's id as Metadata reports it (DescribeCluster through rdkafka is not
+/// exposed, so read it from the broker list's controller).
+fn controller_id(cluster: &Cluster) -> i32 {
+    use std::io::{Read, Write};
+    // Metadata v1 request for no topics: the response carries controller_id.
+    for n in cluster.nodes.iter().filter(|n| n.is_running()) {
+        let Ok(mut s) = std::net::TcpStream::connect(n.bootstrap()) else {
+            continue;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut body = Vec::new();
+        body.extend_from_slice(&3i16.to_be_bytes()); // Metadata
+        body.extend_from_slice(&1i16.to_be_bytes()); // v1
+        body.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+        body.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+        body.extend_from_slice(&0i32.to_be_bytes()); // empty topic list
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        if s.write_all(&frame).is_err() {
+            continue;
+        }
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            continue;
+        }
+        let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut resp).unwrap();
+        let mut at = 4; // correlation id
+        let brokers = i32::from_be_bytes(resp[at..at + 4].try_into().unwrap());
+        at += 4;
+        for _ in 0..brokers {
+            at += 4; // node id
+            let host = i16::from_be_bytes(resp[at..at + 2].try_into().unwrap()) as usize;
+            at += 2 + host + 4; // host, port
+            let rack = i16::from_be_bytes(resp[at..at + 2].try_into().unwrap());
+            at += 2 + rack.max(0) as usize;
+        }
+        return i32::from_be_bytes(resp[at..at + 4].try_into().unwrap());
+    }
+    -1
+}
