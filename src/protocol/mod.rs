@@ -58,6 +58,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     // Replication: followers truncate by leader epoch before fetching.
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -218,6 +219,7 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::DescribeTransactions(_) => "DescribeTransactions",
         RequestKind::ListTransactions(_) => "ListTransactions",
         RequestKind::OffsetForLeaderEpoch(_) => "OffsetForLeaderEpoch",
+        RequestKind::ElectLeaders(_) => "ElectLeaders",
         _ => "Other",
     }
 }
@@ -281,6 +283,7 @@ async fn route(
         RequestKind::DescribeTransactions(req) => serve!(req, describe_transactions::handle),
         RequestKind::ListTransactions(req) => serve!(req, list_transactions::handle),
         RequestKind::OffsetForLeaderEpoch(req) => serve!(req, offset_for_leader_epoch::handle),
+        RequestKind::ElectLeaders(req) => serve!(req, elect_leaders::handle),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

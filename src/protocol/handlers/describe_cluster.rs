@@ -17,6 +17,7 @@ pub async fn handle(
     let brokers = image
         .brokers
         .values()
+        .filter(|b| image.is_broker_live(b.id))
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.id))
