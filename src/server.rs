@@ -238,6 +238,16 @@ async fn serve(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partitions recovered"
     );
+    {
+        let replicas = replicas.clone();
+        actix::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                replicas.checkpoint_high_watermarks().await;
+            }
+        });
+    }
     if quorum.is_none() {
         replicas.remove_orphan_dirs(&cache.current());
     } else {

@@ -25,6 +25,7 @@ use crate::actors::supervisor::SupervisorState;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::storage::replication_checkpoint::{self, HighWatermarks};
 use crate::storage::Log;
 
 /// Partition logs opened concurrently at startup.
@@ -49,6 +50,11 @@ pub struct ReplicaManager {
     states: DashMap<TopicPartition, PartitionMeta>,
     /// The topic configs last applied to each topic's partitions.
     configs: DashMap<String, BTreeMap<String, String>>,
+    /// High watermarks read from `replication-offset-checkpoint` at startup: where each
+    /// partition's high watermark starts.
+    checkpointed_high_watermarks: HighWatermarks,
+    /// The last checkpoint written, to skip unchanged rewrites.
+    last_checkpoint: parking_lot::Mutex<HighWatermarks>,
     /// Replica fetchers of the partitions this node follows (set once at startup).
     pub fetchers: std::sync::OnceLock<Arc<ReplicaFetcherManager>>,
     arbiters: Vec<ArbiterHandle>,
@@ -71,6 +77,8 @@ impl ReplicaManager {
             states: DashMap::new(),
             configs: DashMap::new(),
             fetchers: std::sync::OnceLock::new(),
+            checkpointed_high_watermarks: replication_checkpoint::read(&data_dir),
+            last_checkpoint: Default::default(),
             data_dir,
             arbiters,
             partitions: DashMap::new(),
@@ -294,8 +302,17 @@ impl ReplicaManager {
         let arbiter = self.arbiter_for(&tp);
         let tp2 = tp.clone();
         let context = self.replica_context.clone();
+        let high_watermark = self
+            .checkpointed_high_watermarks
+            .get(&(tp.topic.clone(), partition))
+            .copied();
         let addr = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-            PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush, context)
+            let mut replica =
+                PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush, context);
+            if let Some(hw) = high_watermark {
+                replica.start_high_watermark_at(hw);
+            }
+            replica
         });
         self.configs
             .entry(tp.topic.clone())
@@ -310,11 +327,33 @@ impl ReplicaManager {
         Ok(())
     }
 
+    /// Writes every partition's high watermark to `replication-offset-checkpoint` (on a
+    /// blocking thread) when any changed since the last write. Runs every few seconds and at
+    /// shutdown.
+    pub async fn checkpoint_high_watermarks(&self) {
+        let marks: HighWatermarks = self
+            .all()
+            .into_iter()
+            .map(|(tp, h)| ((tp.topic, tp.partition), h.watermarks.borrow().high_watermark))
+            .collect();
+        if *self.last_checkpoint.lock() == marks {
+            return;
+        }
+        let dir = self.data_dir.clone();
+        let to_write = marks.clone();
+        match tokio::task::spawn_blocking(move || replication_checkpoint::write(&dir, &to_write)).await {
+            Ok(Ok(())) => *self.last_checkpoint.lock() = marks,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the high watermark checkpoint"),
+            Err(e) => tracing::warn!(error = %e, "high watermark checkpoint task failed"),
+        }
+    }
+
     /// Closes every partition cleanly (flush, clean-shutdown marker). Used on shutdown.
     pub async fn close_all(&self) {
         if let Some(fetchers) = self.fetchers.get() {
             fetchers.stop_all();
         }
+        self.checkpoint_high_watermarks().await;
         let all = self.all();
         let closes = all
             .iter()

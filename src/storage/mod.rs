@@ -36,6 +36,7 @@ pub mod index;
 pub mod log;
 pub mod producer_state;
 pub mod records;
+pub mod replication_checkpoint;
 pub mod segment;
 pub mod txn_index;
 pub mod txn_marker;

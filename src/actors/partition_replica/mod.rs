@@ -390,6 +390,16 @@ impl PartitionReplica {
         }
     }
 
+    /// The high watermark this replica had before a restart (`replication-offset-checkpoint`),
+    /// capped at its log end: where a leader's high watermark starts.
+    pub fn start_high_watermark_at(&mut self, high_watermark: i64) {
+        if let Some(log) = &self.log {
+            self.known_high_watermark = high_watermark
+                .min(log.log_end_offset())
+                .max(log.log_start_offset());
+        }
+    }
+
     fn now_ms() -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
