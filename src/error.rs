@@ -23,6 +23,8 @@ pub enum BrokerError {
     #[error("{0}")]
     InvalidReplicationFactor(String),
     #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
@@ -98,6 +100,7 @@ impl BrokerError {
             BrokerError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
             BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             BrokerError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            BrokerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
             BrokerError::InvalidConfig(_) => ResponseError::InvalidConfig,
             BrokerError::InvalidRequest(_) => ResponseError::InvalidRequest,
             BrokerError::CorruptMessage(_) => ResponseError::CorruptMessage,

@@ -441,6 +441,7 @@ async fn ensure_internal_topic(
             ]
             .into_iter()
             .collect(),
+            assignments: None,
         }],
         validate_only: false,
     };

@@ -197,6 +197,52 @@ impl Planner<'_> {
             .collect())
     }
 
+    /// A client's own replica lists: every partition the same replication factor, no broker
+    /// twice, every broker registered (Kafka's checks).
+    fn manual_placement(&self, assignments: &[Vec<i32>]) -> Result<Vec<PartitionMeta>, BrokerError> {
+        let rf = assignments.first().map(Vec::len).unwrap_or(0);
+        for (i, replicas) in assignments.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != rf {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "partition {i} has {} replicas; every partition needs the same non-zero count",
+                    replicas.len()
+                )));
+            }
+            let mut sorted = replicas.clone();
+            sorted.sort();
+            sorted.dedup();
+            if sorted.len() != replicas.len() {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "partition {i} lists a broker twice"
+                )));
+            }
+            if let Some(b) = replicas.iter().find(|b| !self.image.brokers.contains_key(b)) {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "broker {b} is not registered"
+                )));
+            }
+        }
+        Ok(assignments
+            .iter()
+            .enumerate()
+            .map(|(i, replicas)| {
+                let leader = replicas
+                    .iter()
+                    .copied()
+                    .find(|b| self.image.is_broker_live(*b))
+                    .unwrap_or(-1);
+                PartitionMeta {
+                    index: i as i32,
+                    leader,
+                    isr: replicas.clone(),
+                    replicas: replicas.clone(),
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                }
+            })
+            .collect())
+    }
+
     fn plan_topic(
         &self,
         req: &NewTopic,
@@ -227,10 +273,14 @@ impl Planner<'_> {
             req.replication_factor
         };
         let configs = validate_topic_configs(&req.configs)?;
+        let partitions = match &req.assignments {
+            Some(a) => self.manual_placement(a)?,
+            None => self.placement(0..partitions, rf, None)?,
+        };
         Ok(TopicMeta {
             name: req.name.clone(),
             id: Uuid::new_v4(),
-            partitions: self.placement(0..partitions, rf, None)?,
+            partitions,
             configs,
             internal: req.name.starts_with("__"),
         })

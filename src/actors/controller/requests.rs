@@ -20,6 +20,10 @@ pub struct NewTopic {
     /// -1: `default.replication.factor`.
     pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
+    /// Manual replica assignment, one broker list per partition in partition order (the
+    /// request's partition indexes must be 0..n); `None` lets the controller place replicas.
+    #[serde(default)]
+    pub assignments: Option<Vec<Vec<i32>>>,
 }
 
 /// Which leader election ElectLeaders asks for (Kafka's `ElectionType`).

@@ -48,11 +48,19 @@ pub async fn handle(
             })
             .collect();
         invalid.push(None);
+        let mut assignments: Vec<(i32, Vec<i32>)> = t
+            .assignments
+            .iter()
+            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+            .collect();
+        assignments.sort_by_key(|(p, _)| *p);
         new_topics.push(NewTopic {
             name: t.name.to_string(),
             num_partitions,
             replication_factor,
             configs,
+            assignments: (!assignments.is_empty())
+                .then(|| assignments.into_iter().map(|(_, b)| b).collect()),
         });
     }
     let outcomes = match ctx

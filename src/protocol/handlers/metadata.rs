@@ -54,6 +54,7 @@ pub async fn handle(
                         num_partitions: -1,
                         replication_factor: -1,
                         configs: Default::default(),
+                        assignments: None,
                     })
                     .collect();
                 if !missing.is_empty() {
