@@ -353,3 +353,238 @@ fn controller_id(cluster: &Cluster) -> i32 {
     }
     -1
 }
+
+#[test]
+fn acks_all_is_refused_with_not_enough_replicas_when_two_replicas_are_down() {
+    // Three controller voters keep the quorum; the partition's other two replicas live on
+    // broker-only nodes 4 and 5, so losing both leaves the controller able to shrink the ISR.
+    let mut cluster = Cluster::start(ClusterSpec {
+        voters: 3,
+        brokers_only: 2,
+        ..Default::default()
+    });
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let topic = NewTopic::new("guarded", 1, TopicReplication::Variable(&[&[1, 4, 5]]))
+        .set("min.insync.replicas", "2");
+    let res = runtime()
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .unwrap();
+    assert!(res[0].is_ok(), "{res:?}");
+    wait_for_state(&cluster, "guarded", 0, Duration::from_secs(30), "ISR of three", |(l, _, isr)| {
+        *l == 1 && isr.len() == 3
+    });
+    cluster.node(4).kill9();
+    cluster.node(5).kill9();
+    wait_for_state(&cluster, "guarded", 0, Duration::from_secs(30), "ISR of the leader alone", |(_, _, isr)| {
+        isr == &vec![1]
+    });
+
+    let acks = Acks::default();
+    let producer: ThreadedProducer<Acks> = config(&cluster.bootstrap())
+        .set("acks", "all")
+        .set("retries", "0")
+        .set("message.timeout.ms", "10000")
+        .create_with_context(acks.clone())
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .send(BaseRecord::<(), str>::to("guarded").partition(0).payload(&i.to_string()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(20)).unwrap();
+    assert!(acks.ok.lock().unwrap().is_empty(), "nothing is acknowledged");
+    let failed = acks.failed.lock().unwrap().clone();
+    assert_eq!(failed.len(), 10);
+    assert!(
+        failed.iter().all(|(_, code)| *code == RDKafkaErrorCode::NotEnoughReplicas),
+        "{failed:?}"
+    );
+    let consumer: BaseConsumer = config(&cluster.bootstrap()).create().unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks("guarded", 0, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(high, 0, "nothing was written");
+}
+
+#[test]
+fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
+    let cluster = Cluster::start(ClusterSpec {
+        proxied: true,
+        // Leadership returns to the preferred replica soon after it is back in sync, so the
+        // test can read the partition from the node that was cut off.
+        overrides: vec![("leader.imbalance.check.interval.seconds".into(), "2".into())],
+        ..Default::default()
+    });
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let res = runtime()
+        .block_on(admin.create_topics(
+            &[NewTopic::new("cut", 1, TopicReplication::Variable(&[&[1, 2, 3]]))],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    assert!(res[0].is_ok(), "{res:?}");
+    wait_for_state(&cluster, "cut", 0, Duration::from_secs(30), "node 1 leads a full ISR", |(l, _, isr)| {
+        *l == 1 && isr.len() == 3
+    });
+    let produce = |bootstrap: &str, acks: &str, values: std::ops::Range<usize>, prefix: &str| {
+        let ok = Acks::default();
+        let producer: ThreadedProducer<Acks> = config(bootstrap)
+            .set("acks", acks)
+            .set("message.timeout.ms", "20000")
+            .create_with_context(ok.clone())
+            .unwrap();
+        for i in values {
+            producer
+                .send(BaseRecord::<(), str>::to("cut").partition(0).payload(&format!("{prefix}{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+        let acked = ok.ok.lock().unwrap().clone();
+        acked
+    };
+    let before = produce(&cluster.bootstrap(), "all", 0..20, "before-");
+    assert_eq!(before.len(), 20);
+
+    cluster.isolate(1, true);
+    // Node 1 still believes it leads: acks=1 writes land only on it.
+    let node1 = cluster.nodes[0].bootstrap();
+    let stranded = produce(&node1, "1", 0..50, "stranded-");
+    assert!(!stranded.is_empty(), "the isolated leader accepted writes");
+    // The majority fences node 1 and elects another leader, which takes new writes.
+    let majority: String = cluster.nodes[1..].iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((l, _, _)) = partition_state(&majority, "cut", 0) {
+            if l > 1 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no new leader\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = produce(&majority, "all", 0..10, "after-");
+    assert_eq!(after.len(), 10);
+
+    cluster.isolate(1, false);
+    wait_for_state(&cluster, "cut", 0, Duration::from_secs(60), "node 1 back in sync and leading again", |(l, _, isr)| {
+        *l == 1 && isr.len() == 3
+    });
+    let stored = stored_values(&node1, "cut", 0);
+    for v in before.iter().chain(&after) {
+        assert_eq!(stored.get(v), Some(&1), "{v} kept once");
+    }
+    assert!(
+        stored.keys().all(|v| !v.starts_with("stranded-")),
+        "the isolated leader's unreplicated writes are gone: {:?}",
+        stored.keys().filter(|v| v.starts_with("stranded-")).count()
+    );
+    assert_eq!(stored.len(), 30);
+}
+
+#[test]
+fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
+    let mut cluster = Cluster::start(ClusterSpec::default());
+    create_topic(&cluster, "rolling", 3, 3, &[("min.insync.replicas", "2")]);
+    for p in 0..3 {
+        wait_for_state(&cluster, "rolling", p, Duration::from_secs(30), "full ISR", |(l, _, isr)| {
+            *l > 0 && isr.len() == 3
+        });
+    }
+    let bootstrap = cluster.bootstrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acks = Acks::default();
+    let producing = {
+        let (stop, acks, bootstrap) = (stop.clone(), acks.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            let producer: ThreadedProducer<Acks> = config(&bootstrap)
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                .set("message.timeout.ms", "120000")
+                .create_with_context(acks)
+                .unwrap();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let v = i.to_string();
+                let mut record = BaseRecord::<str, str>::to("rolling").key(&v).payload(&v);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((_, r)) => {
+                            record = r;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            producer.flush(Duration::from_secs(120)).unwrap();
+            i
+        })
+    };
+    let consumed: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let consuming = {
+        let (stop, consumed, bootstrap) = (stop.clone(), consumed.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = config(&bootstrap)
+                .set("group.id", "rolling-readers")
+                .set("auto.offset.reset", "earliest")
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", "200")
+                .set("session.timeout.ms", "10000")
+                .create()
+                .unwrap();
+            consumer.subscribe(&["rolling"]).unwrap();
+            let mut idle_since = Instant::now();
+            loop {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) => {
+                        let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                        *consumed.lock().unwrap().entry(v).or_insert(0) += 1;
+                        idle_since = Instant::now();
+                    }
+                    _ => {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst)
+                            && idle_since.elapsed() > Duration::from_secs(10)
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    for id in 1..=3 {
+        assert_eq!(cluster.node(id).terminate(), Some(0), "node {id} shuts down cleanly");
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.node(id).start_again();
+        for p in 0..3 {
+            wait_for_state(&cluster, "rolling", p, Duration::from_secs(60), "full ISR after a restart", |(l, _, isr)| {
+                *l > 0 && isr.len() == 3
+            });
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let produced = producing.join().unwrap();
+    consuming.join().unwrap();
+    let acked = acks.ok.lock().unwrap().clone();
+    assert!(acks.failed.lock().unwrap().is_empty(), "every record acknowledged");
+    assert_eq!(acked.len() as u64, produced);
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for p in 0..3 {
+        for (v, n) in stored_values(&cluster.bootstrap(), "rolling", p) {
+            *stored.entry(v).or_insert(0) += n;
+        }
+    }
+    for v in &acked {
+        assert_eq!(stored.get(v), Some(&1), "acknowledged {v} stored exactly once");
+    }
+    let consumed = consumed.lock().unwrap();
+    let missing: Vec<&String> = acked.iter().filter(|v| !consumed.contains_key(*v)).collect();
+    assert!(missing.is_empty(), "the group consumed every record ({} missing)", missing.len());
+}
