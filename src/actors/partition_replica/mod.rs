@@ -30,6 +30,8 @@ use crate::storage::{
     LogConfig,
 };
 
+pub mod leadership;
+
 /// Identifies a partition: topic name and index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
