@@ -23,6 +23,9 @@ use crate::metadata::{
     validate_topic_name, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta,
 };
 
+pub mod election;
+pub mod placement;
+
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
 /// restart while most allocations cost no write.
 const PRODUCER_ID_BLOCK: i64 = 1000;
