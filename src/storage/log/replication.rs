@@ -273,14 +273,16 @@ impl Log {
         Ok(())
     }
 
-    /// Replaces the (truncated) active segment by an empty one starting at `offset`, above
-    /// where its data ends: kept and sealed if it has data, deleted if it has none.
+    /// Starts an empty active segment at `offset`, above where the (truncated) active
+    /// segment's data ends. The old one is sealed and kept, or deleted if it is empty and
+    /// not the first segment (the first one's base bounds the log start at the next open).
     fn start_empty_segment_at(&mut self, offset: i64) -> Result<(), StorageError> {
         let segment = LogSegment::create(&self.dir, offset, self.config.segment_index_bytes)?;
+        let has_earlier = self.segments.len() > 1;
         let old = self.segments.pop_last();
         self.segments.insert(offset, segment);
         if let Some((base, mut old)) = old {
-            if old.size() == 0 {
+            if old.size() == 0 && has_earlier {
                 old.delete()?;
             } else {
                 old.seal()?;
@@ -1040,6 +1042,20 @@ mod tests {
         let log = open(dir.path());
         assert_eq!(log.log_end_offset(), 4);
         assert_eq!(bases(&log), [0, 3]);
+    }
+
+    #[test]
+    fn truncating_the_only_batch_from_inside_keeps_the_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.append(encode_batch(&[b"a", b"b", b"c"], &[1, 2, 3]), NOW)
+            .unwrap(); // 0-2
+        log.truncate_to(1).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
+        assert_eq!(log.segment_base_offsets(), [0, 1]);
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
     }
 
     #[test]
