@@ -180,6 +180,10 @@ impl From<StorageError> for BrokerError {
                     BrokerError::TransactionCoordinatorFenced(e.to_string())
                 }
             },
+            // Follower-side conditions the fetcher handles; never a client's answer. Kafka's
+            // exceptions for them have no error code of their own.
+            e @ (StorageError::UnexpectedAppendOffset { .. }
+            | StorageError::OffsetsOutOfOrder(_)) => BrokerError::Internal(e.to_string()),
             StorageError::Io(io) => BrokerError::KafkaStorage(io.to_string()),
         }
     }

@@ -35,6 +35,10 @@ use super::error::StorageError;
 pub const LENGTH_OFFSET: usize = 8;
 /// Bytes in front of what batchLength counts (baseOffset and batchLength themselves).
 pub const LOG_OVERHEAD: usize = 12;
+/// Position of the partitionLeaderEpoch field, which lies outside the CRC-covered range.
+pub const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
+/// `partitionLeaderEpoch` of a batch no leader stamped (what producers send).
+pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 /// Position of the magic byte.
 pub const MAGIC_OFFSET: usize = 16;
 /// Position of the CRC field.
@@ -277,15 +281,19 @@ pub fn check_compression_codec(header: &BatchHeader) -> Result<(), String> {
     Ok(())
 }
 
-/// Who is appending (Kafka's `AppendOrigin`): a client's produce request, or a coordinator
+/// Who is appending (Kafka's `AppendOrigin`): a client's produce request, a coordinator
 /// writing its own records (group metadata and offsets, transaction state, transactional
-/// offset commits). A coordinator's transactional batch carries the producer's id and epoch
-/// but no sequence: the producer did not send it, so there is no sequence to check.
+/// offset commits), or a follower copying its leader's batches. A coordinator's transactional
+/// batch carries the producer's id and epoch but no sequence: the producer did not send it, so
+/// there is no sequence to check. Replicated batches were accepted by the leader already: they
+/// keep their offsets, may be control batches or batches the cleaner shrank, and are not held
+/// to `max.message.bytes` (`Log::append_as_follower`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AppendOrigin {
     #[default]
     Client,
     Coordinator,
+    Replication,
 }
 
 /// Validates every batch of a produce payload before any of it is written, so that a bad batch
@@ -356,7 +364,8 @@ fn validate_one_batch(
     })?;
     check_magic(&header)
         .map_err(|e| StorageError::CorruptMessage(format!("batch at position {position}: {e}")))?;
-    if size > max_message_bytes.max(0) as u64 {
+    let replicated = origin == AppendOrigin::Replication;
+    if !replicated && size > max_message_bytes.max(0) as u64 {
         return Err(StorageError::MessageTooLarge {
             size: size as usize,
             max: max_message_bytes,
@@ -364,7 +373,12 @@ fn validate_one_batch(
     }
     verify_crc_with_decoder(records.slice(position..position + size as usize))
         .map_err(|e| StorageError::CorruptMessage(format!("batch at position {position}: {e}")))?;
-    check_record_count(&header)
+    let count_check = if replicated {
+        check_stored_record_count(&header)
+    } else {
+        check_record_count(&header)
+    };
+    count_check
         .and_then(|()| check_compression_codec(&header))
         .and_then(|()| check_origin(&header, origin))
         .map_err(|e| StorageError::InvalidRecord(format!("batch at position {position}: {e}")))?;
@@ -375,6 +389,9 @@ fn validate_one_batch(
 /// broker's own (transaction markers, written by `append_txn_marker`, never appended), and a
 /// batch with a producer id from a client carries sequences.
 fn check_origin(header: &BatchHeader, origin: AppendOrigin) -> Result<(), String> {
+    if origin == AppendOrigin::Replication {
+        return Ok(());
+    }
     if header.is_control() {
         return Err("clients are not allowed to write control records".into());
     }
@@ -422,6 +439,15 @@ pub fn write_base_offset(batch: &mut [u8], base_offset: i64) {
     if let Some(field) = batch.get_mut(..8) {
         field.copy_from_slice(&base_offset.to_be_bytes());
     }
+}
+
+/// Stamps the leader epoch the batch is written in. The field lies outside the CRC, like the
+/// base offset, so the checksum stays valid. Does nothing to a slice shorter than a header.
+pub fn write_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    if batch.len() < RECORD_BATCH_OVERHEAD {
+        return;
+    }
+    batch[PARTITION_LEADER_EPOCH_OFFSET..MAGIC_OFFSET].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// Stamps a batch with LogAppendTime: sets the timestamp-type bit and sets both the first and
@@ -653,5 +679,60 @@ pub(crate) mod tests {
         let err = validate_produce_batches(&batch, 1 << 20).unwrap_err();
         assert!(matches!(err, StorageError::InvalidRecord(_)), "{err}");
         assert!(validate_batches(&batch, 1 << 20, AppendOrigin::Coordinator).is_ok());
+    }
+
+    #[test]
+    fn replicated_batches_skip_the_producer_rules_but_not_the_checksum() {
+        use crate::storage::txn_marker::{encode_marker_batch, ControlRecordType, EndTxnMarker};
+        let marker = EndTxnMarker {
+            control_type: ControlRecordType::Commit,
+            coordinator_epoch: 0,
+        };
+        let control = encode_marker_batch(7, 0, marker, 1);
+        assert!(validate_produce_batches(&control, 1 << 20).is_err());
+        assert!(validate_batches(&control, 1 << 20, AppendOrigin::Replication).is_ok());
+        // max.message.bytes is the leader's business.
+        let big = encode_batch(&[&[b'x'; 500][..]], &[1]);
+        assert!(validate_batches(&big, 100, AppendOrigin::Replication).is_ok());
+        assert!(matches!(
+            validate_batches(&big, 100, AppendOrigin::Client),
+            Err(StorageError::MessageTooLarge { .. })
+        ));
+        // A batch the cleaner shrank (fewer records than its offset span) is fine.
+        let mut shrunk = encode_batch(&[b"a", b"b"], &[1, 2]).to_vec();
+        shrunk[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
+            .copy_from_slice(&5i32.to_be_bytes());
+        write_crc(&mut shrunk);
+        let shrunk = Bytes::from(shrunk);
+        assert!(validate_batches(&shrunk, 1 << 20, AppendOrigin::Replication).is_ok());
+        assert!(validate_produce_batches(&shrunk, 1 << 20).is_err());
+        // Framing and checksum still count.
+        let mut garbled = big.to_vec();
+        let last = garbled.len() - 1;
+        garbled[last] ^= 1;
+        assert!(matches!(
+            validate_batches(&Bytes::from(garbled), 1 << 20, AppendOrigin::Replication),
+            Err(StorageError::CorruptMessage(_))
+        ));
+        assert!(matches!(
+            validate_batches(
+                &big.slice(..big.len() - 1),
+                1 << 20,
+                AppendOrigin::Replication
+            ),
+            Err(StorageError::CorruptMessage(_))
+        ));
+    }
+
+    #[test]
+    fn stamping_the_leader_epoch_keeps_the_crc() {
+        let batch = encode_batch(&[b"x"], &[5]);
+        let mut stamped = batch.to_vec();
+        write_partition_leader_epoch(&mut stamped, 42);
+        let header = BatchHeader::parse(&stamped).unwrap();
+        assert_eq!(header.partition_leader_epoch, 42);
+        assert_eq!(header.crc, compute_crc(&stamped));
+        assert_eq!(header.crc, BatchHeader::parse(&batch).unwrap().crc);
+        assert!(validate_produce_batches(&Bytes::from(stamped), 1 << 20).is_ok());
     }
 }

@@ -49,14 +49,24 @@ pub fn read_cleaner_offset(dir: &Path) -> io::Result<Option<i64>> {
     read_offset_checkpoint(dir, CLEANER_OFFSET_CHECKPOINT_FILE)
 }
 
-/// Durably replaces the offset checkpoint `name`: write a temp file, fsync it, rename it over
-/// the old one, fsync the directory. A crash leaves either the old or the new value.
+/// Durably replaces the offset checkpoint `name`.
 fn write_offset_checkpoint(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    write_file_atomically(
+        dir,
+        name,
+        format!("{CHECKPOINT_VERSION}\n{offset}\n").as_bytes(),
+    )
+}
+
+/// Durably replaces `dir/name` with `contents`: write a temp file, fsync it, rename it over the
+/// old one, fsync the directory. A crash leaves either the old or the new file; a leftover temp
+/// file is removed by the next `Log::open`.
+pub fn write_file_atomically(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
     let target = dir.join(name);
     let temp = dir.join(format!("{name}{TEMP_FILE_SUFFIX}"));
     {
         let mut file = File::create(&temp)?;
-        write!(file, "{CHECKPOINT_VERSION}\n{offset}\n")?;
+        file.write_all(contents)?;
         file.sync_all()?;
     }
     fs::rename(&temp, &target)?;

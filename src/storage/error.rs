@@ -36,6 +36,22 @@ pub enum StorageError {
     #[error(transparent)]
     ProducerState(#[from] super::producer_state::ProducerStateError),
 
+    /// A follower's append does not continue its log: the first batch starts below the log
+    /// end offset but ends at or after it, so it would overlap what the log holds (Kafka's
+    /// `UnexpectedAppendOffsetException`). Batches wholly below the log end are skipped, not
+    /// refused. The fetcher should truncate, or fetch again from the log end.
+    #[error("append at offsets [{first_offset}, {last_offset}] does not continue the log end offset {log_end_offset}")]
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        last_offset: i64,
+        log_end_offset: i64,
+    },
+
+    /// A follower's append holds batches whose offsets do not rise (Kafka's
+    /// `OffsetsOutOfOrderException`); nothing was written.
+    #[error("offsets out of order: {0}")]
+    OffsetsOutOfOrder(String),
+
     /// The file system failed us. Kafka answers KAFKA_STORAGE_ERROR.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -441,6 +441,14 @@ impl TimeIndex {
         self.file.reset();
     }
 
+    /// Drops the entries naming an offset at or after `offset` (the log was truncated there).
+    pub fn truncate_to_offset(&mut self, offset: i64) {
+        while self.file.entries > 0 && self.last_entry().offset >= offset {
+            self.file.entries -= 1;
+            self.file.dirty = true;
+        }
+    }
+
     /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
     pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
         self.file.resize(capacity)

@@ -7,7 +7,7 @@
 
 mod cleaning;
 mod producers;
-mod replication_stub;
+mod replication;
 #[cfg(test)]
 pub(crate) use transactions::tests as transaction_tests;
 mod transactions;
@@ -24,6 +24,7 @@ use super::batch::{self, AppendOrigin, BatchHeader, ValidatedBatch};
 use super::checkpoint::{self, TEMP_FILE_SUFFIX};
 use super::cleaner;
 use super::error::StorageError;
+use super::leader_epoch::LeaderEpochCache;
 use super::records;
 use super::segment::{
     self, FileSlice, LogSegment, SegmentHealth, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
@@ -146,6 +147,11 @@ pub struct Log {
     cleaner_checkpoint: Option<i64>,
     /// Idempotent producers' epochs and recent sequences (see `producers.rs`).
     producers: crate::storage::producer_state::ProducerStateTable,
+    /// Which leader epoch wrote which stretch of the log (see `replication.rs`).
+    leader_epoch_cache: LeaderEpochCache,
+    /// The epoch appends stamp into `partitionLeaderEpoch`: set by
+    /// [`Log::set_leader_epoch`]; until then the latest epoch in the cache, or 0.
+    leader_epoch: i32,
     unflushed_messages: i64,
     last_flush_ms: i64,
     /// Set by [`Log::close`]; after it the clean-shutdown marker is on disk, so writing more
@@ -197,6 +203,8 @@ impl Log {
         }
         let producers =
             producers::load_producer_state(dir, &mut segments, log_start_offset, log_end_offset)?;
+        let leader_epoch_cache =
+            replication::load_leader_epoch_cache(dir, &segments, log_start_offset, log_end_offset)?;
         checkpoint::remove_clean_shutdown_marker(dir)?;
         tracing::debug!(
             dir = %dir.display(),
@@ -214,6 +222,8 @@ impl Log {
             log_end_offset,
             cleaner_checkpoint,
             producers,
+            leader_epoch: leader_epoch_cache.latest_epoch().unwrap_or(0),
+            leader_epoch_cache,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             closed: false,
@@ -242,6 +252,11 @@ impl Log {
         origin: AppendOrigin,
     ) -> Result<AppendInfo, StorageError> {
         self.ensure_open()?;
+        if origin == AppendOrigin::Replication {
+            return Err(StorageError::InvalidRecord(
+                "replicated batches keep their offsets: use append_as_follower".into(),
+            ));
+        }
         let mut batches = batch::validate_batches(&records, self.config.max_message_bytes, origin)?;
         if self.config.compact {
             records::require_keys(&records, &batches)?;
@@ -258,7 +273,9 @@ impl Log {
     }
 
     /// Writes batches whose offsets are assigned at the end of the active segment, rolling
-    /// first when needed.
+    /// first when needed (the new segment starts at the first batch's offset: the log end on
+    /// a leader, maybe past it on a follower copying a compacted log). New leader epochs in
+    /// the batches are recorded first, as Kafka does, so the cache never lags the data.
     fn write_batches(
         &mut self,
         bytes: &[u8],
@@ -266,8 +283,12 @@ impl Log {
         info: &AppendInfo,
         now_ms: i64,
     ) -> Result<(), StorageError> {
+        self.record_batch_epochs(batches)?;
         if self.should_roll(bytes.len() as u64, info.last_offset, now_ms) {
-            self.roll()?;
+            let base = batches
+                .first()
+                .map_or(self.log_end_offset, |b| b.header.base_offset);
+            self.roll_at(base.max(self.log_end_offset))?;
         }
         let index_interval_bytes = self.config.index_interval_bytes;
         self.active_segment_mut()
@@ -284,8 +305,9 @@ impl Log {
         Ok(())
     }
 
-    /// Gives each batch its offsets, starting at the log end, and stamps LogAppendTime when the
-    /// topic asks for it. Header copies in `batches` are refreshed to match the bytes.
+    /// Gives each batch its offsets, starting at the log end, stamps the leader epoch, and
+    /// stamps LogAppendTime when the topic asks for it. Header copies in `batches` are
+    /// refreshed to match the bytes.
     fn assign_offsets(
         &self,
         bytes: &mut [u8],
@@ -300,6 +322,7 @@ impl Log {
             let range = validated.range();
             let batch_bytes = &mut bytes[range];
             batch::write_base_offset(batch_bytes, next_offset);
+            batch::write_partition_leader_epoch(batch_bytes, self.leader_epoch);
             if log_append_time {
                 batch::stamp_log_append_time(batch_bytes, now_ms);
             }
@@ -347,7 +370,11 @@ impl Log {
     /// Seals the active segment and starts a new one at the log end offset. Does nothing if
     /// the active segment already starts there (it is empty).
     fn roll(&mut self) -> Result<(), StorageError> {
-        let new_base = self.log_end_offset;
+        self.roll_at(self.log_end_offset)
+    }
+
+    /// [`roll`](Self::roll) to a new segment starting at `new_base` (at or past the log end).
+    fn roll_at(&mut self, new_base: i64) -> Result<(), StorageError> {
         if self.active_segment().base_offset() == new_base {
             return Ok(());
         }
@@ -495,6 +522,8 @@ impl Log {
         let doomed = self.count_segments_below(offset);
         self.delete_oldest_segments(doomed)?;
         self.producers.truncate_head(self.log_start_offset);
+        self.leader_epoch_cache
+            .truncate_from_start(self.log_start_offset)?;
         Ok(self.log_start_offset)
     }
 
@@ -535,6 +564,8 @@ impl Log {
         }
         self.delete_oldest_segments(doomed)?;
         self.producers.truncate_head(self.log_start_offset);
+        self.leader_epoch_cache
+            .truncate_from_start(self.log_start_offset)?;
         tracing::info!(dir = %self.dir.display(), deleted = doomed, log_start_offset = self.log_start_offset, "retention deleted log segments");
         Ok(doomed)
     }
@@ -1782,6 +1813,8 @@ mod tests {
                 "00000000000000000000.log",
                 "00000000000000000000.timeindex",
                 "00000000000000000001.snapshot",
+                // The first append recorded leader epoch 0 starting at offset 0.
+                "leader-epoch-checkpoint",
                 "log-start-offset",
             ]
         );

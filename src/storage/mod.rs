@@ -15,6 +15,8 @@
 //! - `NNNNNNNNNNNNNNNNNNNN.snapshot` — the producer state as of that offset;
 //! - `log-start-offset` — where DeleteRecords and retention moved the start of the log;
 //! - `cleaner-offset-checkpoint` — for compacted topics, how far the [`cleaner`] got;
+//! - `leader-epoch-checkpoint` — which leader epoch wrote which stretch of the log
+//!   ([`leader_epoch::LeaderEpochCache`]), for truncation after a leader change;
 //! - `cleaner/` — only while a cleaning pass runs: the new segments it writes, which
 //!   [`Log::install_cleaned`] swaps in through `.swap` files (a crash mid-swap is finished at
 //!   open);
@@ -33,6 +35,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod error;
 pub mod index;
+pub mod leader_epoch;
 pub mod log;
 pub mod producer_state;
 pub mod records;
@@ -48,5 +51,6 @@ pub use cleaner::{
     InstallOutcome, ReplacedSegment, SegmentSnapshot,
 };
 pub use error::StorageError;
+pub use leader_epoch::{EpochEntry, LeaderEpochCache};
 pub use segment::{FileSlice, LogSegment};
 pub use txn_index::AbortedTxn;

@@ -515,6 +515,69 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Removes every batch holding an offset at or after `offset`: the batch containing
+    /// `offset` and all after it (Kafka's `LogSegment.truncateTo`). The `.log` file is cut and
+    /// fsynced, index entries for removed batches are dropped, both indexes are preallocated
+    /// again (the segment becomes the active one), and the next offset, largest timestamp and
+    /// index bookkeeping are recomputed from the indexes and the batches after the last offset
+    /// index entry. Returns how many bytes were removed.
+    pub fn truncate_to(
+        &mut self,
+        offset: i64,
+        segment_index_bytes: u32,
+    ) -> Result<u64, StorageError> {
+        let cut = match self.translate_offset(offset)? {
+            Some((position, _)) => position,
+            None => self.size,
+        };
+        self.offset_index.truncate_to_position(cut);
+        self.time_index.truncate_to_offset(offset);
+        self.txn_index.truncate_to(offset)?;
+        let capacity = IndexCapacity::Preallocated(u64::from(segment_index_bytes));
+        self.offset_index.resize(capacity)?;
+        self.time_index.resize(capacity)?;
+        let truncated = self.size - cut;
+        if truncated > 0 {
+            self.log.set_len(cut)?;
+            // A crash must not bring the removed batches back: they may differ from the
+            // leader's.
+            self.log.sync_all()?;
+        }
+        self.size = cut;
+        self.reload_tail_state()?;
+        Ok(truncated)
+    }
+
+    /// Recomputes the next offset, the largest timestamp and the bytes since the last index
+    /// entry after a truncation. Every batch before the last offset index entry is covered by
+    /// the time index's last entry (both are written at the same batches, and the time index
+    /// records the largest timestamp so far), so only the batches from that entry on are read.
+    fn reload_tail_state(&mut self) -> io::Result<()> {
+        let start = u64::from(self.offset_index.last_entry().position).min(self.size);
+        let last_time = self.time_index.last_entry();
+        let mut max_timestamp = last_time.timestamp;
+        let mut offset_of_max_timestamp = last_time.offset;
+        let mut next_offset = self.base_offset;
+        let mut scanner = BatchScanner::new(&self.log, self.size);
+        let mut position = start;
+        while let Scanned::Batch(header) = scanner.batch_at(position)? {
+            if header.max_timestamp > max_timestamp {
+                max_timestamp = header.max_timestamp;
+                offset_of_max_timestamp = header.last_offset();
+            }
+            next_offset = header.next_offset();
+            position += header.size();
+        }
+        self.next_offset = next_offset;
+        self.max_timestamp_so_far = max_timestamp;
+        self.offset_of_max_timestamp_so_far = offset_of_max_timestamp;
+        self.bytes_since_last_index_entry = self.size - start;
+        if self.size == 0 {
+            self.rolling_base_ms = None;
+        }
+        Ok(())
+    }
+
     /// Updates max timestamp tracking and adds index entries for one batch, following Kafka's
     /// rule: once at least `index_interval_bytes` were appended since the last entry, the next
     /// batch gets an offset index entry and the time index gets the max timestamp so far.
@@ -837,6 +900,11 @@ impl LogSegment {
     /// log must rebuild it from the markers in this segment.
     pub fn txn_index_needs_rebuild(&self) -> bool {
         self.txn_index_needs_rebuild
+    }
+
+    /// Records that the log replayed this segment's markers into its `.txnindex`.
+    pub fn mark_txn_index_rebuilt(&mut self) {
+        self.txn_index_needs_rebuild = false;
     }
 }
 

@@ -31,7 +31,8 @@ const CURRENT_VERSION: i16 = 0;
 const CONTROL_KEY_SIZE: usize = 4;
 /// Bytes of a marker value: version and coordinator epoch.
 const MARKER_VALUE_SIZE: usize = 6;
-/// The partition leader epoch markers carry. Troupe has one leader per partition at epoch 0.
+/// The partition leader epoch a marker is built with; the log stamps its current leader epoch
+/// over it when it assigns the offset, as it does for every batch it appends.
 const PARTITION_LEADER_EPOCH: i32 = 0;
 
 /// Kafka's `ControlRecordType` for the two kinds of transaction marker.

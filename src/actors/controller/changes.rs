@@ -101,8 +101,11 @@ impl Planner<'_> {
         for t in self.image.topics.values() {
             let unclean = self.unclean_allowed(&t.name);
             for p in t.partitions.iter().filter(|p| p.leader < 0) {
-                if let Some(d) = election::elect_offline_leader(p, &is_live, unclean) {
-                    out.push(change_record(&t.name, p, d));
+                let r = election::elect_offline(&p.replicas, &p.isr, &is_live, unclean);
+                if r.leader >= 0 {
+                    if let Some(d) = election::decide(p, r.leader, r.isr, r.unclean) {
+                        out.push(d.to_record(&t.name, p.index));
+                    }
                 }
             }
         }
@@ -170,16 +173,12 @@ impl Planner<'_> {
         }
         let start = partitions.start;
         let assignments = match existing.and_then(|t| t.partitions.first()) {
-            Some(p0) => placement::assign_more_replicas(
-                &brokers,
-                p0.replicas.first().copied().unwrap_or(brokers[0]),
-                partitions.clone(),
-                replication_factor as usize,
-            ),
+            Some(p0) => placement::assign_new_partitions(&brokers, &p0.replicas, partitions.clone()),
             None => placement::assign_replicas_randomly(
                 &brokers,
                 partitions.clone(),
                 replication_factor as usize,
+                &mut rand::thread_rng(),
             ),
         }
         .map_err(|e| BrokerError::InvalidReplicationFactor(e.to_string()))?;
@@ -499,24 +498,42 @@ impl Planner<'_> {
                 continue;
             };
             let decision = match election {
-                ElectionType::Preferred => election::elect_preferred_leader(p, &is_live),
+                ElectionType::Preferred => {
+                    let r = election::elect_preferred(&p.replicas, &p.isr, &is_live);
+                    if p.replicas.first() == Some(&p.leader) {
+                        Err(BrokerError::ElectionNotNeeded(
+                            "the preferred replica already leads".into(),
+                        ))
+                    } else if r.leader < 0 {
+                        Err(BrokerError::PreferredLeaderNotAvailable(
+                            "the preferred replica is not live and in sync".into(),
+                        ))
+                    } else {
+                        Ok(election::decide(p, r.leader, r.isr, false))
+                    }
+                }
                 ElectionType::Unclean => {
                     if p.leader >= 0 && is_live(p.leader) {
                         Err(BrokerError::ElectionNotNeeded(
                             "the partition has a live leader".into(),
                         ))
                     } else {
-                        election::elect_offline_leader(p, &is_live, true).ok_or_else(|| {
-                            BrokerError::EligibleLeadersNotAvailable(
+                        let r = election::elect_offline(&p.replicas, &p.isr, &is_live, true);
+                        if r.leader < 0 {
+                            Err(BrokerError::EligibleLeadersNotAvailable(
                                 "no live replica".into(),
-                            )
-                        })
+                            ))
+                        } else {
+                            Ok(election::decide(p, r.leader, r.isr, r.unclean))
+                        }
                     }
                 }
             };
             match decision {
                 Ok(d) => {
-                    records.push(change_record(&topic, p, d));
+                    if let Some(d) = d {
+                        records.push(d.to_record(&topic, index));
+                    }
                     answers.push(((topic, index), Ok(())));
                 }
                 Err(e) => answers.push(((topic, index), Err(e))),
@@ -534,17 +551,4 @@ fn apply_decision(state: &mut PartitionMeta, d: &PartitionChangeDecision) {
     state.isr = d.isr.clone();
     state.leader_epoch = d.leader_epoch;
     state.partition_epoch = d.partition_epoch;
-}
-
-fn change_record(topic: &str, p: &PartitionMeta, d: PartitionChangeDecision) -> MetadataRecord {
-    let _ = p;
-    MetadataRecord::PartitionChange {
-        topic: topic.to_string(),
-        partition: p.index,
-        leader: d.leader,
-        isr: d.isr,
-        leader_epoch: d.leader_epoch,
-        partition_epoch: d.partition_epoch,
-        replicas: None,
-    }
 }

@@ -39,6 +39,7 @@ pub use requests::{
     NewTopic,
 };
 
+
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
 /// restart or a controller failover while most allocations cost no write.
 const PRODUCER_ID_BLOCK: i64 = 1000;

@@ -28,12 +28,13 @@ use tokio::sync::watch;
 use crate::actors::controller::{AlterPartition, Controller};
 use crate::actors::supervisor::{guard, SupervisorState};
 use crate::metadata::PartitionMeta;
-use leadership::LeaderState;
+use leadership::{LeaderAndIsr, LeaderState, ReplicationConfig};
 use crate::error::BrokerError;
 use crate::storage::{
     AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
     LogConfig,
 };
+
 
 /// Identifies a partition: topic name and index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -413,7 +414,7 @@ impl PartitionReplica {
         };
         let leo = log.log_end_offset();
         let (high_watermark, is_leader, leader_epoch, isr_size) = match &self.role {
-            Role::Leader(s) => (s.high_watermark(), true, s.leader_epoch, s.isr.len()),
+            Role::Leader(s) => (s.high_watermark, true, s.leader_epoch, s.isr.len()),
             Role::Follower { leader_epoch, .. } => {
                 (self.known_high_watermark.min(leo), false, *leader_epoch, 0)
             }
@@ -486,8 +487,8 @@ impl PartitionReplica {
     fn advance_high_watermark(&mut self) {
         let leo = self.log.as_ref().map(|l| l.log_end_offset());
         if let (Some(leo), Role::Leader(s)) = (leo, &mut self.role) {
-            s.maybe_advance_high_watermark(leo);
-            self.known_high_watermark = s.high_watermark();
+            s.maybe_increment_high_watermark(leo, Self::now_ms());
+            self.known_high_watermark = s.high_watermark;
         }
         self.publish_watermarks();
     }
@@ -519,10 +520,17 @@ impl PartitionReplica {
                 act.isr_change_in_flight = false;
                 match answer {
                     Ok(Ok(state)) => act.apply_leader_state(&state),
-                    Ok(Err(e)) => {
-                        tracing::warn!(partition = %act.tp, error = %e, "ISR change refused")
+                    other => {
+                        let reason = match other {
+                            Ok(Err(e)) => e.to_string(),
+                            Err(e) => e.to_string(),
+                            Ok(Ok(_)) => unreachable!(),
+                        };
+                        tracing::warn!(partition = %act.tp, %reason, "ISR change not made");
+                        if let Role::Leader(s) = &mut act.role {
+                            s.isr_change_failed();
+                        }
                     }
-                    Err(e) => tracing::warn!(partition = %act.tp, error = %e, "ISR change not sent"),
                 }
             })
             .spawn(ctx);
@@ -531,13 +539,16 @@ impl PartitionReplica {
     /// A newer partition state for the leader this replica already is (an ISR change).
     fn apply_leader_state(&mut self, state: &PartitionMeta) {
         let now = Self::now_ms();
+        let leo = self.log.as_ref().map(|l| l.log_end_offset()).unwrap_or(0);
         if let Role::Leader(s) = &mut self.role {
             if state.leader_epoch == s.leader_epoch && state.partition_epoch >= s.partition_epoch
             {
-                let grew = state.isr.len() > s.isr.len();
-                s.apply_partition_state(state, now);
-                if grew || state.isr.len() < s.isr.len() {
-                    metrics::counter!(if grew { "troupe_isr_expands_total" } else { "troupe_isr_shrinks_total" }).increment(1);
+                let (before, after) = (s.isr.len(), state.isr.len());
+                s.apply_partition_state(&leader_and_isr(state), leo, now);
+                if after > before {
+                    metrics::counter!("troupe_isr_expands_total").increment(1);
+                } else if after < before {
+                    metrics::counter!("troupe_isr_shrinks_total").increment(1);
                 }
             }
         }
@@ -548,13 +559,15 @@ impl PartitionReplica {
     /// leave the ISR.
     fn maybe_shrink_isr(&mut self, ctx: &mut Context<Self>) {
         let now = Self::now_ms();
-        let lag = self.context.replica_lag_time_max_ms;
-        let proposal = match &self.role {
-            Role::Leader(s) => s.isr_to_shrink(now, lag),
+        let leo = self.log.as_ref().map(|l| l.log_end_offset()).unwrap_or(0);
+        if self.isr_change_in_flight {
+            return;
+        }
+        let proposal = match &mut self.role {
+            Role::Leader(s) => s.isr_to_shrink(leo, now),
             _ => None,
         };
         if let Some(new_isr) = proposal {
-            metrics::counter!("troupe_isr_shrinks_total").increment(1);
             self.propose_isr(new_isr, ctx);
         }
     }
@@ -638,6 +651,16 @@ impl Actor for PartitionReplica {
         }
         let isr_check = Duration::from_millis((self.context.replica_lag_time_max_ms / 2).max(1) as u64);
         ctx.run_interval(isr_check, |act, ctx| act.maybe_shrink_isr(ctx));
+    }
+}
+
+fn leader_and_isr(state: &PartitionMeta) -> LeaderAndIsr {
+    LeaderAndIsr {
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+        replicas: state.replicas.clone(),
+        isr: state.isr.clone(),
     }
 }
 
@@ -868,9 +891,15 @@ impl PartitionReplica {
         };
         let expand = match &mut self.role {
             Role::Leader(s) => {
-                s.on_follower_fetch(replica_id, fetch_offset, leo, now);
-                s.maybe_advance_high_watermark(leo);
-                s.maybe_expand_isr(replica_id)
+                if s.on_follower_fetch(replica_id, fetch_offset, leo, now).is_err() {
+                    return; // not a replica of this partition
+                }
+                s.maybe_increment_high_watermark(leo, now);
+                if self.isr_change_in_flight {
+                    None
+                } else {
+                    s.maybe_expand_isr(replica_id)
+                }
             }
             _ => None,
         };
@@ -901,7 +930,18 @@ impl Handler<BecomeLeaderOrFollower> for PartitionReplica {
             });
             let Ok(leo) = started else { return };
             tracing::info!(partition = %self.tp, leader_epoch = epoch, isr = ?state.isr, log_end_offset = leo, "became leader");
-            self.role = Role::Leader(LeaderState::new(me, &state, leo, now, self.known_high_watermark));
+            let config = ReplicationConfig {
+                replica_lag_time_max_ms: self.context.replica_lag_time_max_ms,
+                min_insync_replicas: self.config.min_insync_replicas.clamp(1, i32::MAX as i64) as i32,
+            };
+            self.role = Role::Leader(LeaderState::become_leader(
+                me,
+                &leader_and_isr(&state),
+                leo,
+                self.known_high_watermark,
+                config,
+                now,
+            ));
             self.isr_change_in_flight = false;
         } else {
             if !matches!(&self.role, Role::Follower { leader, leader_epoch } if *leader == state.leader && *leader_epoch == state.leader_epoch)
@@ -909,7 +949,7 @@ impl Handler<BecomeLeaderOrFollower> for PartitionReplica {
                 tracing::info!(partition = %self.tp, leader = state.leader, leader_epoch = state.leader_epoch, "became follower");
             }
             if let Role::Leader(s) = &self.role {
-                self.known_high_watermark = s.high_watermark();
+                self.known_high_watermark = s.high_watermark;
             }
             self.role = if state.leader >= 0 {
                 Role::Follower {
@@ -959,7 +999,7 @@ impl Handler<GetFollowerPosition> for PartitionReplica {
             _ => -1,
         };
         MessageResult(FollowerPosition {
-            latest_epoch: self.log.as_ref().and_then(|l| l.latest_leader_epoch()),
+            latest_epoch: self.log.as_ref().and_then(|l| l.latest_epoch()),
             log_end_offset: w.log_end_offset,
             high_watermark: w.high_watermark,
             log_start_offset: w.log_start_offset,

@@ -59,6 +59,17 @@ fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(offsets)
 }
 
+/// Removes the snapshots whose offset is above `offset` (all of them for `None`): the log was
+/// truncated and they describe batches it no longer has.
+pub(super) fn remove_snapshots_above(dir: &Path, offset: Option<i64>) -> Result<(), StorageError> {
+    for snapshot in snapshot_offsets(dir)? {
+        if offset.is_none_or(|o| snapshot > o) {
+            fs::remove_file(snapshot_path(dir, snapshot))?;
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds the producer state for a log being opened, and the transaction indexes of the
 /// segments flagged for it: the newest snapshot that reads back intact at or below both the
 /// log end and the first flagged segment's base, then every batch from its offset on (from the
@@ -98,6 +109,7 @@ pub(super) fn load_producer_state(
             // A sealed segment is not fsynced again; its rebuilt entries must last.
             index.flush()?;
         }
+        segment.mark_txn_index_rebuilt();
     }
     table.truncate_head(log_start_offset);
     Ok(table)
@@ -152,24 +164,34 @@ fn replay_segment(
     Ok(aborted)
 }
 
-/// Replays one control batch. Its record says COMMIT or ABORT; a batch without a readable
-/// marker still closes the producer's transaction, without an index entry, so the LSO can
-/// never stick behind it.
+/// Replays one control batch read from a segment; see [`record_control_batch`].
 fn replay_marker(
     table: &mut ProducerStateTable,
     header: &BatchHeader,
     slice: FileSlice,
 ) -> Result<Option<AbortedTxn>, StorageError> {
     let bytes = slice.read_bytes()?;
-    match txn_marker::read_marker(&bytes, header) {
-        Ok(Some(marker)) => return Ok(complete_txn(table, header, &marker)),
+    Ok(record_control_batch(table, header, &bytes))
+}
+
+/// Records a control batch now in the log (`batch` is the whole batch), at replay and when a
+/// follower copies one. Its record says COMMIT or ABORT; a batch without a readable marker
+/// still closes the producer's transaction, without an index entry, so the LSO can never stick
+/// behind it. Returns the index entry of an aborted transaction it closed.
+pub(super) fn record_control_batch(
+    table: &mut ProducerStateTable,
+    header: &BatchHeader,
+    batch: &[u8],
+) -> Option<AbortedTxn> {
+    match txn_marker::read_marker(batch, header) {
+        Ok(Some(marker)) => return complete_txn(table, header, &marker),
         Ok(None) => {}
         Err(reason) => {
             tracing::warn!(offset = header.base_offset, reason = %reason, "unreadable transaction marker; closing the transaction as committed");
         }
     }
     table.record(header, true, true);
-    Ok(None)
+    None
 }
 
 impl Log {

@@ -67,9 +67,16 @@ impl Log {
     }
 
     /// The last stable offset: the first offset of the earliest open transaction (never below
-    /// the log start), or the high watermark when none is open.
+    /// the log start), or the high watermark when none is open. The log knows no high
+    /// watermark of its own and uses its end offset; a replicated partition asks
+    /// [`last_stable_offset_at`](Self::last_stable_offset_at).
     pub fn last_stable_offset(&self) -> i64 {
-        let high_watermark = self.log_end_offset;
+        self.last_stable_offset_at(self.log_end_offset)
+    }
+
+    /// The last stable offset under `high_watermark`: the first offset of the earliest open
+    /// transaction (never below the log start), capped at the high watermark.
+    pub fn last_stable_offset_at(&self, high_watermark: i64) -> i64 {
         match self.producers.first_unstable_offset() {
             Some(first) => first.max(self.log_start_offset).min(high_watermark),
             None => high_watermark,
