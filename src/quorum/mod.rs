@@ -20,15 +20,20 @@
 //! the forwarded bytes mean. Single-node mode does not use this room at all.
 //!
 //!
-//! Work in progress: storage first; the network and the `Quorum` handle follow.
+//! Work in progress: storage and the node-to-node RPC; the `Quorum` handle follows.
 
 #![allow(dead_code)] // used by the network and handle that follow
 
 mod durable;
 mod log_store;
+mod membership;
+mod network;
+mod server;
+mod shutdown;
 mod state_machine;
 mod types;
 mod updates;
+mod wire;
 
 pub use types::{
     ForwardHandler, MetadataUpdate, NodeId, QuorumConfig, QuorumError,
