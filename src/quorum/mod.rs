@@ -19,12 +19,34 @@
 //! election for partitions, fencing) is the controller's job; the controller also defines what
 //! the forwarded bytes mean. Single-node mode does not use this room at all.
 //!
+//! # Behaviour the integrator relies on
+//! - Voters are fixed by configuration; each voter with an empty log initializes the cluster
+//!   with the same voter set. Observers (`is_voter == false`) start as openraft learners outside
+//!   the membership and receive the log only after `join_as_observer`.
+//! - `write` returns once the entry is committed and applied on this node; only the leader
+//!   accepts writes (`NotLeader { leader }` elsewhere, straight from openraft's ForwardToLeader).
+//!   A write that is not committed within `WRITE_TIMEOUT` is `Unavailable` with an unknown
+//!   outcome: reconcile against the image rather than assume it failed.
+//! - A new leader appears within about one election timeout (randomized between the configured
+//!   min and max) after the old one stops heartbeating, plus a vote round trip.
+//! - Every node applies the same entries in the same order, so images on different nodes are
+//!   equal at the same index (including `MetadataImage::version`). A restarted node has its image
+//!   back (snapshot + committed entries) before `start` returns.
+//! - Every voter must be given the same `voters` map (different initial sets would split the
+//!   cluster). `start` refuses a config whose `is_voter` disagrees with `voters`.
+//! - `forward` retries only while nothing was sent (no leader, leader unreachable, or the node
+//!   asked no longer leads); once a request may have reached a handler, a failure is returned
+//!   at once rather than risk running it twice.
+//! - openraft logs a lot at `info` (every vote, every snapshot step); run with
+//!   `openraft=warn` unless debugging the quorum. This room's own `info` lines cover leader
+//!   changes, membership changes and snapshot build/install.
 //!
-//! Work in progress: storage and the node-to-node RPC; the `Quorum` handle follows.
-
-#![allow(dead_code)] // used by the network and handle that follow
+//! # Deviations from the brief's API
+//! None in shape. Additions: `QuorumConfig::new` (defaults), the `DEFAULT_*`, snapshot and
+//! timeout constants, and `PartialEq` on `QuorumError`.
 
 mod durable;
+mod handle;
 mod log_store;
 mod membership;
 mod network;
@@ -35,7 +57,12 @@ mod types;
 mod updates;
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
+pub use handle::{Quorum, LOG_ENTRIES_KEPT_AFTER_SNAPSHOT, SNAPSHOT_EVERY_ENTRIES, WRITE_TIMEOUT};
 pub use types::{
     ForwardHandler, MetadataUpdate, NodeId, QuorumConfig, QuorumError,
-    DEFAULT_ELECTION_TIMEOUT_MAX_MS, DEFAULT_ELECTION_TIMEOUT_MIN_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
+    DEFAULT_ELECTION_TIMEOUT_MAX_MS, DEFAULT_ELECTION_TIMEOUT_MIN_MS,
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
 };
