@@ -1,8 +1,9 @@
 //! Troupe: a Kafka-compatible streaming broker built as an actor system.
 //!
 //! Rooms: `protocol` (wire), `actors` (one module per actor kind), `storage` (segmented log),
-//! `metadata` (cluster metadata records and image), `config` (the config table), `http`
-//! (health and metrics), `server` (startup and shutdown wiring).
+//! `metadata` (cluster metadata records and image), `quorum` (the Raft-replicated metadata log),
+//! `config` (the config table), `http` (health and metrics), `server` (startup and shutdown
+//! wiring).
 
 pub mod actors;
 pub mod admin;

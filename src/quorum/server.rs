@@ -1,0 +1,101 @@
+//! The accepting side of the quorum RPC: one task per connection, serving its requests in
+//! order (a peer sends the next request only after reading the previous response).
+//!
+//! Raft requests go straight to the local raft core. `Forward` runs the registered
+//! `ForwardHandler` only while this node leads; `AddLearner` is `membership::add_learner`.
+//! A frame that breaks the protocol closes that connection with a logged reason; nothing a peer
+//! sends can panic the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::membership;
+use super::shutdown::Shutdown;
+use super::types::{to_troupe_id, ForwardHandler, Raft};
+use super::wire::{read_frame, write_frame, Refused, Request, Response};
+
+pub(crate) struct Server {
+    pub(crate) node_id: i32,
+    pub(crate) raft: Raft,
+    pub(crate) forward: Arc<dyn ForwardHandler>,
+}
+
+impl Server {
+    /// Accepts connections until `shutdown`; each connection also stops at `shutdown`.
+    pub(crate) async fn run(self: Arc<Self>, listener: TcpListener, shutdown: Shutdown) {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.wait() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let server = self.clone();
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = shutdown.wait() => {}
+                            _ = server.serve_connection(stream, peer) => {}
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(node = self.node_id, "quorum RPC accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, "quorum RPC: set_nodelay failed: {e}");
+        }
+        loop {
+            let req = match read_frame::<_, Request>(&mut stream).await {
+                Ok(Some(req)) => req,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(node = self.node_id, %peer, "closing quorum RPC connection: {e}");
+                    return;
+                }
+            };
+            let resp = self.handle(req).await;
+            if let Err(e) = write_frame(&mut stream, &resp).await {
+                tracing::debug!(node = self.node_id, %peer, "quorum RPC response not sent: {e}");
+                return;
+            }
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::AppendEntries(rpc) => {
+                Response::AppendEntries(self.raft.append_entries(rpc).await)
+            }
+            Request::Vote(rpc) => Response::Vote(self.raft.vote(rpc).await),
+            Request::InstallSnapshot(rpc) => {
+                Response::InstallSnapshot(self.raft.install_snapshot(rpc).await)
+            }
+            Request::Forward { from, request } => {
+                Response::Forward(self.forward(from, request).await)
+            }
+            Request::AddLearner { id, addr } => Response::AddLearner(
+                membership::add_learner(&self.raft, self.node_id, id, addr).await,
+            ),
+        }
+    }
+
+    async fn forward(&self, from: i32, request: Vec<u8>) -> Result<Vec<u8>, Refused> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        let leader = leader.and_then(to_troupe_id);
+        if leader != Some(self.node_id) {
+            return Err(Refused::NotLeader { leader });
+        }
+        Ok(self.forward.handle(from, request).await)
+    }
+}
