@@ -276,6 +276,8 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
     let md = consumer.fetch_metadata(None, Duration::from_secs(5)).unwrap();
     assert_eq!(md.brokers().len(), 3);
     let controller = controller_id(&cluster);
+    let survivors: String = cluster.nodes.iter().filter(|n| n.id != controller).map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let consumer: BaseConsumer = config(&survivors).create().unwrap();
     assert!(controller > 0, "a controller is known");
     cluster.node(controller).kill9();
 
@@ -288,6 +290,16 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
         assert!(Instant::now() < deadline, "no new controller\n{}", cluster.logs());
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Once the dead node is fenced, a replication factor above the live brokers is refused.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let md = consumer.fetch_metadata(None, Duration::from_secs(5));
+        if md.is_ok_and(|md| md.brokers().len() == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dead node never fenced\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
     create_topic(&cluster, "after", 3, 2, &[]);
     let state = wait_for_state(
         &cluster,
@@ -297,8 +309,7 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
         "the new topic has a leader",
         |(l, _, _)| *l > 0,
     );
-    assert!(!state.1.contains(&controller) || state.0 != controller);
-    // A replication factor above the live brokers is refused.
+    assert!(!state.1.contains(&controller), "new replicas go to live brokers only");
     let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
     let res = runtime()
         .block_on(admin.create_topics(

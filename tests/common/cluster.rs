@@ -197,9 +197,22 @@ const FAST: &[(&str, &str)] = &[
     ("default.replication.factor", "3"),
 ];
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if std::env::var_os("TROUPE_KEEP_LOGS").is_some() {
+            let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().unwrap());
+            std::mem::forget(tmp);
+        }
+    }
+}
+
 impl Cluster {
     pub fn start(spec: ClusterSpec) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
+        if std::env::var_os("TROUPE_KEEP_LOGS").is_some() {
+            eprintln!("cluster data and logs under {}", tmp.path().display());
+        }
         let total = spec.voters + spec.brokers_only;
         let ids: Vec<i32> = (1..=total as i32).collect();
         let controller_ports: BTreeMap<i32, u16> = ids.iter().map(|i| (*i, free_port())).collect();

@@ -724,6 +724,16 @@ impl Handler<ReadRecords> for PartitionReplica {
         self.check_leader(msg.current_leader_epoch)?;
         let from_follower = msg.replica_id >= 0;
         if from_follower {
+            // A follower whose log runs past ours has diverged: it must truncate, and its
+            // offset must not count as replication progress (it would join the ISR).
+            let w = self.watermarks();
+            if msg.fetch_offset < w.log_start_offset || msg.fetch_offset > w.log_end_offset {
+                return Err(BrokerError::OffsetOutOfRange {
+                    offset: msg.fetch_offset,
+                    log_start: w.log_start_offset,
+                    log_end: w.log_end_offset,
+                });
+            }
             self.on_follower_fetch(msg.replica_id, msg.fetch_offset, ctx);
         }
         let watermarks = self.watermarks();
