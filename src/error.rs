@@ -81,6 +81,8 @@ pub enum BrokerError {
     #[error("{0}")]
     ElectionNotNeeded(String),
     #[error("{0}")]
+    NoReassignmentInProgress(String),
+    #[error("{0}")]
     PreferredLeaderNotAvailable(String),
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
@@ -131,6 +133,7 @@ impl BrokerError {
             BrokerError::NotCoordinator => ResponseError::NotCoordinator,
             BrokerError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
             BrokerError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+            BrokerError::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
             BrokerError::PreferredLeaderNotAvailable(_) => {
                 ResponseError::PreferredLeaderNotAvailable
             }

@@ -84,10 +84,27 @@ pub enum MetadataRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replicas: Option<Vec<i32>>,
     },
+    /// A reassignment of one partition starts (`target` set: the replicas it will end with,
+    /// `original` the ones it had) or ends (`target` None: completed or cancelled). While it runs
+    /// the partition's replicas are the union, new ones first.
+    Reassignment {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+        #[serde(default)]
+        original: Vec<i32>,
+    },
     /// The next producer id block handed out starts here (ids are never reused).
     ProducerIdBlock {
         next_producer_id: i64,
     },
+}
+
+/// A partition reassignment in progress.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    pub target: Vec<i32>,
+    pub original: Vec<i32>,
 }
 
 /// The read-mostly view of metadata. Cheap to clone via `Arc`. Serializable: it is the
@@ -101,6 +118,9 @@ pub struct MetadataImage {
     /// down): they lead nothing and Metadata leaves them out.
     #[serde(default)]
     pub fenced_brokers: std::collections::BTreeSet<i32>,
+    /// Ongoing reassignments: topic → partition → (target replicas, original replicas).
+    #[serde(default)]
+    pub reassignments: BTreeMap<String, BTreeMap<i32, OngoingReassignment>>,
     pub topics: BTreeMap<String, TopicMeta>,
     pub topic_ids: BTreeMap<Uuid, String>,
     pub next_producer_id: i64,
@@ -165,7 +185,32 @@ impl MetadataImage {
                 if let Some(t) = self.topics.remove(topic) {
                     self.topic_ids.remove(&t.id);
                 }
+                self.reassignments.remove(topic);
             }
+            MetadataRecord::Reassignment {
+                topic,
+                partition,
+                target,
+                original,
+            } => match target {
+                Some(target) => {
+                    self.reassignments.entry(topic.clone()).or_default().insert(
+                        *partition,
+                        OngoingReassignment {
+                            target: target.clone(),
+                            original: original.clone(),
+                        },
+                    );
+                }
+                None => {
+                    if let Some(m) = self.reassignments.get_mut(topic) {
+                        m.remove(partition);
+                        if m.is_empty() {
+                            self.reassignments.remove(topic);
+                        }
+                    }
+                }
+            },
             MetadataRecord::ProducerIdBlock { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }

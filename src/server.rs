@@ -19,15 +19,13 @@ use crate::actors::controller::{
     BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
     NewTopic, RegisterBroker,
 };
-use crate::actors::metadata_publisher::MetadataPublisher;
-use crate::actors::partition_replica::ReplicaContext;
-use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
-use crate::error::BrokerError;
-use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::listener::Listener;
 use crate::actors::metadata_cache::MetadataCache;
+use crate::actors::metadata_publisher::MetadataPublisher;
+use crate::actors::partition_replica::ReplicaContext;
+use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
@@ -36,7 +34,9 @@ use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
+use crate::error::BrokerError;
 use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
+use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 
 /// Everything `troupe serve` was told.
 #[derive(Clone, Debug)]
@@ -378,7 +378,9 @@ async fn serve(
         .await;
         match moved {
             Ok(Ok(Ok(()))) => tracing::info!("leadership moved away"),
-            other => tracing::warn!(outcome = ?other.map(|r| r.map(|r| r.err())), "controlled shutdown incomplete; stopping anyway"),
+            other => {
+                tracing::warn!(outcome = ?other.map(|r| r.map(|r| r.err())), "controlled shutdown incomplete; stopping anyway")
+            }
         }
     }
     tracing::info!("shutdown requested: draining connections");
@@ -465,7 +467,9 @@ async fn ensure_internal_topic(
                 .await;
             match answer.ok().and_then(|mut v| v.pop()) {
                 Some(Ok(_)) | Some(Err(BrokerError::TopicAlreadyExists(_))) => return,
-                Some(Err(e)) => tracing::info!(topic = name, reason = %e, "internal topic not created yet; retrying"),
+                Some(Err(e)) => {
+                    tracing::info!(topic = name, reason = %e, "internal topic not created yet; retrying")
+                }
                 None => {}
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -47,7 +47,11 @@ fn create_topic(cluster: &Cluster, name: &str, partitions: i32, rf: i32, configs
 }
 
 /// (leader, replicas, isr) of a partition as Metadata reports it through `bootstrap`.
-fn partition_state(bootstrap: &str, topic: &str, partition: i32) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+fn partition_state(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+) -> Option<(i32, Vec<i32>, Vec<i32>)> {
     let consumer: BaseConsumer = config(bootstrap).create().ok()?;
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(5))
@@ -82,7 +86,10 @@ fn wait_for_state(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("{what}: not reached in {timeout:?} (last {last:?})\n{}", cluster.logs());
+    panic!(
+        "{what}: not reached in {timeout:?} (last {last:?})\n{}",
+        cluster.logs()
+    );
 }
 
 /// Collects which produced values were acknowledged.
@@ -145,7 +152,13 @@ fn stored_values(bootstrap: &str, topic: &str, partition: i32) -> HashMap<String
 #[test]
 fn kill_dash_nine_of_the_leader_loses_no_acknowledged_record_and_writes_no_duplicate() {
     let mut cluster = Cluster::start(ClusterSpec::default());
-    create_topic(&cluster, "replicated", 1, 3, &[("min.insync.replicas", "2")]);
+    create_topic(
+        &cluster,
+        "replicated",
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    );
     let (leader, replicas, _) = wait_for_state(
         &cluster,
         "replicated",
@@ -169,7 +182,11 @@ fn kill_dash_nine_of_the_leader_loses_no_acknowledged_record_and_writes_no_dupli
     for i in 0..RECORDS {
         let value = i.to_string();
         producer
-            .send(BaseRecord::<(), str>::to("replicated").partition(0).payload(&value))
+            .send(
+                BaseRecord::<(), str>::to("replicated")
+                    .partition(0)
+                    .payload(&value),
+            )
             .map_err(|(e, _)| e)
             .unwrap();
         if i % 100 == 0 {
@@ -182,7 +199,10 @@ fn kill_dash_nine_of_the_leader_loses_no_acknowledged_record_and_writes_no_dupli
     producer.flush(Duration::from_secs(90)).unwrap();
     let acked = acks.ok.lock().unwrap().clone();
     let failed = acks.failed.lock().unwrap().clone();
-    assert!(failed.is_empty(), "every record is eventually acknowledged: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "every record is eventually acknowledged: {failed:?}"
+    );
     assert_eq!(acked.len(), RECORDS);
 
     let (new_leader, _, _) = wait_for_state(
@@ -196,7 +216,11 @@ fn kill_dash_nine_of_the_leader_loses_no_acknowledged_record_and_writes_no_dupli
     assert_ne!(new_leader, leader);
     let stored = stored_values(&cluster.bootstrap(), "replicated", 0);
     for v in &acked {
-        assert_eq!(stored.get(v), Some(&1), "acknowledged value {v} stored exactly once");
+        assert_eq!(
+            stored.get(v),
+            Some(&1),
+            "acknowledged value {v} stored exactly once"
+        );
     }
     assert_eq!(stored.len(), RECORDS, "no value that was not produced");
 
@@ -243,7 +267,11 @@ fn sigstop_of_a_follower_shrinks_the_isr_and_sigcont_expands_it() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let shrunk = loop {
         producer
-            .send(BaseRecord::<(), str>::to("lagging").partition(0).payload("x"))
+            .send(
+                BaseRecord::<(), str>::to("lagging")
+                    .partition(0)
+                    .payload("x"),
+            )
             .map_err(|(e, _)| e)
             .unwrap();
         producer.flush(Duration::from_secs(5)).unwrap();
@@ -252,7 +280,11 @@ fn sigstop_of_a_follower_shrinks_the_isr_and_sigcont_expands_it() {
                 break state;
             }
         }
-        assert!(Instant::now() < deadline, "ISR never shrank\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "ISR never shrank\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(shrunk.2.len(), 2);
@@ -273,10 +305,18 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
     let mut cluster = Cluster::start(ClusterSpec::default());
     create_topic(&cluster, "before", 3, 3, &[]);
     let consumer: BaseConsumer = config(&cluster.bootstrap()).create().unwrap();
-    let md = consumer.fetch_metadata(None, Duration::from_secs(5)).unwrap();
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(md.brokers().len(), 3);
     let controller = controller_id(&cluster);
-    let survivors: String = cluster.nodes.iter().filter(|n| n.id != controller).map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let survivors: String = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != controller)
+        .map(|n| n.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
     let consumer: BaseConsumer = config(&survivors).create().unwrap();
     assert!(controller > 0, "a controller is known");
     cluster.node(controller).kill9();
@@ -287,7 +327,11 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
         if c > 0 && c != controller {
             break;
         }
-        assert!(Instant::now() < deadline, "no new controller\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "no new controller\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Once the dead node is fenced, a replication factor above the live brokers is refused.
@@ -297,7 +341,11 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
         if md.is_ok_and(|md| md.brokers().len() == 2) {
             break;
         }
-        assert!(Instant::now() < deadline, "dead node never fenced\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "dead node never fenced\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     create_topic(&cluster, "after", 3, 2, &[]);
@@ -309,7 +357,10 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
         "the new topic has a leader",
         |(l, _, _)| *l > 0,
     );
-    assert!(!state.1.contains(&controller), "new replicas go to live brokers only");
+    assert!(
+        !state.1.contains(&controller),
+        "new replicas go to live brokers only"
+    );
     let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
     let res = runtime()
         .block_on(admin.create_topics(
@@ -317,10 +368,13 @@ fn metadata_changes_keep_working_after_the_active_controller_is_killed() {
             &AdminOptions::new(),
         ))
         .unwrap();
-    assert!(matches!(
-        &res[0],
-        Err((_, RDKafkaErrorCode::InvalidReplicationFactor))
-    ), "{res:?}");
+    assert!(
+        matches!(
+            &res[0],
+            Err((_, RDKafkaErrorCode::InvalidReplicationFactor))
+        ),
+        "{res:?}"
+    );
 }
 
 /// The active controller's id as Metadata reports it (DescribeCluster through rdkafka is not
@@ -381,14 +435,24 @@ fn acks_all_is_refused_with_not_enough_replicas_when_two_replicas_are_down() {
         .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
         .unwrap();
     assert!(res[0].is_ok(), "{res:?}");
-    wait_for_state(&cluster, "guarded", 0, Duration::from_secs(30), "ISR of three", |(l, _, isr)| {
-        *l == 1 && isr.len() == 3
-    });
+    wait_for_state(
+        &cluster,
+        "guarded",
+        0,
+        Duration::from_secs(30),
+        "ISR of three",
+        |(l, _, isr)| *l == 1 && isr.len() == 3,
+    );
     cluster.node(4).kill9();
     cluster.node(5).kill9();
-    wait_for_state(&cluster, "guarded", 0, Duration::from_secs(30), "ISR of the leader alone", |(_, _, isr)| {
-        isr == &vec![1]
-    });
+    wait_for_state(
+        &cluster,
+        "guarded",
+        0,
+        Duration::from_secs(30),
+        "ISR of the leader alone",
+        |(_, _, isr)| isr == &vec![1],
+    );
 
     let acks = Acks::default();
     let producer: ThreadedProducer<Acks> = config(&cluster.bootstrap())
@@ -399,16 +463,25 @@ fn acks_all_is_refused_with_not_enough_replicas_when_two_replicas_are_down() {
         .unwrap();
     for i in 0..10 {
         producer
-            .send(BaseRecord::<(), str>::to("guarded").partition(0).payload(&i.to_string()))
+            .send(
+                BaseRecord::<(), str>::to("guarded")
+                    .partition(0)
+                    .payload(&i.to_string()),
+            )
             .map_err(|(e, _)| e)
             .unwrap();
     }
     producer.flush(Duration::from_secs(20)).unwrap();
-    assert!(acks.ok.lock().unwrap().is_empty(), "nothing is acknowledged");
+    assert!(
+        acks.ok.lock().unwrap().is_empty(),
+        "nothing is acknowledged"
+    );
     let failed = acks.failed.lock().unwrap().clone();
     assert_eq!(failed.len(), 10);
     assert!(
-        failed.iter().all(|(_, code)| *code == RDKafkaErrorCode::NotEnoughReplicas),
+        failed
+            .iter()
+            .all(|(_, code)| *code == RDKafkaErrorCode::NotEnoughReplicas),
         "{failed:?}"
     );
     let consumer: BaseConsumer = config(&cluster.bootstrap()).create().unwrap();
@@ -430,14 +503,23 @@ fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
     let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
     let res = runtime()
         .block_on(admin.create_topics(
-            &[NewTopic::new("cut", 1, TopicReplication::Variable(&[&[1, 2, 3]]))],
+            &[NewTopic::new(
+                "cut",
+                1,
+                TopicReplication::Variable(&[&[1, 2, 3]]),
+            )],
             &AdminOptions::new(),
         ))
         .unwrap();
     assert!(res[0].is_ok(), "{res:?}");
-    wait_for_state(&cluster, "cut", 0, Duration::from_secs(30), "node 1 leads a full ISR", |(l, _, isr)| {
-        *l == 1 && isr.len() == 3
-    });
+    wait_for_state(
+        &cluster,
+        "cut",
+        0,
+        Duration::from_secs(30),
+        "node 1 leads a full ISR",
+        |(l, _, isr)| *l == 1 && isr.len() == 3,
+    );
     let produce = |bootstrap: &str, acks: &str, values: std::ops::Range<usize>, prefix: &str| {
         let ok = Acks::default();
         let producer: ThreadedProducer<Acks> = config(bootstrap)
@@ -447,7 +529,11 @@ fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
             .unwrap();
         for i in values {
             producer
-                .send(BaseRecord::<(), str>::to("cut").partition(0).payload(&format!("{prefix}{i}")))
+                .send(
+                    BaseRecord::<(), str>::to("cut")
+                        .partition(0)
+                        .payload(&format!("{prefix}{i}")),
+                )
                 .map_err(|(e, _)| e)
                 .unwrap();
         }
@@ -464,7 +550,11 @@ fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
     let stranded = produce(&node1, "1", 0..50, "stranded-");
     assert!(!stranded.is_empty(), "the isolated leader accepted writes");
     // The majority fences node 1 and elects another leader, which takes new writes.
-    let majority: String = cluster.nodes[1..].iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let majority: String = cluster.nodes[1..]
+        .iter()
+        .map(|n| n.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some((l, _, _)) = partition_state(&majority, "cut", 0) {
@@ -472,16 +562,25 @@ fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "no new leader\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "no new leader\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let after = produce(&majority, "all", 0..10, "after-");
     assert_eq!(after.len(), 10);
 
     cluster.isolate(1, false);
-    wait_for_state(&cluster, "cut", 0, Duration::from_secs(60), "node 1 back in sync and leading again", |(l, _, isr)| {
-        *l == 1 && isr.len() == 3
-    });
+    wait_for_state(
+        &cluster,
+        "cut",
+        0,
+        Duration::from_secs(60),
+        "node 1 back in sync and leading again",
+        |(l, _, isr)| *l == 1 && isr.len() == 3,
+    );
     let stored = stored_values(&node1, "cut", 0);
     for v in before.iter().chain(&after) {
         assert_eq!(stored.get(v), Some(&1), "{v} kept once");
@@ -499,9 +598,14 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
     let mut cluster = Cluster::start(ClusterSpec::default());
     create_topic(&cluster, "rolling", 3, 3, &[("min.insync.replicas", "2")]);
     for p in 0..3 {
-        wait_for_state(&cluster, "rolling", p, Duration::from_secs(30), "full ISR", |(l, _, isr)| {
-            *l > 0 && isr.len() == 3
-        });
+        wait_for_state(
+            &cluster,
+            "rolling",
+            p,
+            Duration::from_secs(30),
+            "full ISR",
+            |(l, _, isr)| *l > 0 && isr.len() == 3,
+        );
     }
     let bootstrap = cluster.bootstrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -553,7 +657,8 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
             loop {
                 match consumer.poll(Duration::from_millis(200)) {
                     Some(Ok(m)) => {
-                        let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                        let v =
+                            String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
                         *consumed.lock().unwrap().entry(v).or_insert(0) += 1;
                         idle_since = Instant::now();
                     }
@@ -570,13 +675,22 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
     };
     std::thread::sleep(Duration::from_secs(2));
     for id in 1..=3 {
-        assert_eq!(cluster.node(id).terminate(), Some(0), "node {id} shuts down cleanly");
+        assert_eq!(
+            cluster.node(id).terminate(),
+            Some(0),
+            "node {id} shuts down cleanly"
+        );
         std::thread::sleep(Duration::from_secs(1));
         cluster.node(id).start_again();
         for p in 0..3 {
-            wait_for_state(&cluster, "rolling", p, Duration::from_secs(60), "full ISR after a restart", |(l, _, isr)| {
-                *l > 0 && isr.len() == 3
-            });
+            wait_for_state(
+                &cluster,
+                "rolling",
+                p,
+                Duration::from_secs(60),
+                "full ISR after a restart",
+                |(l, _, isr)| *l > 0 && isr.len() == 3,
+            );
         }
     }
     std::thread::sleep(Duration::from_secs(2));
@@ -584,7 +698,10 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
     let produced = producing.join().unwrap();
     consuming.join().unwrap();
     let acked = acks.ok.lock().unwrap().clone();
-    assert!(acks.failed.lock().unwrap().is_empty(), "every record acknowledged");
+    assert!(
+        acks.failed.lock().unwrap().is_empty(),
+        "every record acknowledged"
+    );
     assert_eq!(acked.len() as u64, produced);
     let mut stored: HashMap<String, usize> = HashMap::new();
     for p in 0..3 {
@@ -593,9 +710,145 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
         }
     }
     for v in &acked {
-        assert_eq!(stored.get(v), Some(&1), "acknowledged {v} stored exactly once");
+        assert_eq!(
+            stored.get(v),
+            Some(&1),
+            "acknowledged {v} stored exactly once"
+        );
     }
     let consumed = consumed.lock().unwrap();
-    let missing: Vec<&String> = acked.iter().filter(|v| !consumed.contains_key(*v)).collect();
-    assert!(missing.is_empty(), "the group consumed every record ({} missing)", missing.len());
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|v| !consumed.contains_key(*v))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the group consumed every record ({} missing)",
+        missing.len()
+    );
+}
+
+/// Sends one request with kafka-protocol's encoder and decodes the response (for APIs
+/// rust-rdkafka does not expose).
+fn raw_call<R: kafka_protocol::protocol::Request>(
+    bootstrap: &str,
+    request: R,
+    version: i16,
+) -> R::Response {
+    use bytes::{Buf, BufMut, BytesMut};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(bootstrap.split(',').next().unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut body = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .encode(&mut body, R::header_version(version))
+        .unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut resp).unwrap();
+    let mut resp = bytes::Bytes::from(resp);
+    ResponseHeader::decode(&mut resp, R::Response::header_version(version)).unwrap();
+    let out = R::Response::decode(&mut resp, version).unwrap();
+    assert_eq!(resp.remaining(), 0);
+    out
+}
+
+#[test]
+fn a_reassignment_moves_replicas_after_the_new_ones_catch_up() {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, BrokerId, ListPartitionReassignmentsRequest, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let cluster = Cluster::start(ClusterSpec::default());
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let res = runtime()
+        .block_on(admin.create_topics(
+            &[NewTopic::new(
+                "moving",
+                1,
+                TopicReplication::Variable(&[&[1, 2]]),
+            )],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    assert!(res[0].is_ok(), "{res:?}");
+    wait_for_state(
+        &cluster,
+        "moving",
+        0,
+        Duration::from_secs(30),
+        "both replicas in sync",
+        |(l, _, isr)| *l == 1 && isr.len() == 2,
+    );
+    let producer: ThreadedProducer<Acks> = config(&cluster.bootstrap())
+        .set("acks", "all")
+        .create_with_context(Acks::default())
+        .unwrap();
+    for i in 0..500 {
+        producer
+            .send(
+                BaseRecord::<(), str>::to("moving")
+                    .partition(0)
+                    .payload(&i.to_string()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let answer = raw_call(
+        &cluster.bootstrap(),
+        AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![ReassignableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("moving")))
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_partition_index(0)
+                    .with_replicas(Some(vec![BrokerId(3), BrokerId(2)]))])]),
+        0,
+    );
+    assert_eq!(
+        answer.responses[0].partitions[0].error_code, 0,
+        "{answer:?}"
+    );
+    // Node 1 leaves only after node 3 caught up; leadership moves to a target replica.
+    let (leader, replicas, isr) = wait_for_state(
+        &cluster,
+        "moving",
+        0,
+        Duration::from_secs(60),
+        "replicas moved to [3, 2]",
+        |(_, replicas, _)| replicas == &vec![3, 2],
+    );
+    assert!(leader == 3 || leader == 2, "leader {leader}");
+    assert!(isr.iter().all(|r| replicas.contains(r)));
+    let listed = raw_call(
+        &cluster.bootstrap(),
+        ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000),
+        0,
+    );
+    assert!(listed.topics.is_empty(), "no reassignment left: {listed:?}");
+    let stored = stored_values(&cluster.bootstrap(), "moving", 0);
+    assert_eq!(stored.len(), 500, "every record moved with the partition");
+    // The old replica's data is gone from node 1.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.nodes[0].data_dir.join("moving-0").exists() {
+        assert!(Instant::now() < deadline, "node 1 still holds moving-0");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -234,6 +234,25 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                         ]),
                 ]),
         ),
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(5_000)
+                .with_allow_replication_factor_change(true)
+                .with_topics(vec![
+                    alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(None),
+                        ]),
+                ]),
+        ),
+        ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(5_000)
+                .with_topics(None),
+        ),
         ApiKey::ElectLeaders => RequestKind::ElectLeaders(
             ElectLeadersRequest::default()
                 .with_election_type(0)

@@ -63,7 +63,7 @@ impl FetchSettings {
             response_max_bytes: config.get_i64("replica.fetch.response.max.bytes") as i32,
             backoff: Duration::from_millis(config.get_i64("replica.fetch.backoff.ms") as u64),
             request_timeout: Duration::from_millis(
-                config.get_i64("request.timeout.ms").max(1000) as u64,
+                config.get_i64("request.timeout.ms").max(1000) as u64
             ),
         }
     }
@@ -289,7 +289,11 @@ impl Round {
                 continue;
             }
             match position.latest_epoch {
-                None => outcomes.push((tp, f.leader_epoch, Outcome::FetchFrom(position.log_end_offset))),
+                None => outcomes.push((
+                    tp,
+                    f.leader_epoch,
+                    Outcome::FetchFrom(position.log_end_offset),
+                )),
                 Some(epoch) => asks.push((tp, f, epoch, position)),
             }
         }
@@ -318,7 +322,11 @@ impl Round {
                     .collect(),
             );
         let response = connection
-            .call(&request, OFFSET_FOR_LEADER_EPOCH_VERSION, self.settings.request_timeout)
+            .call(
+                &request,
+                OFFSET_FOR_LEADER_EPOCH_VERSION,
+                self.settings.request_timeout,
+            )
             .await?;
         let mut answers: HashMap<(String, i32), (i16, i32, i64)> = HashMap::new();
         for t in response.topics {
@@ -465,7 +473,11 @@ impl Round {
                     .with_current_leader_epoch(f.leader_epoch)
                     .with_timestamp(-2)])]);
         let response = connection
-            .call(&request, LIST_OFFSETS_VERSION, self.settings.request_timeout)
+            .call(
+                &request,
+                LIST_OFFSETS_VERSION,
+                self.settings.request_timeout,
+            )
             .await?;
         let earliest = response
             .topics

@@ -226,11 +226,7 @@ impl ReplicaManager {
                 .partitions
                 .get_mut(&tp.topic)
                 .and_then(|mut m| m.remove(&tp.partition));
-            if self
-                .partitions
-                .get(&tp.topic)
-                .is_some_and(|m| m.is_empty())
-            {
+            if self.partitions.get(&tp.topic).is_some_and(|m| m.is_empty()) {
                 self.partitions.remove(&tp.topic);
                 self.configs.remove(&tp.topic);
             }
@@ -334,14 +330,21 @@ impl ReplicaManager {
         let marks: HighWatermarks = self
             .all()
             .into_iter()
-            .map(|(tp, h)| ((tp.topic, tp.partition), h.watermarks.borrow().high_watermark))
+            .map(|(tp, h)| {
+                (
+                    (tp.topic, tp.partition),
+                    h.watermarks.borrow().high_watermark,
+                )
+            })
             .collect();
         if *self.last_checkpoint.lock() == marks {
             return;
         }
         let dir = self.data_dir.clone();
         let to_write = marks.clone();
-        match tokio::task::spawn_blocking(move || replication_checkpoint::write(&dir, &to_write)).await {
+        match tokio::task::spawn_blocking(move || replication_checkpoint::write(&dir, &to_write))
+            .await
+        {
             Ok(Ok(())) => *self.last_checkpoint.lock() = marks,
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the high watermark checkpoint"),
             Err(e) => tracing::warn!(error = %e, "high watermark checkpoint task failed"),

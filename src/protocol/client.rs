@@ -115,7 +115,8 @@ impl KafkaConnection {
         let mut body = Bytes::from(body);
         let decode = |e: anyhow::Error| ClientError::Protocol(format!("decoding: {e}"));
         let response_header =
-            ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(decode)?;
+            ResponseHeader::decode(&mut body, R::Response::header_version(version))
+                .map_err(decode)?;
         if response_header.correlation_id != correlation_id {
             return Err(ClientError::Protocol("response out of order".into()));
         }

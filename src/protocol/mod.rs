@@ -59,6 +59,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // Replication: followers truncate by leader epoch before fetching.
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -220,6 +222,8 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::ListTransactions(_) => "ListTransactions",
         RequestKind::OffsetForLeaderEpoch(_) => "OffsetForLeaderEpoch",
         RequestKind::ElectLeaders(_) => "ElectLeaders",
+        RequestKind::AlterPartitionReassignments(_) => "AlterPartitionReassignments",
+        RequestKind::ListPartitionReassignments(_) => "ListPartitionReassignments",
         _ => "Other",
     }
 }
@@ -284,6 +288,10 @@ async fn route(
         RequestKind::ListTransactions(req) => serve!(req, list_transactions::handle),
         RequestKind::OffsetForLeaderEpoch(req) => serve!(req, offset_for_leader_epoch::handle),
         RequestKind::ElectLeaders(req) => serve!(req, elect_leaders::handle),
+        RequestKind::AlterPartitionReassignments(req) => {
+            serve!(req, partition_reassignments::alter)
+        }
+        RequestKind::ListPartitionReassignments(req) => serve!(req, partition_reassignments::list),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

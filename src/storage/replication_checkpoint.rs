@@ -86,7 +86,14 @@ mod tests {
         marks.insert(("__consumer_offsets".into(), 7), 0);
         write(dir.path(), &marks).unwrap();
         assert_eq!(read(dir.path()), marks);
-        std::fs::write(dir.path().join(REPLICATION_OFFSET_CHECKPOINT_FILE), "0\n3\na 0 1\n").unwrap();
-        assert!(read(dir.path()).is_empty(), "a count that does not match is malformed");
+        std::fs::write(
+            dir.path().join(REPLICATION_OFFSET_CHECKPOINT_FILE),
+            "0\n3\na 0 1\n",
+        )
+        .unwrap();
+        assert!(
+            read(dir.path()).is_empty(),
+            "a count that does not match is malformed"
+        );
     }
 }

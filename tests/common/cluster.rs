@@ -63,7 +63,11 @@ impl Node {
     pub fn is_ready(&mut self) -> bool {
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("node {} exited early with {status}:\n{}", self.id, self.log_text());
+                panic!(
+                    "node {} exited early with {status}:\n{}",
+                    self.id,
+                    self.log_text()
+                );
             }
         }
         reqwest::blocking::Client::new()
@@ -81,7 +85,11 @@ impl Node {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("node {} not ready after {timeout:?}:\n{}", self.id, self.log_text());
+        panic!(
+            "node {} not ready after {timeout:?}:\n{}",
+            self.id,
+            self.log_text()
+        );
     }
 
     pub fn pid(&self) -> i32 {
@@ -262,8 +270,10 @@ impl Cluster {
             if !voter {
                 args.extend(["--role".into(), "broker".into()]);
             }
-            let mut overrides: Vec<(String, String)> =
-                FAST.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let mut overrides: Vec<(String, String)> = FAST
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             overrides.extend(spec.overrides.iter().cloned());
             if spec.proxied {
                 let peers: Vec<String> = ids

@@ -50,7 +50,11 @@ impl Proxy {
                     open.push(client.try_clone().unwrap());
                     open.push(upstream.try_clone().unwrap());
                 }
-                pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap(), b.clone());
+                pipe(
+                    client.try_clone().unwrap(),
+                    upstream.try_clone().unwrap(),
+                    b.clone(),
+                );
                 pipe(upstream, client, b.clone());
             }
         });

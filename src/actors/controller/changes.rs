@@ -64,9 +64,9 @@ impl Planner<'_> {
         let mut records = Vec::new();
         if !unchanged {
             records.push(MetadataRecord::RegisterBroker(info.clone()));
-            records.extend(self.leaderless_elections(|b| {
-                b == info.id || self.image.is_broker_live(b)
-            }));
+            records.extend(
+                self.leaderless_elections(|b| b == info.id || self.image.is_broker_live(b)),
+            );
         }
         Plan {
             records,
@@ -86,9 +86,8 @@ impl Planner<'_> {
             return Plan::answer(ControllerResponse::Done(Ok(())));
         }
         let mut records = vec![MetadataRecord::UnfenceBroker { id: broker_id }];
-        records.extend(
-            self.leaderless_elections(|b| b == broker_id || self.image.is_broker_live(b)),
-        );
+        records
+            .extend(self.leaderless_elections(|b| b == broker_id || self.image.is_broker_live(b)));
         Plan {
             records,
             response: ControllerResponse::Done(Ok(())),
@@ -173,7 +172,9 @@ impl Planner<'_> {
         }
         let start = partitions.start;
         let assignments = match existing.and_then(|t| t.partitions.first()) {
-            Some(p0) => placement::assign_new_partitions(&brokers, &p0.replicas, partitions.clone()),
+            Some(p0) => {
+                placement::assign_new_partitions(&brokers, &p0.replicas, partitions.clone())
+            }
             None => placement::assign_replicas_randomly(
                 &brokers,
                 partitions.clone(),
@@ -198,7 +199,10 @@ impl Planner<'_> {
 
     /// A client's own replica lists: every partition the same replication factor, no broker
     /// twice, every broker registered (Kafka's checks).
-    fn manual_placement(&self, assignments: &[Vec<i32>]) -> Result<Vec<PartitionMeta>, BrokerError> {
+    fn manual_placement(
+        &self,
+        assignments: &[Vec<i32>],
+    ) -> Result<Vec<PartitionMeta>, BrokerError> {
         let rf = assignments.first().map(Vec::len).unwrap_or(0);
         for (i, replicas) in assignments.iter().enumerate() {
             if replicas.is_empty() || replicas.len() != rf {
@@ -215,7 +219,10 @@ impl Planner<'_> {
                     "partition {i} lists a broker twice"
                 )));
             }
-            if let Some(b) = replicas.iter().find(|b| !self.image.brokers.contains_key(b)) {
+            if let Some(b) = replicas
+                .iter()
+                .find(|b| !self.image.brokers.contains_key(b))
+            {
                 return Err(BrokerError::InvalidReplicaAssignment(format!(
                     "broker {b} is not registered"
                 )));
@@ -442,10 +449,9 @@ impl Planner<'_> {
                 "the new ISR must contain the leader".into(),
             ));
         }
-        if let Some(b) = new_isr
-            .iter()
-            .find(|b| !p.replicas.contains(b) || (!p.isr.contains(b) && !self.image.is_broker_live(**b)))
-        {
+        if let Some(b) = new_isr.iter().find(|b| {
+            !p.replicas.contains(b) || (!p.isr.contains(b) && !self.image.is_broker_live(**b))
+        }) {
             return fail(BrokerError::InvalidRequest(format!(
                 "replica {b} is not eligible for the ISR"
             )));
@@ -543,6 +549,187 @@ impl Planner<'_> {
             records,
             response: ControllerResponse::Elections(answers),
         }
+    }
+}
+
+impl Planner<'_> {
+    /// AlterPartitionReassignments: `Some(target)` starts (or retargets) a reassignment — the
+    /// replicas become target ∪ original, so new replicas catch up while the old ones still
+    /// serve; `None` cancels one, back to the original replicas.
+    pub fn alter_reassignments(&self, items: &[((String, i32), Option<Vec<i32>>)]) -> Plan {
+        let mut records = Vec::new();
+        let mut answers = Vec::new();
+        for ((topic, index), target) in items {
+            let result = self.plan_reassignment(topic, *index, target.as_deref(), &mut records);
+            answers.push(((topic.clone(), *index), result));
+        }
+        Plan {
+            records,
+            response: ControllerResponse::Elections(answers),
+        }
+    }
+
+    fn plan_reassignment(
+        &self,
+        topic: &str,
+        index: i32,
+        target: Option<&[i32]>,
+        records: &mut Vec<MetadataRecord>,
+    ) -> Result<(), BrokerError> {
+        let p = self
+            .image
+            .partition(topic, index)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let ongoing = self
+            .image
+            .reassignments
+            .get(topic)
+            .and_then(|m| m.get(&index));
+        let Some(target) = target else {
+            let ongoing = ongoing.ok_or_else(|| {
+                BrokerError::NoReassignmentInProgress(format!(
+                    "{topic}-{index} is not being reassigned"
+                ))
+            })?;
+            let original = ongoing.original.clone();
+            let mut isr: Vec<i32> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| original.contains(r))
+                .collect();
+            let leader = if original.contains(&p.leader) {
+                p.leader
+            } else {
+                original
+                    .iter()
+                    .copied()
+                    .find(|r| isr.contains(r) && self.image.is_broker_live(*r))
+                    .unwrap_or(-1)
+            };
+            if isr.is_empty() {
+                isr = vec![original[0]];
+            }
+            records.push(partition_change(
+                topic,
+                p,
+                leader,
+                isr,
+                Some(original.clone()),
+            ));
+            records.push(MetadataRecord::Reassignment {
+                topic: topic.to_string(),
+                partition: index,
+                target: None,
+                original: Vec::new(),
+            });
+            return Ok(());
+        };
+        let mut distinct = target.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        if target.is_empty() || distinct.len() != target.len() {
+            return Err(BrokerError::InvalidReplicaAssignment(
+                "the target replicas must be non-empty and distinct".into(),
+            ));
+        }
+        if let Some(b) = target.iter().find(|b| !self.image.brokers.contains_key(b)) {
+            return Err(BrokerError::InvalidReplicaAssignment(format!(
+                "broker {b} is not registered"
+            )));
+        }
+        let original = ongoing
+            .map(|o| o.original.clone())
+            .unwrap_or_else(|| p.replicas.clone());
+        if ongoing.is_none() && target == p.replicas.as_slice() {
+            return Ok(());
+        }
+        let mut replicas = target.to_vec();
+        replicas.extend(original.iter().copied().filter(|r| !target.contains(r)));
+        let isr: Vec<i32> = p
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| replicas.contains(r))
+            .collect();
+        records.push(partition_change(topic, p, p.leader, isr, Some(replicas)));
+        records.push(MetadataRecord::Reassignment {
+            topic: topic.to_string(),
+            partition: index,
+            target: Some(target.to_vec()),
+            original,
+        });
+        Ok(())
+    }
+
+    /// Reassignments whose target replicas are all in sync finish: the replicas become the
+    /// target, the ISR loses the others, and a leader outside the target hands over to the
+    /// first live in-sync target replica (Kafka's reassignment election).
+    pub fn complete_reassignments(&self) -> Plan {
+        let mut records = Vec::new();
+        for (topic, partitions) in &self.image.reassignments {
+            for (index, ongoing) in partitions {
+                let Some(p) = self.image.partition(topic, *index) else {
+                    continue;
+                };
+                if !ongoing.target.iter().all(|r| p.isr.contains(r)) {
+                    continue;
+                }
+                let is_live = |b: i32| self.image.is_broker_live(b);
+                let isr: Vec<i32> = p
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| ongoing.target.contains(r))
+                    .collect();
+                let leader = if ongoing.target.contains(&p.leader) && is_live(p.leader) {
+                    p.leader
+                } else {
+                    let r = election::elect_for_reassignment(&ongoing.target, &isr, is_live);
+                    if r.leader < 0 {
+                        continue;
+                    }
+                    r.leader
+                };
+                records.push(partition_change(
+                    topic,
+                    p,
+                    leader,
+                    isr,
+                    Some(ongoing.target.clone()),
+                ));
+                records.push(MetadataRecord::Reassignment {
+                    topic: topic.clone(),
+                    partition: *index,
+                    target: None,
+                    original: Vec::new(),
+                });
+            }
+        }
+        Plan {
+            records,
+            response: ControllerResponse::Done(Ok(())),
+        }
+    }
+}
+
+/// A partition change to `leader`/`isr` (and maybe new replicas): partition epoch + 1, leader
+/// epoch + 1 when the leader changes.
+fn partition_change(
+    topic: &str,
+    p: &PartitionMeta,
+    leader: i32,
+    isr: Vec<i32>,
+    replicas: Option<Vec<i32>>,
+) -> MetadataRecord {
+    MetadataRecord::PartitionChange {
+        topic: topic.to_string(),
+        partition: p.index,
+        leader,
+        isr,
+        leader_epoch: p.leader_epoch + i32::from(leader != p.leader),
+        partition_epoch: p.partition_epoch + 1,
+        replicas,
     }
 }
 

@@ -31,14 +31,15 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::metadata::{
+    BrokerInfo, MetadataImage, MetadataLog, MetadataRecord, PartitionMeta, TopicMeta,
+};
 use crate::quorum::{MetadataUpdate, Quorum, QuorumError};
 use changes::{Plan, Planner};
 pub use requests::{
     ControllerReply, ControllerRequest, ControllerResponse, ElectionType, ForwardTarget, Forwarded,
     NewTopic,
 };
-
 
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
 /// restart or a controller failover while most allocations cost no write.
@@ -139,7 +140,10 @@ impl Controller {
     }
 
     /// Commits records; resolves to the index that holds them (0 when there is nothing).
-    fn commit(&mut self, records: Vec<MetadataRecord>) -> ResponseActFuture<Self, Result<u64, BrokerError>> {
+    fn commit(
+        &mut self,
+        records: Vec<MetadataRecord>,
+    ) -> ResponseActFuture<Self, Result<u64, BrokerError>> {
         if records.is_empty() {
             return Box::pin(fut::ready(Ok(0)));
         }
@@ -284,6 +288,10 @@ impl Controller {
                 election,
                 partitions,
             } => planner.elect_leaders(election, partitions.as_deref()),
+            ControllerRequest::AlterReassignments { partitions } => {
+                planner.alter_reassignments(&partitions)
+            }
+            ControllerRequest::CompleteReassignments => planner.complete_reassignments(),
             ControllerRequest::AllocateProducerId => {
                 unreachable!("allocate_producer_id handles it")
             }
@@ -292,12 +300,17 @@ impl Controller {
 
     /// While active: fence silent brokers and restore preferred leaders.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        let Backend::Quorum(_) = &self.backend else { return };
+        let Backend::Quorum(_) = &self.backend else {
+            return;
+        };
         let active = self.is_active();
         let image = self.image();
         let now = Instant::now();
         if active && !self.active {
-            tracing::info!(brokers = image.brokers.len(), "this node is now the active controller");
+            tracing::info!(
+                brokers = image.brokers.len(),
+                "this node is now the active controller"
+            );
             // Every broker gets a full session from now: they may have heartbeated to the
             // previous controller a moment ago.
             self.heartbeats = image.brokers.keys().map(|b| (*b, now)).collect();
@@ -309,7 +322,8 @@ impl Controller {
         if !active {
             return;
         }
-        let session = Duration::from_millis(self.config.get_i64("broker.session.timeout.ms") as u64);
+        let session =
+            Duration::from_millis(self.config.get_i64("broker.session.timeout.ms") as u64);
         let silent: Vec<i32> = image
             .brokers
             .keys()
@@ -322,21 +336,36 @@ impl Controller {
             .collect();
         if !silent.is_empty() {
             tracing::warn!(brokers = ?silent, "fencing brokers silent past broker.session.timeout.ms");
-            ctx.address().do_send(ExecuteLocal(ControllerRequest::FenceBrokers {
-                broker_ids: silent,
-            }));
+            ctx.address()
+                .do_send(ExecuteLocal(ControllerRequest::FenceBrokers {
+                    broker_ids: silent,
+                }));
+        }
+        let reassigned_in_sync = image.reassignments.iter().any(|(t, m)| {
+            m.iter().any(|(p, r)| {
+                image
+                    .partition(t, *p)
+                    .is_some_and(|p| r.target.iter().all(|b| p.isr.contains(b)))
+            })
+        });
+        if reassigned_in_sync {
+            ctx.address()
+                .do_send(ExecuteLocal(ControllerRequest::CompleteReassignments));
         }
         let interval = Duration::from_secs(
-            self.config.get_i64("leader.imbalance.check.interval.seconds").max(1) as u64,
+            self.config
+                .get_i64("leader.imbalance.check.interval.seconds")
+                .max(1) as u64,
         );
         if self.config.get_bool("auto.leader.rebalance.enable")
             && now.duration_since(self.last_preferred_check) >= interval
         {
             self.last_preferred_check = now;
-            ctx.address().do_send(ExecuteLocal(ControllerRequest::ElectLeaders {
-                election: ElectionType::Preferred,
-                partitions: None,
-            }));
+            ctx.address()
+                .do_send(ExecuteLocal(ControllerRequest::ElectLeaders {
+                    election: ElectionType::Preferred,
+                    partitions: None,
+                }));
         }
     }
 }
@@ -363,7 +392,10 @@ impl Handler<ExecuteLocal> for Controller {
     fn handle(&mut self, msg: ExecuteLocal, _: &mut Context<Self>) -> Self::Result {
         if !self.is_active() {
             let response = ControllerResponse::error_for(&msg.0, BrokerError::NotController);
-            return AtomicResponse::new(Box::pin(fut::ready(ControllerReply { response, index: 0 })));
+            return AtomicResponse::new(Box::pin(fut::ready(ControllerReply {
+                response,
+                index: 0,
+            })));
         }
         if let ControllerRequest::AllocateProducerId = msg.0 {
             return AtomicResponse::new(self.allocate_producer_id());
@@ -403,9 +435,13 @@ impl Handler<Call> for Controller {
                 },
             };
             if reply.index > 0 {
-                let waited = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|i| *i >= reply.index)).await;
+                let waited =
+                    tokio::time::timeout(APPLY_WAIT, applied.wait_for(|i| *i >= reply.index)).await;
                 if !matches!(waited, Ok(Ok(_))) {
-                    tracing::warn!(index = reply.index, "metadata change committed but not applied here in time");
+                    tracing::warn!(
+                        index = reply.index,
+                        "metadata change committed but not applied here in time"
+                    );
                 }
             }
             reply.response
@@ -415,15 +451,19 @@ impl Handler<Call> for Controller {
 
 async fn forward(q: &Quorum, request: &ControllerRequest) -> Result<ControllerReply, BrokerError> {
     let bytes = serde_json::to_vec(request).map_err(|e| BrokerError::Internal(e.to_string()))?;
-    let answer = q.forward(bytes, FORWARD_TIMEOUT).await.map_err(|e| match e {
-        QuorumError::NotLeader { .. } => BrokerError::NotController,
-        QuorumError::Unavailable(m) => {
-            tracing::warn!(reason = %m, "no active controller answered");
-            BrokerError::NotController
-        }
-        QuorumError::Storage(m) => BrokerError::KafkaStorage(m),
-    })?;
-    serde_json::from_slice(&answer).map_err(|e| BrokerError::Internal(format!("controller answer: {e}")))
+    let answer = q
+        .forward(bytes, FORWARD_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            QuorumError::NotLeader { .. } => BrokerError::NotController,
+            QuorumError::Unavailable(m) => {
+                tracing::warn!(reason = %m, "no active controller answered");
+                BrokerError::NotController
+            }
+            QuorumError::Storage(m) => BrokerError::KafkaStorage(m),
+        })?;
+    serde_json::from_slice(&answer)
+        .map_err(|e| BrokerError::Internal(format!("controller answer: {e}")))
 }
 
 // ---- typed requests for callers on this node (each a `Call`) ----
@@ -452,7 +492,12 @@ pub struct RegisterBroker(pub BrokerInfo);
 impl Handler<RegisterBroker> for Controller {
     type Result = ResponseFuture<Result<(), BrokerError>>;
     fn handle(&mut self, msg: RegisterBroker, ctx: &mut Context<Self>) -> Self::Result {
-        call(ctx, ControllerRequest::RegisterBroker(msg.0), done, Err(BrokerError::NotController))
+        call(
+            ctx,
+            ControllerRequest::RegisterBroker(msg.0),
+            done,
+            Err(BrokerError::NotController),
+        )
     }
 }
 
@@ -464,7 +509,12 @@ pub struct BrokerHeartbeat(pub i32);
 impl Handler<BrokerHeartbeat> for Controller {
     type Result = ResponseFuture<Result<(), BrokerError>>;
     fn handle(&mut self, msg: BrokerHeartbeat, ctx: &mut Context<Self>) -> Self::Result {
-        call(ctx, ControllerRequest::BrokerHeartbeat { broker_id: msg.0 }, done, Err(BrokerError::NotController))
+        call(
+            ctx,
+            ControllerRequest::BrokerHeartbeat { broker_id: msg.0 },
+            done,
+            Err(BrokerError::NotController),
+        )
     }
 }
 
@@ -476,7 +526,12 @@ pub struct ControlledShutdown(pub i32);
 impl Handler<ControlledShutdown> for Controller {
     type Result = ResponseFuture<Result<(), BrokerError>>;
     fn handle(&mut self, msg: ControlledShutdown, ctx: &mut Context<Self>) -> Self::Result {
-        call(ctx, ControllerRequest::ControlledShutdown { broker_id: msg.0 }, done, Err(BrokerError::NotController))
+        call(
+            ctx,
+            ControllerRequest::ControlledShutdown { broker_id: msg.0 },
+            done,
+            Err(BrokerError::NotController),
+        )
     }
 }
 
@@ -504,15 +559,24 @@ pub struct CreateTopics {
 impl Handler<CreateTopics> for Controller {
     type Result = ResponseFuture<Vec<Result<TopicMeta, BrokerError>>>;
     fn handle(&mut self, msg: CreateTopics, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg.topics.iter().map(|_| Err(BrokerError::NotController)).collect();
+        let mismatch = msg
+            .topics
+            .iter()
+            .map(|_| Err(BrokerError::NotController))
+            .collect();
         let request = ControllerRequest::CreateTopics {
             topics: msg.topics,
             validate_only: msg.validate_only,
         };
-        call(ctx, request, |r| match r {
-            ControllerResponse::Topics(v) => Some(v),
-            _ => None,
-        }, mismatch)
+        call(
+            ctx,
+            request,
+            |r| match r {
+                ControllerResponse::Topics(v) => Some(v),
+                _ => None,
+            },
+            mismatch,
+        )
     }
 }
 
@@ -525,8 +589,17 @@ pub struct DeleteTopics {
 impl Handler<DeleteTopics> for Controller {
     type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
     fn handle(&mut self, msg: DeleteTopics, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg.names.iter().map(|_| Err(BrokerError::NotController)).collect();
-        call(ctx, ControllerRequest::DeleteTopics { names: msg.names }, each, mismatch)
+        let mismatch = msg
+            .names
+            .iter()
+            .map(|_| Err(BrokerError::NotController))
+            .collect();
+        call(
+            ctx,
+            ControllerRequest::DeleteTopics { names: msg.names },
+            each,
+            mismatch,
+        )
     }
 }
 
@@ -541,7 +614,11 @@ pub struct CreatePartitions {
 impl Handler<CreatePartitions> for Controller {
     type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
     fn handle(&mut self, msg: CreatePartitions, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg.topics.iter().map(|_| Err(BrokerError::NotController)).collect();
+        let mismatch = msg
+            .topics
+            .iter()
+            .map(|_| Err(BrokerError::NotController))
+            .collect();
         let request = ControllerRequest::CreatePartitions {
             topics: msg.topics,
             validate_only: msg.validate_only,
@@ -579,10 +656,15 @@ pub struct AllocateProducerId;
 impl Handler<AllocateProducerId> for Controller {
     type Result = ResponseFuture<Result<i64, BrokerError>>;
     fn handle(&mut self, _: AllocateProducerId, ctx: &mut Context<Self>) -> Self::Result {
-        call(ctx, ControllerRequest::AllocateProducerId, |r| match r {
-            ControllerResponse::ProducerId(r) => Some(r),
-            _ => None,
-        }, Err(BrokerError::NotController))
+        call(
+            ctx,
+            ControllerRequest::AllocateProducerId,
+            |r| match r {
+                ControllerResponse::ProducerId(r) => Some(r),
+                _ => None,
+            },
+            Err(BrokerError::NotController),
+        )
     }
 }
 
@@ -609,10 +691,15 @@ impl Handler<AlterPartition> for Controller {
             partition_epoch: msg.partition_epoch,
             new_isr: msg.new_isr,
         };
-        call(ctx, request, |r| match r {
-            ControllerResponse::Partition(r) => Some(r),
-            _ => None,
-        }, Err(BrokerError::NotController))
+        call(
+            ctx,
+            request,
+            |r| match r {
+                ControllerResponse::Partition(r) => Some(r),
+                _ => None,
+            },
+            Err(BrokerError::NotController),
+        )
     }
 }
 
@@ -637,9 +724,44 @@ impl Handler<ElectLeaders> for Controller {
             election: msg.election,
             partitions: msg.partitions,
         };
-        call(ctx, request, |r| match r {
-            ControllerResponse::Elections(v) => Some(v),
-            _ => None,
-        }, mismatch)
+        call(
+            ctx,
+            request,
+            |r| match r {
+                ControllerResponse::Elections(v) => Some(v),
+                _ => None,
+            },
+            mismatch,
+        )
+    }
+}
+
+/// AlterPartitionReassignments.
+#[derive(Message)]
+#[rtype(result = "Vec<((String, i32), Result<(), BrokerError>)>")]
+pub struct AlterReassignments {
+    pub partitions: Vec<((String, i32), Option<Vec<i32>>)>,
+}
+
+impl Handler<AlterReassignments> for Controller {
+    type Result = ResponseFuture<Vec<((String, i32), Result<(), BrokerError>)>>;
+    fn handle(&mut self, msg: AlterReassignments, ctx: &mut Context<Self>) -> Self::Result {
+        let mismatch = msg
+            .partitions
+            .iter()
+            .map(|(tp, _)| (tp.clone(), Err(BrokerError::NotController)))
+            .collect();
+        let request = ControllerRequest::AlterReassignments {
+            partitions: msg.partitions,
+        };
+        call(
+            ctx,
+            request,
+            |r| match r {
+                ControllerResponse::Elections(v) => Some(v),
+                _ => None,
+            },
+            mismatch,
+        )
     }
 }

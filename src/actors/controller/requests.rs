@@ -38,14 +38,20 @@ pub enum ControllerRequest {
     /// A broker (re)starts: its address, unfenced.
     RegisterBroker(BrokerInfo),
     /// A broker is alive; a fenced one is unfenced.
-    BrokerHeartbeat { broker_id: i32 },
+    BrokerHeartbeat {
+        broker_id: i32,
+    },
     /// SIGTERM on a broker: move leadership away from it and take it out of every ISR.
-    ControlledShutdown { broker_id: i32 },
+    ControlledShutdown {
+        broker_id: i32,
+    },
     CreateTopics {
         topics: Vec<NewTopic>,
         validate_only: bool,
     },
-    DeleteTopics { names: Vec<String> },
+    DeleteTopics {
+        names: Vec<String>,
+    },
     /// (topic, new total count)
     CreatePartitions {
         topics: Vec<(String, i32)>,
@@ -73,8 +79,16 @@ pub enum ControllerRequest {
         election: ElectionType,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// AlterPartitionReassignments: per partition a target replica list, or None to cancel.
+    AlterReassignments {
+        partitions: Vec<((String, i32), Option<Vec<i32>>)>,
+    },
+    /// Internal (the active controller's tick): finish reassignments whose targets are in sync.
+    CompleteReassignments,
     /// Internal (the active controller's own timers): fence these silent brokers.
-    FenceBrokers { broker_ids: Vec<i32> },
+    FenceBrokers {
+        broker_ids: Vec<i32>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,9 +111,7 @@ impl ControllerResponse {
                 ControllerResponse::Each(v.iter().map(|r| r.clone().and(Err(e.clone()))).collect())
             }
             ControllerResponse::Topics(v) => ControllerResponse::Topics(
-                v.iter()
-                    .map(|r| r.clone().and(Err(e.clone())))
-                    .collect(),
+                v.iter().map(|r| r.clone().and(Err(e.clone()))).collect(),
             ),
             ControllerResponse::ProducerId(_) => ControllerResponse::ProducerId(Err(e)),
             ControllerResponse::Partition(_) => ControllerResponse::Partition(Err(e)),
@@ -125,6 +137,12 @@ impl ControllerResponse {
             }
             ControllerRequest::AllocateProducerId => ControllerResponse::ProducerId(Err(e)),
             ControllerRequest::AlterPartition { .. } => ControllerResponse::Partition(Err(e)),
+            ControllerRequest::AlterReassignments { partitions } => ControllerResponse::Elections(
+                partitions
+                    .iter()
+                    .map(|(tp, _)| (tp.clone(), Err(e.clone())))
+                    .collect(),
+            ),
             ControllerRequest::ElectLeaders { partitions, .. } => ControllerResponse::Elections(
                 partitions
                     .iter()
@@ -162,10 +180,13 @@ impl ForwardHandler for Forwarded {
             let reply = match serde_json::from_slice::<ControllerRequest>(&request) {
                 Ok(request) => {
                     let Some(addr) = addr else {
-                        let response = ControllerResponse::error_for(&request, BrokerError::NotController);
-                        return serde_json::to_vec(&ControllerReply { response, index: 0 }).unwrap_or_default();
+                        let response =
+                            ControllerResponse::error_for(&request, BrokerError::NotController);
+                        return serde_json::to_vec(&ControllerReply { response, index: 0 })
+                            .unwrap_or_default();
                     };
-                    let fallback = ControllerResponse::error_for(&request, BrokerError::NotController);
+                    let fallback =
+                        ControllerResponse::error_for(&request, BrokerError::NotController);
                     match addr.send(super::ExecuteLocal(request)).await {
                         Ok(reply) => reply,
                         Err(_) => ControllerReply {

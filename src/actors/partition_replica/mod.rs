@@ -27,14 +27,13 @@ use tokio::sync::watch;
 
 use crate::actors::controller::{AlterPartition, Controller};
 use crate::actors::supervisor::{guard, SupervisorState};
-use crate::metadata::PartitionMeta;
-use leadership::{LeaderAndIsr, LeaderState, ReplicationConfig};
 use crate::error::BrokerError;
+use crate::metadata::PartitionMeta;
 use crate::storage::{
     AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
     LogConfig,
 };
-
+use leadership::{LeaderAndIsr, LeaderState, ReplicationConfig};
 
 /// Identifies a partition: topic name and index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -337,7 +336,10 @@ enum Role {
     /// Metadata has not said yet, or the partition has no leader.
     Unknown,
     Leader(LeaderState),
-    Follower { leader: i32, leader_epoch: i32 },
+    Follower {
+        leader: i32,
+        leader_epoch: i32,
+    },
 }
 
 pub struct PartitionReplica {
@@ -541,8 +543,7 @@ impl PartitionReplica {
         let now = Self::now_ms();
         let leo = self.log.as_ref().map(|l| l.log_end_offset()).unwrap_or(0);
         if let Role::Leader(s) = &mut self.role {
-            if state.leader_epoch == s.leader_epoch && state.partition_epoch >= s.partition_epoch
-            {
+            if state.leader_epoch == s.leader_epoch && state.partition_epoch >= s.partition_epoch {
                 let (before, after) = (s.isr.len(), state.isr.len());
                 s.apply_partition_state(&leader_and_isr(state), leo, now);
                 if after > before {
@@ -649,7 +650,8 @@ impl Actor for PartitionReplica {
                 act.maybe_flush_by_time()
             });
         }
-        let isr_check = Duration::from_millis((self.context.replica_lag_time_max_ms / 2).max(1) as u64);
+        let isr_check =
+            Duration::from_millis((self.context.replica_lag_time_max_ms / 2).max(1) as u64);
         ctx.run_interval(isr_check, |act, ctx| act.maybe_shrink_isr(ctx));
     }
 }
@@ -901,7 +903,9 @@ impl PartitionReplica {
         };
         let expand = match &mut self.role {
             Role::Leader(s) => {
-                if s.on_follower_fetch(replica_id, fetch_offset, leo, now).is_err() {
+                if s.on_follower_fetch(replica_id, fetch_offset, leo, now)
+                    .is_err()
+                {
                     return; // not a replica of this partition
                 }
                 s.maybe_increment_high_watermark(leo, now);
@@ -928,7 +932,8 @@ impl Handler<BecomeLeaderOrFollower> for PartitionReplica {
         let me = self.context.node_id;
         let now = Self::now_ms();
         if state.leader == me {
-            let already = matches!(&self.role, Role::Leader(s) if s.leader_epoch == state.leader_epoch);
+            let already =
+                matches!(&self.role, Role::Leader(s) if s.leader_epoch == state.leader_epoch);
             if already {
                 self.apply_leader_state(&state);
                 return;
@@ -942,7 +947,8 @@ impl Handler<BecomeLeaderOrFollower> for PartitionReplica {
             tracing::info!(partition = %self.tp, leader_epoch = epoch, isr = ?state.isr, log_end_offset = leo, "became leader");
             let config = ReplicationConfig {
                 replica_lag_time_max_ms: self.context.replica_lag_time_max_ms,
-                min_insync_replicas: self.config.min_insync_replicas.clamp(1, i32::MAX as i64) as i32,
+                min_insync_replicas: self.config.min_insync_replicas.clamp(1, i32::MAX as i64)
+                    as i32,
             };
             self.role = Role::Leader(LeaderState::become_leader(
                 me,

@@ -51,7 +51,12 @@ pub async fn handle(
         let mut assignments: Vec<(i32, Vec<i32>)> = t
             .assignments
             .iter()
-            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+            .map(|a| {
+                (
+                    a.partition_index,
+                    a.broker_ids.iter().map(|b| b.0).collect(),
+                )
+            })
             .collect();
         assignments.sort_by_key(|(p, _)| *p);
         new_topics.push(NewTopic {

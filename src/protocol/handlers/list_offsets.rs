@@ -34,7 +34,11 @@ pub async fn handle(
                         .send(ListOffset {
                             timestamp: p.timestamp,
                             isolation_level,
-                            current_leader_epoch: if version >= 4 { p.current_leader_epoch } else { -1 },
+                            current_leader_epoch: if version >= 4 {
+                                p.current_leader_epoch
+                            } else {
+                                -1
+                            },
                         })
                         .await?
                         .map(|(offset, timestamp)| (offset, timestamp, epoch))
