@@ -852,3 +852,103 @@ fn a_reassignment_moves_replicas_after_the_new_ones_catch_up() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Kafka's coordinator partition of a group or transactional id: abs(Java String.hashCode) mod
+/// the internal topic's partitions (6 in these clusters).
+fn coordinator_partition(key: &str) -> i32 {
+    let mut h: i32 = 0;
+    for c in key.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(c as i32);
+    }
+    (if h == i32::MIN { 0 } else { h.abs() }) % 6
+}
+
+#[test]
+fn groups_and_transactions_keep_working_across_coordinator_failover() {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::producer::BaseProducer;
+
+    let mut cluster = Cluster::start(ClusterSpec::default());
+    create_topic(&cluster, "failover", 1, 3, &[]);
+    wait_for_state(&cluster, "failover", 0, Duration::from_secs(30), "full ISR", |(l, _, isr)| {
+        *l > 0 && isr.len() == 3
+    });
+    let group = "failover-group";
+    let txn_id = "failover-txn";
+    let (group_coordinator, _, _) = wait_for_state(
+        &cluster,
+        "__consumer_offsets",
+        coordinator_partition(group),
+        Duration::from_secs(30),
+        "the group's coordinator partition has a full ISR",
+        |(l, _, isr)| *l > 0 && isr.len() == 3,
+    );
+
+    // A transactional producer commits 100 records.
+    let producer: BaseProducer = config(&cluster.bootstrap())
+        .set("transactional.id", txn_id)
+        .set("transaction.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    let commit_batch = |p: &BaseProducer, from: usize| {
+        p.begin_transaction().unwrap();
+        for i in from..from + 100 {
+            p.send(BaseRecord::<(), str>::to("failover").partition(0).payload(&i.to_string()))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        p.commit_transaction(Duration::from_secs(60)).unwrap();
+    };
+    commit_batch(&producer, 0);
+
+    // A group member reads them and commits its position.
+    let consumer = |bootstrap: &str| -> BaseConsumer {
+        let c: BaseConsumer = config(bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("session.timeout.ms", "10000")
+            .create()
+            .unwrap();
+        c.subscribe(&["failover"]).unwrap();
+        c
+    };
+    let read = |c: &BaseConsumer, n: usize| -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while out.len() < n && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string());
+            }
+        }
+        out
+    };
+    let first = consumer(&cluster.bootstrap());
+    assert_eq!(read(&first, 100).len(), 100);
+    first.commit_consumer_state(CommitMode::Sync).unwrap();
+    drop(first);
+
+    // The node leading the group's coordinator partition dies; another takes the partition
+    // over, replays it, and the group and transaction coordinators answer from there.
+    cluster.node(group_coordinator).kill9();
+    let (new_coordinator, _, _) = wait_for_state(
+        &cluster,
+        "__consumer_offsets",
+        coordinator_partition(group),
+        Duration::from_secs(30),
+        "a new group coordinator",
+        |(l, _, _)| *l > 0 && *l != group_coordinator,
+    );
+    assert_ne!(new_coordinator, group_coordinator);
+
+    // Transactions continue (the producer finds its coordinator again if it moved).
+    commit_batch(&producer, 100);
+    // The group resumes from its committed offset: only the second 100 records.
+    let second = consumer(&cluster.bootstrap());
+    let got = read(&second, 100);
+    assert_eq!(got.len(), 100, "the group resumed and read the new transaction\n{}", cluster.logs());
+    assert!(got.iter().all(|v| v.parse::<usize>().unwrap() >= 100), "resumed at the committed offset: {got:?}");
+    second.commit_consumer_state(CommitMode::Sync).unwrap();
+}
