@@ -19,6 +19,7 @@ use crate::actors::controller::{
     BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
     NewTopic, RegisterBroker,
 };
+use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
 use crate::actors::metadata_publisher::MetadataPublisher;
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
@@ -199,10 +200,15 @@ async fn serve(
     let _ = replica_context.controller.set(controller.clone());
     let timer = TimerWheel::default().start();
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let elections = Arc::new(CoordinatorElections::new(
+        opts.node_id,
+        &[OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC],
+    ));
     actix::spawn(
         MetadataPublisher {
             cache: cache.clone(),
             replicas: replicas.clone(),
+            elections: elections.clone(),
             applied: applied_tx,
             controller: controller_id,
         }
@@ -272,7 +278,8 @@ async fn serve(
     .await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
     let retention = crate::actors::group_coordinator::offsets_retention(&opts.config);
-    let shards = handles.len();
+    let millis = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
+    let offsets_write_timeout = millis("offsets.commit.timeout.ms");
     let group_coordinators = handles
         .iter()
         .enumerate()
@@ -282,10 +289,10 @@ async fn serve(
                 GroupCoordinator::new(
                     config,
                     retention,
+                    offsets_write_timeout,
                     wheel,
                     replicas,
                     shard,
-                    shards,
                     offsets_partitions,
                 )
             })
@@ -296,11 +303,11 @@ async fn serve(
     // `__transaction_state` may resend markers at once.
     let markers = MarkerWriter::new(replicas.clone(), cache.clone(), group_coordinators.clone());
     let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
-    let interval = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
     let abort_check_interval =
-        interval("transaction.abort.timed.out.transaction.cleanup.interval.ms");
+        millis("transaction.abort.timed.out.transaction.cleanup.interval.ms");
     let expiry_check_interval =
-        interval("transaction.remove.expired.transaction.cleanup.interval.ms");
+        millis("transaction.remove.expired.transaction.cleanup.interval.ms");
+    let txn_write_timeout = millis("request.timeout.ms");
     let txn_coordinators = handles
         .iter()
         .enumerate()
@@ -309,18 +316,30 @@ async fn serve(
                 config: txn_config,
                 abort_check_interval,
                 expiry_check_interval,
+                write_timeout: txn_write_timeout,
                 replicas: replicas.clone(),
                 controller: controller.clone(),
                 wheel: timer.clone(),
                 markers: markers.clone(),
                 shard,
-                shards,
                 txn_partitions,
                 offsets_partitions,
             };
             TxnCoordinator::start_in_arbiter(arbiter, move |_| TxnCoordinator::new(setup))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The shards coordinate what this node leads: from now on elections and resignations
+    // reach them as they are applied; what it already leads loads now. Serving waits for those
+    // loads (on one broker: every partition), as it waited for the full replay before.
+    let mut loads = elections.register(OFFSETS_TOPIC, Shards::of(&group_coordinators));
+    loads.extend(elections.register(TRANSACTION_STATE_TOPIC, Shards::of(&txn_coordinators)));
+    let loading = loads.len();
+    futures::future::join_all(loads).await;
+    tracing::info!(
+        partitions = loading,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "coordinator partitions loaded"
+    );
     // Compaction runs beside the partitions, never on their threads: the cleaner's rewrites go
     // to blocking threads and only the swap happens on a partition's actor.
     let _log_cleaner = crate::actors::log_cleaner::LogCleaner::new(

@@ -75,6 +75,15 @@ impl PendingTxnOffsets {
         });
     }
 
+    /// The groups' partition moved to another coordinator: their pending offsets go with it
+    /// (the new coordinator reads them back from the log).
+    pub fn drop_groups(&mut self, unloaded: impl Fn(&str) -> bool) {
+        self.by_producer.retain(|_, groups| {
+            groups.retain(|g, _| !unloaded(g));
+            !groups.is_empty()
+        });
+    }
+
     /// Whether any transaction holds an offset of this group.
     pub fn has_group(&self, group_id: &str) -> bool {
         self.by_producer.values().any(|g| g.contains_key(group_id))

@@ -83,6 +83,7 @@ impl Watermarks {
         match isolation {
             IsolationLevel::ReadUncommitted => self.high_watermark,
             IsolationLevel::ReadCommitted => self.last_stable_offset,
+            IsolationLevel::LogEnd => self.log_end_offset,
         }
     }
 }
@@ -96,6 +97,10 @@ pub enum IsolationLevel {
     /// Only below the last stable offset; the aborted transactions in what is read are
     /// listed so the reader can skip their records.
     ReadCommitted,
+    /// Everything up to the log end offset, replicated or not (Kafka's `FetchIsolation.LOG_END`).
+    /// Never from the wire: a coordinator loading the internal-topic partition it now leads
+    /// reads all of it, since the new leader's log is what the partition will hold.
+    LogEnd,
 }
 
 impl IsolationLevel {
@@ -278,37 +283,36 @@ pub struct InstallCleaned(pub CleanedLog);
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct InjectPanic;
 
-/// Reads a partition from its log start to its high watermark, whole batches at a time, as a
-/// coordinator replays its internal topic at start. `decode` turns the bytes of some whole
-/// batches into entries and the offset after the last batch it read; reading stops at the
-/// first failure or when no progress is made.
+/// Reads a partition this node leads from its log start to its log end, whole batches at a
+/// time, as a coordinator loads its internal-topic partition. `decode` turns the bytes of some
+/// whole batches into entries and the offset after the last batch it read; reading stops
+/// early (keeping what was decoded) at a batch `decode` cannot get past. A read the partition
+/// refuses (no longer the leader, restarting) fails the whole replay: a partial load must
+/// never pass for a complete one.
 pub async fn replay_partition<T>(
     addr: &Addr<PartitionReplica>,
     mut decode: impl FnMut(Bytes) -> (Vec<T>, Option<i64>),
-) -> Vec<T> {
+) -> Result<Vec<T>, BrokerError> {
     let mut entries = Vec::new();
-    let Ok(marks) = addr.send(GetWatermarks).await else {
-        return entries;
-    };
+    let marks = addr.send(GetWatermarks).await?;
     let mut offset = marks.log_start_offset;
-    while offset < marks.high_watermark {
+    while offset < marks.log_end_offset {
         let read = addr
             .send(ReadRecords {
                 fetch_offset: offset,
                 max_bytes: 1 << 20,
                 min_one_batch: true,
-                isolation_level: IsolationLevel::ReadUncommitted,
+                isolation_level: IsolationLevel::LogEnd,
                 replica_id: -1,
                 current_leader_epoch: -1,
             })
-            .await;
-        let Ok(Ok(read)) = read else { break };
+            .await??;
         let mut bytes = bytes::BytesMut::new();
         for slice in &read.slices {
-            match slice.read_bytes() {
-                Ok(b) => bytes.extend_from_slice(&b),
-                Err(_) => break,
-            }
+            let b = slice
+                .read_bytes()
+                .map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
+            bytes.extend_from_slice(&b);
         }
         let (decoded, next) = decode(bytes.freeze());
         entries.extend(decoded);
@@ -317,7 +321,7 @@ pub async fn replay_partition<T>(
             _ => break,
         }
     }
-    entries
+    Ok(entries)
 }
 
 // ---- actor ----
