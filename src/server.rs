@@ -33,6 +33,7 @@ use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
+use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
@@ -301,13 +302,29 @@ async fn serve(
     // Transaction coordinators start after the group coordinators: markers for
     // `__consumer_offsets` partitions tell the groups' shards, and replaying
     // `__transaction_state` may resend markers at once.
-    let markers = MarkerWriter::new(replicas.clone(), cache.clone(), group_coordinators.clone());
+    let request_timeout = millis("request.timeout.ms");
+    let marker_channels = MarkerChannelManager::new(
+        ChannelSettings {
+            client_id: format!("troupe-txn-markers-{}", opts.node_id),
+            connect_timeout: request_timeout.min(Duration::from_secs(10)),
+            request_timeout: request_timeout + Duration::from_secs(5),
+        },
+        peer_addresses(&opts.config),
+    );
+    let markers = MarkerWriter::new(
+        opts.node_id,
+        replicas.clone(),
+        cache.clone(),
+        group_coordinators.clone(),
+        timer.clone(),
+        request_timeout,
+        Arc::new(marker_channels),
+    );
     let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
     let abort_check_interval =
         millis("transaction.abort.timed.out.transaction.cleanup.interval.ms");
     let expiry_check_interval =
         millis("transaction.remove.expired.transaction.cleanup.interval.ms");
-    let txn_write_timeout = millis("request.timeout.ms");
     let txn_coordinators = handles
         .iter()
         .enumerate()
@@ -316,7 +333,7 @@ async fn serve(
                 config: txn_config,
                 abort_check_interval,
                 expiry_check_interval,
-                write_timeout: txn_write_timeout,
+                write_timeout: request_timeout,
                 replicas: replicas.clone(),
                 controller: controller.clone(),
                 wheel: timer.clone(),

@@ -194,13 +194,17 @@ pub struct EpochEndOffset {
 }
 
 /// Append a transaction marker (a control batch) for `producer_id` ending its open transaction.
+/// Only the leader appends; with `required_acks` -1 (what markers use, as in Kafka) it first
+/// checks the ISR against `min.insync.replicas`, and the writer then waits for the high
+/// watermark to pass `next_offset` of the answer.
 #[derive(Message)]
-#[rtype(result = "Result<i64, BrokerError>")] // the marker's offset
+#[rtype(result = "Result<AppendResult, BrokerError>")]
 pub struct WriteTxnMarker {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub coordinator_epoch: i32,
     pub commit: bool,
+    pub required_acks: i16,
 }
 
 /// Read whole batches from `fetch_offset`, at most `max_bytes` (the first batch whole when
@@ -475,6 +479,31 @@ impl PartitionReplica {
         check_epoch(current_leader_epoch, my_epoch)
     }
 
+    /// An `acks=all` write is refused up front while the ISR is smaller than
+    /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS, nothing written); returns that minimum.
+    fn check_min_insync(&self, required_acks: i16) -> Result<i64, BrokerError> {
+        let min_insync_replicas = self.config.min_insync_replicas;
+        let isr_size = match &self.role {
+            Role::Leader(s) => s.isr.len(),
+            _ => 0,
+        };
+        if required_acks == -1 && (isr_size as i64) < min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas {
+                isr: isr_size,
+                min: min_insync_replicas,
+            });
+        }
+        Ok(min_insync_replicas)
+    }
+
+    /// The leader epoch this replica leads at (-1 when it does not lead).
+    fn leader_epoch(&self) -> i32 {
+        match &self.role {
+            Role::Leader(s) => s.leader_epoch,
+            _ => -1,
+        }
+    }
+
     /// After anything that moved this leader's log end or a follower: recompute the high
     /// watermark (smallest LEO in the ISR) and publish.
     fn advance_high_watermark(&mut self) {
@@ -659,17 +688,8 @@ impl Handler<AppendRecords> for PartitionReplica {
 
     fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
         self.check_leader(-1)?;
-        let min_insync_replicas = self.config.min_insync_replicas;
-        let (isr_size, leader_epoch) = match &self.role {
-            Role::Leader(s) => (s.isr.len(), s.leader_epoch),
-            _ => (0, -1),
-        };
-        if msg.required_acks == -1 && (isr_size as i64) < min_insync_replicas {
-            return Err(BrokerError::NotEnoughReplicas {
-                isr: isr_size,
-                min: min_insync_replicas,
-            });
-        }
+        let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
+        let leader_epoch = self.leader_epoch();
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_from(msg.records, now, msg.origin)?)
@@ -725,10 +745,11 @@ impl Handler<ReadRecords> for PartitionReplica {
 }
 
 impl Handler<WriteTxnMarker> for PartitionReplica {
-    type Result = Result<i64, BrokerError>;
+    type Result = Result<AppendResult, BrokerError>;
 
     fn handle(&mut self, msg: WriteTxnMarker, ctx: &mut Context<Self>) -> Self::Result {
         self.check_leader(-1)?;
+        let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_txn_marker(
@@ -740,7 +761,14 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
             )?)
         })?;
         self.advance_high_watermark();
-        Ok(info.first_offset)
+        Ok(AppendResult {
+            base_offset: info.first_offset,
+            next_offset: info.last_offset + 1,
+            log_append_time: info.log_append_time,
+            log_start_offset: self.watermarks().log_start_offset,
+            leader_epoch: self.leader_epoch(),
+            min_insync_replicas,
+        })
     }
 }
 
@@ -1108,8 +1136,10 @@ mod tests {
             producer_epoch: 0,
             coordinator_epoch: 0,
             commit: false,
+            required_acks: -1,
         };
-        assert_eq!(addr.send(marker).await.unwrap().unwrap(), 2);
+        let written = addr.send(marker).await.unwrap().unwrap();
+        assert_eq!((written.base_offset, written.next_offset), (2, 3));
         let woken = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
         assert_eq!(woken.await.unwrap().unwrap().last_stable_offset, 3);
 
@@ -1131,6 +1161,7 @@ mod tests {
             producer_epoch: -1,
             coordinator_epoch: 0,
             commit: true,
+            required_acks: -1,
         };
         let refused = addr.send(stale).await.unwrap().unwrap_err();
         assert_eq!(refused.code(), 47);

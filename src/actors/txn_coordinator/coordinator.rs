@@ -276,14 +276,11 @@ impl TxnCoordinator {
             let mut backoff = MARKER_RETRY_MIN;
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                let results = futures::future::join_all(
-                    pending.iter().map(|(t, p)| writer.write(t, *p, marker)),
-                )
-                .await;
+                let results = writer.write_all(&pending, marker).await;
                 let mut retry = Vec::new();
                 for ((topic, partition), result) in pending.into_iter().zip(results) {
                     match result {
-                        Ok(MarkerOutcome::Written(_)) => {}
+                        Ok(MarkerOutcome::Written) => {}
                         Ok(MarkerOutcome::PartitionGone) => {
                             tracing::info!(transactional_id = %txn_id, %topic, partition,
                                 "no marker for a partition that no longer exists");
