@@ -34,21 +34,15 @@ pub struct ChannelSettings {
 }
 
 type Reply = oneshot::Sender<Result<WriteTxnMarkersResponse, ClientError>>;
+/// A channel task's queue: requests and where each answer goes.
+type Queue = mpsc::UnboundedSender<(WriteTxnMarkersRequest, Reply)>;
 
 pub struct MarkerChannelManager {
     settings: ChannelSettings,
     /// `replica.fetch.peer.addresses`: routes to brokers other than their registered address.
     peer_addresses: BTreeMap<i32, String>,
     /// Destination broker → (endpoint, queue of its channel task).
-    channels: Mutex<
-        HashMap<
-            i32,
-            (
-                String,
-                mpsc::UnboundedSender<(WriteTxnMarkersRequest, Reply)>,
-            ),
-        >,
-    >,
+    channels: Mutex<HashMap<i32, (String, Queue)>>,
 }
 
 impl MarkerChannelManager {
