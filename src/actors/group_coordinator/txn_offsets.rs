@@ -190,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn unloading_drops_only_the_unloaded_groups_pending_offsets() {
+        let mut p = PendingTxnOffsets::default();
+        p.add(7, "moved", key(0), at(10), 100);
+        p.add(7, "stays", key(0), at(11), 101);
+        p.add(8, "moved", key(1), at(12), 102);
+        p.drop_groups(|g| g == "moved");
+        assert!(!p.has_group("moved"));
+        assert_eq!(p.partitions_of("stays"), [&key(0)].into());
+        assert!(p
+            .complete(8, true, everywhere, nothing_committed)
+            .is_empty());
+        assert_eq!(
+            p.complete(7, true, everywhere, nothing_committed),
+            vec![("stays".to_string(), key(0), at(11), 101)]
+        );
+    }
+
+    #[test]
     fn a_commit_written_after_the_transactional_one_wins() {
         let mut p = PendingTxnOffsets::default();
         p.add(7, "g", key(0), at(10), 100);

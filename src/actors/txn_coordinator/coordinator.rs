@@ -323,7 +323,8 @@ impl TxnCoordinator {
             }
         }));
         if let Some((_, superseded)) = self.marker_rounds.insert(key, (round, task)) {
-            // The newer round writes every marker the older one would have.
+            // Not expected: a transaction is only prepared again once the previous round has
+            // completed it. Should it happen, the older round's transaction is over.
             ctx.cancel_future(superseded);
         }
     }
