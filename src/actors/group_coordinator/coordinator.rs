@@ -1397,3 +1397,184 @@ mod tests {
         );
     }
 }
+
+/// The shard against a real `__consumer_offsets` partition: it serves only what it has loaded.
+#[cfg(test)]
+mod leadership_tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::actors::partition_replica::ReplicaContext;
+    use crate::actors::supervisor::SupervisorState;
+    use crate::config::BrokerConfig;
+    use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
+
+    /// A one-node image where node 1 leads both partitions of `__consumer_offsets`.
+    fn image() -> MetadataImage {
+        let mut image = MetadataImage::default();
+        let partitions = (0..2)
+            .map(|index| PartitionMeta {
+                index,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            })
+            .collect();
+        image.topics.insert(
+            OFFSETS_TOPIC.into(),
+            TopicMeta {
+                name: OFFSETS_TOPIC.into(),
+                id: Default::default(),
+                partitions,
+                configs: Default::default(),
+                internal: true,
+            },
+        );
+        image
+    }
+
+    async fn start(dir: &std::path::Path) -> Addr<GroupCoordinator> {
+        let replicas = Arc::new(ReplicaManager::new(
+            Arc::new(ReplicaContext {
+                node_id: 1,
+                controller: OnceLock::new(),
+                replica_lag_time_max_ms: 30_000,
+            }),
+            dir.to_path_buf(),
+            vec![Arbiter::current()],
+            Arc::new(SupervisorState::default()),
+            BrokerConfig::default(),
+        ));
+        replicas.reconcile(&image(), &[]).await.unwrap();
+        let retention = OffsetsRetention {
+            retention_ms: i64::MAX,
+            check_interval: Duration::from_secs(3600),
+        };
+        GroupCoordinator::new(
+            GroupConfig::default(),
+            retention,
+            Duration::from_secs(5),
+            TimerWheel::default().start(),
+            replicas,
+            0,
+            2,
+        )
+        .start()
+    }
+
+    async fn load(gc: &Addr<GroupCoordinator>, partition: i32) {
+        let (tx, rx) = oneshot::channel();
+        gc.send(LoadPartition {
+            partition,
+            leader_epoch: 0,
+            loaded: Some(tx),
+        })
+        .await
+        .unwrap();
+        rx.await.unwrap();
+    }
+
+    fn commit(group_id: &str, offset: i64) -> CommitOffsets {
+        CommitOffsets {
+            group_id: group_id.into(),
+            member_id: String::new(),
+            generation_id: -1,
+            group_instance_id: None,
+            offsets: vec![(
+                "t".into(),
+                0,
+                CommittedOffset {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                    commit_timestamp_ms: 0,
+                },
+            )],
+        }
+    }
+
+    fn fetch(group_id: &str) -> FetchOffsets {
+        FetchOffsets {
+            group_id: group_id.into(),
+            partitions: None,
+            require_stable: false,
+        }
+    }
+
+    fn join(group_id: &str) -> JoinGroup {
+        JoinGroup {
+            group_id: group_id.into(),
+            request: JoinRequest {
+                member_id: String::new(),
+                group_instance_id: None,
+                protocol_type: "consumer".into(),
+                protocols: vec![("range".into(), Vec::new())],
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                client_id: "c".into(),
+                client_host: "h".into(),
+                require_known_member_id: false,
+                supports_skip_assignment: false,
+            },
+        }
+    }
+
+    /// A group id whose `__consumer_offsets` partition (of 2) is `partition`.
+    fn group_in(partition: i32) -> String {
+        (0..)
+            .map(|i| format!("group-{i}"))
+            .find(|g| offsets_partition_for(g, 2) == partition)
+            .unwrap()
+    }
+
+    #[actix::test]
+    async fn a_shard_serves_what_it_loaded_and_forgets_what_it_unloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let gc = start(dir.path()).await;
+        let (g0, g1) = (group_in(0), group_in(1));
+
+        let refused = gc.send(commit(&g0, 5)).await.unwrap();
+        assert_eq!(
+            refused,
+            Err(GroupError::NotCoordinator),
+            "nothing loaded yet"
+        );
+        load(&gc, 0).await;
+        assert_eq!(gc.send(commit(&g0, 5)).await.unwrap(), Ok(()));
+        let other = gc.send(commit(&g1, 7)).await.unwrap();
+        assert_eq!(
+            other,
+            Err(GroupError::NotCoordinator),
+            "partition 1 is not loaded"
+        );
+        let listed = gc.send(ListGroups).await.unwrap().unwrap();
+        assert_eq!(listed.len(), 1);
+
+        // A member parked in the initial rebalance delay when the partition moves away.
+        let parked = gc.send(join(&g0));
+        gc.send(UnloadPartition { partition: 0 }).await.unwrap();
+        let answer = parked.await.unwrap();
+        assert_eq!(answer.result.unwrap_err(), GroupError::NotCoordinator);
+        let gone = gc.send(fetch(&g0)).await.unwrap();
+        assert_eq!(gone, Err(GroupError::NotCoordinator));
+        let described = gc
+            .send(DescribeGroups {
+                group_ids: vec![g0.clone()],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            described[0].as_ref().unwrap_err(),
+            &GroupError::NotCoordinator
+        );
+        assert!(gc.send(ListGroups).await.unwrap().unwrap().is_empty());
+
+        // Elected again: the committed offset is read back from the log.
+        load(&gc, 0).await;
+        let fetched = gc.send(fetch(&g0)).await.unwrap().unwrap();
+        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched[0].2.as_ref().unwrap().as_ref().unwrap().offset, 5);
+    }
+}
