@@ -38,7 +38,7 @@ pub struct BrokerContext {
     pub txn_coordinators: Vec<Addr<TxnCoordinator>>,
     /// Partitions of `__transaction_state` as created.
     pub txn_partitions: i32,
-    /// Writes transaction markers into partitions hosted here (WriteTxnMarkers).
+    /// Writes transaction markers: the WriteTxnMarkers handler into partitions led here.
     pub markers: MarkerWriter,
 }
 

@@ -189,6 +189,8 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "segment.bytes of __consumer_offsets, kept small so the cleaner can compact it soon."),
     def!(Broker, "offsets.topic.compression.codec", None, Int, "0", Range(0, 4),
         "Accepted for compatibility; group records are written uncompressed."),
+    def!(Broker, "offsets.commit.timeout.ms", None, Int, "5000", Range(1, i32::MAX as i64),
+        "How long a group coordinator's write (offsets, group metadata) waits for all in-sync replicas."),
     def!(Broker, "offsets.retention.minutes", None, Int, "10080", Range(1, i32::MAX as i64),
         "Committed offsets of a group without members are dropped this long after it became empty (7 days)."),
     def!(Broker, "offsets.retention.check.interval.ms", None, Long, "600000", Range(1, i64::MAX),

@@ -88,6 +88,9 @@ pub enum BrokerError {
     EligibleLeadersNotAvailable(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
+    /// Another broker could not be reached or answered nothing usable.
+    #[error("network error: {0}")]
+    NetworkException(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -141,6 +144,7 @@ impl BrokerError {
                 ResponseError::EligibleLeadersNotAvailable
             }
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
+            BrokerError::NetworkException(_) => ResponseError::NetworkException,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,
         };
         e.code()

@@ -19,6 +19,7 @@ use crate::actors::controller::{
     BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
     NewTopic, RegisterBroker,
 };
+use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::listener::Listener;
@@ -30,6 +31,7 @@ use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
+use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
@@ -199,10 +201,15 @@ async fn serve(
     let _ = replica_context.controller.set(controller.clone());
     let timer = TimerWheel::default().start();
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let elections = Arc::new(CoordinatorElections::new(
+        opts.node_id,
+        &[OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC],
+    ));
     actix::spawn(
         MetadataPublisher {
             cache: cache.clone(),
             replicas: replicas.clone(),
+            elections: elections.clone(),
             applied: applied_tx,
             controller: controller_id,
         }
@@ -282,7 +289,8 @@ async fn serve(
     .await?;
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
     let retention = crate::actors::group_coordinator::offsets_retention(&opts.config);
-    let shards = handles.len();
+    let millis = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
+    let offsets_write_timeout = millis("offsets.commit.timeout.ms");
     let group_coordinators = handles
         .iter()
         .enumerate()
@@ -292,10 +300,10 @@ async fn serve(
                 GroupCoordinator::new(
                     config,
                     retention,
+                    offsets_write_timeout,
                     wheel,
                     replicas,
                     shard,
-                    shards,
                     offsets_partitions,
                 )
             })
@@ -304,13 +312,29 @@ async fn serve(
     // Transaction coordinators start after the group coordinators: markers for
     // `__consumer_offsets` partitions tell the groups' shards, and replaying
     // `__transaction_state` may resend markers at once.
-    let markers = MarkerWriter::new(replicas.clone(), cache.clone(), group_coordinators.clone());
+    let request_timeout = millis("request.timeout.ms");
+    let marker_channels = MarkerChannelManager::new(
+        ChannelSettings {
+            client_id: format!("troupe-txn-markers-{}", opts.node_id),
+            connect_timeout: request_timeout.min(Duration::from_secs(10)),
+            request_timeout: request_timeout + Duration::from_secs(5),
+        },
+        peer_addresses(&opts.config),
+    );
+    let markers = MarkerWriter::new(
+        opts.node_id,
+        replicas.clone(),
+        cache.clone(),
+        group_coordinators.clone(),
+        timer.clone(),
+        request_timeout,
+        Arc::new(marker_channels),
+    );
     let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
-    let interval = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
     let abort_check_interval =
-        interval("transaction.abort.timed.out.transaction.cleanup.interval.ms");
+        millis("transaction.abort.timed.out.transaction.cleanup.interval.ms");
     let expiry_check_interval =
-        interval("transaction.remove.expired.transaction.cleanup.interval.ms");
+        millis("transaction.remove.expired.transaction.cleanup.interval.ms");
     let txn_coordinators = handles
         .iter()
         .enumerate()
@@ -319,18 +343,30 @@ async fn serve(
                 config: txn_config,
                 abort_check_interval,
                 expiry_check_interval,
+                write_timeout: request_timeout,
                 replicas: replicas.clone(),
                 controller: controller.clone(),
                 wheel: timer.clone(),
                 markers: markers.clone(),
                 shard,
-                shards,
                 txn_partitions,
                 offsets_partitions,
             };
             TxnCoordinator::start_in_arbiter(arbiter, move |_| TxnCoordinator::new(setup))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The shards coordinate what this node leads: from now on elections and resignations
+    // reach them as they are applied; what it already leads loads now. Serving waits for those
+    // loads (on one broker: every partition), as it waited for the full replay before.
+    let mut loads = elections.register(OFFSETS_TOPIC, Shards::of(&group_coordinators));
+    loads.extend(elections.register(TRANSACTION_STATE_TOPIC, Shards::of(&txn_coordinators)));
+    let loading = loads.len();
+    futures::future::join_all(loads).await;
+    tracing::info!(
+        partitions = loading,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "coordinator partitions loaded"
+    );
     // Compaction runs beside the partitions, never on their threads: the cleaner's rewrites go
     // to blocking threads and only the swap happens on a partition's actor.
     let _log_cleaner = crate::actors::log_cleaner::LogCleaner::new(

@@ -4,13 +4,16 @@
 //! `MetadataUpdate`s from the local controller or the quorum). For each update it swaps the new
 //! image into the `MetadataCache` (with the current active controller's id), then lets the
 //! `ReplicaManager` reconcile this node's partitions with it (open, lead, follow, close), then
-//! publishes the update's index on the `applied` watch, which controller callers wait on. It
-//! owns no metadata of its own and never writes any.
+//! tells `CoordinatorElections` (which loads and unloads the coordinators' internal-topic
+//! partitions this node now leads or no longer leads; their partitions already have their new
+//! role), then publishes the update's index on the `applied` watch, which controller callers
+//! wait on. It owns no metadata of its own and never writes any.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::actors::coordinator_partitions::CoordinatorElections;
 use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::metadata::MetadataImage;
@@ -19,6 +22,9 @@ use crate::quorum::MetadataUpdate;
 pub struct MetadataPublisher {
     pub cache: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
+    /// Coordinator shards load what this node leads of `__consumer_offsets` and
+    /// `__transaction_state`.
+    pub elections: Arc<CoordinatorElections>,
     /// The index of the last update fully applied here.
     pub applied: watch::Sender<u64>,
     /// The active controller's node id (None: no quorum leader right now).
@@ -44,6 +50,8 @@ impl MetadataPublisher {
                     if let Err(e) = self.replicas.reconcile(&update.image, &update.records).await {
                         tracing::error!(error = %e, index = update.index, "applying metadata to partitions failed");
                     }
+                    let replicas = &self.replicas;
+                    self.elections.publish(&update.image, |topic, p| replicas.get(topic, p).is_some());
                     current = Some(update.image.clone());
                     self.applied.send_replace(update.index);
                     if let Some(tx) = first_applied.take() {

@@ -3,6 +3,8 @@
 
 pub mod connection;
 pub mod controller;
+pub mod coordinator_partitions;
+pub mod delayed_produce;
 pub mod group_coordinator;
 pub mod listener;
 pub mod log_cleaner;

@@ -35,7 +35,7 @@ use crate::actors::partition_replica::{
 use crate::actors::replica_manager::PartitionHandle;
 use crate::config::BrokerConfig;
 use crate::metadata::{MetadataImage, PartitionMeta};
-use crate::protocol::client::{ClientError, KafkaConnection};
+use crate::protocol::client::{broker_endpoint, ClientError, KafkaConnection};
 
 const FETCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
@@ -573,13 +573,7 @@ impl ReplicaFetcherManager {
     }
 
     fn endpoint(&self, broker: i32, image: &MetadataImage) -> Option<String> {
-        if let Some(a) = self.peer_addresses.get(&broker) {
-            return Some(a.clone());
-        }
-        image
-            .brokers
-            .get(&broker)
-            .map(|b| format!("{}:{}", b.host, b.port))
+        broker_endpoint(&self.peer_addresses, broker, image)
     }
 
     fn fetcher_for(&self, leader: i32, endpoint: String) -> Addr<ReplicaFetcher> {

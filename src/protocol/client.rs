@@ -1,7 +1,9 @@
 //! The broker's own outbound Kafka connection (async): replica fetchers talk to partition
-//! leaders on other brokers with it. One request at a time per connection; every wait is
-//! bounded, and a response length is checked before anything is allocated for it.
+//! leaders on other brokers with it, transaction coordinators send WriteTxnMarkers. One
+//! request at a time per connection; every wait is bounded, and a response length is checked
+//! before anything is allocated for it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -9,6 +11,8 @@ use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::metadata::MetadataImage;
 
 /// Longest response accepted (a replica fetch response is bounded by
 /// `replica.fetch.response.max.bytes` plus one oversized batch).
@@ -22,6 +26,22 @@ pub enum ClientError {
     Protocol(String),
     #[error("request to {0} timed out")]
     Timeout(String),
+}
+
+/// Where this node reaches `broker`: its `replica.fetch.peer.addresses` entry when it has one
+/// (another route, e.g. through a proxy), else the host:port it registered.
+pub fn broker_endpoint(
+    peer_addresses: &BTreeMap<i32, String>,
+    broker: i32,
+    image: &MetadataImage,
+) -> Option<String> {
+    if let Some(a) = peer_addresses.get(&broker) {
+        return Some(a.clone());
+    }
+    image
+        .brokers
+        .get(&broker)
+        .map(|b| format!("{}:{}", b.host, b.port))
 }
 
 pub struct KafkaConnection {

@@ -3,12 +3,22 @@
 //! machines of its groups, their committed offsets, the JoinGroup/SyncGroup requests parked
 //! until a rebalance completes, and their timers (through the `TimerWheel`).
 //!
+//! It coordinates exactly the `__consumer_offsets` partitions of its shard that this node
+//! leads: `LoadPartition` (an election, from `CoordinatorElections`) replays one partition
+//! while the rest of the shard keeps serving, and requests for that partition's groups answer
+//! COORDINATOR_LOAD_IN_PROGRESS until it is done (a Heartbeat gets NONE, as in Kafka);
+//! `UnloadPartition` (a resignation) forgets its groups, offsets, pending transactional
+//! offsets and timers and answers parked JoinGroup/SyncGroup callers NOT_COORDINATOR. Groups
+//! of partitions it does not hold answer NOT_COORDINATOR.
+//!
 //! Handlers send it messages; it runs the state machine and carries out the returned
-//! `Effect`s in order. Group metadata (`Persist`) and committed offsets are appended to its
-//! `__consumer_offsets` partitions (records in `records.rs`) before anything that depends on
-//! them is answered; the actor waits for each write (`ctx.wait`), so writes and replies keep
-//! their order. At start it replays its partitions before serving. It reaches logs only
-//! through their `PartitionReplica` actors.
+//! `Effect`s in order. Group metadata (`Persist`) and committed offsets are appended to their
+//! `__consumer_offsets` partition with `acks=all` (`delayed_produce`: complete once the high
+//! watermark passes them, bounded by `offsets.commit.timeout.ms`) before anything that depends
+//! on them is answered; the actor waits for each write (`ctx.wait`), so writes and replies
+//! keep their order — and the shard serves nothing else while one waits for replication. A
+//! failed write answers as Kafka's does (`WriteFailure`: a lost leadership is
+//! NOT_COORDINATOR). It reaches logs only through their `PartitionReplica` actors.
 //!
 //! Transactional offsets (TxnOffsetCommit) are written as transactional batches and kept
 //! pending per producer id, invisible to OffsetFetch, until that producer's marker decides
@@ -27,7 +37,11 @@ use super::group::*;
 use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::txn_offsets::PendingTxnOffsets;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{replay_partition, AppendRecords};
+use crate::actors::coordinator_partitions::{
+    CoordinatorPartitions, LoadPartition, PartitionState, UnloadPartition, WriteFailure,
+};
+use crate::actors::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replay_partition;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -47,6 +61,9 @@ pub struct CommittedOffset {
 type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
 
+/// Pause before replaying a partition again after its replay failed (still led here).
+const LOAD_RETRY: Duration = Duration::from_secs(1);
+
 /// `offsets.retention.minutes` and how often to apply it.
 #[derive(Clone, Copy, Debug)]
 pub struct OffsetsRetention {
@@ -57,11 +74,18 @@ pub struct OffsetsRetention {
 pub struct GroupCoordinator {
     config: GroupConfig,
     retention: OffsetsRetention,
+    /// `offsets.commit.timeout.ms`: how long a write waits for replication.
+    write_timeout: Duration,
     replicas: Arc<ReplicaManager>,
-    /// This shard owns the `__consumer_offsets` partitions p with p % shards == shard.
+    /// For logs: this shard is sent the `__consumer_offsets` partitions p with
+    /// p % shards == shard.
     shard: usize,
-    shards: usize,
     offsets_partitions: i32,
+    /// The partitions it coordinates (led here) and whether each is loaded.
+    partitions: CoordinatorPartitions,
+    /// Markers that landed in a partition while it was loading (producer id, commit): decided
+    /// once its replay is in.
+    deferred_txn_completions: HashMap<i32, Vec<(i64, bool)>>,
     wheel: Addr<TimerWheel>,
     started: Instant,
     groups: HashMap<String, Group>,
@@ -94,19 +118,21 @@ impl GroupCoordinator {
     pub fn new(
         config: GroupConfig,
         retention: OffsetsRetention,
+        write_timeout: Duration,
         wheel: Addr<TimerWheel>,
         replicas: Arc<ReplicaManager>,
         shard: usize,
-        shards: usize,
         offsets_partitions: i32,
     ) -> Self {
         GroupCoordinator {
             config,
             retention,
+            write_timeout,
             replicas,
             shard,
-            shards,
             offsets_partitions,
+            partitions: CoordinatorPartitions::default(),
+            deferred_txn_completions: HashMap::new(),
             wheel,
             started: Instant::now(),
             groups: HashMap::new(),
@@ -124,6 +150,18 @@ impl GroupCoordinator {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    fn partition_of(&self, group_id: &str) -> i32 {
+        offsets_partition_for(group_id, self.offsets_partitions)
+    }
+
+    /// Whether this shard may serve `group_id` now: its partition is led here and loaded.
+    fn check(&self, group_id: &str) -> Result<(), GroupError> {
+        self.partitions
+            .check(self.partition_of(group_id))
+            .map(|_| ())
+            .map_err(GroupError::from)
     }
 
     fn group_mut(&mut self, group_id: &str) -> &mut Group {
@@ -165,24 +203,21 @@ impl GroupCoordinator {
         self.write_batch(group_id, batch)
     }
 
+    /// Writes with `acks=all` and waits for replication (at most `offsets.commit.timeout.ms`).
     fn write_batch(
         &self,
         group_id: &str,
         batch: Option<bytes::Bytes>,
     ) -> impl std::future::Future<Output = Result<i64, BrokerError>> + 'static {
-        let partition = offsets_partition_for(group_id, self.offsets_partitions);
+        let partition = self.partition_of(group_id);
         let handle = self.replicas.get(OFFSETS_TOPIC, partition);
+        let (wheel, timeout) = (self.wheel.clone(), self.write_timeout);
         async move {
             let Some(batch) = batch else { return Ok(-1) };
-            let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
-            let appended = handle
-                .addr
-                .send(AppendRecords {
-                    records: batch,
-                    origin: AppendOrigin::Coordinator,
-                    required_acks: 1,
-                })
-                .await??;
+            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+            let appended =
+                append_replicated(&handle, batch, AppendOrigin::Coordinator, &wheel, timeout)
+                    .await?;
             Ok(appended.base_offset)
         }
     }
@@ -315,7 +350,9 @@ impl GroupCoordinator {
                             Ok(_) => effects,
                             Err(e) => {
                                 tracing::warn!(group = %group, error = %e, "writing group metadata failed");
-                                let mut failed: VecDeque<Effect> = effects.into_iter().map(fail_effect).collect();
+                                let answer = GroupError::from(WriteFailure::of(&e));
+                                let mut failed: VecDeque<Effect> =
+                                    effects.into_iter().map(|fx| fail_effect(fx, answer)).collect();
                                 let now = act.now_ms();
                                 if let Some(g) = act.groups.get_mut(&group) {
                                     failed.extend(g.persist_failed(now));
@@ -464,44 +501,89 @@ impl GroupCoordinator {
         }
     }
 
-    /// Replays this shard's `__consumer_offsets` partitions into groups and offsets.
-    fn load(&mut self, ctx: &mut Context<Self>) {
-        let partitions: Vec<i32> = (0..self.offsets_partitions)
-            .filter(|p| *p as usize % self.shards == self.shard)
-            .collect();
-        let replicas = self.replicas.clone();
-        let reading = async move {
-            let mut all: Vec<(i32, Vec<LoadedEntry>)> = Vec::new();
-            for p in partitions {
-                let Some(handle) = replicas.get(OFFSETS_TOPIC, p) else {
-                    continue;
-                };
-                let entries = replay_partition(&handle.addr, records::decode_batches).await;
-                all.push((p, entries));
-            }
-            all
-        };
-        ctx.wait(
-            reading
-                .into_actor(self)
-                .map(|records, act, ctx| act.apply_loaded(ctx, records)),
-        );
-    }
-
-    /// Rebuilds offsets, pending transactional offsets and groups from each partition's
-    /// entries, in log order: a transactional offset stays pending until its producer's marker
-    /// in the same partition commits or drops it; ones still undecided stay pending (their
-    /// `TxnCoordinator` finishes the transaction and tells us).
-    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<(i32, Vec<LoadedEntry>)>) {
-        let mut snapshots: HashMap<String, Option<GroupMetadataSnapshot>> = HashMap::new();
-        let mut count = 0;
-        for (partition, entries) in loaded {
-            count += entries.len();
-            for entry in entries {
-                self.apply_loaded_entry(partition, entry, &mut snapshots);
+    /// An election: replays the partition unless it is already here (then only its epoch
+    /// moves). `loaded` fires once it is Active, or the load was superseded.
+    fn elect(
+        &mut self,
+        ctx: &mut Context<Self>,
+        partition: i32,
+        leader_epoch: i32,
+        loaded: Option<oneshot::Sender<()>>,
+    ) {
+        match self.partitions.elect(partition, leader_epoch) {
+            Some(load) => self.load(ctx, partition, load, loaded),
+            None => {
+                if let Some(tx) = loaded {
+                    let _ = tx.send(());
+                }
             }
         }
+    }
+
+    /// Replays one `__consumer_offsets` partition without blocking the shard's other
+    /// partitions; a failed replay is tried again while the partition is still to load.
+    fn load(
+        &mut self,
+        ctx: &mut Context<Self>,
+        partition: i32,
+        load: u64,
+        loaded: Option<oneshot::Sender<()>>,
+    ) {
+        let handle = self.replicas.get(OFFSETS_TOPIC, partition);
+        let reading = async move {
+            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+            replay_partition(&handle.addr, records::decode_batches).await
+        };
+        ctx.spawn(reading.into_actor(self).map(move |read, act, ctx| {
+            if !act.partitions.is_loading(partition, load) {
+                // Resigned (or elected again) meanwhile: this replay is stale.
+                if let Some(tx) = loaded {
+                    let _ = tx.send(());
+                }
+                return;
+            }
+            match read {
+                Ok(entries) => {
+                    act.partitions.loaded(partition, load);
+                    act.apply_loaded(ctx, partition, entries);
+                    if let Some(tx) = loaded {
+                        let _ = tx.send(());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "replaying a __consumer_offsets partition failed; retrying");
+                    ctx.run_later(LOAD_RETRY, move |act, ctx| {
+                        if act.partitions.is_loading(partition, load) {
+                            act.load(ctx, partition, load, loaded);
+                        } else if let Some(tx) = loaded {
+                            let _ = tx.send(());
+                        }
+                    });
+                }
+            }
+        }));
+    }
+
+    /// Rebuilds one partition's offsets, pending transactional offsets and groups from its
+    /// entries, in log order: a transactional offset stays pending until its producer's marker
+    /// in the same partition commits or drops it; ones still undecided stay pending (their
+    /// `TxnCoordinator` finishes the transaction and tells us). Markers that landed while it
+    /// loaded are applied after.
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<LoadedEntry>) {
+        let mut snapshots: HashMap<String, Option<GroupMetadataSnapshot>> = HashMap::new();
+        let count = entries.len();
+        for entry in entries {
+            self.apply_loaded_entry(partition, entry, &mut snapshots);
+        }
+        for (producer_id, commit) in self
+            .deferred_txn_completions
+            .remove(&partition)
+            .unwrap_or_default()
+        {
+            self.complete_txn_offsets(producer_id, commit, partition);
+        }
         let now = self.now_ms();
+        let mut groups = 0;
         for (group_id, snapshot) in snapshots {
             let Some(snapshot) = snapshot else { continue };
             if snapshot.state == GroupState::Empty {
@@ -512,6 +594,7 @@ impl GroupCoordinator {
             }
             match Group::from_snapshot(snapshot, self.config.clone(), now) {
                 Ok((group, effects)) => {
+                    groups += 1;
                     self.groups.insert(group_id.clone(), group);
                     self.run_effects(ctx, &group_id, effects, Caller::None);
                 }
@@ -520,14 +603,70 @@ impl GroupCoordinator {
                 }
             }
         }
-        if count > 0 {
-            tracing::info!(
-                shard = self.shard,
-                records = count,
-                groups = self.groups.len(),
-                "group coordinator loaded"
-            );
+        tracing::info!(
+            shard = self.shard,
+            partition,
+            records = count,
+            groups,
+            "group coordinator loaded a __consumer_offsets partition"
+        );
+    }
+
+    /// A resignation: everything the partition held is dropped; callers parked in a
+    /// rebalance of its groups get NOT_COORDINATOR, so they find the new coordinator.
+    fn unload(&mut self, partition: i32) {
+        if !self.partitions.resign(partition) {
+            return;
         }
+        self.deferred_txn_completions.remove(&partition);
+        let n = self.offsets_partitions;
+        let here = |group_id: &str| offsets_partition_for(group_id, n) == partition;
+        let dropped = self.groups.keys().filter(|g| here(g)).count();
+        self.groups.retain(|g, _| !here(g));
+        self.offsets.retain(|g, _| !here(g));
+        self.committed_at.retain(|g, _| !here(g));
+        self.empty_since.retain(|g, _| !here(g));
+        self.pending_txn.drop_groups(|g| here(g));
+        let joins: Vec<_> = self
+            .parked_joins
+            .keys()
+            .filter(|(g, _)| here(g))
+            .cloned()
+            .collect();
+        for key in joins {
+            if let Some(tx) = self.parked_joins.remove(&key) {
+                let _ = tx.send(JoinResponse {
+                    member_id: key.1,
+                    result: Err(GroupError::NotCoordinator),
+                });
+            }
+        }
+        let syncs: Vec<_> = self
+            .parked_syncs
+            .keys()
+            .filter(|(g, _)| here(g))
+            .cloned()
+            .collect();
+        for key in syncs {
+            if let Some(tx) = self.parked_syncs.remove(&key) {
+                let _ = tx.send(Err(GroupError::NotCoordinator));
+            }
+        }
+        let timers: Vec<TimerKey> = self
+            .timers
+            .keys()
+            .filter(|(g, _)| here(g))
+            .cloned()
+            .collect();
+        for key in timers {
+            self.cancel(key);
+        }
+        tracing::info!(
+            shard = self.shard,
+            partition,
+            groups = dropped,
+            "group coordinator unloaded a __consumer_offsets partition"
+        );
     }
 
     fn apply_loaded_entry(
@@ -603,17 +742,16 @@ impl Actor for GroupCoordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.load(ctx);
         ctx.run_interval(self.retention.check_interval, |act, ctx| {
             act.expire_offsets(ctx)
         });
     }
 }
 
-/// The answer an effect gives when the group metadata write before it failed: clients retry
-/// with the coordinator, as after Kafka's failed group writes.
-fn fail_effect(effect: Effect) -> Effect {
-    let e = GroupError::CoordinatorNotAvailable;
+/// The answer an effect gives when the group metadata write before it failed (`e`, mapped
+/// from the write's error as Kafka maps it): clients retry, finding the coordinator again
+/// after NOT_COORDINATOR.
+fn fail_effect(effect: Effect, e: GroupError) -> Effect {
     match effect {
         Effect::Reply(Reply::Join(r)) => Effect::Reply(Reply::Join(JoinResponse {
             result: Err(e),
@@ -690,8 +828,9 @@ pub type FetchedOffset = (String, i32, Result<Option<CommittedOffset>, GroupErro
 /// OffsetFetch: the requested partitions, or every committed one when `partitions` is None.
 /// Offsets of open transactions are never returned; with `require_stable` (v7+) a partition
 /// that has one answers UNSTABLE_OFFSET_COMMIT, so the client retries once it is decided.
+/// The whole group fails with NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS.
 #[derive(Message)]
-#[rtype(result = "Vec<FetchedOffset>")]
+#[rtype(result = "Result<Vec<FetchedOffset>, GroupError>")]
 pub struct FetchOffsets {
     pub group_id: String,
     pub partitions: Option<Vec<(String, i32)>>,
@@ -715,6 +854,8 @@ pub struct CommitTxnOffsets {
 
 /// From the marker writer, once a COMMIT or ABORT marker of `producer_id` is in
 /// `__consumer_offsets` partition `partition`: decide that producer's pending offsets there.
+/// While the partition loads the decision waits for the replay; a partition not held here is
+/// ignored (its next load reads the marker from the log).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CompleteTxnOffsets {
@@ -723,15 +864,18 @@ pub struct CompleteTxnOffsets {
     pub partition: i32,
 }
 
+/// DescribeGroups: one answer per id, in order (NOT_COORDINATOR or
+/// COORDINATOR_LOAD_IN_PROGRESS for ids this shard cannot serve now).
 #[derive(Message)]
-#[rtype(result = "Vec<GroupDescription>")]
+#[rtype(result = "Vec<Result<GroupDescription, GroupError>>")]
 pub struct DescribeGroups {
     pub group_ids: Vec<String>,
 }
 
-/// (group id, protocol type, state)
+/// (group id, protocol type, state) of the groups this shard coordinates;
+/// COORDINATOR_LOAD_IN_PROGRESS while one of its partitions is loading.
 #[derive(Message)]
-#[rtype(result = "Vec<(String, String, &'static str)>")]
+#[rtype(result = "Result<Vec<(String, String, &'static str)>, GroupError>")]
 pub struct ListGroups;
 
 #[derive(Message)]
@@ -750,9 +894,17 @@ impl Handler<JoinGroup> for GroupCoordinator {
     type Result = ResponseFuture<JoinResponse>;
 
     fn handle(&mut self, msg: JoinGroup, ctx: &mut Context<Self>) -> Self::Result {
+        let member_id = msg.request.member_id.clone();
+        if let Err(e) = self.check(&msg.group_id) {
+            return Box::pin(async move {
+                JoinResponse {
+                    member_id,
+                    result: Err(e),
+                }
+            });
+        }
         let (tx, rx) = oneshot::channel();
         let now = self.now_ms();
-        let member_id = msg.request.member_id.clone();
 
         let mut seq = self.next_member_seq;
         let effects = {
@@ -775,6 +927,9 @@ impl Handler<SyncGroup> for GroupCoordinator {
     type Result = ResponseFuture<SyncResult>;
 
     fn handle(&mut self, msg: SyncGroup, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return Box::pin(async move { Err(e) });
+        }
         let (tx, rx) = oneshot::channel();
         let now = self.now_ms();
         match self.groups.get_mut(&msg.group_id) {
@@ -792,6 +947,13 @@ impl Handler<Heartbeat> for GroupCoordinator {
     type Result = ResponseFuture<Result<(), GroupError>>;
 
     fn handle(&mut self, msg: Heartbeat, ctx: &mut Context<Self>) -> Self::Result {
+        match self.check(&msg.group_id) {
+            // As Kafka: a member of a group still loading is answered NONE, so it keeps its
+            // session rather than rejoining.
+            Err(GroupError::CoordinatorLoadInProgress) => return Box::pin(async { Ok(()) }),
+            Err(e) => return Box::pin(async move { Err(e) }),
+            Ok(()) => {}
+        }
         let (tx, rx) = oneshot::channel();
         let now = self.now_ms();
         match self.groups.get_mut(&msg.group_id) {
@@ -814,6 +976,9 @@ impl Handler<LeaveGroup> for GroupCoordinator {
     type Result = ResponseFuture<LeaveResult>;
 
     fn handle(&mut self, msg: LeaveGroup, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return Box::pin(async move { Err(e) });
+        }
         let (tx, rx) = oneshot::channel();
         let now = self.now_ms();
         match self.groups.get_mut(&msg.group_id) {
@@ -832,6 +997,9 @@ impl Handler<CommitOffsets> for GroupCoordinator {
 
     /// Offsets are acknowledged only once written to `__consumer_offsets`.
     fn handle(&mut self, msg: CommitOffsets, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+        }
         let now = self.now_ms();
         let validated = self.group_mut(&msg.group_id).validate_offset_commit(
             &msg.member_id,
@@ -865,7 +1033,7 @@ impl Handler<CommitOffsets> for GroupCoordinator {
                 Ok(base) => base,
                 Err(e) => {
                     tracing::warn!(group = %msg.group_id, error = %e, "writing committed offsets failed");
-                    return Err(GroupError::CoordinatorNotAvailable);
+                    return Err(WriteFailure::of(&e).into());
                 }
             };
             for (topic, partition, offset) in msg.offsets {
@@ -880,6 +1048,9 @@ impl Handler<FetchOffsets> for GroupCoordinator {
     type Result = MessageResult<FetchOffsets>;
 
     fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return MessageResult(Err(e));
+        }
         let committed = self.offsets.get(&msg.group_id);
         let unstable = if msg.require_stable {
             self.pending_txn.partitions_of(&msg.group_id)
@@ -911,7 +1082,7 @@ impl Handler<FetchOffsets> for GroupCoordinator {
                 })
                 .unwrap_or_default(),
         };
-        MessageResult(out)
+        MessageResult(Ok(out))
     }
 }
 
@@ -920,6 +1091,9 @@ impl Handler<CommitTxnOffsets> for GroupCoordinator {
 
     /// Acknowledged once written; visible only after the producer's COMMIT marker.
     fn handle(&mut self, msg: CommitTxnOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+        }
         if let Err(e) = self.group_mut(&msg.group_id).validate_txn_offset_commit(
             &msg.member_id,
             msg.generation_id,
@@ -955,7 +1129,7 @@ impl Handler<CommitTxnOffsets> for GroupCoordinator {
                 }
                 Err(e) => {
                     tracing::warn!(group = %msg.group_id, error = %e, "writing transactional offsets failed");
-                    return Err(GroupError::CoordinatorNotAvailable);
+                    return Err(WriteFailure::of(&e).into());
                 }
             };
             for (topic, partition, committed) in msg.offsets {
@@ -976,7 +1150,17 @@ impl Handler<CompleteTxnOffsets> for GroupCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: CompleteTxnOffsets, _: &mut Context<Self>) {
-        self.complete_txn_offsets(msg.producer_id, msg.commit, msg.partition);
+        match self.partitions.state(msg.partition) {
+            Some(PartitionState::Active { .. }) => {
+                self.complete_txn_offsets(msg.producer_id, msg.commit, msg.partition)
+            }
+            Some(PartitionState::Loading { .. }) => self
+                .deferred_txn_completions
+                .entry(msg.partition)
+                .or_default()
+                .push((msg.producer_id, msg.commit)),
+            None => {}
+        }
     }
 }
 
@@ -988,13 +1172,16 @@ impl Handler<DescribeGroups> for GroupCoordinator {
         MessageResult(
             msg.group_ids
                 .into_iter()
-                .map(|id| match self.groups.get(&id) {
-                    Some(g) => g.describe(),
-                    None => {
-                        let mut g = Group::new(id, config.clone());
-                        let _ = g.transition(GroupState::Dead);
-                        g.describe()
-                    }
+                .map(|id| {
+                    self.check(&id)?;
+                    Ok(match self.groups.get(&id) {
+                        Some(g) => g.describe(),
+                        None => {
+                            let mut g = Group::new(id, config.clone());
+                            let _ = g.transition(GroupState::Dead);
+                            g.describe()
+                        }
+                    })
                 })
                 .collect(),
         )
@@ -1005,25 +1192,27 @@ impl Handler<ListGroups> for GroupCoordinator {
     type Result = MessageResult<ListGroups>;
 
     fn handle(&mut self, _: ListGroups, _: &mut Context<Self>) -> Self::Result {
+        if self.partitions.any_loading() {
+            return MessageResult(Err(GroupError::CoordinatorLoadInProgress));
+        }
         let mut ids: Vec<&String> = self.groups.keys().collect();
         ids.extend(
             self.offsets
                 .keys()
                 .filter(|k| !self.groups.contains_key(*k)),
         );
-        MessageResult(
-            ids.into_iter()
-                .map(|id| match self.groups.get(id) {
-                    Some(g) => (
-                        id.clone(),
-                        g.protocol_type().unwrap_or("").to_string(),
-                        g.state().as_str(),
-                    ),
-                    None => (id.clone(), String::new(), GroupState::Empty.as_str()),
-                })
-                .filter(|(_, _, state)| *state != GroupState::Dead.as_str())
-                .collect(),
-        )
+        MessageResult(Ok(ids
+            .into_iter()
+            .map(|id| match self.groups.get(id) {
+                Some(g) => (
+                    id.clone(),
+                    g.protocol_type().unwrap_or("").to_string(),
+                    g.state().as_str(),
+                ),
+                None => (id.clone(), String::new(), GroupState::Empty.as_str()),
+            })
+            .filter(|(_, _, state)| *state != GroupState::Dead.as_str())
+            .collect()))
     }
 }
 
@@ -1033,6 +1222,10 @@ impl Handler<DeleteGroups> for GroupCoordinator {
     fn handle(&mut self, msg: DeleteGroups, ctx: &mut Context<Self>) -> Self::Result {
         let mut out = Vec::new();
         for id in msg.group_ids {
+            if let Err(e) = self.check(&id) {
+                out.push((id, Err(e)));
+                continue;
+            }
             let result = match self.groups.get_mut(&id) {
                 Some(group) => group.delete().map(|effects| {
                     self.run_effects(ctx, &id, effects, Caller::None);
@@ -1064,6 +1257,22 @@ impl Handler<DeleteGroups> for GroupCoordinator {
             out.push((id, result));
         }
         MessageResult(out)
+    }
+}
+
+impl Handler<LoadPartition> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LoadPartition, ctx: &mut Context<Self>) {
+        self.elect(ctx, msg.partition, msg.leader_epoch, msg.loaded);
+    }
+}
+
+impl Handler<UnloadPartition> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: UnloadPartition, _: &mut Context<Self>) {
+        self.unload(msg.partition);
     }
 }
 
@@ -1125,6 +1334,9 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
     type Result = AtomicResponse<Self, Result<Vec<(String, i32, i16)>, GroupError>>;
 
     fn handle(&mut self, msg: DeleteOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check(&msg.group_id) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+        }
         let group = self.groups.get(&msg.group_id);
         if group.is_none() && !self.offsets.contains_key(&msg.group_id) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(GroupError::GroupIdNotFound))));
@@ -1153,7 +1365,7 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
         AtomicResponse::new(Box::pin(write.into_actor(self).map(move |result, act, _| {
             if let Err(e) = result {
                 tracing::warn!(group = %group_id, error = %e, "writing offset tombstones failed");
-                return Err(GroupError::CoordinatorNotAvailable);
+                return Err(WriteFailure::of(&e).into());
             }
             for (t, p, code) in &answers {
                 if *code == 0 {
@@ -1183,5 +1395,186 @@ mod tests {
             subscribed_topics(b"\x00\x00\x7f\xff\xff\xff\x00\x01a"),
             vec!["a".to_string()]
         );
+    }
+}
+
+/// The shard against a real `__consumer_offsets` partition: it serves only what it has loaded.
+#[cfg(test)]
+mod leadership_tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::actors::partition_replica::ReplicaContext;
+    use crate::actors::supervisor::SupervisorState;
+    use crate::config::BrokerConfig;
+    use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
+
+    /// A one-node image where node 1 leads both partitions of `__consumer_offsets`.
+    fn image() -> MetadataImage {
+        let mut image = MetadataImage::default();
+        let partitions = (0..2)
+            .map(|index| PartitionMeta {
+                index,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            })
+            .collect();
+        image.topics.insert(
+            OFFSETS_TOPIC.into(),
+            TopicMeta {
+                name: OFFSETS_TOPIC.into(),
+                id: Default::default(),
+                partitions,
+                configs: Default::default(),
+                internal: true,
+            },
+        );
+        image
+    }
+
+    async fn start(dir: &std::path::Path) -> Addr<GroupCoordinator> {
+        let replicas = Arc::new(ReplicaManager::new(
+            Arc::new(ReplicaContext {
+                node_id: 1,
+                controller: OnceLock::new(),
+                replica_lag_time_max_ms: 30_000,
+            }),
+            dir.to_path_buf(),
+            vec![Arbiter::current()],
+            Arc::new(SupervisorState::default()),
+            BrokerConfig::default(),
+        ));
+        replicas.reconcile(&image(), &[]).await.unwrap();
+        let retention = OffsetsRetention {
+            retention_ms: i64::MAX,
+            check_interval: Duration::from_secs(3600),
+        };
+        GroupCoordinator::new(
+            GroupConfig::default(),
+            retention,
+            Duration::from_secs(5),
+            TimerWheel::default().start(),
+            replicas,
+            0,
+            2,
+        )
+        .start()
+    }
+
+    async fn load(gc: &Addr<GroupCoordinator>, partition: i32) {
+        let (tx, rx) = oneshot::channel();
+        gc.send(LoadPartition {
+            partition,
+            leader_epoch: 0,
+            loaded: Some(tx),
+        })
+        .await
+        .unwrap();
+        rx.await.unwrap();
+    }
+
+    fn commit(group_id: &str, offset: i64) -> CommitOffsets {
+        CommitOffsets {
+            group_id: group_id.into(),
+            member_id: String::new(),
+            generation_id: -1,
+            group_instance_id: None,
+            offsets: vec![(
+                "t".into(),
+                0,
+                CommittedOffset {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                    commit_timestamp_ms: 0,
+                },
+            )],
+        }
+    }
+
+    fn fetch(group_id: &str) -> FetchOffsets {
+        FetchOffsets {
+            group_id: group_id.into(),
+            partitions: None,
+            require_stable: false,
+        }
+    }
+
+    fn join(group_id: &str) -> JoinGroup {
+        JoinGroup {
+            group_id: group_id.into(),
+            request: JoinRequest {
+                member_id: String::new(),
+                group_instance_id: None,
+                protocol_type: "consumer".into(),
+                protocols: vec![("range".into(), Vec::new())],
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                client_id: "c".into(),
+                client_host: "h".into(),
+                require_known_member_id: false,
+                supports_skip_assignment: false,
+            },
+        }
+    }
+
+    /// A group id whose `__consumer_offsets` partition (of 2) is `partition`.
+    fn group_in(partition: i32) -> String {
+        (0..)
+            .map(|i| format!("group-{i}"))
+            .find(|g| offsets_partition_for(g, 2) == partition)
+            .unwrap()
+    }
+
+    #[actix::test]
+    async fn a_shard_serves_what_it_loaded_and_forgets_what_it_unloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let gc = start(dir.path()).await;
+        let (g0, g1) = (group_in(0), group_in(1));
+
+        let refused = gc.send(commit(&g0, 5)).await.unwrap();
+        assert_eq!(
+            refused,
+            Err(GroupError::NotCoordinator),
+            "nothing loaded yet"
+        );
+        load(&gc, 0).await;
+        assert_eq!(gc.send(commit(&g0, 5)).await.unwrap(), Ok(()));
+        let other = gc.send(commit(&g1, 7)).await.unwrap();
+        assert_eq!(
+            other,
+            Err(GroupError::NotCoordinator),
+            "partition 1 is not loaded"
+        );
+        let listed = gc.send(ListGroups).await.unwrap().unwrap();
+        assert_eq!(listed.len(), 1);
+
+        // A member parked in the initial rebalance delay when the partition moves away.
+        let parked = gc.send(join(&g0));
+        gc.send(UnloadPartition { partition: 0 }).await.unwrap();
+        let answer = parked.await.unwrap();
+        assert_eq!(answer.result.unwrap_err(), GroupError::NotCoordinator);
+        let gone = gc.send(fetch(&g0)).await.unwrap();
+        assert_eq!(gone, Err(GroupError::NotCoordinator));
+        let described = gc
+            .send(DescribeGroups {
+                group_ids: vec![g0.clone()],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            described[0].as_ref().unwrap_err(),
+            &GroupError::NotCoordinator
+        );
+        assert!(gc.send(ListGroups).await.unwrap().unwrap().is_empty());
+
+        // Elected again: the committed offset is read back from the log.
+        load(&gc, 0).await;
+        let fetched = gc.send(fetch(&g0)).await.unwrap().unwrap();
+        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched[0].2.as_ref().unwrap().as_ref().unwrap().offset, 5);
     }
 }

@@ -75,6 +75,15 @@ impl PendingTxnOffsets {
         });
     }
 
+    /// The groups' partition moved to another coordinator: their pending offsets go with it
+    /// (the new coordinator reads them back from the log).
+    pub fn drop_groups(&mut self, unloaded: impl Fn(&str) -> bool) {
+        self.by_producer.retain(|_, groups| {
+            groups.retain(|g, _| !unloaded(g));
+            !groups.is_empty()
+        });
+    }
+
     /// Whether any transaction holds an offset of this group.
     pub fn has_group(&self, group_id: &str) -> bool {
         self.by_producer.values().any(|g| g.contains_key(group_id))
@@ -177,6 +186,24 @@ mod tests {
             p.complete(7, true, everywhere, nothing_committed)
                 .is_empty(),
             "a repeated marker decides nothing"
+        );
+    }
+
+    #[test]
+    fn unloading_drops_only_the_unloaded_groups_pending_offsets() {
+        let mut p = PendingTxnOffsets::default();
+        p.add(7, "moved", key(0), at(10), 100);
+        p.add(7, "stays", key(0), at(11), 101);
+        p.add(8, "moved", key(1), at(12), 102);
+        p.drop_groups(|g| g == "moved");
+        assert!(!p.has_group("moved"));
+        assert_eq!(p.partitions_of("stays"), [&key(0)].into());
+        assert!(p
+            .complete(8, true, everywhere, nothing_committed)
+            .is_empty());
+        assert_eq!(
+            p.complete(7, true, everywhere, nothing_committed),
+            vec![("stays".to_string(), key(0), at(11), 101)]
         );
     }
 

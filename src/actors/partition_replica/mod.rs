@@ -83,6 +83,7 @@ impl Watermarks {
         match isolation {
             IsolationLevel::ReadUncommitted => self.high_watermark,
             IsolationLevel::ReadCommitted => self.last_stable_offset,
+            IsolationLevel::LogEnd => self.log_end_offset,
         }
     }
 }
@@ -96,6 +97,10 @@ pub enum IsolationLevel {
     /// Only below the last stable offset; the aborted transactions in what is read are
     /// listed so the reader can skip their records.
     ReadCommitted,
+    /// Everything up to the log end offset, replicated or not (Kafka's `FetchIsolation.LOG_END`).
+    /// Never from the wire: a coordinator loading the internal-topic partition it now leads
+    /// reads all of it, since the new leader's log is what the partition will hold.
+    LogEnd,
 }
 
 impl IsolationLevel {
@@ -189,13 +194,17 @@ pub struct EpochEndOffset {
 }
 
 /// Append a transaction marker (a control batch) for `producer_id` ending its open transaction.
+/// Only the leader appends; with `required_acks` -1 (what markers use, as in Kafka) it first
+/// checks the ISR against `min.insync.replicas`, and the writer then waits for the high
+/// watermark to pass `next_offset` of the answer.
 #[derive(Message)]
-#[rtype(result = "Result<i64, BrokerError>")] // the marker's offset
+#[rtype(result = "Result<AppendResult, BrokerError>")]
 pub struct WriteTxnMarker {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub coordinator_epoch: i32,
     pub commit: bool,
+    pub required_acks: i16,
 }
 
 /// Read whole batches from `fetch_offset`, at most `max_bytes` (the first batch whole when
@@ -278,37 +287,36 @@ pub struct InstallCleaned(pub CleanedLog);
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct InjectPanic;
 
-/// Reads a partition from its log start to its high watermark, whole batches at a time, as a
-/// coordinator replays its internal topic at start. `decode` turns the bytes of some whole
-/// batches into entries and the offset after the last batch it read; reading stops at the
-/// first failure or when no progress is made.
+/// Reads a partition this node leads from its log start to its log end, whole batches at a
+/// time, as a coordinator loads its internal-topic partition. `decode` turns the bytes of some
+/// whole batches into entries and the offset after the last batch it read; reading stops
+/// early (keeping what was decoded) at a batch `decode` cannot get past. A read the partition
+/// refuses (no longer the leader, restarting) fails the whole replay: a partial load must
+/// never pass for a complete one.
 pub async fn replay_partition<T>(
     addr: &Addr<PartitionReplica>,
     mut decode: impl FnMut(Bytes) -> (Vec<T>, Option<i64>),
-) -> Vec<T> {
+) -> Result<Vec<T>, BrokerError> {
     let mut entries = Vec::new();
-    let Ok(marks) = addr.send(GetWatermarks).await else {
-        return entries;
-    };
+    let marks = addr.send(GetWatermarks).await?;
     let mut offset = marks.log_start_offset;
-    while offset < marks.high_watermark {
+    while offset < marks.log_end_offset {
         let read = addr
             .send(ReadRecords {
                 fetch_offset: offset,
                 max_bytes: 1 << 20,
                 min_one_batch: true,
-                isolation_level: IsolationLevel::ReadUncommitted,
+                isolation_level: IsolationLevel::LogEnd,
                 replica_id: -1,
                 current_leader_epoch: -1,
             })
-            .await;
-        let Ok(Ok(read)) = read else { break };
+            .await??;
         let mut bytes = bytes::BytesMut::new();
         for slice in &read.slices {
-            match slice.read_bytes() {
-                Ok(b) => bytes.extend_from_slice(&b),
-                Err(_) => break,
-            }
+            let b = slice
+                .read_bytes()
+                .map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
+            bytes.extend_from_slice(&b);
         }
         let (decoded, next) = decode(bytes.freeze());
         entries.extend(decoded);
@@ -317,7 +325,7 @@ pub async fn replay_partition<T>(
             _ => break,
         }
     }
-    entries
+    Ok(entries)
 }
 
 // ---- actor ----
@@ -482,6 +490,31 @@ impl PartitionReplica {
             Role::Unknown => return Err(BrokerError::NotLeaderOrFollower),
         };
         check_epoch(current_leader_epoch, my_epoch)
+    }
+
+    /// An `acks=all` write is refused up front while the ISR is smaller than
+    /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS, nothing written); returns that minimum.
+    fn check_min_insync(&self, required_acks: i16) -> Result<i64, BrokerError> {
+        let min_insync_replicas = self.config.min_insync_replicas;
+        let isr_size = match &self.role {
+            Role::Leader(s) => s.isr.len(),
+            _ => 0,
+        };
+        if required_acks == -1 && (isr_size as i64) < min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas {
+                isr: isr_size,
+                min: min_insync_replicas,
+            });
+        }
+        Ok(min_insync_replicas)
+    }
+
+    /// The leader epoch this replica leads at (-1 when it does not lead).
+    fn leader_epoch(&self) -> i32 {
+        match &self.role {
+            Role::Leader(s) => s.leader_epoch,
+            _ => -1,
+        }
     }
 
     /// After anything that moved this leader's log end or a follower: recompute the high
@@ -690,17 +723,8 @@ impl Handler<AppendRecords> for PartitionReplica {
 
     fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
         self.check_leader(-1)?;
-        let min_insync_replicas = self.config.min_insync_replicas;
-        let (isr_size, leader_epoch) = match &self.role {
-            Role::Leader(s) => (s.isr.len(), s.leader_epoch),
-            _ => (0, -1),
-        };
-        if msg.required_acks == -1 && (isr_size as i64) < min_insync_replicas {
-            return Err(BrokerError::NotEnoughReplicas {
-                isr: isr_size,
-                min: min_insync_replicas,
-            });
-        }
+        let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
+        let leader_epoch = self.leader_epoch();
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_from(msg.records, now, msg.origin)?)
@@ -766,10 +790,11 @@ impl Handler<ReadRecords> for PartitionReplica {
 }
 
 impl Handler<WriteTxnMarker> for PartitionReplica {
-    type Result = Result<i64, BrokerError>;
+    type Result = Result<AppendResult, BrokerError>;
 
     fn handle(&mut self, msg: WriteTxnMarker, ctx: &mut Context<Self>) -> Self::Result {
         self.check_leader(-1)?;
+        let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
             Ok(log.append_txn_marker(
@@ -781,7 +806,14 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
             )?)
         })?;
         self.advance_high_watermark();
-        Ok(info.first_offset)
+        Ok(AppendResult {
+            base_offset: info.first_offset,
+            next_offset: info.last_offset + 1,
+            log_append_time: info.log_append_time,
+            log_start_offset: self.watermarks().log_start_offset,
+            leader_epoch: self.leader_epoch(),
+            min_insync_replicas,
+        })
     }
 }
 
@@ -1170,8 +1202,10 @@ mod tests {
             producer_epoch: 0,
             coordinator_epoch: 0,
             commit: false,
+            required_acks: -1,
         };
-        assert_eq!(addr.send(marker).await.unwrap().unwrap(), 2);
+        let written = addr.send(marker).await.unwrap().unwrap();
+        assert_eq!((written.base_offset, written.next_offset), (2, 3));
         let woken = tokio::time::timeout(WAIT, watermarks.wait_for(|w| w.last_stable_offset > 0));
         assert_eq!(woken.await.unwrap().unwrap().last_stable_offset, 3);
 
@@ -1193,6 +1227,7 @@ mod tests {
             producer_epoch: -1,
             coordinator_epoch: 0,
             commit: true,
+            required_acks: -1,
         };
         let refused = addr.send(stale).await.unwrap().unwrap_err();
         assert_eq!(refused.code(), 47);

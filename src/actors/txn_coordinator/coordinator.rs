@@ -5,13 +5,22 @@
 //!
 //! Handlers send it messages (`InitTxnProducerId`, `AddPartitionsToTxn`, `AddOffsetsToTxn`,
 //! `VerifyPartitionsInTxn`, `EndTxn`, `DescribeTxns`, `ListTxns`); it runs the state machine
-//! (`txn.rs`) and carries out the returned effects in order. Invariants it keeps:
-//! - every state change is appended to the id's `__transaction_state` partition before it
-//!   takes effect or is answered; the actor waits for each write (`ctx.wait`), so no request
-//!   sees a change that is not on disk, and changes of one id are written in order;
+//! (`txn.rs`) and carries out the returned effects in order.
+//!
+//! It coordinates exactly the `__transaction_state` partitions of its shard that this node
+//! leads: `LoadPartition` (an election) replays one partition while the rest keep serving —
+//! its ids answer COORDINATOR_LOAD_IN_PROGRESS until then — and restarts the marker rounds of
+//! what it left prepared and the timeouts of what it left open; `UnloadPartition` (a
+//! resignation) forgets its ids, their timers and marker rounds. Ids of partitions it does not
+//! hold answer NOT_COORDINATOR. The partition's leader epoch is the coordinator epoch its
+//! markers carry. Invariants it keeps:
+//! - every state change is appended to the id's `__transaction_state` partition with
+//!   `acks=all` (`delayed_produce`, bounded by `request.timeout.ms`) before it takes effect
+//!   or is answered; the actor waits for each write (`ctx.wait`), so no request sees a change
+//!   that is not replicated, and changes of one id are written in order. A failed write
+//!   answers as Kafka's does (`WriteFailure`: a lost leadership is NOT_COORDINATOR);
 //! - a Prepare* transaction always has a marker round running: every partition in it gets its
-//!   marker (retried until it lands), then Complete* is written. At start each shard replays
-//!   its partitions (before serving anything) and restarts the rounds of what was prepared;
+//!   marker (retried until it lands), then Complete* is written;
 //! - an Ongoing transaction has its timeout armed; a periodic sweep
 //!   (`transaction.abort.timed.out.transaction.cleanup.interval.ms`) catches any it missed.
 //!
@@ -30,8 +39,12 @@ use super::records;
 use super::txn::*;
 use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::actors::controller::{AllocateProducerId, Controller};
+use crate::actors::coordinator_partitions::{
+    CoordinatorPartitions, LoadPartition, PartitionState, UnloadPartition, WriteFailure,
+};
+use crate::actors::delayed_produce::append_replicated;
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::{replay_partition, AppendRecords};
+use crate::actors::partition_replica::replay_partition;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -43,6 +56,8 @@ const MARKER_RETRY_MIN: Duration = Duration::from_millis(50);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(1);
 /// Pause before writing Complete* again after that write failed.
 const COMPLETE_RETRY: Duration = Duration::from_millis(500);
+/// Pause before replaying a partition again after its replay failed (still led here).
+const LOAD_RETRY: Duration = Duration::from_secs(1);
 
 /// How a shard is placed and what it reaches.
 pub struct TxnCoordinatorSetup {
@@ -51,13 +66,15 @@ pub struct TxnCoordinatorSetup {
     pub abort_check_interval: Duration,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub expiry_check_interval: Duration,
+    /// `request.timeout.ms`: how long a state write waits for replication.
+    pub write_timeout: Duration,
     pub replicas: Arc<ReplicaManager>,
     pub controller: Addr<Controller>,
     pub wheel: Addr<TimerWheel>,
     pub markers: MarkerWriter,
-    /// This shard owns the `__transaction_state` partitions p with p % shards == shard.
+    /// For logs: this shard is sent the `__transaction_state` partitions p with
+    /// p % shards == shard.
     pub shard: usize,
-    pub shards: usize,
     pub txn_partitions: i32,
     /// Partitions of `__consumer_offsets` (AddOffsetsToTxn adds the group's).
     pub offsets_partitions: i32,
@@ -65,12 +82,15 @@ pub struct TxnCoordinatorSetup {
 
 pub struct TxnCoordinator {
     setup: TxnCoordinatorSetup,
+    /// The partitions it coordinates (led here), whether each is loaded, their epochs.
+    partitions: CoordinatorPartitions,
     txns: HashMap<String, TxnMetadata>,
     /// Armed timeouts: sequence number (to ignore superseded wake-ups) and the wheel's id.
     timers: HashMap<String, (u64, Option<TimerId>)>,
     next_timer_seq: u64,
-    /// The marker round running for an id (a newer round supersedes an older one).
-    marker_rounds: HashMap<String, u64>,
+    /// The marker round running for an id (a newer round supersedes an older one) and its
+    /// task, cancelled when the id's partition is unloaded.
+    marker_rounds: HashMap<String, (u64, SpawnHandle)>,
     next_round: u64,
 }
 
@@ -87,6 +107,7 @@ impl TxnCoordinator {
     pub fn new(setup: TxnCoordinatorSetup) -> Self {
         TxnCoordinator {
             setup,
+            partitions: CoordinatorPartitions::default(),
             txns: HashMap::new(),
             timers: HashMap::new(),
             next_timer_seq: 0,
@@ -99,11 +120,16 @@ impl TxnCoordinator {
         txn_partition_for(transactional_id, self.setup.txn_partitions)
     }
 
-    fn owns(&self, transactional_id: &str) -> bool {
-        self.partition_of(transactional_id) as usize % self.setup.shards == self.setup.shard
+    /// Whether this shard may serve the id now: its partition is led here and loaded.
+    fn check(&self, transactional_id: &str) -> Result<(), TxnError> {
+        self.partitions
+            .check(self.partition_of(transactional_id))
+            .map(|_| ())
+            .map_err(TxnError::from)
     }
 
-    /// Appends one id's record to its `__transaction_state` partition.
+    /// Appends one id's record to its `__transaction_state` partition with `acks=all` and
+    /// waits for replication (at most `request.timeout.ms`).
     fn append(
         &self,
         meta: &TxnMetadata,
@@ -114,16 +140,10 @@ impl TxnCoordinator {
             &[(records::key(&meta.transactional_id), records::value(meta))],
             wall_clock_ms(),
         );
+        let (wheel, timeout) = (self.setup.wheel.clone(), self.setup.write_timeout);
         async move {
-            let handle = handle.ok_or(BrokerError::CoordinatorNotAvailable)?;
-            handle
-                .addr
-                .send(AppendRecords {
-                    records: batch,
-                    origin: AppendOrigin::Coordinator,
-                    required_acks: 1,
-                })
-                .await??;
+            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+            append_replicated(&handle, batch, AppendOrigin::Coordinator, &wheel, timeout).await?;
             Ok(())
         }
     }
@@ -154,7 +174,7 @@ impl TxnCoordinator {
                             tracing::warn!(transactional_id = %id, state = %next.state, error = %e,
                                 "writing transaction state failed");
                             if let Some(tx) = caller {
-                                let _ = tx.send(Err(TxnError::CoordinatorNotAvailable));
+                                let _ = tx.send(Err(WriteFailure::of(&e).into()));
                             }
                             act.persist_failed(ctx, &id, &next);
                         }
@@ -238,14 +258,14 @@ impl TxnCoordinator {
     ) {
         self.next_round += 1;
         let round = self.next_round;
-        self.marker_rounds.insert(id.to_string(), round);
+        let coordinator_epoch = match self.partitions.state(self.partition_of(id)) {
+            Some(PartitionState::Active { epoch } | PartitionState::Loading { epoch, .. }) => epoch,
+            None => return, // resigned: the next coordinator finishes the transaction
+        };
         let marker = TxnMarker {
             producer_id,
             producer_epoch,
-            coordinator_epoch: self
-                .setup
-                .markers
-                .leader_epoch(TRANSACTION_STATE_TOPIC, self.partition_of(id)),
+            coordinator_epoch,
             commit,
         };
         let writer = self.setup.markers.clone();
@@ -256,14 +276,11 @@ impl TxnCoordinator {
             let mut backoff = MARKER_RETRY_MIN;
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                let results = futures::future::join_all(
-                    pending.iter().map(|(t, p)| writer.write(t, *p, marker)),
-                )
-                .await;
+                let results = writer.write_all(&pending, marker).await;
                 let mut retry = Vec::new();
                 for ((topic, partition), result) in pending.into_iter().zip(results) {
                     match result {
-                        Ok(MarkerOutcome::Written(_)) => {}
+                        Ok(MarkerOutcome::Written) => {}
                         Ok(MarkerOutcome::PartitionGone) => {
                             tracing::info!(transactional_id = %txn_id, %topic, partition,
                                 "no marker for a partition that no longer exists");
@@ -292,8 +309,9 @@ impl TxnCoordinator {
             }
         };
         let id = id.to_string();
-        ctx.spawn(writing.into_actor(self).map(move |(), act, ctx| {
-            if act.marker_rounds.get(&id) != Some(&round) {
+        let key = id.clone();
+        let task = ctx.spawn(writing.into_actor(self).map(move |(), act, ctx| {
+            if act.marker_rounds.get(&id).map(|r| r.0) != Some(round) {
                 return;
             }
             act.marker_rounds.remove(&id);
@@ -304,6 +322,11 @@ impl TxnCoordinator {
                 act.complete(ctx, id);
             }
         }));
+        if let Some((_, superseded)) = self.marker_rounds.insert(key, (round, task)) {
+            // Not expected: a transaction is only prepared again once the previous round has
+            // completed it. Should it happen, the older round's transaction is over.
+            ctx.cancel_future(superseded);
+        }
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>, id: &str, deadline_ms: i64) {
@@ -398,59 +421,141 @@ impl TxnCoordinator {
         }
     }
 
-    /// Replays this shard's `__transaction_state` partitions, then finishes what they left
-    /// prepared and re-arms the timeouts of open transactions.
-    fn load(&mut self, ctx: &mut Context<Self>) {
-        let partitions: Vec<i32> = (0..self.setup.txn_partitions)
-            .filter(|p| *p as usize % self.setup.shards == self.setup.shard)
-            .collect();
-        let replicas = self.setup.replicas.clone();
-        let reading = async move {
-            let mut all = Vec::new();
-            for p in partitions {
-                let Some(handle) = replicas.get(TRANSACTION_STATE_TOPIC, p) else {
-                    continue;
-                };
-                all.extend(replay_partition(&handle.addr, records::decode_batches).await);
+    /// An election: replays the partition unless it is already here (then only its epoch
+    /// moves). `loaded` fires once it is Active, or the load was superseded.
+    fn elect(
+        &mut self,
+        ctx: &mut Context<Self>,
+        partition: i32,
+        leader_epoch: i32,
+        loaded: Option<oneshot::Sender<()>>,
+    ) {
+        match self.partitions.elect(partition, leader_epoch) {
+            Some(load) => self.load(ctx, partition, load, loaded),
+            None => {
+                if let Some(tx) = loaded {
+                    let _ = tx.send(());
+                }
             }
-            all
-        };
-        ctx.wait(
-            reading
-                .into_actor(self)
-                .map(|loaded, act, ctx| act.apply_loaded(ctx, loaded)),
-        );
+        }
     }
 
-    fn apply_loaded(&mut self, ctx: &mut Context<Self>, loaded: Vec<records::TxnRecord>) {
+    /// Replays one `__transaction_state` partition without blocking the shard's other
+    /// partitions; a failed replay is tried again while the partition is still to load.
+    fn load(
+        &mut self,
+        ctx: &mut Context<Self>,
+        partition: i32,
+        load: u64,
+        loaded: Option<oneshot::Sender<()>>,
+    ) {
+        let handle = self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition);
+        let reading = async move {
+            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+            replay_partition(&handle.addr, records::decode_batches).await
+        };
+        ctx.spawn(reading.into_actor(self).map(move |read, act, ctx| {
+            if !act.partitions.is_loading(partition, load) {
+                // Resigned (or elected again) meanwhile: this replay is stale.
+                if let Some(tx) = loaded {
+                    let _ = tx.send(());
+                }
+                return;
+            }
+            match read {
+                Ok(records) => {
+                    act.partitions.loaded(partition, load);
+                    act.apply_loaded(ctx, partition, records);
+                    if let Some(tx) = loaded {
+                        let _ = tx.send(());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "replaying a __transaction_state partition failed; retrying");
+                    ctx.run_later(LOAD_RETRY, move |act, ctx| {
+                        if act.partitions.is_loading(partition, load) {
+                            act.load(ctx, partition, load, loaded);
+                        } else if let Some(tx) = loaded {
+                            let _ = tx.send(());
+                        }
+                    });
+                }
+            }
+        }));
+    }
+
+    /// Installs one partition's ids (last record per id wins, a tombstone forgets it), then
+    /// finishes what they left prepared and re-arms the timeouts of open transactions.
+    fn apply_loaded(
+        &mut self,
+        ctx: &mut Context<Self>,
+        partition: i32,
+        loaded: Vec<records::TxnRecord>,
+    ) {
         let count = loaded.len();
+        let mut ids: Vec<String> = Vec::new();
         for r in loaded {
+            ids.push(r.transactional_id.clone());
             match r.metadata {
                 Some(meta) => self.txns.insert(r.transactional_id, meta),
                 None => self.txns.remove(&r.transactional_id),
             };
         }
-        let recovering: Vec<(String, Vec<Effect>)> = self
-            .txns
-            .iter()
-            .map(|(id, m)| (id.clone(), m.recover()))
-            .filter(|(_, fx)| !fx.is_empty())
+        ids.sort();
+        ids.dedup();
+        let recovering: Vec<(String, Vec<Effect>)> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let effects = self.txns.get(&id)?.recover();
+                (!effects.is_empty()).then_some((id, effects))
+            })
             .collect();
-        if count > 0 {
-            tracing::info!(
-                shard = self.setup.shard,
-                records = count,
-                transactional_ids = self.txns.len(),
-                completing = recovering
-                    .iter()
-                    .filter(|(_, fx)| fx.iter().any(|e| matches!(e, Effect::WriteMarkers { .. })))
-                    .count(),
-                "transaction coordinator loaded"
-            );
-        }
+        tracing::info!(
+            shard = self.setup.shard,
+            partition,
+            records = count,
+            transactional_ids = self.txns.len(),
+            completing = recovering
+                .iter()
+                .filter(|(_, fx)| fx.iter().any(|e| matches!(e, Effect::WriteMarkers { .. })))
+                .count(),
+            "transaction coordinator loaded a __transaction_state partition"
+        );
         for (id, effects) in recovering {
             self.run(ctx, id, effects, None);
         }
+    }
+
+    /// A resignation: the partition's ids, their timeouts and their marker rounds are
+    /// dropped; the new coordinator reads them back and finishes what was prepared.
+    fn unload(&mut self, ctx: &mut Context<Self>, partition: i32) {
+        if !self.partitions.resign(partition) {
+            return;
+        }
+        let n = self.setup.txn_partitions;
+        let here = |id: &str| txn_partition_for(id, n) == partition;
+        let ids: Vec<String> = self.txns.keys().filter(|id| here(id)).cloned().collect();
+        for id in &ids {
+            self.txns.remove(id);
+            self.cancel(id);
+        }
+        let rounds: Vec<String> = self
+            .marker_rounds
+            .keys()
+            .filter(|id| here(id))
+            .cloned()
+            .collect();
+        for id in rounds {
+            if let Some((_, task)) = self.marker_rounds.remove(&id) {
+                ctx.cancel_future(task);
+            }
+        }
+        tracing::info!(
+            shard = self.setup.shard,
+            partition,
+            transactional_ids = ids.len(),
+            "transaction coordinator unloaded a __transaction_state partition"
+        );
     }
 }
 
@@ -458,7 +563,6 @@ impl Actor for TxnCoordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.load(ctx);
         ctx.run_interval(self.setup.abort_check_interval, |act, ctx| {
             act.abort_timed_out(ctx)
         });
@@ -536,9 +640,10 @@ pub struct TxnListing {
 }
 
 /// ListTransactions: ids in one of `states` (all if empty), held by one of `producer_ids` (all
-/// if empty), whose transaction has run longer than `min_duration_ms` (-1: any).
+/// if empty), whose transaction has run longer than `min_duration_ms` (-1: any), among the
+/// ids this shard coordinates; COORDINATOR_LOAD_IN_PROGRESS while one of its partitions loads.
 #[derive(Message)]
-#[rtype(result = "Vec<TxnListing>")]
+#[rtype(result = "Result<Vec<TxnListing>, TxnError>")]
 pub struct ListTxns {
     pub states: Vec<TxnState>,
     pub producer_ids: Vec<i64>,
@@ -561,9 +666,7 @@ impl TxnCoordinator {
         if transactional_id.is_empty() {
             return Err(TxnError::InvalidRequest);
         }
-        if !self.owns(transactional_id) {
-            return Err(TxnError::NotCoordinator);
-        }
+        self.check(transactional_id)?;
         self.txns
             .get(transactional_id)
             .ok_or(TxnError::InvalidProducerIdMapping)
@@ -596,8 +699,8 @@ impl Handler<InitTxnProducerId> for TxnCoordinator {
         if let Err(e) = validate_init(&msg.transactional_id, msg.timeout_ms, &self.setup.config) {
             return ready(Err(e));
         }
-        if !self.owns(&msg.transactional_id) {
-            return ready(Err(TxnError::NotCoordinator));
+        if let Err(e) = self.check(&msg.transactional_id) {
+            return ready(Err(e));
         }
         let (tx, rx) = oneshot::channel();
         let needs_producer_id = self
@@ -715,6 +818,9 @@ impl Handler<ListTxns> for TxnCoordinator {
     type Result = MessageResult<ListTxns>;
 
     fn handle(&mut self, msg: ListTxns, _: &mut Context<Self>) -> Self::Result {
+        if self.partitions.any_loading() {
+            return MessageResult(Err(TxnError::CoordinatorLoadInProgress));
+        }
         let now = wall_clock_ms();
         let mut listed: Vec<TxnListing> = self
             .txns
@@ -730,6 +836,22 @@ impl Handler<ListTxns> for TxnCoordinator {
             })
             .collect();
         listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
-        MessageResult(listed)
+        MessageResult(Ok(listed))
+    }
+}
+
+impl Handler<LoadPartition> for TxnCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LoadPartition, ctx: &mut Context<Self>) {
+        self.elect(ctx, msg.partition, msg.leader_epoch, msg.loaded);
+    }
+}
+
+impl Handler<UnloadPartition> for TxnCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: UnloadPartition, ctx: &mut Context<Self>) {
+        self.unload(ctx, msg.partition);
     }
 }

@@ -2,10 +2,11 @@
 //! machine (Kafka's states and transitions, producer id and epoch, the partitions of the open
 //! transaction, timeouts); `records` is its `__transaction_state` record format;
 //! `coordinator` is the `TxnCoordinator` actor that runs the machines, persists every change
-//! and drives markers; `markers` writes one marker into a partition hosted here (shared with
-//! the WriteTxnMarkers request).
+//! and drives markers; `markers` writes a transaction's markers wherever its partitions are
+//! led (locally, or with WriteTxnMarkers through `marker_channel` to other brokers).
 
 pub mod coordinator;
+pub mod marker_channel;
 pub mod markers;
 pub mod records;
 pub mod txn;

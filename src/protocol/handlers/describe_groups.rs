@@ -7,6 +7,7 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 
 use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::DescribeGroups;
+use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 
 pub async fn handle(
@@ -23,13 +24,24 @@ pub async fn handle(
                 group_ids: vec![group_id.clone()],
             })
             .await;
-        let Some(d) = described.ok().and_then(|mut v| v.pop()) else {
-            groups.push(
-                DescribedGroup::default()
-                    .with_group_id(id)
-                    .with_error_code(15),
-            );
-            continue;
+        let d = match described.ok().and_then(|mut v| v.pop()) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                groups.push(
+                    DescribedGroup::default()
+                        .with_group_id(id)
+                        .with_error_code(e.code()),
+                );
+                continue;
+            }
+            None => {
+                groups.push(
+                    DescribedGroup::default()
+                        .with_group_id(id)
+                        .with_error_code(GroupError::CoordinatorNotAvailable.code()),
+                );
+                continue;
+            }
         };
         let members = d
             .members

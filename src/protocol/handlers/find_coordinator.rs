@@ -1,60 +1,162 @@
-//! FindCoordinator: on one broker every group (key type 0) and transactional id (key type 1)
-//! is coordinated here. Other key types are INVALID_REQUEST.
+//! FindCoordinator: the coordinator of a group (key type 0) is the leader of the group's
+//! `__consumer_offsets` partition, that of a transactional id (key type 1) the leader of its
+//! `__transaction_state` partition, as in Kafka; host and port are the leader's registered
+//! ones. No live leader (the partition is being elected, or the internal topic is still being
+//! created) answers COORDINATOR_NOT_AVAILABLE, which clients retry. Other key types are
+//! INVALID_REQUEST. On one broker every partition is led here, so the answer is this broker.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
+use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
+use crate::actors::txn_coordinator::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::metadata::{BrokerInfo, MetadataImage};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let host = str_bytes(&ctx.advertised_host);
     // v0 has no key type: groups only.
-    let known_key_type = version == 0 || matches!(req.key_type, 0 | 1);
-    if !known_key_type {
-        let invalid = BrokerError::InvalidRequest(String::new()).code();
-        if version >= 4 {
-            let coordinators = req
-                .coordinator_keys
-                .into_iter()
-                .map(|key| {
-                    Coordinator::default()
-                        .with_key(key)
-                        .with_node_id(BrokerId(-1))
-                        .with_port(-1)
-                        .with_error_code(invalid)
-                })
-                .collect();
-            return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    let key_type = if version == 0 { 0 } else { req.key_type };
+    let image = ctx.metadata.current();
+    let find = |key: &str| -> Result<BrokerInfo, BrokerError> {
+        match key_type {
+            0 => coordinator(
+                &image,
+                OFFSETS_TOPIC,
+                offsets_partition_for(key, ctx.offsets_partitions),
+            ),
+            1 => coordinator(
+                &image,
+                TRANSACTION_STATE_TOPIC,
+                txn_partition_for(key, ctx.txn_partitions),
+            ),
+            _ => Err(BrokerError::InvalidRequest(format!(
+                "unknown coordinator key type {key_type}"
+            ))),
         }
-        return FindCoordinatorResponse::default()
-            .with_node_id(BrokerId(-1))
-            .with_port(-1)
-            .with_error_code(invalid);
-    }
+    };
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(ctx.node_id))
-                    .with_host(host.clone())
-                    .with_port(ctx.advertised_port)
+                let found = find(key.as_str());
+                let c = Coordinator::default().with_key(key);
+                match found {
+                    Ok(b) => c
+                        .with_node_id(BrokerId(b.id))
+                        .with_host(str_bytes(&b.host))
+                        .with_port(b.port),
+                    Err(e) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_host(StrBytes::default())
+                        .with_port(-1)
+                        .with_error_code(e.code()),
+                }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    FindCoordinatorResponse::default()
-        .with_node_id(BrokerId(ctx.node_id))
-        .with_host(host)
-        .with_port(ctx.advertised_port)
+    match find(req.key.as_str()) {
+        Ok(b) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(b.id))
+            .with_host(str_bytes(&b.host))
+            .with_port(b.port),
+        Err(e) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(-1))
+            .with_host(StrBytes::default())
+            .with_port(-1)
+            .with_error_code(e.code()),
+    }
+}
+
+/// The broker that coordinates what `partition` of the internal `topic` holds: its leader,
+/// if that broker is registered and not fenced.
+fn coordinator(
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Result<BrokerInfo, BrokerError> {
+    let leader = image
+        .partition(topic, partition)
+        .map(|p| p.leader)
+        .ok_or(BrokerError::CoordinatorNotAvailable)?;
+    if leader < 0 || !image.is_broker_live(leader) {
+        return Err(BrokerError::CoordinatorNotAvailable);
+    }
+    image
+        .brokers
+        .get(&leader)
+        .cloned()
+        .ok_or(BrokerError::CoordinatorNotAvailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{PartitionMeta, TopicMeta};
+
+    fn image(leaders: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for id in [1, 2] {
+            image.brokers.insert(
+                id,
+                BrokerInfo {
+                    id,
+                    host: format!("broker{id}"),
+                    port: 9090 + id,
+                    rack: None,
+                },
+            );
+        }
+        image.fenced_brokers.insert(2);
+        let partitions = leaders
+            .iter()
+            .enumerate()
+            .map(|(i, &leader)| PartitionMeta {
+                index: i as i32,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            })
+            .collect();
+        image.topics.insert(
+            OFFSETS_TOPIC.into(),
+            TopicMeta {
+                name: OFFSETS_TOPIC.into(),
+                id: Default::default(),
+                partitions,
+                configs: Default::default(),
+                internal: true,
+            },
+        );
+        image
+    }
+
+    #[test]
+    fn the_coordinator_is_the_live_leader_of_the_keys_partition() {
+        let image = image(&[1, 2, -1, 3]);
+        let found = coordinator(&image, OFFSETS_TOPIC, 0).unwrap();
+        assert_eq!(
+            (found.id, found.host.as_str(), found.port),
+            (1, "broker1", 9091)
+        );
+        // Fenced leader, no leader, unregistered leader, unknown partition or topic.
+        for partition in [1, 2, 3, 4] {
+            let e = coordinator(&image, OFFSETS_TOPIC, partition).unwrap_err();
+            assert_eq!(e.code(), 15, "partition {partition}");
+        }
+        let e = coordinator(&image, TRANSACTION_STATE_TOPIC, 0).unwrap_err();
+        assert_eq!(e.code(), 15);
+    }
 }

@@ -1,4 +1,6 @@
-//! ListGroups: every group on every coordinator shard, filtered by state (v4+).
+//! ListGroups: every group on every coordinator shard (the groups of the `__consumer_offsets`
+//! partitions this node leads), filtered by state (v4+). While a shard is loading a partition
+//! the answer carries COORDINATOR_LOAD_IN_PROGRESS with the groups the others know.
 
 use std::sync::Arc;
 
@@ -17,10 +19,16 @@ pub async fn handle(
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let lists =
         futures::future::join_all(ctx.group_coordinators.iter().map(|c| c.send(ListGroups))).await;
-    let groups = lists
+    let mut error_code = 0;
+    let mut listed = Vec::new();
+    for list in lists.into_iter().flatten() {
+        match list {
+            Ok(l) => listed.extend(l),
+            Err(e) => error_code = e.code(),
+        }
+    }
+    let groups = listed
         .into_iter()
-        .flatten()
-        .flatten()
         .filter(|(_, _, state)| states.is_empty() || states.contains(&state.to_lowercase()))
         .map(|(id, protocol_type, state)| {
             let g = ListedGroup::default()
@@ -38,5 +46,7 @@ pub async fn handle(
             }
         })
         .collect();
-    ListGroupsResponse::default().with_groups(groups)
+    ListGroupsResponse::default()
+        .with_error_code(error_code)
+        .with_groups(groups)
 }

@@ -45,7 +45,8 @@ pub async fn handle(
     let mut listed = Vec::new();
     for answer in futures::future::join_all(asks).await {
         match answer {
-            Ok(l) => listed.extend(l),
+            Ok(Ok(l)) => listed.extend(l),
+            Ok(Err(e)) => return response.with_error_code(e.code()),
             Err(_) => return response.with_error_code(TxnError::CoordinatorNotAvailable.code()),
         }
     }

@@ -1,7 +1,9 @@
 //! OffsetFetch: committed offsets of one group (v1–7; all partitions when topics is null, v2+)
 //! or of several groups in one request (v8+). Partitions without a commit answer offset -1.
 //! Offsets of open transactions are invisible; with RequireStable (v7+) their partitions
-//! answer UNSTABLE_OFFSET_COMMIT instead.
+//! answer UNSTABLE_OFFSET_COMMIT instead. A group this node does not coordinate (or is still
+//! loading) fails as a whole, where each version puts it: every requested partition (v1), the
+//! top-level error (v2–7), the group's error (v8+).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse}
 
 use super::{str_bytes, topic_name};
 use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets, FetchedOffset};
+use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 
 async fn fetch(
@@ -21,7 +24,7 @@ async fn fetch(
     group_id: String,
     partitions: Option<Vec<(String, i32)>>,
     require_stable: bool,
-) -> Vec<FetchedOffset> {
+) -> Result<Vec<FetchedOffset>, GroupError> {
     ctx.group_coordinator(&group_id)
         .send(FetchOffsets {
             group_id,
@@ -29,7 +32,7 @@ async fn fetch(
             require_stable,
         })
         .await
-        .unwrap_or_default()
+        .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
 }
 
 /// Per topic: partition, committed offset (if any), error code.
@@ -72,6 +75,17 @@ pub async fn handle(
                     .collect()
             });
             let fetched = fetch(ctx, g.group_id.to_string(), partitions, req.require_stable).await;
+            let fetched = match fetched {
+                Ok(f) => f,
+                Err(e) => {
+                    groups.push(
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(GroupId(g.group_id.0))
+                            .with_error_code(e.code()),
+                    );
+                    continue;
+                }
+            };
             let topics = by_topic(fetched)
                 .into_iter()
                 .map(|(t, parts)| {
@@ -114,7 +128,22 @@ pub async fn handle(
             .collect()
     });
     let require_stable = version >= 7 && req.require_stable;
-    let fetched = fetch(ctx, req.group_id.to_string(), partitions, require_stable).await;
+    let fetched = match fetch(
+        ctx,
+        req.group_id.to_string(),
+        partitions.clone(),
+        require_stable,
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(e) if version < 2 => partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, p)| (t, p, Err(e)))
+            .collect(),
+        Err(e) => return OffsetFetchResponse::default().with_error_code(e.code()),
+    };
     let topics = by_topic(fetched)
         .into_iter()
         .map(|(t, parts)| {

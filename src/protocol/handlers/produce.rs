@@ -3,8 +3,8 @@
 //! acks=0 gets no response (the router drops it); acks=1 completes when the leader's append
 //! does; acks=-1 (all) is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than
 //! `min.insync.replicas`, and otherwise completes when the high watermark passes the records
-//! (a delayed produce: it waits on the partition's watermarks and one `TimerWheel` wake-up at
-//! the request's timeout, never polling). While it waits, losing leadership answers
+//! (`delayed_produce`: it waits on the partition's watermarks and one `TimerWheel` wake-up
+//! at the request's timeout, never polling). While it waits, losing leadership answers
 //! NOT_LEADER_OR_FOLLOWER and an ISR shrinking below the minimum
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND; the timeout answers REQUEST_TIMED_OUT.
 
@@ -14,9 +14,8 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::partition_handle;
-use crate::actors::partition_replica::{AppendRecords, AppendResult};
-use crate::actors::replica_manager::PartitionHandle;
-use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
+use crate::actors::delayed_produce::await_replication;
+use crate::actors::partition_replica::AppendRecords;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::storage::AppendOrigin;
@@ -58,7 +57,8 @@ pub async fn handle(
                         })
                         .await??;
                     if acks == -1 {
-                        await_replication(ctx, &handle, &appended, timeout).await?;
+                        await_replication(&ctx.timer, &handle.watermarks, &appended, timeout)
+                            .await?;
                     }
                     Ok(appended)
                 }
@@ -90,53 +90,4 @@ pub async fn handle(
         );
     }
     ProduceResponse::default().with_responses(responses)
-}
-
-/// The delayed part of an `acks=all` produce: done when the high watermark reaches the end of
-/// what was appended.
-async fn await_replication(
-    ctx: &Arc<BrokerContext>,
-    handle: &PartitionHandle,
-    appended: &AppendResult,
-    timeout: std::time::Duration,
-) -> Result<(), BrokerError> {
-    let mut watermarks = handle.watermarks.clone();
-    let settled = |w: &crate::actors::partition_replica::Watermarks| {
-        w.high_watermark >= appended.next_offset
-            || !w.is_leader
-            || w.leader_epoch != appended.leader_epoch
-            || (w.isr_size as i64) < appended.min_insync_replicas
-    };
-    let check = |w: &crate::actors::partition_replica::Watermarks| {
-        if w.high_watermark >= appended.next_offset {
-            Ok(())
-        } else if !w.is_leader || w.leader_epoch != appended.leader_epoch {
-            Err(BrokerError::NotLeaderOrFollower)
-        } else {
-            Err(BrokerError::NotEnoughReplicasAfterAppend)
-        }
-    };
-    let now = *watermarks.borrow();
-    if settled(&now) {
-        return check(&now);
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let timer = ctx
-        .timer
-        .send(ScheduleWakeup {
-            delay: timeout,
-            waker: tx,
-        })
-        .await
-        .map_err(|_| BrokerError::RequestTimedOut)?;
-    let result = tokio::select! {
-        r = watermarks.wait_for(|w| settled(w)) => match r {
-            Ok(w) => check(&w),
-            Err(_) => Err(BrokerError::NotLeaderOrFollower),
-        },
-        _ = rx => Err(BrokerError::RequestTimedOut),
-    };
-    ctx.timer.do_send(CancelWakeup(timer));
-    metrics::counter!("troupe_delayed_produce_completed_total").increment(1);
-    result
 }

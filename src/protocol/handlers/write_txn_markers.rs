@@ -1,8 +1,8 @@
-//! WriteTxnMarkers: a transaction coordinator asks this broker to write COMMIT or ABORT
-//! markers into partitions it leads. On one broker the local `TxnCoordinator` writes its
-//! markers directly through the same `MarkerWriter`; this request is the path another broker's
-//! coordinator takes, with the same effect (including deciding pending transactional offsets
-//! in `__consumer_offsets`).
+//! WriteTxnMarkers: another broker's transaction coordinator asks this broker to write COMMIT
+//! or ABORT markers into partitions it leads (the local `TxnCoordinator` writes its own
+//! through `MarkerWriter::write_local` directly). Same path, same effect: `acks=all`, and
+//! pending transactional offsets in `__consumer_offsets` decided. Never forwarded: a partition
+//! not led here answers NOT_LEADER_OR_FOLLOWER and the sender routes again.
 
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub async fn handle(
             let writes = t
                 .partition_indexes
                 .iter()
-                .map(|p| ctx.markers.write(&topic, *p, marker));
+                .map(|p| ctx.markers.write_local(&topic, *p, marker));
             let results = futures::future::join_all(writes).await;
             let partitions = t
                 .partition_indexes
@@ -42,7 +42,7 @@ pub async fn handle(
                 .zip(results)
                 .map(|(p, r)| {
                     let code = match r {
-                        Ok(MarkerOutcome::Written(_)) => 0,
+                        Ok(MarkerOutcome::Written) => 0,
                         Ok(MarkerOutcome::PartitionGone) => {
                             BrokerError::UnknownTopicOrPartition.code()
                         }
