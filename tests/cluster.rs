@@ -870,9 +870,14 @@ fn groups_and_transactions_keep_working_across_coordinator_failover() {
 
     let mut cluster = Cluster::start(ClusterSpec::default());
     create_topic(&cluster, "failover", 1, 3, &[]);
-    wait_for_state(&cluster, "failover", 0, Duration::from_secs(30), "full ISR", |(l, _, isr)| {
-        *l > 0 && isr.len() == 3
-    });
+    wait_for_state(
+        &cluster,
+        "failover",
+        0,
+        Duration::from_secs(30),
+        "full ISR",
+        |(l, _, isr)| *l > 0 && isr.len() == 3,
+    );
     let group = "failover-group";
     let txn_id = "failover-txn";
     let (group_coordinator, _, _) = wait_for_state(
@@ -894,9 +899,13 @@ fn groups_and_transactions_keep_working_across_coordinator_failover() {
     let commit_batch = |p: &BaseProducer, from: usize| {
         p.begin_transaction().unwrap();
         for i in from..from + 100 {
-            p.send(BaseRecord::<(), str>::to("failover").partition(0).payload(&i.to_string()))
-                .map_err(|(e, _)| e)
-                .unwrap();
+            p.send(
+                BaseRecord::<(), str>::to("failover")
+                    .partition(0)
+                    .payload(&i.to_string()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
         }
         p.commit_transaction(Duration::from_secs(60)).unwrap();
     };
@@ -948,7 +957,15 @@ fn groups_and_transactions_keep_working_across_coordinator_failover() {
     // The group resumes from its committed offset: only the second 100 records.
     let second = consumer(&cluster.bootstrap());
     let got = read(&second, 100);
-    assert_eq!(got.len(), 100, "the group resumed and read the new transaction\n{}", cluster.logs());
-    assert!(got.iter().all(|v| v.parse::<usize>().unwrap() >= 100), "resumed at the committed offset: {got:?}");
+    assert_eq!(
+        got.len(),
+        100,
+        "the group resumed and read the new transaction\n{}",
+        cluster.logs()
+    );
+    assert!(
+        got.iter().all(|v| v.parse::<usize>().unwrap() >= 100),
+        "resumed at the committed offset: {got:?}"
+    );
     second.commit_consumer_state(CommitMode::Sync).unwrap();
 }
