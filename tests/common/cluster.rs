@@ -182,11 +182,16 @@ impl Default for ClusterSpec {
     }
 }
 
+/// Cluster tests run one at a time: several 3–5 node clusters at once on two cores would make
+/// their timing (session timeouts, ISR lag) meaningless.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// (from, to) → the proxy `from` uses to reach `to`'s controller port and Kafka port.
     pub proxies: BTreeMap<(i32, i32), (Proxy, Proxy)>,
     _tmp: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 /// Quick failure detection for tests; every value is still a real setting.
@@ -217,6 +222,7 @@ impl Drop for Cluster {
 
 impl Cluster {
     pub fn start(spec: ClusterSpec) -> Cluster {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         if std::env::var_os("TROUPE_KEEP_LOGS").is_some() {
             eprintln!("cluster data and logs under {}", tmp.path().display());
@@ -304,6 +310,7 @@ impl Cluster {
             nodes,
             proxies,
             _tmp: tmp,
+            _turn: turn,
         };
         for n in &mut cluster.nodes {
             n.wait_ready(Duration::from_secs(60));

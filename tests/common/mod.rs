@@ -19,12 +19,35 @@ pub struct Broker {
     extra_args: Vec<String>,
 }
 
+/// A port for a broker to bind later. Chosen below Linux's ephemeral range (32768+), so no
+/// outgoing connection or `bind(:0)` listener (proxies, clients) can take it in the meantime;
+/// random within 20000..32000 and checked free now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    if NEXT.load(Ordering::SeqCst) == 0 {
+        let seed = (std::process::id() as u64)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as u64)
+                .unwrap_or(0);
+        let _ = NEXT.compare_exchange(
+            0,
+            20_000 + (seed % 12_000) as u16,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+    loop {
+        let mut port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if port >= 32_000 {
+            NEXT.store(20_000, Ordering::SeqCst);
+            port = 20_000;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Broker {
