@@ -202,10 +202,22 @@ fn check(data: &[u8]) {
                 info.first_offset.to_be_bytes(),
                 "stored base offset is not the assigned one"
             );
+            // Bytes 12..16 are the partition leader epoch, which the leader stamps (outside
+            // the CRC); everything else is stored as received.
             assert_eq!(
-                stored[8..first_size],
-                data[8..first_size],
-                "stored batch differs from the appended one beyond its base offset"
+                stored[12..16],
+                log.leader_epoch().to_be_bytes(),
+                "stored partition leader epoch is not the log's"
+            );
+            assert_eq!(
+                stored[8..12],
+                data[8..12],
+                "stored batch length differs from the appended one"
+            );
+            assert_eq!(
+                stored[16..first_size],
+                data[16..first_size],
+                "stored batch differs from the appended one beyond its base offset and leader epoch"
             );
         }
         Err(_) => {
