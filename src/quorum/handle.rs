@@ -136,7 +136,13 @@ impl Quorum {
         let raft = openraft::Raft::new(
             to_raft_id(cfg.node_id),
             Arc::new(raft_config),
-            NetworkFactory::new(peers.clone()),
+            NetworkFactory::new(
+                peers.clone(),
+                cfg.voters
+                    .iter()
+                    .map(|(id, addr)| (to_raft_id(*id), addr.clone()))
+                    .collect(),
+            ),
             log_store,
             state_machine,
         )
@@ -331,8 +337,12 @@ impl Quorum {
         self.inner.raft.metrics().borrow().clone()
     }
 
-    /// The RPC address of `node`: from the membership (voters and learners), else from config.
+    /// The RPC address of `node`: this node's own `voters` entry first (how this node reaches a
+    /// voter is its own configuration: NAT, proxies), else the membership's (learners).
     fn address_of(&self, node: i32) -> Option<String> {
+        if let Some(addr) = self.inner.voters.get(&node) {
+            return Some(addr.clone());
+        }
         let from_membership = {
             let metrics = self.inner.raft.metrics();
             let metrics = metrics.borrow();
@@ -342,7 +352,7 @@ impl Quorum {
                 .get_node(&to_raft_id(node))
                 .map(|n| n.addr.clone())
         };
-        from_membership.or_else(|| self.inner.voters.get(&node).cloned())
+        from_membership
     }
 
     /// Observer nodes: ask the leader (via the voters' RPC) to add this node as a learner with

@@ -142,13 +142,20 @@ fn is_open(conn: &TcpStream) -> bool {
 }
 
 /// Hands openraft one client per (replication stream or election, target).
+/// Voters are dialed at this node's configured address for them (its `voters` map), not the
+/// one in the replicated membership, which is whichever node initialized it saw; learners at
+/// the membership's address.
 pub(crate) struct NetworkFactory {
     peers: std::sync::Arc<Peers>,
+    configured: std::collections::BTreeMap<NodeId, String>,
 }
 
 impl NetworkFactory {
-    pub(crate) fn new(peers: std::sync::Arc<Peers>) -> NetworkFactory {
-        NetworkFactory { peers }
+    pub(crate) fn new(
+        peers: std::sync::Arc<Peers>,
+        configured: std::collections::BTreeMap<NodeId, String>,
+    ) -> NetworkFactory {
+        NetworkFactory { peers, configured }
     }
 }
 
@@ -158,7 +165,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         PeerClient {
             target,
-            addr: node.addr.clone(),
+            addr: self
+                .configured
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.addr.clone()),
             peers: self.peers.clone(),
         }
     }

@@ -45,7 +45,14 @@ impl Proxy {
                 let _ = client.set_nodelay(true);
                 let _ = upstream.set_nodelay(true);
                 {
+                    // Checked under the lock `set_blocked` drains with: a connection accepted
+                    // while the link was being cut is either drained or refused here.
                     let mut open = o.lock().unwrap();
+                    if b.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        let _ = upstream.shutdown(Shutdown::Both);
+                        continue;
+                    }
                     open.retain(|s| s.peer_addr().is_ok());
                     open.push(client.try_clone().unwrap());
                     open.push(upstream.try_clone().unwrap());
