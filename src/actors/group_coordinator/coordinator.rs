@@ -38,10 +38,10 @@ use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::txn_offsets::PendingTxnOffsets;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::coordinator_partitions::{
-    CoordinatorPartitions, LoadPartition, PartitionState, UnloadPartition, WriteFailure,
+    load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
+    UnloadPartition, WriteFailure,
 };
 use crate::actors::delayed_produce::append_replicated;
-use crate::actors::partition_replica::replay_partition;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -62,7 +62,6 @@ type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
 
 /// Pause before replaying a partition again after its replay failed (still led here).
-const LOAD_RETRY: Duration = Duration::from_secs(1);
 
 /// `offsets.retention.minutes` and how often to apply it.
 #[derive(Clone, Copy, Debug)]
@@ -511,57 +510,13 @@ impl GroupCoordinator {
         loaded: Option<oneshot::Sender<()>>,
     ) {
         match self.partitions.elect(partition, leader_epoch) {
-            Some(load) => self.load(ctx, partition, load, loaded),
+            Some(load) => load_partition(self, ctx, partition, load, loaded),
             None => {
                 if let Some(tx) = loaded {
                     let _ = tx.send(());
                 }
             }
         }
-    }
-
-    /// Replays one `__consumer_offsets` partition without blocking the shard's other
-    /// partitions; a failed replay is tried again while the partition is still to load.
-    fn load(
-        &mut self,
-        ctx: &mut Context<Self>,
-        partition: i32,
-        load: u64,
-        loaded: Option<oneshot::Sender<()>>,
-    ) {
-        let handle = self.replicas.get(OFFSETS_TOPIC, partition);
-        let reading = async move {
-            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
-            replay_partition(&handle.addr, records::decode_batches).await
-        };
-        ctx.spawn(reading.into_actor(self).map(move |read, act, ctx| {
-            if !act.partitions.is_loading(partition, load) {
-                // Resigned (or elected again) meanwhile: this replay is stale.
-                if let Some(tx) = loaded {
-                    let _ = tx.send(());
-                }
-                return;
-            }
-            match read {
-                Ok(entries) => {
-                    act.partitions.loaded(partition, load);
-                    act.apply_loaded(ctx, partition, entries);
-                    if let Some(tx) = loaded {
-                        let _ = tx.send(());
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(partition, error = %e, "replaying a __consumer_offsets partition failed; retrying");
-                    ctx.run_later(LOAD_RETRY, move |act, ctx| {
-                        if act.partitions.is_loading(partition, load) {
-                            act.load(ctx, partition, load, loaded);
-                        } else if let Some(tx) = loaded {
-                            let _ = tx.send(());
-                        }
-                    });
-                }
-            }
-        }));
     }
 
     /// Rebuilds one partition's offsets, pending transactional offsets and groups from its
@@ -1576,5 +1531,25 @@ mod leadership_tests {
         let fetched = gc.send(fetch(&g0)).await.unwrap().unwrap();
         assert_eq!(fetched.len(), 1);
         assert_eq!(fetched[0].2.as_ref().unwrap().as_ref().unwrap().offset, 5);
+    }
+}
+
+impl PartitionLoader for GroupCoordinator {
+    type Entry = LoadedEntry;
+    const TOPIC: &'static str = OFFSETS_TOPIC;
+    fn partition_handle(
+        &self,
+        partition: i32,
+    ) -> Option<crate::actors::replica_manager::PartitionHandle> {
+        self.replicas.get(OFFSETS_TOPIC, partition)
+    }
+    fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions {
+        &mut self.partitions
+    }
+    fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>) {
+        records::decode_batches(bytes)
+    }
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>) {
+        GroupCoordinator::apply_loaded(self, ctx, partition, entries)
     }
 }

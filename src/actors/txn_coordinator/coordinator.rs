@@ -40,11 +40,11 @@ use super::txn::*;
 use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::actors::controller::{AllocateProducerId, Controller};
 use crate::actors::coordinator_partitions::{
-    CoordinatorPartitions, LoadPartition, PartitionState, UnloadPartition, WriteFailure,
+    load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
+    UnloadPartition, WriteFailure,
 };
 use crate::actors::delayed_produce::append_replicated;
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::replay_partition;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -57,7 +57,6 @@ const MARKER_RETRY_MAX: Duration = Duration::from_secs(1);
 /// Pause before writing Complete* again after that write failed.
 const COMPLETE_RETRY: Duration = Duration::from_millis(500);
 /// Pause before replaying a partition again after its replay failed (still led here).
-const LOAD_RETRY: Duration = Duration::from_secs(1);
 
 /// How a shard is placed and what it reaches.
 pub struct TxnCoordinatorSetup {
@@ -431,57 +430,13 @@ impl TxnCoordinator {
         loaded: Option<oneshot::Sender<()>>,
     ) {
         match self.partitions.elect(partition, leader_epoch) {
-            Some(load) => self.load(ctx, partition, load, loaded),
+            Some(load) => load_partition(self, ctx, partition, load, loaded),
             None => {
                 if let Some(tx) = loaded {
                     let _ = tx.send(());
                 }
             }
         }
-    }
-
-    /// Replays one `__transaction_state` partition without blocking the shard's other
-    /// partitions; a failed replay is tried again while the partition is still to load.
-    fn load(
-        &mut self,
-        ctx: &mut Context<Self>,
-        partition: i32,
-        load: u64,
-        loaded: Option<oneshot::Sender<()>>,
-    ) {
-        let handle = self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition);
-        let reading = async move {
-            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
-            replay_partition(&handle.addr, records::decode_batches).await
-        };
-        ctx.spawn(reading.into_actor(self).map(move |read, act, ctx| {
-            if !act.partitions.is_loading(partition, load) {
-                // Resigned (or elected again) meanwhile: this replay is stale.
-                if let Some(tx) = loaded {
-                    let _ = tx.send(());
-                }
-                return;
-            }
-            match read {
-                Ok(records) => {
-                    act.partitions.loaded(partition, load);
-                    act.apply_loaded(ctx, partition, records);
-                    if let Some(tx) = loaded {
-                        let _ = tx.send(());
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(partition, error = %e, "replaying a __transaction_state partition failed; retrying");
-                    ctx.run_later(LOAD_RETRY, move |act, ctx| {
-                        if act.partitions.is_loading(partition, load) {
-                            act.load(ctx, partition, load, loaded);
-                        } else if let Some(tx) = loaded {
-                            let _ = tx.send(());
-                        }
-                    });
-                }
-            }
-        }));
     }
 
     /// Installs one partition's ids (last record per id wins, a tombstone forgets it), then
@@ -853,5 +808,25 @@ impl Handler<UnloadPartition> for TxnCoordinator {
 
     fn handle(&mut self, msg: UnloadPartition, ctx: &mut Context<Self>) {
         self.unload(ctx, msg.partition);
+    }
+}
+
+impl PartitionLoader for TxnCoordinator {
+    type Entry = records::TxnRecord;
+    const TOPIC: &'static str = TRANSACTION_STATE_TOPIC;
+    fn partition_handle(
+        &self,
+        partition: i32,
+    ) -> Option<crate::actors::replica_manager::PartitionHandle> {
+        self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition)
+    }
+    fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions {
+        &mut self.partitions
+    }
+    fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>) {
+        records::decode_batches(bytes)
+    }
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>) {
+        TxnCoordinator::apply_loaded(self, ctx, partition, entries)
     }
 }
