@@ -61,8 +61,6 @@ pub struct CommittedOffset {
 type TopicPartitionKey = (String, i32);
 type TimerKey = (String, TimerKind);
 
-/// Pause before replaying a partition again after its replay failed (still led here).
-
 /// `offsets.retention.minutes` and how often to apply it.
 #[derive(Clone, Copy, Debug)]
 pub struct OffsetsRetention {

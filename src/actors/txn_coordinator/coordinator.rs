@@ -56,8 +56,6 @@ const MARKER_RETRY_MIN: Duration = Duration::from_millis(50);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(1);
 /// Pause before writing Complete* again after that write failed.
 const COMPLETE_RETRY: Duration = Duration::from_millis(500);
-/// Pause before replaying a partition again after its replay failed (still led here).
-
 /// How a shard is placed and what it reaches.
 pub struct TxnCoordinatorSetup {
     pub config: TxnConfig,
