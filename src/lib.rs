@@ -2,11 +2,13 @@
 //!
 //! Rooms: `protocol` (wire), `actors` (one module per actor kind), `storage` (segmented log),
 //! `metadata` (cluster metadata records and image), `quorum` (the Raft-replicated metadata log),
-//! `config` (the config table), `http` (health and metrics), `server` (startup and shutdown
+//! `config` (the config table), `http` (health and metrics), `bench` (the benchmark client), `server` (startup and shutdown
 //! wiring).
 
 pub mod actors;
 pub mod admin;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod error;

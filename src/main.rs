@@ -42,6 +42,9 @@ enum Command {
     Produce(ProduceArgs),
     /// Print records, one per line.
     Consume(ConsumeArgs),
+    /// Measure a broker (this one or any Kafka-compatible peer) with a stock client.
+    #[cfg(feature = "bench")]
+    Bench(troupe::bench::BenchArgs),
 }
 
 /// Where and how admin commands talk to the cluster.
@@ -233,6 +236,8 @@ fn main() {
             print!("{}", troupe::config::example_toml());
             Ok(())
         }
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => troupe::bench::run(args),
         admin_command => {
             if let Err(e) = run_admin(admin_command) {
                 eprintln!("troupe: {e}");
@@ -355,6 +360,8 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
             )?;
             Ok(())
         }
+        #[cfg(feature = "bench")]
+        Command::Bench(_) => unreachable!("handled by main"),
         Command::Serve(_) | Command::PrintConfig => unreachable!("handled by main"),
     }
 }
