@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::actors::supervisor::panic_message;
 use crate::broker::BrokerContext;
+use crate::protocol::response::ResponseFrame;
 use crate::protocol::{frame::read_frame, handle_frame, ProtocolError};
 
 /// Requests handled at once on one connection before the reader waits.
@@ -84,7 +85,7 @@ async fn guarded_handle(
     broker: &Arc<BrokerContext>,
     frame: Bytes,
     peer: &str,
-) -> Result<Option<Bytes>, ProtocolError> {
+) -> Result<Option<ResponseFrame>, ProtocolError> {
     #[cfg(feature = "test-hooks")]
     let is_produce = frame.get(..2) == Some(&[0, 0]);
     match AssertUnwindSafe(handle_frame(broker, frame, peer))
@@ -143,9 +144,13 @@ async fn serve(
             biased;
             Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                 Ok(Some(response)) => {
-                    let response: Bytes = response;
-                    if let Err(e) = writer.write_all(&response).await {
-                        tracing::debug!(%peer, error = %e, "client went away");
+                    let response: ResponseFrame = response;
+                    if let Err(e) = response.write_to(&mut writer).await {
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
+                        } else {
+                            tracing::debug!(%peer, error = %e, "client went away");
+                        }
                         break;
                     }
                 }

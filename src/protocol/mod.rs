@@ -8,6 +8,9 @@
 pub mod client;
 pub mod frame;
 pub mod handlers;
+pub mod response;
+
+use response::ResponseFrame;
 
 use std::sync::Arc;
 
@@ -157,11 +160,11 @@ pub async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: Bytes,
     peer: &str,
-) -> Result<Option<Bytes>, ProtocolError> {
+) -> Result<Option<ResponseFrame>, ProtocolError> {
     let (version, correlation_id, request) = match parse_request(frame)? {
         ParsedRequest::UnsupportedApiVersions { correlation_id } => {
             return encode_response(correlation_id, 0, &handlers::api_versions::unsupported())
-                .map(Some);
+                .map(|b| Some(b.into()));
         }
         ParsedRequest::Request {
             version,
@@ -234,12 +237,12 @@ async fn route(
     cid: i32,
     request: RequestKind,
     client: ClientInfo,
-) -> Result<Option<Bytes>, ProtocolError> {
+) -> Result<Option<ResponseFrame>, ProtocolError> {
     use handlers::*;
     macro_rules! serve {
         ($req:expr, $handler:expr) => {{
             let resp = $handler(ctx, $req, version).await;
-            encode_response(cid, version, &resp).map(Some)
+            encode_response(cid, version, &resp).map(|b| Some(b.into()))
         }};
     }
     match request {
@@ -249,10 +252,13 @@ async fn route(
             if acks == 0 {
                 Ok(None) // acks=0: the client expects no response at all
             } else {
-                encode_response(cid, version, &resp).map(Some)
+                encode_response(cid, version, &resp).map(|b| Some(b.into()))
             }
         }
-        RequestKind::Fetch(req) => serve!(req, fetch::handle),
+        RequestKind::Fetch(req) => {
+            let reply = fetch::handle(ctx, req, version).await;
+            fetch::encode_fetch_response(cid, version, &reply.response, &reply.records).map(Some)
+        }
         RequestKind::ListOffsets(req) => serve!(req, list_offsets::handle),
         RequestKind::Metadata(req) => serve!(req, metadata::handle),
         RequestKind::FindCoordinator(req) => serve!(req, find_coordinator::handle),
@@ -268,7 +274,7 @@ async fn route(
         RequestKind::DescribeCluster(req) => serve!(req, describe_cluster::handle),
         RequestKind::JoinGroup(req) => {
             let resp = join_group::handle(ctx, req, version, client).await;
-            encode_response(cid, version, &resp).map(Some)
+            encode_response(cid, version, &resp).map(|b| Some(b.into()))
         }
         RequestKind::SyncGroup(req) => serve!(req, sync_group::handle),
         RequestKind::Heartbeat(req) => serve!(req, heartbeat::handle),

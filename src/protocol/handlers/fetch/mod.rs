@@ -12,11 +12,17 @@
 //! lists the aborted transactions overlapping what it returns, and parks on the last stable
 //! offset instead of the high watermark. Control batches (transaction markers) are returned
 //! like any other; clients skip them.
+//!
+//! Records are never read here: each partition answers with file ranges of its segments, and
+//! `encode` writes the response around them so the connection sends them with `sendfile(2)`.
+
+mod encode;
+
+pub use encode::{encode_fetch_response, PartitionRecords};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -29,6 +35,7 @@ use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::storage::FileSlice;
 
 /// One partition of the request, resolved once.
 struct Target {
@@ -58,7 +65,14 @@ impl Reader {
     }
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
+/// The response without its records, and each partition's records (file ranges) in response
+/// order, for [`encode_fetch_response`].
+pub struct FetchReply {
+    pub response: FetchResponse,
+    pub records: Vec<PartitionRecords>,
+}
+
+pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchReply {
     let image = ctx.metadata.current();
     let mut targets = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
@@ -140,20 +154,28 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
                 .with_topic_id(t.topic_id)
         })
         .collect();
-    for (target, mut data) in targets.iter().zip(result.partitions) {
+    // Records go in response order: topic by topic, each topic's partitions in request order.
+    let mut by_topic: Vec<Vec<PartitionRecords>> = vec![Vec::new(); responses.len()];
+    for ((target, mut data), records) in targets.iter().zip(result.partitions).zip(result.records) {
         if version < 5 {
             data.log_start_offset = -1; // the field exists from v5
         }
         responses[target.topic_index].partitions.push(data);
+        by_topic[target.topic_index].push(records);
     }
     metrics::counter!("troupe_bytes_out_total").increment(result.bytes as u64);
-    FetchResponse::default()
-        .with_responses(responses)
-        .with_session_id(0)
+    FetchReply {
+        response: FetchResponse::default()
+            .with_responses(responses)
+            .with_session_id(0),
+        records: by_topic.into_iter().flatten().collect(),
+    }
 }
 
 struct Round {
     partitions: Vec<PartitionData>,
+    /// Each partition's records (None for a partition that answered with an error).
+    records: Vec<PartitionRecords>,
     /// How far each partition could be read when it was (the high watermark, or the last
     /// stable offset under READ_COMMITTED; -1 when unknown).
     fetchable_offsets: Vec<i64>,
@@ -164,6 +186,7 @@ struct Round {
 async fn read_round(targets: &[Target], max_bytes: usize, reader: Reader) -> Round {
     let mut round = Round {
         partitions: Vec::new(),
+        records: Vec::new(),
         fetchable_offsets: Vec::new(),
         bytes: 0,
         any_error: false,
@@ -180,31 +203,33 @@ async fn read_round(targets: &[Target], max_bytes: usize, reader: Reader) -> Rou
             }
         };
         match data {
-            Ok((pd, fetchable, n)) => {
+            Ok((pd, slices, fetchable, n)) => {
                 round.bytes += n;
                 round.fetchable_offsets.push(fetchable);
                 round.partitions.push(pd.with_partition_index(t.partition));
+                round.records.push(Some(slices));
             }
             Err(e) => {
                 round.any_error = true;
                 round.fetchable_offsets.push(-1);
                 round.partitions.push(error_partition(t.partition, &e));
+                round.records.push(None);
             }
         }
     }
     round
 }
 
-/// Reads one partition: the replica returns file ranges; the bytes are read here, on the
-/// connection's thread, so the partition actor never blocks on a large read. Also returns how
-/// far the partition could be read, and the bytes read.
+/// Reads one partition: the replica returns file ranges, which go to the socket as they are
+/// (the partition actor never touches record bytes). Also returns how far the partition could
+/// be read, and the bytes in the ranges.
 async fn read_partition(
     h: &PartitionHandle,
     target: &Target,
     budget: usize,
     min_one_batch: bool,
     reader: Reader,
-) -> Result<(PartitionData, i64, usize), BrokerError> {
+) -> Result<(PartitionData, Vec<FileSlice>, i64, usize), BrokerError> {
     let read = h
         .addr
         .send(ReadRecords {
@@ -216,9 +241,7 @@ async fn read_partition(
             current_leader_epoch: target.current_leader_epoch,
         })
         .await??;
-    let records =
-        read_slices(&read.slices).map_err(|e| BrokerError::KafkaStorage(e.to_string()))?;
-    let n = records.len();
+    let n = read.slices.iter().map(|s| s.len as usize).sum();
     let w = read.watermarks;
     let aborted = read.aborted_transactions.map(|txns| {
         txns.iter()
@@ -234,23 +257,8 @@ async fn read_partition(
         .with_last_stable_offset(w.last_stable_offset)
         .with_log_start_offset(w.log_start_offset)
         .with_aborted_transactions(aborted)
-        .with_preferred_read_replica(BrokerId(-1))
-        .with_records(Some(records));
-    Ok((pd, reader.fetchable(&w), n))
-}
-
-fn read_slices(slices: &[crate::storage::FileSlice]) -> std::io::Result<Bytes> {
-    match slices {
-        [] => Ok(Bytes::new()),
-        [one] => one.read_bytes(),
-        many => {
-            let mut buf = BytesMut::with_capacity(many.iter().map(|s| s.len as usize).sum());
-            for s in many {
-                buf.extend_from_slice(&s.read_bytes()?);
-            }
-            Ok(buf.freeze())
-        }
-    }
+        .with_preferred_read_replica(BrokerId(-1));
+    Ok((pd, read.slices, reader.fetchable(&w), n))
 }
 
 fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
