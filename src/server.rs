@@ -21,6 +21,7 @@ use crate::actors::controller::{
 };
 use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
+use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::listener::Listener;
 use crate::actors::metadata_cache::MetadataCache;
@@ -72,6 +73,13 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     let _lock = lock_data_dir(&opts.data_dir)?;
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        // Every histogram (request latency, log flush) as a Prometheus histogram with these
+        // bounds in seconds, rather than a summary: histograms aggregate across brokers.
+        .set_buckets(&[
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0, 10.0, 30.0,
+        ])
+        .context("setting histogram buckets")?
         .install_recorder()
         .context("installing the metrics recorder")?;
     let system = actix::System::new();
@@ -211,16 +219,22 @@ async fn serve(
             replicas: replicas.clone(),
             elections: elections.clone(),
             applied: applied_tx,
-            controller: controller_id,
+            controller: controller_id.clone(),
         }
         .run(updates, first_tx),
     );
 
+    let groups_view = Arc::new(GroupsView::default());
     let http_addr = crate::http::spawn(
         opts.http,
         crate::http::HttpState {
+            node_id: opts.node_id,
             health: health.clone(),
             replicas: replicas.clone(),
+            metadata: cache.clone(),
+            groups: groups_view.clone(),
+            controller: controller_id.clone(),
+            clustered: quorum.is_some(),
             prometheus,
         },
     )
@@ -296,6 +310,7 @@ async fn serve(
         .enumerate()
         .map(|(shard, arbiter)| {
             let (config, wheel, replicas) = (group_config.clone(), timer.clone(), replicas.clone());
+            let view = groups_view.clone();
             GroupCoordinator::start_in_arbiter(arbiter, move |_| {
                 GroupCoordinator::new(
                     config,
@@ -306,6 +321,7 @@ async fn serve(
                     shard,
                     offsets_partitions,
                 )
+                .with_view(view)
             })
         })
         .collect::<Vec<_>>();

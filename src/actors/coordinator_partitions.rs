@@ -15,6 +15,7 @@
 //!   coordinator up again; a timeout or too few replicas COORDINATOR_NOT_AVAILABLE).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix::prelude::*;
 use parking_lot::Mutex;
@@ -45,6 +46,14 @@ pub struct UnloadPartition {
 
 // ---- one shard's partitions ----
 
+impl Drop for CoordinatorPartitions {
+    fn drop(&mut self) {
+        for state in self.states.values() {
+            count(state, -1);
+        }
+    }
+}
+
 /// Where a partition owned by a shard stands (Kafka's coordinator states, without the
 /// transient ones a message-driven shard does not need).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +77,26 @@ pub enum Unavailable {
     NotCoordinator,
 }
 
+/// Coordinator partitions of this process (every shard of both coordinators) loading and
+/// active, for the health endpoint.
+static LOADING: AtomicI64 = AtomicI64::new(0);
+static ACTIVE: AtomicI64 = AtomicI64::new(0);
+
+/// (loading, active) coordinator partitions in this process.
+pub fn coordinator_partition_counts() -> (i64, i64) {
+    (
+        LOADING.load(Ordering::Relaxed).max(0),
+        ACTIVE.load(Ordering::Relaxed).max(0),
+    )
+}
+
+fn count(state: &PartitionState, delta: i64) {
+    match state {
+        PartitionState::Loading { .. } => LOADING.fetch_add(delta, Ordering::Relaxed),
+        PartitionState::Active { .. } => ACTIVE.fetch_add(delta, Ordering::Relaxed),
+    };
+}
+
 /// The partitions one shard coordinates and their load state.
 #[derive(Debug, Default)]
 pub struct CoordinatorPartitions {
@@ -89,8 +118,9 @@ impl CoordinatorPartitions {
             None => {
                 self.next_load += 1;
                 let load = self.next_load;
-                self.states
-                    .insert(partition, PartitionState::Loading { epoch, load });
+                let state = PartitionState::Loading { epoch, load };
+                count(&state, 1);
+                self.states.insert(partition, state);
                 Some(load)
             }
         }
@@ -101,8 +131,11 @@ impl CoordinatorPartitions {
     pub fn loaded(&mut self, partition: i32, load: u64) -> bool {
         match self.states.get(&partition) {
             Some(&PartitionState::Loading { epoch, load: l }) if l == load => {
-                self.states
-                    .insert(partition, PartitionState::Active { epoch });
+                let active = PartitionState::Active { epoch };
+                count(&active, 1);
+                if let Some(old) = self.states.insert(partition, active) {
+                    count(&old, -1);
+                }
                 true
             }
             _ => false,
@@ -116,7 +149,13 @@ impl CoordinatorPartitions {
 
     /// A resignation: true when the shard owned the partition.
     pub fn resign(&mut self, partition: i32) -> bool {
-        self.states.remove(&partition).is_some()
+        match self.states.remove(&partition) {
+            Some(old) => {
+                count(&old, -1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether requests for what `partition` holds may be served; the leader epoch if so.

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
 use crate::actors::partition_replica::{AppendRecords, AppendResult, Watermarks};
+use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -56,6 +57,7 @@ pub async fn await_replication(
     if let Some(outcome) = outcome(&now, appended) {
         return outcome;
     }
+    let _parked = Parked::new(Purgatory::Produce);
     let (tx, rx) = oneshot::channel();
     let wakeup = timer
         .send(ScheduleWakeup {

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
+use crate::actors::mailbox::{CountedAddr, PARTITION_MAILBOX};
 use crate::actors::partition_replica::{
     BecomeLeaderOrFollower, ClosePartition, PartitionReplica, ReplicaContext, TopicPartition,
     UpdateLogConfig, Watermarks,
@@ -34,7 +35,8 @@ const OPENERS: usize = 16;
 /// What a connection needs to talk to a partition.
 #[derive(Clone)]
 pub struct PartitionHandle {
-    pub addr: Addr<PartitionReplica>,
+    /// Sends are counted as the partitions' mailbox depth (`mailbox`).
+    pub addr: CountedAddr<PartitionReplica>,
     /// The partition's watermarks; parked fetches wait on the high watermark or, under
     /// READ_COMMITTED, the last stable offset.
     pub watermarks: watch::Receiver<Watermarks>,
@@ -316,7 +318,7 @@ impl ReplicaManager {
         self.partitions.entry(tp.topic.clone()).or_default().insert(
             partition,
             PartitionHandle {
-                addr,
+                addr: CountedAddr::new(addr, &PARTITION_MAILBOX),
                 watermarks: rx,
             },
         );

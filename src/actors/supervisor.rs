@@ -36,7 +36,9 @@ impl SupervisorState {
     pub fn record_restart(&self, name: &str) {
         *self.restarts.entry(name.to_string()).or_insert(0) += 1;
         self.total_restarts.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("troupe_actor_restarts_total").increment(1);
+        // The kind is the name's prefix: `partition`, `extension`, `connection-handler`, ...
+        let kind = name.split(':').next().unwrap_or(name).to_string();
+        metrics::counter!("troupe_actor_restarts_total", "actor" => kind).increment(1);
     }
 
     pub fn recovery_started(&self) {

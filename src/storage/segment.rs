@@ -632,7 +632,9 @@ impl LogSegment {
 
     /// Fsyncs the log file and the transaction index and writes the index maps back.
     pub fn flush(&mut self) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         self.log.sync_data()?;
+        metrics::histogram!("troupe_log_flush_seconds").record(started.elapsed().as_secs_f64());
         self.offset_index.flush()?;
         self.time_index.flush()?;
         self.txn_index.flush()?;

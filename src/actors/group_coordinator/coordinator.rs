@@ -25,7 +25,7 @@
 //! them: live, the `TxnCoordinator`'s marker writer sends `CompleteTxnOffsets` once the marker
 //! is in the partition; at replay, the marker's control batch does the same.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,12 +36,14 @@ use super::expiry::{expired_offsets, GroupActivity};
 use super::group::*;
 use super::records::{self, LoadedEntry, OffsetsRecord};
 use super::txn_offsets::PendingTxnOffsets;
+use super::view::{CommittedPartition, GroupSummary, GroupsView, MemberSummary};
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::coordinator_partitions::{
     load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
     UnloadPartition, WriteFailure,
 };
 use crate::actors::delayed_produce::append_replicated;
+use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
@@ -94,11 +96,13 @@ pub struct GroupCoordinator {
     pending_txn: PendingTxnOffsets,
     /// Wall-clock time each Empty group became empty (offset expiry counts from it).
     empty_since: HashMap<String, i64>,
-    parked_joins: HashMap<(String, String), oneshot::Sender<JoinResponse>>,
-    parked_syncs: HashMap<(String, String), oneshot::Sender<SyncResult>>,
+    parked_joins: HashMap<(String, String), (oneshot::Sender<JoinResponse>, Parked)>,
+    parked_syncs: HashMap<(String, String), (oneshot::Sender<SyncResult>, Parked)>,
     /// Armed timers: sequence number (to ignore superseded wake-ups) and the wheel's id.
     timers: HashMap<TimerKey, (u64, Option<TimerId>)>,
     next_timer_seq: u64,
+    /// Where this shard publishes its groups for HTTP readers (`with_view`).
+    view: Option<Arc<GroupsView>>,
     next_member_seq: u64,
 }
 
@@ -141,6 +145,7 @@ impl GroupCoordinator {
             parked_syncs: HashMap::new(),
             timers: HashMap::new(),
             next_timer_seq: 0,
+            view: None,
             next_member_seq: 0,
         }
     }
@@ -305,26 +310,34 @@ impl GroupCoordinator {
                 },
                 Effect::ParkJoin { member_id } => {
                     if let Caller::Join(tx) = std::mem::replace(&mut caller, Caller::None) {
-                        self.parked_joins
-                            .insert((group_id.to_string(), member_id), tx);
+                        self.parked_joins.insert(
+                            (group_id.to_string(), member_id),
+                            (tx, Parked::new(Purgatory::Rebalance)),
+                        );
                     }
                 }
                 Effect::ParkSync { member_id } => {
                     if let Caller::Sync(tx) = std::mem::replace(&mut caller, Caller::None) {
-                        self.parked_syncs
-                            .insert((group_id.to_string(), member_id), tx);
+                        self.parked_syncs.insert(
+                            (group_id.to_string(), member_id),
+                            (tx, Parked::new(Purgatory::Rebalance)),
+                        );
                     }
                 }
                 Effect::JoinResponse {
                     member_id,
                     response,
                 } => {
-                    if let Some(tx) = self.parked_joins.remove(&(group_id.to_string(), member_id)) {
+                    if let Some((tx, _)) =
+                        self.parked_joins.remove(&(group_id.to_string(), member_id))
+                    {
                         let _ = tx.send(response);
                     }
                 }
                 Effect::SyncResponse { member_id, result } => {
-                    if let Some(tx) = self.parked_syncs.remove(&(group_id.to_string(), member_id)) {
+                    if let Some((tx, _)) =
+                        self.parked_syncs.remove(&(group_id.to_string(), member_id))
+                    {
                         let _ = tx.send(result);
                     }
                 }
@@ -587,7 +600,7 @@ impl GroupCoordinator {
             .cloned()
             .collect();
         for key in joins {
-            if let Some(tx) = self.parked_joins.remove(&key) {
+            if let Some((tx, _)) = self.parked_joins.remove(&key) {
                 let _ = tx.send(JoinResponse {
                     member_id: key.1,
                     result: Err(GroupError::NotCoordinator),
@@ -601,7 +614,7 @@ impl GroupCoordinator {
             .cloned()
             .collect();
         for key in syncs {
-            if let Some(tx) = self.parked_syncs.remove(&key) {
+            if let Some((tx, _)) = self.parked_syncs.remove(&key) {
                 let _ = tx.send(Err(GroupError::NotCoordinator));
             }
         }
@@ -698,6 +711,67 @@ impl Actor for GroupCoordinator {
         ctx.run_interval(self.retention.check_interval, |act, ctx| {
             act.expire_offsets(ctx)
         });
+        if self.view.is_some() {
+            ctx.run_interval(VIEW_PUBLISH_INTERVAL, |act, _| act.publish_view());
+        }
+    }
+}
+
+/// How often a shard refreshes its entry in the `GroupsView`.
+const VIEW_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+
+impl GroupCoordinator {
+    /// Publishes this shard's groups to `view` once a second.
+    pub fn with_view(mut self, view: Arc<GroupsView>) -> Self {
+        self.view = Some(view);
+        self
+    }
+
+    /// Every group this shard holds (with members, or only committed offsets) as a summary.
+    fn publish_view(&self) {
+        let Some(view) = &self.view else { return };
+        let mut ids: BTreeSet<&String> = self.groups.keys().collect();
+        ids.extend(self.offsets.keys());
+        let summaries = ids
+            .into_iter()
+            .map(|id| {
+                let group = self.groups.get(id);
+                GroupSummary {
+                    group_id: id.clone(),
+                    state: group.map_or(GroupState::Empty, |g| g.state()).as_str(),
+                    protocol_type: group.and_then(|g| g.protocol_type()).map(str::to_string),
+                    protocol: group.and_then(|g| g.protocol_name()).map(str::to_string),
+                    generation_id: group.map_or(0, |g| g.generation_id()),
+                    members: group
+                        .map(|g| {
+                            g.members()
+                                .into_iter()
+                                .map(|m| MemberSummary {
+                                    member_id: m.member_id.clone(),
+                                    group_instance_id: m.group_instance_id.clone(),
+                                    client_id: m.client_id.clone(),
+                                    client_host: m.client_host.clone(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    offsets: self
+                        .offsets
+                        .get(id)
+                        .map(|o| {
+                            o.iter()
+                                .map(|((topic, partition), c)| CommittedPartition {
+                                    topic: topic.clone(),
+                                    partition: *partition,
+                                    offset: c.offset,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        view.publish(self.shard, summaries);
     }
 }
 

@@ -2,7 +2,8 @@
 //! machine: no I/O, no clock, no actor; operations return `Effect`s (replies, parked requests,
 //! timers, persistence) for the `GroupCoordinator` actor (`coordinator`) to carry out.
 //! Group metadata and offsets are written to `__consumer_offsets` (`records`); offsets of
-//! open transactions wait in `txn_offsets` for their producer's marker.
+//! open transactions wait in `txn_offsets` for their producer's marker. `view` is the
+//! read-only picture the shards publish for the HTTP surface.
 
 pub mod coordinator;
 pub mod expiry;
@@ -12,6 +13,7 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub mod group;
 pub mod records;
 pub mod txn_offsets;
+pub mod view;
 
 use crate::config::BrokerConfig;
 

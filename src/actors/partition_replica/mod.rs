@@ -652,9 +652,12 @@ impl PartitionReplica {
             Ok(file) => {
                 let tp = self.tp.clone();
                 tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
                     if let Err(e) = file.sync_data() {
                         tracing::warn!(partition = %tp, error = %e, "fsync failed");
                     }
+                    metrics::histogram!("troupe_log_flush_seconds")
+                        .record(started.elapsed().as_secs_f64());
                 });
             }
             Err(e) => tracing::warn!(partition = %self.tp, error = %e, "cannot hand off fsync"),

@@ -31,6 +31,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 
 use super::partition_handle;
 use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
+use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
@@ -143,6 +144,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         let Some((_, rx)) = timer.as_mut() else {
             break round;
         };
+        let _parked = Parked::new(Purgatory::Fetch);
         timer_fired = wait_for_data(&targets, &round.fetchable_offsets, reader, rx).await;
     };
     if let Some((id, _)) = timer {

@@ -1,33 +1,58 @@
-//! The HTTP surface on `--http`: `/healthz` (live; JSON with actor restart counts),
-//! `/readyz` (200 only once every partition has recovered and the listener is up) and
-//! `/metrics` (Prometheus text). Runs on its own thread and runtime so it answers even while
-//! the actor arbiters are busy. Reads shared views only; never sends work to actors.
+//! The HTTP surface on `--http`: `/healthz` and `/readyz` (JSON per subsystem: `health`),
+//! `/metrics` (Prometheus text: `metrics`) and the read-only admin API under `/v1`
+//! (`admin_api`). Runs on its own thread and runtime so it answers even while the actor
+//! arbiters are busy. Reads shared views only (metadata image, partition watermarks, the
+//! groups view, supervision counters); never sends work to actors.
+
+mod admin_api;
+mod health;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+#[cfg(feature = "test-hooks")]
+use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::actors::group_coordinator::view::GroupsView;
+use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 
 #[derive(Clone)]
 pub struct HttpState {
+    pub node_id: i32,
     pub health: Arc<SupervisorState>,
     pub replicas: Arc<ReplicaManager>,
+    pub metadata: Arc<MetadataCache>,
+    pub groups: Arc<GroupsView>,
+    /// The active controller's node id, as this node knows it.
+    pub controller: tokio::sync::watch::Receiver<Option<i32>>,
+    /// Whether this node runs in a cluster (a Raft controller quorum) or alone.
+    pub clustered: bool,
     pub prometheus: PrometheusHandle,
+}
+
+impl HttpState {
+    /// Whether this node hosts the active controller.
+    pub fn is_active_controller(&self) -> bool {
+        *self.controller.borrow() == Some(self.node_id)
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
     let router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text));
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics_text))
+        .route("/v1/cluster", get(admin_api::cluster))
+        .route("/v1/topics", get(admin_api::topics))
+        .route("/v1/topics/:name", get(admin_api::topic))
+        .route("/v1/groups", get(admin_api::groups))
+        .route("/v1/groups/:id", get(admin_api::group));
     #[cfg(feature = "test-hooks")]
     let router = router
         .route(
@@ -90,41 +115,6 @@ async fn hold_txn_markers(
 #[cfg(feature = "test-hooks")]
 async fn produce_responses_left_to_drop() -> impl IntoResponse {
     crate::test_hooks::produce_responses_left_to_drop().to_string()
-}
-
-async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
-    (StatusCode::OK, Json(s.health.snapshot()))
-}
-
-async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
-    let snap = s.health.snapshot();
-    let code = if snap.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(snap))
-}
-
-async fn metrics_text(State(s): State<HttpState>) -> impl IntoResponse {
-    let mut text = s.prometheus.render();
-    // Per-partition offsets come from the partitions' published watermarks at scrape time,
-    // so the append path pays nothing for them.
-    text.push_str("# TYPE troupe_partition_log_end_offset gauge\n");
-    for (tp, h) in s.replicas.all() {
-        let leo = h.watermarks.borrow().log_end_offset;
-        text.push_str(&format!(
-            "troupe_partition_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {}\n",
-            tp.topic, tp.partition, leo
-        ));
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        text,
-    )
 }
 
 /// Binds and serves on a dedicated thread; returns once the socket is bound.
