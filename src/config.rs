@@ -573,9 +573,101 @@ pub fn example_toml() -> String {
     out
 }
 
+/// Marks the generated config reference inside docs/operations.md.
+pub const REFERENCE_BEGIN: &str = "<!-- BEGIN GENERATED: troupe print-config --markdown -->";
+pub const REFERENCE_END: &str = "<!-- END GENERATED -->";
+
+/// The config reference of docs/operations.md (between the markers above), generated from
+/// `CONFIG_DEFS`: every broker property, then every topic property with the broker property
+/// that supplies its default.
+pub fn reference_markdown() -> String {
+    let mut out = String::from("### Broker configs\n\n| name | type | default | valid values | meaning |\n|---|---|---|---|---|\n");
+    for d in CONFIG_DEFS.iter().filter(|d| d.scope == Scope::Broker) {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} | {} |\n",
+            d.name,
+            kind_name(d.kind),
+            d.default,
+            valid_values(&d.validator),
+            d.doc.replace('|', "\\|")
+        ));
+    }
+    out.push_str("\n### Topic configs\n\nSet per topic (CreateTopics, AlterConfigs, `troupe topic create|alter --config`); unset, a topic takes the broker property named in the second column.\n\n| name | broker default from | type | default | valid values | meaning |\n|---|---|---|---|---|---|\n");
+    for d in CONFIG_DEFS.iter().filter(|d| d.scope == Scope::Topic) {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | `{}` | {} | {} |\n",
+            d.name,
+            d.broker_synonym
+                .map_or("—".to_string(), |s| format!("`{s}`")),
+            kind_name(d.kind),
+            d.default,
+            valid_values(&d.validator),
+            d.doc.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+fn kind_name(kind: ConfigKind) -> &'static str {
+    match kind {
+        ConfigKind::Boolean => "boolean",
+        ConfigKind::String => "string",
+        ConfigKind::Int => "int",
+        ConfigKind::Long => "long",
+        ConfigKind::Double => "double",
+        ConfigKind::List => "list",
+    }
+}
+
+fn valid_values(v: &Validator) -> String {
+    let bound = |n: i64| match n {
+        i64::MAX => "max".to_string(),
+        n if n == i32::MAX as i64 => "2^31-1".to_string(),
+        n => n.to_string(),
+    };
+    match v {
+        Validator::Any => "any".to_string(),
+        Validator::Range(lo, hi) => format!("[{}, {}]", bound(*lo), bound(*hi)),
+        Validator::DoubleRange(lo, hi) => format!("[{lo}, {hi}]"),
+        Validator::OneOf(values) => values.join(", "),
+        Validator::ListOf(values) => format!("list of {}", values.join(", ")),
+    }
+}
+
+/// `text` with the part between the reference markers replaced by `reference_markdown()`;
+/// None when the markers are missing.
+pub fn with_reference(text: &str) -> Option<String> {
+    let begin = text.find(REFERENCE_BEGIN)? + REFERENCE_BEGIN.len();
+    let end = text[begin..].find(REFERENCE_END)? + begin;
+    Some(format!(
+        "{}\n{}{}",
+        &text[..begin],
+        reference_markdown(),
+        &text[end..]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_guide_config_reference_matches_the_table() {
+        let shipped = include_str!("../docs/operations.md");
+        let regenerated = with_reference(shipped).expect("docs/operations.md has the markers");
+        assert!(
+            shipped == regenerated,
+            "docs/operations.md's config reference is stale: regenerate with \
+             `troupe print-config --markdown --update docs/operations.md`"
+        );
+        for d in CONFIG_DEFS {
+            assert!(
+                shipped.contains(&format!("| `{}` |", d.name)),
+                "{} missing",
+                d.name
+            );
+        }
+    }
 
     #[test]
     fn shipped_example_config_matches_the_table() {

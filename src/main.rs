@@ -27,8 +27,16 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Serve(ServeArgs),
-    /// Print every broker property with its default, as TOML (config/troupe.toml).
-    PrintConfig,
+    /// Print every broker property with its default, as TOML (config/troupe.toml), or the
+    /// Markdown config reference of docs/operations.md.
+    PrintConfig {
+        /// Print the Markdown reference (broker and topic configs) instead of TOML.
+        #[arg(long)]
+        markdown: bool,
+        /// With --markdown: rewrite the generated section of this file in place.
+        #[arg(long, value_name = "FILE", requires = "markdown")]
+        update: Option<PathBuf>,
+    },
     /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topic(TopicCommand),
@@ -232,10 +240,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve_options(args).and_then(run),
-        Command::PrintConfig => {
-            print!("{}", troupe::config::example_toml());
-            Ok(())
-        }
+        Command::PrintConfig { markdown, update } => print_config(markdown, update),
         #[cfg(feature = "bench")]
         Command::Bench(args) => troupe::bench::run(args),
         admin_command => {
@@ -250,6 +255,27 @@ fn main() {
         eprintln!("troupe: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `troupe print-config [--markdown [--update FILE]]`.
+fn print_config(markdown: bool, update: Option<PathBuf>) -> anyhow::Result<()> {
+    match (markdown, update) {
+        (false, _) => print!("{}", troupe::config::example_toml()),
+        (true, None) => print!("{}", troupe::config::reference_markdown()),
+        (true, Some(path)) => {
+            let text = std::fs::read_to_string(&path)?;
+            let updated = troupe::config::with_reference(&text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no '{}' ... '{}' markers",
+                    path.display(),
+                    troupe::config::REFERENCE_BEGIN,
+                    troupe::config::REFERENCE_END
+                )
+            })?;
+            std::fs::write(&path, updated)?;
+        }
+    }
+    Ok(())
 }
 
 fn connect(c: &Connect) -> Result<Cluster, AdminError> {
@@ -362,7 +388,7 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
         }
         #[cfg(feature = "bench")]
         Command::Bench(_) => unreachable!("handled by main"),
-        Command::Serve(_) | Command::PrintConfig => unreachable!("handled by main"),
+        Command::Serve(_) | Command::PrintConfig { .. } => unreachable!("handled by main"),
     }
 }
 

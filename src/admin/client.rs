@@ -181,12 +181,27 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Connects to the first reachable address of `bootstrap` (`host:port[,host:port...]`),
+    /// trying them in order, so a cluster with one node down is still administrable.
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Cluster, AdminError> {
-        Ok(Cluster {
-            bootstrap: Connection::connect(bootstrap, timeout)?,
-            others: HashMap::new(),
-            timeout,
-        })
+        let mut last = None;
+        for address in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Connection::connect(address, timeout) {
+                Ok(connection) => {
+                    return Ok(Cluster {
+                        bootstrap: connection,
+                        others: HashMap::new(),
+                        timeout,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| AdminError::Usage("--bootstrap lists no address".into())))
     }
 
     /// The bootstrap broker (any broker answers metadata and forwards admin requests).
