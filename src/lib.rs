@@ -2,7 +2,7 @@
 //!
 //! Rooms: `protocol` (wire), `actors` (one module per actor kind), `storage` (segmented log),
 //! `metadata` (cluster metadata records and image), `quorum` (the Raft-replicated metadata log),
-//! `config` (the config table), `http` (health and metrics), `bench` (the benchmark client), `server` (startup and shutdown
+//! `config` (the config table), `extension` (user actors and broker events), `http` (health and metrics), `bench` (the benchmark client), `server` (startup and shutdown
 //! wiring).
 
 pub mod actors;
@@ -12,6 +12,7 @@ pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod extension;
 pub mod http;
 pub mod metadata;
 pub mod protocol;

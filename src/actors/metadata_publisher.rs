@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::actors::coordinator_partitions::CoordinatorElections;
 use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
+use crate::extension::events::{metadata_changes, EventBus};
 use crate::metadata::MetadataImage;
 use crate::quorum::MetadataUpdate;
 
@@ -29,6 +30,8 @@ pub struct MetadataPublisher {
     pub applied: watch::Sender<u64>,
     /// The active controller's node id (None: no quorum leader right now).
     pub controller: watch::Receiver<Option<i32>>,
+    /// Topic, leader and broker changes go to extensions from here, on every node.
+    pub events: EventBus,
 }
 
 impl MetadataPublisher {
@@ -52,6 +55,13 @@ impl MetadataPublisher {
                     }
                     let replicas = &self.replicas;
                     self.elections.publish(&update.image, |topic, p| replicas.get(topic, p).is_some());
+                    if let Some(before) = &current {
+                        if self.events.has_subscribers() {
+                            for event in metadata_changes(before, &update.image) {
+                                self.events.emit(|| event);
+                            }
+                        }
+                    }
                     current = Some(update.image.clone());
                     self.applied.send_replace(update.index);
                     if let Some(tx) = first_applied.take() {

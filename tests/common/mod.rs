@@ -17,6 +17,9 @@ pub struct Broker {
     _tmp: Option<tempfile::TempDir>,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// An example program embedding the broker (`examples/`), run instead of `troupe serve`.
+    example: Option<PathBuf>,
+    envs: Vec<(String, String)>,
 }
 
 /// A port for a broker to bind later. Chosen below Linux's ephemeral range (32768+), so no
@@ -65,6 +68,40 @@ impl Broker {
             _tmp: Some(tmp),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            example: None,
+            envs: Vec::new(),
+        };
+        b.spawn();
+        b
+    }
+
+    /// Starts the example `name` (a program built on `troupe::extension::Broker`, taking
+    /// `troupe serve`'s flags) with environment `envs`. Examples are built by `cargo test`
+    /// (and `cargo build --examples`) next to the `troupe` binary.
+    pub fn start_example(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Broker {
+        let program = Path::new(env!("CARGO_BIN_EXE_troupe"))
+            .parent()
+            .expect("target dir")
+            .join("examples")
+            .join(name);
+        assert!(
+            program.exists(),
+            "{} is not built: run `cargo build --examples` (cargo test builds it)",
+            program.display()
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = Broker {
+            kafka_port: free_port(),
+            http_port: free_port(),
+            data_dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            example: Some(program),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         b.spawn();
         b
@@ -84,8 +121,16 @@ impl Broker {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_troupe"))
-            .arg("serve")
+        let mut command = match &self.example {
+            None => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_troupe"));
+                c.arg("serve");
+                c
+            }
+            Some(program) => Command::new(program),
+        };
+        let child = command
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")

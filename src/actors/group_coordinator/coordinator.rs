@@ -47,6 +47,7 @@ use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
+use crate::extension::events::{BrokerEvent, EventBus};
 use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
 
@@ -103,6 +104,10 @@ pub struct GroupCoordinator {
     next_timer_seq: u64,
     /// Where this shard publishes its groups for HTTP readers (`with_view`).
     view: Option<Arc<GroupsView>>,
+    /// Completed rebalances go to extensions here (`with_events`).
+    events: EventBus,
+    /// The generation last announced as rebalanced, per group.
+    announced_generations: HashMap<String, i32>,
     next_member_seq: u64,
 }
 
@@ -146,6 +151,8 @@ impl GroupCoordinator {
             timers: HashMap::new(),
             next_timer_seq: 0,
             view: None,
+            events: EventBus::default(),
+            announced_generations: HashMap::new(),
             next_member_seq: 0,
         }
     }
@@ -376,6 +383,7 @@ impl GroupCoordinator {
                 }
             }
         }
+        self.announce_rebalance(group_id);
     }
 
     /// Stamps a snapshot about to be written with when the group entered its state, and
@@ -721,6 +729,38 @@ impl Actor for GroupCoordinator {
 const VIEW_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl GroupCoordinator {
+    /// Announces completed rebalances on `events`.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// After a group's effects ran: a Stable generation not announced yet is a completed
+    /// rebalance.
+    fn announce_rebalance(&mut self, group_id: &str) {
+        let Some(group) = self.groups.get(group_id) else {
+            return;
+        };
+        let generation = group.generation_id();
+        if group.state() != GroupState::Stable
+            || self.announced_generations.get(group_id) == Some(&generation)
+        {
+            return;
+        }
+        self.announced_generations
+            .insert(group_id.to_string(), generation);
+        self.events.emit(|| BrokerEvent::GroupRebalanced {
+            group_id: group_id.to_string(),
+            generation_id: generation,
+            protocol: group.protocol_name().map(str::to_string),
+            members: group
+                .members()
+                .iter()
+                .map(|m| m.member_id.clone())
+                .collect(),
+        });
+    }
+
     /// Publishes this shard's groups to `view` once a second.
     pub fn with_view(mut self, view: Arc<GroupsView>) -> Self {
         self.view = Some(view);
@@ -1468,6 +1508,7 @@ mod leadership_tests {
                 node_id: 1,
                 controller: OnceLock::new(),
                 replica_lag_time_max_ms: 30_000,
+                events: Default::default(),
             }),
             dir.to_path_buf(),
             vec![Arbiter::current()],

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use crate::actors::controller::{AlterPartition, Controller};
 use crate::actors::supervisor::{guard, SupervisorState};
 use crate::error::BrokerError;
+use crate::extension::events::{BrokerEvent, EventBus};
 use crate::metadata::PartitionMeta;
 use crate::storage::{
     AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
@@ -337,6 +338,8 @@ pub struct ReplicaContext {
     pub controller: OnceLock<Addr<Controller>>,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max_ms: i64,
+    /// Leader appends are announced to extensions here.
+    pub events: EventBus,
 }
 
 /// The replica's part in replication.
@@ -729,11 +732,26 @@ impl Handler<AppendRecords> for PartitionReplica {
         let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
         let leader_epoch = self.leader_epoch();
         let now = Self::now_ms();
+        let announced = self
+            .context
+            .events
+            .has_subscribers()
+            .then(|| msg.records.clone());
         let info = self.with_log(ctx, |log| {
             Ok(log.append_from(msg.records, now, msg.origin)?)
         })?;
         metrics::counter!("troupe_bytes_in_total").increment(info.bytes as u64);
         metrics::counter!("troupe_records_in_total").increment(info.record_count as u64);
+        if let Some(records) = announced {
+            self.context.events.emit(|| BrokerEvent::BatchAppended {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                base_offset: info.first_offset,
+                last_offset: info.last_offset,
+                record_count: info.record_count as u32,
+                records,
+            });
+        }
         self.advance_high_watermark();
         Ok(AppendResult {
             base_offset: info.first_offset,
@@ -1132,6 +1150,7 @@ mod tests {
                 node_id: 1,
                 controller: OnceLock::new(),
                 replica_lag_time_max_ms: 30_000,
+                events: Default::default(),
             }),
         );
         let addr = replica.start();

@@ -9,15 +9,20 @@
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND; the timeout answers REQUEST_TIMED_OUT.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::partition_handle;
 use crate::actors::delayed_produce::await_replication;
-use crate::actors::partition_replica::AppendRecords;
+use crate::actors::partition_replica::{AppendRecords, AppendResult};
+use crate::actors::replica_manager::PartitionHandle;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::metadata::MetadataImage;
 use crate::storage::AppendOrigin;
 
 pub async fn handle(
@@ -25,9 +30,8 @@ pub async fn handle(
     req: ProduceRequest,
     version: i16,
 ) -> ProduceResponse {
-    let acks_ok = matches!(req.acks, -1..=1);
     let acks = req.acks;
-    let timeout = std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let image = ctx.metadata.current();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
@@ -36,32 +40,14 @@ pub async fn handle(
             let name = name.clone();
             let handle = partition_handle(ctx, &image, &name, p.index);
             async move {
-                let result: Result<_, BrokerError> = async {
-                    if !acks_ok {
-                        return Err(BrokerError::InvalidRequiredAcks);
-                    }
-                    if name == crate::actors::group_coordinator::OFFSETS_TOPIC
-                        || name == crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC
-                    {
-                        // Only the coordinators write their internal topics.
-                        return Err(BrokerError::InvalidTopic(format!("{name} is internal")));
-                    }
-                    let handle = handle?;
-                    let records = p.records.filter(|r| !r.is_empty()).ok_or_else(|| BrokerError::InvalidRecord("no records".into()))?;
-                    let appended = handle
-                        .addr
-                        .send(AppendRecords {
-                            records,
-                            origin: AppendOrigin::Client,
-                            required_acks: acks,
-                        })
-                        .await??;
-                    if acks == -1 {
-                        await_replication(&ctx.timer, &handle.watermarks, &appended, timeout)
-                            .await?;
-                    }
-                    Ok(appended)
-                }
+                let result = produce_partition_with(
+                    ctx,
+                    handle,
+                    &name,
+                    p.records,
+                    acks,
+                    timeout,
+                )
                 .await;
                 match result {
                     Ok(r) => PartitionProduceResponse::default()
@@ -90,4 +76,55 @@ pub async fn handle(
         );
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// One partition's part of a Produce: the broker's produce path, also taken by extensions
+/// (`ExtensionContext::produce`). Refuses internal topics, appends as the leader with `acks`,
+/// and for `acks=-1` waits (at most `timeout`) for replication.
+pub async fn produce_partition(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    records: Option<Bytes>,
+    acks: i16,
+    timeout: Duration,
+) -> Result<AppendResult, BrokerError> {
+    let handle = partition_handle(ctx, image, topic, partition);
+    produce_partition_with(ctx, handle, topic, records, acks, timeout).await
+}
+
+async fn produce_partition_with(
+    ctx: &BrokerContext,
+    handle: Result<PartitionHandle, BrokerError>,
+    topic: &str,
+    records: Option<Bytes>,
+    acks: i16,
+    timeout: Duration,
+) -> Result<AppendResult, BrokerError> {
+    if !matches!(acks, -1..=1) {
+        return Err(BrokerError::InvalidRequiredAcks);
+    }
+    if topic == crate::actors::group_coordinator::OFFSETS_TOPIC
+        || topic == crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC
+    {
+        // Only the coordinators write their internal topics.
+        return Err(BrokerError::InvalidTopic(format!("{topic} is internal")));
+    }
+    let handle = handle?;
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| BrokerError::InvalidRecord("no records".into()))?;
+    let appended = handle
+        .addr
+        .send(AppendRecords {
+            records,
+            origin: AppendOrigin::Client,
+            required_acks: acks,
+        })
+        .await??;
+    if acks == -1 {
+        await_replication(&ctx.timer, &handle.watermarks, &appended, timeout).await?;
+    }
+    Ok(appended)
 }

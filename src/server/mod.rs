@@ -5,6 +5,8 @@
 //! bind the Kafka listener, log one ready line. Down (SIGTERM / Ctrl-C): stop accepting, let
 //! connections finish their in-flight requests, close every log cleanly, exit 0.
 
+pub mod args;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -38,6 +40,7 @@ use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::extension::{EventBus, ExtensionContext, ExtensionHost};
 use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
 use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 
@@ -68,6 +71,15 @@ pub struct ClusterOptions {
 
 /// Runs the broker until a shutdown signal; returns when everything is closed.
 pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    run_with_extensions(opts, Vec::new())
+}
+
+/// Runs the broker with user actors (`extension`), each started under supervision once the
+/// broker is wired and before it serves.
+pub fn run_with_extensions(
+    opts: ServeOptions,
+    extensions: Vec<crate::extension::ExtensionFactory>,
+) -> anyhow::Result<()> {
     raise_fd_limit();
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
@@ -83,14 +95,16 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     let system = actix::System::new();
-    system.block_on(async move { serve(opts, prometheus).await })?;
+    system.block_on(async move { serve(opts, prometheus, extensions).await })?;
     Ok(())
 }
 
 async fn serve(
     opts: ServeOptions,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    extensions: Vec<crate::extension::ExtensionFactory>,
 ) -> anyhow::Result<()> {
+    let events = EventBus::default();
     let (advertised_host, advertised_port) = split_host_port(&opts.advertised)?;
     let cluster_id = match &opts.cluster {
         None => load_or_create_cluster_id(&opts.data_dir, opts.node_id)?,
@@ -116,6 +130,7 @@ async fn serve(
         node_id: opts.node_id,
         controller: std::sync::OnceLock::new(),
         replica_lag_time_max_ms: opts.config.get_i64("replica.lag.time.max.ms"),
+        events: events.clone(),
     });
     let replicas = Arc::new(ReplicaManager::new(
         replica_context.clone(),
@@ -220,6 +235,7 @@ async fn serve(
             elections: elections.clone(),
             applied: applied_tx,
             controller: controller_id.clone(),
+            events: events.clone(),
         }
         .run(updates, first_tx),
     );
@@ -310,7 +326,7 @@ async fn serve(
         .enumerate()
         .map(|(shard, arbiter)| {
             let (config, wheel, replicas) = (group_config.clone(), timer.clone(), replicas.clone());
-            let view = groups_view.clone();
+            let (view, events) = (groups_view.clone(), events.clone());
             GroupCoordinator::start_in_arbiter(arbiter, move |_| {
                 GroupCoordinator::new(
                     config,
@@ -322,6 +338,7 @@ async fn serve(
                     offsets_partitions,
                 )
                 .with_view(view)
+                .with_events(events)
             })
         })
         .collect::<Vec<_>>();
@@ -407,6 +424,23 @@ async fn serve(
         txn_partitions,
         markers,
     });
+
+    // The addresses are kept for the whole run: actix's Supervisor restarts a stopped actor
+    // only while someone still holds its address.
+    let _extension_hosts: Vec<Addr<ExtensionHost>> = extensions
+        .into_iter()
+        .enumerate()
+        .map(|(i, factory)| {
+            let (context, bus, health) = (
+                ExtensionContext::new(broker.clone()),
+                events.clone(),
+                health.clone(),
+            );
+            actix::Supervisor::start_in_arbiter(&handles[i % handles.len()], move |_| {
+                ExtensionHost::new(factory, context, bus, health)
+            })
+        })
+        .collect();
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
