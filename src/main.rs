@@ -166,6 +166,16 @@ struct ProduceArgs {
     /// Split each line at the first SEP into key and value.
     #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
+    /// The key of every record (a line's own key, from --key-separator or JSON, wins).
+    #[arg(long)]
+    key: Option<String>,
+    /// A header added to every record: --header k=v (repeatable).
+    #[arg(long = "header", value_name = "KEY=VALUE")]
+    headers: Vec<String>,
+    /// Input format: `text` (one value per line) or `json` (one object per line:
+    /// {"key": ..., "value": ..., "headers": {"k": "v"}, "partition": N}).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
     #[command(flatten)]
     connect: Connect,
 }
@@ -187,6 +197,9 @@ struct ConsumeArgs {
     /// Print `key<SEP>value`.
     #[arg(long)]
     print_key: bool,
+    /// Print the headers (`k=v,k=v`) after the value.
+    #[arg(long)]
+    print_headers: bool,
     #[arg(long, default_value = "\t")]
     key_separator: String,
     #[command(flatten)]
@@ -317,9 +330,24 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
             admin::topic::cluster_status(&mut connect(&c)?, c.json)
         }
         Command::Produce(args) => {
+            let headers = args
+                .headers
+                .iter()
+                .map(|h| {
+                    h.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| {
+                            AdminError::Usage(format!("--header {h}: expected key=value"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let options = admin::records::ProduceOptions {
                 partition: args.partition,
                 key_separator: args.key_separator,
+                key: args.key,
+                headers,
+                json_lines: args.format == "json",
+                progress: !args.connect.json,
             };
             let stdin = std::io::stdin();
             let written = admin::records::produce(
@@ -338,6 +366,8 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
                 max_messages: args.max_messages,
                 idle_timeout: Duration::from_millis(args.idle_timeout_ms),
                 print_key: args.print_key,
+                print_headers: args.print_headers,
+                progress: !args.connect.json,
                 key_separator: args.key_separator.replace("\\t", "\t"),
                 json: args.connect.json,
             };

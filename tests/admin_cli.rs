@@ -195,3 +195,105 @@ fn an_unreachable_broker_exits_with_code_three() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
 }
+
+#[test]
+fn produce_and_consume_carry_keys_headers_and_json() {
+    let b = Broker::start();
+    ok(&b, &["topic", "create", "events", "--partitions", "2"]);
+    // Text lines with a fixed key and headers on every record.
+    let out = troupe(
+        &b,
+        &[
+            "produce",
+            "events",
+            "--key",
+            "user-7",
+            "--header",
+            "source=cli",
+            "--header",
+            "v=2",
+        ],
+        Some("first\nsecond\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // JSON lines: each its own key, headers and partition.
+    let out = troupe(
+        &b,
+        &["produce", "events", "--format", "json"],
+        Some(concat!(
+            r#"{"key":"a","value":"third","headers":{"trace":"t-1"},"partition":1}"#,
+            "\n",
+            r#"{"value":"fourth","partition":0}"#,
+            "\n"
+        )),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = troupe(
+        &b,
+        &["produce", "events", "--format", "json"],
+        Some("not json\n"),
+    );
+    assert_eq!(bad.status.code(), Some(2), "a bad line is a usage error");
+
+    let lines = ok(
+        &b,
+        &[
+            "consume",
+            "events",
+            "--from-beginning",
+            "--max-messages",
+            "4",
+            "--json",
+        ],
+    );
+    let mut records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    records.sort_by_key(|r| r["value"].as_str().unwrap().to_string());
+    let by_value = |v: &str| records.iter().find(|r| r["value"] == v).unwrap().clone();
+    let first = by_value("first");
+    assert_eq!(first["key"], "user-7");
+    assert_eq!(first["headers"]["source"], "cli");
+    assert_eq!(first["headers"]["v"], "2");
+    assert_eq!(first["topic"], "events");
+    assert!(first["timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+    let third = by_value("third");
+    assert_eq!(
+        (third["key"].as_str(), third["partition"].as_i64()),
+        (Some("a"), Some(1))
+    );
+    assert_eq!(third["headers"]["trace"], "t-1");
+    let fourth = by_value("fourth");
+    assert_eq!(
+        (fourth["key"].clone(), fourth["partition"].as_i64()),
+        (Value::Null, Some(0))
+    );
+
+    // Text output with key and headers.
+    let text = ok(
+        &b,
+        &[
+            "consume",
+            "events",
+            "--partition",
+            "1",
+            "--from-beginning",
+            "--max-messages",
+            "1",
+            "--print-key",
+            "--print-headers",
+            "--key-separator",
+            "|",
+        ],
+    );
+    assert_eq!(text.trim(), "a|third|trace=t-1");
+}

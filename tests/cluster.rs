@@ -289,6 +289,37 @@ fn sigstop_of_a_follower_shrinks_the_isr_and_sigcont_expands_it() {
     };
     assert_eq!(shrunk.2.len(), 2);
 
+    // Operators see it: the leader reports an under-replicated partition, /v1/cluster counts
+    // it, and exactly one live node hosts the active controller.
+    let leader_node = cluster.nodes.iter().find(|n| n.id == shrunk.0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge(
+        &leader_node.http_url("/metrics"),
+        "troupe_under_replicated_partitions ",
+    ) < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never reported under-replication"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status: serde_json::Value = reqwest::blocking::get(leader_node.http_url("/v1/cluster"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        status["under_replicated_partitions"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    let active: f64 = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != follower)
+        .map(|n| gauge(&n.http_url("/metrics"), "troupe_active_controller_count "))
+        .sum();
+    assert!(active <= 1.0, "two active controllers");
+
     node.sigcont();
     wait_for_state(
         &cluster,
@@ -737,6 +768,186 @@ fn a_rolling_restart_under_produce_and_group_consumption_loses_nothing() {
 
 /// Sends one request with kafka-protocol's encoder and decodes the response (for APIs
 /// rust-rdkafka does not expose).
+/// The value of the first sample starting with `prefix` on a node's /metrics.
+fn gauge(url: &str, prefix: &str) -> f64 {
+    let text = reqwest::blocking::get(url).unwrap().text().unwrap();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} on {url}"))
+}
+
+/// `troupe <args> --bootstrap <bootstrap>` with `stdin`; (exit code, stdout, stderr).
+fn troupe_cli(bootstrap: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(args)
+        .args(["--bootstrap", bootstrap])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_admin_cli_manages_topics_and_groups_of_a_three_node_cluster() {
+    let cluster = Cluster::start(ClusterSpec::default());
+    // A bootstrap list whose first address is dead: the CLI moves on to the next.
+    let bootstrap = format!("127.0.0.1:1,{}", cluster.bootstrap());
+    let run = |args: &[&str], stdin: &str| {
+        let (code, out, err) = troupe_cli(&bootstrap, args, stdin);
+        assert_eq!(code, 0, "troupe {args:?}: {err}\n{}", cluster.logs());
+        out
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&run(&args, "")).unwrap()
+    };
+    let status = json(&["cluster", "status"]);
+    assert_eq!(status["brokers"].as_array().unwrap().len(), 3, "{status}");
+
+    run(
+        &[
+            "topic",
+            "create",
+            "cli-orders",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "3",
+        ],
+        "",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let described = loop {
+        let d = json(&["topic", "describe", "cli-orders"]);
+        let all_in_sync = d["partitions"].as_array().is_some_and(|ps| {
+            ps.len() == 3
+                && ps.iter().all(|p| {
+                    p["replicas"].as_array().unwrap().len() == 3
+                        && p["isr"].as_array().unwrap().len() == 3
+                })
+        });
+        if all_in_sync {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "never fully in sync: {d}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let leaders: std::collections::BTreeSet<i64> = described["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["leader"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        leaders.len(),
+        3,
+        "leaders spread over the nodes: {described}"
+    );
+
+    // Records in through the CLI (keys spread them over partitions), out through the CLI.
+    let lines: String = (0..30).map(|i| format!("k{i}:v{i}\n")).collect();
+    run(
+        &[
+            "produce",
+            "cli-orders",
+            "--key-separator",
+            ":",
+            "--header",
+            "source=cli",
+        ],
+        &lines,
+    );
+    let consumed = run(
+        &[
+            "consume",
+            "cli-orders",
+            "--from-beginning",
+            "--max-messages",
+            "30",
+            "--json",
+        ],
+        "",
+    );
+    let values: std::collections::BTreeSet<String> = consumed
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["headers"]["source"], "cli");
+            v["value"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(values.len(), 30);
+
+    // A group commits where a consumer got to; describe shows lag against the log end.
+    let consumer: BaseConsumer = config(&cluster.bootstrap())
+        .set("group.id", "cli-group")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    for p in 0..3 {
+        offsets
+            .add_partition_offset("cli-orders", p, Offset::Offset(0))
+            .unwrap();
+    }
+    consumer
+        .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    drop(consumer);
+    let group = json(&["group", "describe", "cli-group"]);
+    assert_eq!(
+        group["partitions"].as_array().map(Vec::len),
+        Some(3),
+        "{group}"
+    );
+    assert_eq!(group["total_lag"], 30, "{group}");
+    run(
+        &[
+            "group",
+            "reset-offsets",
+            "cli-group",
+            "--topic",
+            "cli-orders",
+            "--to-latest",
+            "--execute",
+        ],
+        "",
+    );
+    let group = json(&["group", "describe", "cli-group"]);
+    assert_eq!(group["total_lag"], 0, "{group}");
+    run(&["group", "delete", "cli-group"], "");
+    let groups = json(&["group", "list"]);
+    assert!(!groups.to_string().contains("cli-group"), "{groups}");
+    run(&["topic", "delete", "cli-orders"], "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _, err) = troupe_cli(&bootstrap, &["topic", "describe", "cli-orders"], "");
+        if code != 0 {
+            assert!(err.contains("UnknownTopicOrPartition"), "{err}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic still described after delete"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn raw_call<R: kafka_protocol::protocol::Request>(
     bootstrap: &str,
     request: R,

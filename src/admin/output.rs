@@ -71,3 +71,28 @@ mod tests {
         assert_eq!(t.render(), "TOPIC   PARTITIONS\norders  3\na       12\n");
     }
 }
+
+/// A progress bar on stderr for a long operation (`total` known or not). Hidden unless
+/// `enabled` and stderr is a terminal, so scripts and `--json` output never see it.
+pub fn progress(total: Option<u64>, enabled: bool, what: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(if enabled {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let template = if total.is_some() {
+        "{prefix} {wide_bar} {human_pos}/{human_len} ({per_sec})"
+    } else {
+        "{prefix} {spinner} {human_pos} ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(what.to_string());
+    bar
+}

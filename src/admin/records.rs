@@ -73,14 +73,24 @@ fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
-fn encode_batch(records: &[(Option<Bytes>, Bytes)]) -> Result<Bytes, AdminError> {
+/// One record as the CLI reads or prints it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CliRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Milliseconds since the epoch (printing only).
+    pub timestamp: i64,
+}
+
+fn encode_batch(records: &[CliRecord]) -> Result<Bytes, AdminError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, (key, value))| Record {
+        .map(|(i, r)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -91,9 +101,13 @@ fn encode_batch(records: &[(Option<Bytes>, Bytes)]) -> Result<Bytes, AdminError>
             offset: i as i64,
             sequence: i as i32,
             timestamp: now,
-            key: key.clone(),
-            value: Some(value.clone()),
-            headers: Default::default(),
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
+                .collect(),
         })
         .collect();
     let mut buf = BytesMut::new();
@@ -110,10 +124,76 @@ fn encode_batch(records: &[(Option<Bytes>, Bytes)]) -> Result<Bytes, AdminError>
 }
 
 /// Options of `troupe produce`.
+#[derive(Default)]
 pub struct ProduceOptions {
     pub partition: Option<i32>,
     /// Split each line at the first occurrence into key and value.
     pub key_separator: Option<String>,
+    /// The key of every record (unless the line gives one).
+    pub key: Option<String>,
+    /// Headers added to every record.
+    pub headers: Vec<(String, String)>,
+    /// Each line is a JSON object `{"key", "value", "headers": {..}, "partition"}`.
+    pub json_lines: bool,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// One stdin line as a record (and its partition, when the line names one).
+fn parse_line(
+    line: String,
+    options: &ProduceOptions,
+) -> Result<(CliRecord, Option<i32>), AdminError> {
+    let fixed_headers = || {
+        options
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(Bytes::from(v.clone()))))
+            .collect::<Vec<_>>()
+    };
+    let fixed_key = options.key.as_ref().map(|k| Bytes::from(k.clone()));
+    if options.json_lines {
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| AdminError::Usage(format!("not a JSON object ({e}): {line}")))?;
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(Bytes::from(s.clone())),
+            other => Some(Bytes::from(other.to_string())),
+        };
+        let mut headers = fixed_headers();
+        if let Some(h) = v.get("headers").and_then(|h| h.as_object()) {
+            headers.extend(h.iter().map(|(k, v)| (k.clone(), text(v))));
+        }
+        let partition = v
+            .get("partition")
+            .and_then(|p| p.as_i64())
+            .map(|p| p as i32);
+        return Ok((
+            CliRecord {
+                key: v.get("key").and_then(text).or(fixed_key),
+                value: v.get("value").and_then(text),
+                headers,
+                timestamp: 0,
+            },
+            partition,
+        ));
+    }
+    let (key, value) = match &options.key_separator {
+        Some(sep) => match line.split_once(sep.as_str()) {
+            Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
+            None => (fixed_key, Bytes::from(line)),
+        },
+        None => (fixed_key, Bytes::from(line)),
+    };
+    Ok((
+        CliRecord {
+            key,
+            value: Some(value),
+            headers: fixed_headers(),
+            timestamp: 0,
+        },
+        None,
+    ))
 }
 
 /// Reads stdin to its end and produces every line (acks=all). Returns how many were written.
@@ -131,34 +211,36 @@ pub fn produce(
             return Err(AdminError::Usage(format!("{topic} has no partition {p}")));
         }
     }
-    let mut pending: BTreeMap<i32, Vec<(Option<Bytes>, Bytes)>> = BTreeMap::new();
+    let mut pending: BTreeMap<i32, Vec<CliRecord>> = BTreeMap::new();
     let mut next_keyless = 0i32;
     let mut written = 0u64;
+    let bar = super::output::progress(None, options.progress, "produced");
     for line in input.lines() {
-        let line = line?;
-        let (key, value) = match &options.key_separator {
-            Some(sep) => match line.split_once(sep.as_str()) {
-                Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
-                None => (None, Bytes::from(line)),
-            },
-            None => (None, Bytes::from(line)),
-        };
-        let partition = match (options.partition, &key) {
+        let (record, line_partition) = parse_line(line?, options)?;
+        let partition = match (line_partition.or(options.partition), &record.key) {
             (Some(p), _) => p,
             (None, Some(k)) => partition_for_key(k, partitions),
             (None, None) => next_keyless,
         };
+        if !leaders.contains_key(&partition) {
+            return Err(AdminError::Usage(format!(
+                "{topic} has no partition {partition}"
+            )));
+        }
         let batch = pending.entry(partition).or_default();
-        batch.push((key, value));
+        batch.push(record);
         if batch.len() >= LINES_PER_BATCH {
             let batch = pending.remove(&partition).unwrap_or_default();
             written += send(cluster, topic, &leaders, partition, &batch)?;
+            bar.set_position(written);
             next_keyless = (next_keyless + 1) % partitions.max(1);
         }
     }
     for (partition, batch) in pending {
         written += send(cluster, topic, &leaders, partition, &batch)?;
+        bar.set_position(written);
     }
+    bar.finish_and_clear();
     Ok(written)
 }
 
@@ -167,7 +249,7 @@ fn send(
     topic: &str,
     leaders: &BTreeMap<i32, i32>,
     partition: i32,
-    batch: &[(Option<Bytes>, Bytes)],
+    batch: &[CliRecord],
 ) -> Result<u64, AdminError> {
     let leader = leaders.get(&partition).copied().unwrap_or(-1);
     if leader < 0 {
@@ -206,8 +288,12 @@ pub struct ConsumeOptions {
     /// Stop once nothing new arrived for this long.
     pub idle_timeout: Duration,
     pub print_key: bool,
+    /// Text format: append the headers (`k=v,k=v`) after a separator.
+    pub print_headers: bool,
     pub key_separator: String,
     pub json: bool,
+    /// Draw a progress bar on stderr (when it is a terminal and --max-messages is given).
+    pub progress: bool,
 }
 
 /// Prints records as they arrive. Returns how many were printed.
@@ -229,6 +315,7 @@ pub fn consume(
     let mut positions = partition_offsets(cluster, topic, &leaders, start)?;
     let mut printed = 0u64;
     let mut last_progress = Instant::now();
+    let bar = super::output::progress(options.max_messages, options.progress, "consumed");
     loop {
         let mut progressed = false;
         for (&partition, &leader) in &leaders {
@@ -236,22 +323,17 @@ pub fn consume(
                 continue;
             };
             let records = fetch(cluster, topic, leader, partition, position)?;
-            for (offset, key, value) in records {
+            for (offset, record) in records {
                 if offset < position {
                     continue; // earlier records of the first batch
                 }
-                print_record(
-                    &mut out,
-                    options,
-                    partition,
-                    offset,
-                    key.as_deref(),
-                    value.as_deref(),
-                )?;
+                print_record(&mut out, options, topic, partition, offset, &record)?;
                 positions.insert(partition, offset + 1);
                 printed += 1;
+                bar.set_position(printed);
                 progressed = true;
                 if options.max_messages.is_some_and(|max| printed >= max) {
+                    bar.finish_and_clear();
                     return Ok(printed);
                 }
             }
@@ -260,12 +342,13 @@ pub fn consume(
         if progressed {
             last_progress = Instant::now();
         } else if last_progress.elapsed() >= options.idle_timeout {
+            bar.finish_and_clear();
             return Ok(printed);
         }
     }
 }
 
-type FetchedRecord = (i64, Option<Bytes>, Option<Bytes>);
+type FetchedRecord = (i64, CliRecord);
 
 /// One Fetch of one partition (waiting up to 500 ms for data); data records only.
 fn fetch(
@@ -303,12 +386,21 @@ fn fetch(
                 let mut batch = batch;
                 let set = RecordBatchDecoder::decode(&mut batch)
                     .map_err(|e| AdminError::Protocol(format!("decoding records: {e}")))?;
-                out.extend(
-                    set.records
-                        .into_iter()
-                        .filter(|r| !r.control)
-                        .map(|r| (r.offset, r.key, r.value)),
-                );
+                out.extend(set.records.into_iter().filter(|r| !r.control).map(|r| {
+                    (
+                        r.offset,
+                        CliRecord {
+                            key: r.key,
+                            value: r.value,
+                            headers: r
+                                .headers
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect(),
+                            timestamp: r.timestamp,
+                        },
+                    )
+                }));
             }
         }
     }
@@ -332,28 +424,42 @@ fn next_whole_batch(bytes: &mut Bytes) -> Option<Bytes> {
 fn print_record(
     out: &mut impl Write,
     options: &ConsumeOptions,
+    topic: &str,
     partition: i32,
     offset: i64,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
+    record: &CliRecord,
 ) -> Result<(), AdminError> {
-    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let text = |b: Option<&Bytes>| b.map(|b| String::from_utf8_lossy(b).into_owned());
     if options.json {
+        let headers: serde_json::Map<String, serde_json::Value> = record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), text(v.as_ref()).into()))
+            .collect();
         let line = serde_json::json!({
-            "partition": partition, "offset": offset, "key": text(key), "value": text(value),
+            "topic": topic, "partition": partition, "offset": offset,
+            "timestamp": record.timestamp, "key": text(record.key.as_ref()),
+            "value": text(record.value.as_ref()), "headers": headers,
         });
         writeln!(out, "{line}")?;
-    } else if options.print_key {
-        writeln!(
-            out,
-            "{}{}{}",
-            text(key).unwrap_or_default(),
-            options.key_separator,
-            text(value).unwrap_or_default()
-        )?;
-    } else {
-        writeln!(out, "{}", text(value).unwrap_or_default())?;
+        return Ok(());
     }
+    let mut line = String::new();
+    if options.print_key {
+        line.push_str(&text(record.key.as_ref()).unwrap_or_default());
+        line.push_str(&options.key_separator);
+    }
+    line.push_str(&text(record.value.as_ref()).unwrap_or_default());
+    if options.print_headers {
+        let headers: Vec<String> = record
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v.as_ref()).unwrap_or_default()))
+            .collect();
+        line.push_str(&options.key_separator);
+        line.push_str(&headers.join(","));
+    }
+    writeln!(out, "{line}")?;
     Ok(())
 }
 
