@@ -1,6 +1,6 @@
 //! User actors (`troupe::extension`) in real broker processes: the two examples users copy
-//! (`examples/audit.rs`, `examples/dead_letter_router.rs`) and a panicking one
-//! (`examples/panicking_extension.rs`), driven by a stock client (librdkafka).
+//! (`examples/audit.rs`, `examples/dead_letter_router.rs`) and an event log that also
+//! panics on purpose (`examples/event_log.rs`), driven by a stock client (librdkafka).
 
 mod common;
 
@@ -194,11 +194,115 @@ fn router_copies_records_with_the_header_to_the_dead_letter_topic() {
     );
 }
 
+/// Every JSON line of the event log whose "event" is `kind`.
+fn events_of(lines: &[rdkafka::message::OwnedMessage], kind: &str) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(json_value)
+        .filter(|v| v["event"] == kind)
+        .collect()
+}
+
+/// Every record of `topic`'s partition 0, once it holds at least `count`.
+fn read_at_least(b: &Broker, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = client_config(b)
+        .set("group.id", "extension-tests-log")
+        .set("topic.metadata.refresh.interval.ms", "200")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    let mut quiet_since = Instant::now();
+    loop {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            got.push(m.detach());
+            quiet_since = Instant::now();
+        }
+        if got.len() >= count && quiet_since.elapsed() > Duration::from_millis(700) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count}:\n{}",
+            got.len(),
+            b.log_text()
+        );
+    }
+}
+
+#[test]
+fn an_extension_receives_appends_rebalances_leader_and_topic_events() {
+    let b = Broker::start_example(
+        "event_log",
+        &["--override", "group.initial.rebalance.delay.ms=0"],
+        &[],
+    );
+    create_topic(&b, "watched", 2, &[]);
+    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&b).create().unwrap();
+    for _ in 0..3 {
+        producer
+            .send(BaseRecord::<(), _>::to("watched").partition(1).payload("x"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+    let member: BaseConsumer = client_config(&b)
+        .set("group.id", "watchers")
+        .create()
+        .unwrap();
+    member.subscribe(&["watched"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while member.assignment().map(|a| a.count()).unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "never assigned");
+        member.poll(Duration::from_millis(100));
+    }
+    // created + 2 leaders + 3 appends + 1 rebalance at least.
+    let log = read_at_least(&b, "__troupe_events", 7);
+    let created = events_of(&log, "topic_created");
+    assert_eq!(created[0]["topic"], "watched");
+    assert_eq!(created[0]["partitions"], 2);
+    let leaders = events_of(&log, "leader_changed");
+    let watched_leaders: Vec<_> = leaders.iter().filter(|l| l["topic"] == "watched").collect();
+    assert_eq!(watched_leaders.len(), 2, "{leaders:?}");
+    assert!(watched_leaders
+        .iter()
+        .all(|l| l["leader"] == 1 && l["leader_epoch"] == 0));
+    let appends: Vec<_> = events_of(&log, "batch_appended")
+        .into_iter()
+        .filter(|a| a["topic"] == "watched")
+        .collect();
+    assert_eq!(appends.len(), 3, "{appends:?}");
+    let offsets: Vec<i64> = appends
+        .iter()
+        .map(|a| a["base_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, [0, 1, 2]);
+    assert!(appends
+        .iter()
+        .all(|a| a["partition"] == 1 && a["records"] == 1));
+    let rebalances = events_of(&log, "group_rebalanced");
+    assert_eq!(rebalances.len(), 1, "{rebalances:?}");
+    assert_eq!(rebalances[0]["group"], "watchers");
+    assert_eq!(rebalances[0]["generation"], 1);
+    assert_eq!(rebalances[0]["members"], 1);
+    assert_eq!(rebalances[0]["protocol"], "range");
+    assert!(
+        !log.iter()
+            .any(|m| json_value(m)["topic"] == "__troupe_events"
+                && json_value(m)["event"] == "batch_appended"),
+        "its own appends are not logged"
+    );
+}
+
 #[test]
 fn a_panicking_actor_is_restarted_and_the_broker_keeps_serving() {
-    let b = Broker::start_example("panicking_extension", &[], &[]);
+    let b = Broker::start_example("event_log", &[], &[]);
     let restarts = |b: &Broker| {
-        healthz(b)["restarts"]["extension:panicking"]
+        healthz(b)["restarts"]["extension:event-log"]
             .as_u64()
             .unwrap_or(0)
     };
@@ -223,8 +327,25 @@ fn a_panicking_actor_is_restarted_and_the_broker_keeps_serving() {
     }
     // Restarted, it handles the next event; the broker serves clients throughout.
     create_topic(&b, "normal", 1, &[]);
-    let seen = read_exactly(&b, "__extension_seen", 1);
-    assert_eq!(seen[0].payload(), Some(&b"normal"[..]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = read_at_least(&b, "__troupe_events", 1);
+        let created = events_of(&log, "topic_created");
+        if created.iter().any(|c| c["topic"] == "normal") {
+            assert!(
+                !created
+                    .iter()
+                    .any(|c| c["topic"].as_str().unwrap().starts_with("panic-")),
+                "the events it panicked on were not logged: {created:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted actor never logged 'normal'"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let producer: ThreadedProducer<DefaultProducerContext> = client_config(&b).create().unwrap();
     producer
         .send(BaseRecord::<(), _>::to("normal").payload("still serving"))
