@@ -59,19 +59,6 @@ pub fn emit(json_wanted: bool, json: Value, table: impl FnOnce() -> String) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn columns_line_up() {
-        let mut t = Table::new(&["TOPIC", "PARTITIONS"]);
-        t.row(vec!["orders".into(), "3".into()]);
-        t.row(vec!["a".into(), "12".into()]);
-        assert_eq!(t.render(), "TOPIC   PARTITIONS\norders  3\na       12\n");
-    }
-}
-
 /// A progress bar on stderr for a long operation (`total` known or not). Hidden unless
 /// `enabled` and stderr is a terminal, so scripts and `--json` output never see it.
 pub fn progress(total: Option<u64>, enabled: bool, what: &str) -> indicatif::ProgressBar {
@@ -95,4 +82,17 @@ pub fn progress(total: Option<u64>, enabled: bool, what: &str) -> indicatif::Pro
     }
     bar.set_prefix(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up() {
+        let mut t = Table::new(&["TOPIC", "PARTITIONS"]);
+        t.row(vec!["orders".into(), "3".into()]);
+        t.row(vec!["a".into(), "12".into()]);
+        assert_eq!(t.render(), "TOPIC   PARTITIONS\norders  3\na       12\n");
+    }
 }

@@ -79,7 +79,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
             {
                 send_blocking(&producer, BaseRecord::to(&topic).payload(&value[..]))?;
                 sent += 1;
-                if sent % 1024 == 0 {
+                if sent.is_multiple_of(1024) {
                     bar.inc(1024);
                 }
             }

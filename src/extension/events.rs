@@ -186,11 +186,10 @@ mod tests {
     use super::*;
     use crate::metadata::{BrokerInfo, PartitionMeta, TopicMeta};
 
-    fn image(
-        brokers: &[i32],
-        fenced: &[i32],
-        topics: &[(&str, u128, &[(i32, i32)])],
-    ) -> MetadataImage {
+    /// (name, topic id, per partition (leader, leader epoch)).
+    type TopicSpec<'a> = (&'a str, u128, &'a [(i32, i32)]);
+
+    fn image(brokers: &[i32], fenced: &[i32], topics: &[TopicSpec]) -> MetadataImage {
         let mut image = MetadataImage::default();
         for id in brokers {
             image.brokers.insert(

@@ -29,6 +29,10 @@ impl ResponsePart {
             ResponsePart::File(f) => f.len as usize,
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A whole response frame (length prefix included) in order.
