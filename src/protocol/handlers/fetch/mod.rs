@@ -236,17 +236,21 @@ async fn read_partition(
     min_one_batch: bool,
     reader: Reader,
 ) -> Result<(PartitionData, Vec<FileSlice>, i64, usize), BrokerError> {
-    let read = h
-        .addr
-        .send(ReadRecords {
-            fetch_offset: target.fetch_offset,
-            max_bytes: budget,
-            min_one_batch,
-            isolation_level: reader.isolation,
-            replica_id: reader.replica_id,
-            current_leader_epoch: target.current_leader_epoch,
-        })
-        .await??;
+    let read = match caught_up(h, target, reader) {
+        Some(nothing_new) => nothing_new,
+        None => {
+            h.addr
+                .send(ReadRecords {
+                    fetch_offset: target.fetch_offset,
+                    max_bytes: budget,
+                    min_one_batch,
+                    isolation_level: reader.isolation,
+                    replica_id: reader.replica_id,
+                    current_leader_epoch: target.current_leader_epoch,
+                })
+                .await??
+        }
+    };
     let n = read.slices.iter().map(|s| s.len as usize).sum();
     if let Some(last) = read.slices.last() {
         last.prefetch(READ_AHEAD_BYTES);
@@ -268,6 +272,31 @@ async fn read_partition(
         .with_aborted_transactions(aborted)
         .with_preferred_read_replica(BrokerId(-1));
     Ok((pd, read.slices, reader.fetchable(&w), n))
+}
+
+/// The answer for a consumer already at the end of what it may read, known from the
+/// partition's published watermarks without a message to its actor: nothing to return. A
+/// long-polling consumer of many partitions then costs the partitions that have new data only.
+/// Followers always go to the actor (their fetch offset is replication progress), and so does
+/// anything the watermarks cannot settle (another leader epoch, not the leader, an offset
+/// elsewhere).
+fn caught_up(
+    h: &PartitionHandle,
+    target: &Target,
+    reader: Reader,
+) -> Option<crate::actors::partition_replica::ReadResult> {
+    let w = *h.watermarks.borrow();
+    let settled = reader.replica_id < 0
+        && w.is_leader
+        && (target.current_leader_epoch < 0 || target.current_leader_epoch == w.leader_epoch)
+        && target.fetch_offset >= w.log_start_offset
+        && target.fetch_offset == reader.fetchable(&w);
+    settled.then(|| crate::actors::partition_replica::ReadResult {
+        slices: Vec::new(),
+        bytes: 0,
+        watermarks: w,
+        aborted_transactions: (reader.isolation == IsolationLevel::ReadCommitted).then(Vec::new),
+    })
 }
 
 fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
