@@ -6,7 +6,7 @@
 //! touches a log: each `PartitionReplica` owns its own.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +31,12 @@ use crate::storage::Log;
 
 /// Partition logs opened concurrently at startup.
 const OPENERS: usize = 16;
+
+/// What opening a partition needs of its topic.
+struct TopicToOpen {
+    name: String,
+    configs: BTreeMap<String, String>,
+}
 
 /// What a connection needs to talk to a partition.
 #[derive(Clone)]
@@ -151,10 +157,21 @@ impl ReplicaManager {
             .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
             .filter(|(_, p)| p.replicas.contains(&self.node_id))
             .collect();
-        let to_open: Vec<(TopicMeta, i32)> = assigned
+        // One shared copy of each topic's name and configs: cloning the whole `TopicMeta`
+        // per partition made creating a topic of N partitions cost O(N²) memory.
+        let mut topics: HashMap<&str, Arc<TopicToOpen>> = HashMap::new();
+        let to_open: Vec<(Arc<TopicToOpen>, i32)> = assigned
             .iter()
             .filter(|(t, p)| self.get(&t.name, p.index).is_none())
-            .map(|(t, p)| ((*t).clone(), p.index))
+            .map(|(t, p)| {
+                let topic = topics.entry(t.name.as_str()).or_insert_with(|| {
+                    Arc::new(TopicToOpen {
+                        name: t.name.clone(),
+                        configs: t.configs.clone(),
+                    })
+                });
+                (topic.clone(), p.index)
+            })
             .collect();
         let opened = self.open_many(to_open).await;
         for (t, p) in &assigned {
@@ -165,7 +182,7 @@ impl ReplicaManager {
             let Some(handle) = self.get(&tp.topic, tp.partition) else {
                 continue;
             };
-            if self.configs.get(&tp.topic).map(|c| c.clone()) != Some(t.configs.clone()) {
+            if self.configs.get(&tp.topic).is_none_or(|c| *c != t.configs) {
                 let config = self.broker_config.log_config(&t.configs);
                 if let Some(m) = self.partitions.get(&tp.topic) {
                     for h in m.values() {
@@ -240,7 +257,7 @@ impl ReplicaManager {
 
     /// Opens partitions concurrently (recovery waits mostly on the disk, so several openers on
     /// the blocking pool overlap those waits).
-    async fn open_many(self: &Arc<Self>, work: Vec<(TopicMeta, i32)>) -> Result<(), BrokerError> {
+    async fn open_many(self: &Arc<Self>, work: Vec<(Arc<TopicToOpen>, i32)>) -> Result<(), BrokerError> {
         for _ in &work {
             self.health.recovery_started();
         }
@@ -274,7 +291,7 @@ impl ReplicaManager {
     }
 
     /// Opens (recovering) a partition's log off the actor threads and starts its actor.
-    async fn start_partition(&self, topic: &TopicMeta, partition: i32) -> Result<(), BrokerError> {
+    async fn start_partition(&self, topic: &TopicToOpen, partition: i32) -> Result<(), BrokerError> {
         let tp = TopicPartition {
             topic: topic.name.clone(),
             partition,

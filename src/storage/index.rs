@@ -114,6 +114,14 @@ impl IndexFile {
         // process changes its length, always through `resize`, which drops the old mapping
         // first. The map covers exactly the file's length.
         self.mmap = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
+        if len > 0 {
+            // Index pages are touched one at a time (appends at the end, binary searches).
+            // Without this, a fault on the sparse preallocated tail reads around it: the
+            // kernel allocates and zero-fills large page-cache folios, which cost most of the
+            // broker's CPU when many partitions each append small batches and count as
+            // resident memory of every active segment.
+            self.mmap.advise(memmap2::Advice::Random)?;
+        }
         Ok(())
     }
 
