@@ -7,6 +7,9 @@
 //! timing wheel behind a single clock thread. This actor is that clock: one
 //! [`TimingWheel`] of `oneshot` senders and exactly one armed `run_later`, set for the wheel's
 //! next expiration. When nothing is pending nothing is armed, so an idle broker does not tick.
+//! The broker's shared wheel serves the coordinators; requests parked on a connection (fetch,
+//! acks=all produce) use the wheel of their own arbiter ([`for_this_arbiter`]), so parking and
+//! cancelling never wakes another core.
 //!
 //! Other actors and handlers schedule a wake-up with [`ScheduleWakeup`] (or [`sleep_via`]) and
 //! get a [`TimerId`] plus a receiver that yields `()` once the delay has passed. The wheel only
@@ -161,6 +164,33 @@ impl TimerWheel {
         self.expire_due();
         self.rearm(ctx);
     }
+}
+
+thread_local! {
+    /// The wheel of the arbiter running on this thread, once something here asked for it.
+    static ARBITER_WHEEL: std::cell::RefCell<Option<Addr<TimerWheel>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The timer wheel of the arbiter this code runs on, started there on first use (and again if
+/// it stopped). Requests parked on a connection's arbiter (a fetch waiting for data, a produce
+/// waiting for acks=all) schedule and cancel their wake-ups here without waking another thread:
+/// one wheel per core, as partitions are one shard per core. Outside an arbiter: `shared`.
+pub fn for_this_arbiter(shared: &Addr<TimerWheel>) -> Addr<TimerWheel> {
+    if actix::Arbiter::try_current().is_none() {
+        return shared.clone();
+    }
+    ARBITER_WHEEL.with(|wheel| {
+        let mut wheel = wheel.borrow_mut();
+        match wheel.as_ref() {
+            Some(addr) if addr.connected() => addr.clone(),
+            _ => {
+                let addr = TimerWheel::default().start();
+                *wheel = Some(addr.clone());
+                addr
+            }
+        }
+    })
 }
 
 impl Actor for TimerWheel {
@@ -499,5 +529,36 @@ mod tests {
         let wakeup = sleep_via(&wheel, Duration::from_secs(600)).await;
         assert_eq!(wakeup.id(), None);
         assert!(!wakeup.await);
+    }
+
+    #[actix::test]
+    async fn each_arbiter_has_its_own_wheel_that_comes_back_after_a_stop() {
+        let shared = TimerWheel::new().start();
+        let here = for_this_arbiter(&shared);
+        assert!(here != shared, "an arbiter's requests do not use the shared wheel");
+        assert!(for_this_arbiter(&shared) == here, "one wheel per arbiter, kept");
+        let fired = sleep_via(&here, Duration::from_millis(5)).await;
+        assert!(fired.await);
+
+        let (tx, rx) = oneshot::channel();
+        let other_shared = shared.clone();
+        let arbiter = actix::Arbiter::new();
+        assert!(arbiter.spawn(async move {
+            let _ = tx.send(for_this_arbiter(&other_shared));
+        }));
+        let there = rx.await.unwrap();
+        assert!(there != here && there != shared, "another arbiter gets another wheel");
+        arbiter.stop();
+
+        here.send(Stop).await.unwrap();
+        for _ in 0..200 {
+            if !here.connected() {
+                break;
+            }
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        let again = for_this_arbiter(&shared);
+        assert!(again != here, "a stopped wheel is replaced");
+        assert!(sleep_via(&again, Duration::from_millis(5)).await.await);
     }
 }

@@ -124,7 +124,8 @@ async fn produce_partition_with(
         })
         .await??;
     if acks == -1 {
-        await_replication(&ctx.timer, &handle.watermarks, &appended, timeout).await?;
+        let wheel = crate::actors::timer_wheel::for_this_arbiter(&ctx.timer);
+        await_replication(&wheel, &handle.watermarks, &appended, timeout).await?;
     }
     Ok(appended)
 }

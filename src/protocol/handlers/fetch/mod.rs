@@ -33,7 +33,7 @@ use super::partition_handle;
 use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
 use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::PartitionHandle;
-use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup};
+use crate::actors::timer_wheel::{self, CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::storage::FileSlice;
@@ -114,6 +114,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
 
+    let wheel = timer_wheel::for_this_arbiter(&ctx.timer);
     let mut timer: Option<(
         crate::timing_wheel::TimerId,
         tokio::sync::oneshot::Receiver<()>,
@@ -129,8 +130,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         if timer.is_none() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let remaining = deadline.saturating_duration_since(Instant::now());
-            match ctx
-                .timer
+            match wheel
                 .send(ScheduleWakeup {
                     delay: remaining,
                     waker: tx,
@@ -148,7 +148,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         timer_fired = wait_for_data(&targets, &round.fetchable_offsets, reader, rx).await;
     };
     if let Some((id, _)) = timer {
-        ctx.timer.do_send(CancelWakeup(id));
+        wheel.do_send(CancelWakeup(id));
     }
 
     let mut responses: Vec<FetchableTopicResponse> = req
@@ -189,24 +189,36 @@ struct Round {
     any_error: bool,
 }
 
+/// Reads every partition at once (each with data is one message to its partition actor,
+/// maybe on another core; reading them one after another made a fetch wait out each hop in
+/// turn), then lays the answers out in request order within `max_bytes` as Kafka does: the
+/// first partition with data may exceed the limits by its first batch (KIP-74), later ones
+/// only take whole batches that fit. The rare partition whose parallel read does not fit what
+/// is left is read again with the smaller budget.
 async fn read_round(targets: &[Target], max_bytes: usize, reader: Reader) -> Round {
+    let first_reads = futures::future::join_all(targets.iter().map(|t| async move {
+        match &t.handle {
+            Err(e) => Err(e.clone()),
+            Ok(h) => read_partition(h, t, t.partition_max_bytes.min(max_bytes), true, reader).await,
+        }
+    }))
+    .await;
     let mut round = Round {
-        partitions: Vec::new(),
-        records: Vec::new(),
-        fetchable_offsets: Vec::new(),
+        partitions: Vec::with_capacity(targets.len()),
+        records: Vec::with_capacity(targets.len()),
+        fetchable_offsets: Vec::with_capacity(targets.len()),
         bytes: 0,
         any_error: false,
     };
-    for t in targets {
+    for (t, first_read) in targets.iter().zip(first_reads) {
         let budget = t
             .partition_max_bytes
             .min(max_bytes.saturating_sub(round.bytes));
-        let data = match &t.handle {
-            Err(e) => Err(e.clone()),
-            Ok(h) => {
-                let min_one_batch = round.bytes == 0;
-                read_partition(h, t, budget, min_one_batch, reader).await
+        let data = match (first_read, &t.handle) {
+            (Ok(read), Ok(h)) if round.bytes > 0 && read.3 > budget => {
+                read_partition(h, t, budget, false, reader).await
             }
+            (read, _) => read,
         };
         match data {
             Ok((pd, slices, fetchable, n)) => {

@@ -1,0 +1,227 @@
+//! A Fetch's size limits, as Kafka applies them (KIP-74): partitions are filled in request
+//! order within the response's `max_bytes` and each partition's `partition_max_bytes`, whole
+//! batches only, except that the first partition with data returns its first batch even when
+//! that batch is larger than both. The broker reads the partitions in parallel, so these
+//! checks pin down that the layout is still the sequential one.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::*;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+const TOPIC: &str = "limits";
+const FETCH_VERSION: i16 = 12;
+const PRODUCE_VERSION: i16 = 9;
+
+fn topic_name() -> TopicName {
+    TopicName(StrBytes::from_static_str(TOPIC))
+}
+
+/// One batch of one record with a 1,000-byte value.
+fn batch(i: usize) -> Bytes {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; 1000])),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [record].iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+struct Client {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    fn connect(b: &Broker) -> Client {
+        let stream = TcpStream::connect(b.bootstrap()).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    fn call<Req, Resp>(&mut self, api: ApiKey, version: i16, request: &Req) -> Resp
+    where
+        Req: Encodable,
+        Resp: Decodable,
+    {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("fetch-limits")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, api.request_header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).unwrap();
+        let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut response).unwrap();
+        let mut response = Bytes::from(response);
+        let header =
+            ResponseHeader::decode(&mut response, api.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let decoded = Resp::decode(&mut response, version).unwrap();
+        assert!(!response.has_remaining(), "{api:?}: trailing bytes");
+        decoded
+    }
+
+    fn produce(&mut self, partition: i32, records: Bytes) {
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic_name())
+                .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records))])]);
+        // A new topic's partitions may take a moment to open: retry what is not yet led.
+        for _ in 0..100 {
+            let response: ProduceResponse = self.call(ApiKey::Produce, PRODUCE_VERSION, &request);
+            let p = &response.responses[0].partition_responses[0];
+            if p.error_code == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("produce to partition {partition} kept failing");
+    }
+
+    /// Fetches (fetch offset, partition_max_bytes) per partition 0, 1, 2 with `max_bytes`;
+    /// returns each partition's batch count and high watermark, in partition order.
+    fn fetch(&mut self, max_bytes: i32, partitions: [(i64, i32); 3]) -> Vec<(usize, i64)> {
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(topic_name())
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (offset, limit))| {
+                            fetch_request::FetchPartition::default()
+                                .with_partition(i as i32)
+                                .with_fetch_offset(*offset)
+                                .with_partition_max_bytes(*limit)
+                        })
+                        .collect(),
+                )]);
+        let response: FetchResponse = self.call(ApiKey::Fetch, FETCH_VERSION, &request);
+        assert_eq!(response.error_code, 0);
+        let parts = &response.responses[0].partitions;
+        assert_eq!(parts.len(), 3);
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                assert_eq!(p.partition_index, i as i32, "partitions in request order");
+                assert_eq!(p.error_code, 0);
+                (batch_count(p.records.as_deref().unwrap_or(&[])), p.high_watermark)
+            })
+            .collect()
+    }
+}
+
+/// Whole batches in `records` (a partial trailing batch would fail the test).
+fn batch_count(mut records: &[u8]) -> usize {
+    let mut n = 0;
+    while !records.is_empty() {
+        assert!(records.len() >= 12, "a partial batch header");
+        let len = 12 + i32::from_be_bytes(records[8..12].try_into().unwrap()) as usize;
+        assert!(records.len() >= len, "a partial batch");
+        records = &records[len..];
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_fetch_fills_partitions_in_order_within_its_limits() {
+    let b = Broker::start();
+    create_topic(&b, TOPIC, 3, &[]);
+    let mut client = Client::connect(&b);
+    let one = batch(0).len() as i32;
+    for partition in 0..3 {
+        for i in 0..3 {
+            client.produce(partition, batch(i));
+        }
+    }
+    let roomy = one * 10;
+
+    // Room for everything: three batches from each partition.
+    assert_eq!(
+        client.fetch(roomy * 3, [(0, roomy); 3]),
+        vec![(3, 3), (3, 3), (3, 3)]
+    );
+    // max_bytes holds two and a half batches: the first partition takes two, the others
+    // nothing (they would overflow the response), though each alone would fit its own limit.
+    assert_eq!(
+        client.fetch(one * 5 / 2, [(0, roomy); 3]),
+        vec![(2, 3), (0, 3), (0, 3)]
+    );
+    // Four and a half: two partitions' worth is not there; the second takes what fits.
+    assert_eq!(
+        client.fetch(one * 9 / 2, [(0, roomy); 3]),
+        vec![(3, 3), (1, 3), (0, 3)]
+    );
+    // A limit below one batch: the first partition with data still returns its first batch
+    // (KIP-74), the others nothing.
+    assert_eq!(
+        client.fetch(100, [(0, roomy); 3]),
+        vec![(1, 3), (0, 3), (0, 3)]
+    );
+    assert_eq!(
+        client.fetch(roomy * 3, [(0, 100); 3]),
+        vec![(1, 3), (0, 3), (0, 3)]
+    );
+    // "First with data", not first in the request: partition 0 is read to its end.
+    assert_eq!(
+        client.fetch(roomy * 3, [(3, 100), (0, 100), (0, 100)]),
+        vec![(0, 3), (1, 3), (0, 3)]
+    );
+    // Per-partition limits of two batches each, the response roomy.
+    assert_eq!(
+        client.fetch(roomy * 3, [(0, one * 2); 3]),
+        vec![(2, 3), (2, 3), (2, 3)]
+    );
+}
