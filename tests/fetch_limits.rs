@@ -109,9 +109,11 @@ impl Client {
             .with_timeout_ms(5000)
             .with_topic_data(vec![produce_request::TopicProduceData::default()
                 .with_name(topic_name())
-                .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(records))])]);
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ])]);
         // A new topic's partitions may take a moment to open: retry what is not yet led.
         for _ in 0..100 {
             let response: ProduceResponse = self.call(ApiKey::Produce, PRODUCE_VERSION, &request);
@@ -156,7 +158,10 @@ impl Client {
             .map(|(i, p)| {
                 assert_eq!(p.partition_index, i as i32, "partitions in request order");
                 assert_eq!(p.error_code, 0);
-                (batch_count(p.records.as_deref().unwrap_or(&[])), p.high_watermark)
+                (
+                    batch_count(p.records.as_deref().unwrap_or(&[])),
+                    p.high_watermark,
+                )
             })
             .collect()
     }

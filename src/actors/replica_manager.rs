@@ -257,7 +257,10 @@ impl ReplicaManager {
 
     /// Opens partitions concurrently (recovery waits mostly on the disk, so several openers on
     /// the blocking pool overlap those waits).
-    async fn open_many(self: &Arc<Self>, work: Vec<(Arc<TopicToOpen>, i32)>) -> Result<(), BrokerError> {
+    async fn open_many(
+        self: &Arc<Self>,
+        work: Vec<(Arc<TopicToOpen>, i32)>,
+    ) -> Result<(), BrokerError> {
         for _ in &work {
             self.health.recovery_started();
         }
@@ -291,7 +294,11 @@ impl ReplicaManager {
     }
 
     /// Opens (recovering) a partition's log off the actor threads and starts its actor.
-    async fn start_partition(&self, topic: &TopicToOpen, partition: i32) -> Result<(), BrokerError> {
+    async fn start_partition(
+        &self,
+        topic: &TopicToOpen,
+        partition: i32,
+    ) -> Result<(), BrokerError> {
         let tp = TopicPartition {
             topic: topic.name.clone(),
             partition,

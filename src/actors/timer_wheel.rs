@@ -535,8 +535,14 @@ mod tests {
     async fn each_arbiter_has_its_own_wheel_that_comes_back_after_a_stop() {
         let shared = TimerWheel::new().start();
         let here = for_this_arbiter(&shared);
-        assert!(here != shared, "an arbiter's requests do not use the shared wheel");
-        assert!(for_this_arbiter(&shared) == here, "one wheel per arbiter, kept");
+        assert!(
+            here != shared,
+            "an arbiter's requests do not use the shared wheel"
+        );
+        assert!(
+            for_this_arbiter(&shared) == here,
+            "one wheel per arbiter, kept"
+        );
         let fired = sleep_via(&here, Duration::from_millis(5)).await;
         assert!(fired.await);
 
@@ -547,7 +553,10 @@ mod tests {
             let _ = tx.send(for_this_arbiter(&other_shared));
         }));
         let there = rx.await.unwrap();
-        assert!(there != here && there != shared, "another arbiter gets another wheel");
+        assert!(
+            there != here && there != shared,
+            "another arbiter gets another wheel"
+        );
         arbiter.stop();
 
         here.send(Stop).await.unwrap();

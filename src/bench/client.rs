@@ -45,6 +45,9 @@ pub fn producer_config(bootstrap: &str, p: &ProducerOptions) -> anyhow::Result<C
             (p.batch_size.max(p.record_size) + 4096).to_string(),
         )
         .set("enable.idempotence", p.idempotent.to_string());
+    for (key, value) in &p.producer_config {
+        c.set(key, value);
+    }
     Ok(c)
 }
 

@@ -123,6 +123,8 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
             "warmup_secs": o.warmup_secs, "acks": o.producer.acks,
             "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
             "not_received": lost,
+            "producer_config": o.producer.producer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "consumer_config": o.consumer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         }),
         errors: errors + deliveries.failed.load(Ordering::Relaxed) + lost,
         latency_ms: Some(Latency::from_micros(&latencies)),
@@ -136,12 +138,15 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
 /// A consumer assigned every partition of the topic at its current end offset, so it sees
 /// exactly the records this run sends.
 fn assigned_at_end(o: &E2eOptions) -> anyhow::Result<BaseConsumer> {
-    let consumer: BaseConsumer = base_config(&o.common.bootstrap)
+    let mut config = base_config(&o.common.bootstrap);
+    config
         .set("group.id", "troupe-bench-e2e")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .context("creating the consumer")?;
+        .set("fetch.wait.max.ms", "100");
+    for (key, value) in &o.consumer_config {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().context("creating the consumer")?;
     let metadata = consumer
         .fetch_metadata(Some(&o.topic.topic), Duration::from_secs(10))
         .context("Metadata")?;

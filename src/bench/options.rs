@@ -82,6 +82,17 @@ pub struct ProducerOptions {
     /// Idempotent producer (`enable.idempotence`).
     #[arg(long)]
     pub idempotent: bool,
+    /// Any other librdkafka producer property, KEY=VALUE (repeatable; applied last).
+    #[arg(long = "producer-config", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub producer_config: Vec<(String, String)>,
+}
+
+/// A librdkafka property given as KEY=VALUE.
+pub fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 /// How long a run lasts: a record count, or a duration.
@@ -148,6 +159,9 @@ pub struct E2eOptions {
     /// Seconds at the start whose latencies are not counted.
     #[arg(long, default_value_t = 2.0)]
     pub warmup_secs: f64,
+    /// Any other librdkafka consumer property, KEY=VALUE (repeatable; applied last).
+    #[arg(long = "consumer-config", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub consumer_config: Vec<(String, String)>,
 }
 
 #[derive(Args, Clone, Debug)]

@@ -106,6 +106,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
             "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
             "batch_size": o.producer.batch_size, "producers": producers,
             "idempotent": o.producer.idempotent,
+            "producer_config": o.producer.producer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         }),
         errors: deliveries.failed.load(Ordering::Relaxed),
         broker: meter.map(|m| m.finish(bytes)),
