@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::{MmapMut, MmapOptions};
 
@@ -46,9 +47,20 @@ pub enum IndexCapacity {
 /// No file descriptor is kept: a mapping stays valid after its descriptor is closed, and a
 /// broker with 10,000 partitions would otherwise hold 20,000 descriptors for indexes alone.
 /// `resize` reopens the file by path for the moment it needs one.
+///
+/// The mapping itself is made on first use and can be given back ([`release`]): a sealed
+/// segment's index is only read when a fetch or a timestamp lookup lands in that segment, so
+/// the segment drops its mapping after opening or sealing, and idle segments hold neither
+/// resident pages nor a mapping (the kernel's `vm.max_map_count` would otherwise bound
+/// partitions × segments). Kafka's `LazyIndex` does the same.
 struct IndexFile {
     path: PathBuf,
-    mmap: MmapMut,
+    /// The file mapped at its current length, made on first access; `None` inside when the
+    /// file is empty or could not be mapped (then it reads as having no entries: entries are
+    /// hints, so lookups scan from the segment's start, slower but right).
+    map: OnceLock<Option<MmapMut>>,
+    /// The file's length (what a mapping covers).
+    len: usize,
     entry_size: usize,
     entries: usize,
     /// Entries written since the last msync; a clean map is never synced (msync of a 10 MiB
@@ -57,7 +69,7 @@ struct IndexFile {
 }
 
 impl IndexFile {
-    /// Opens or creates the file and maps it with the requested capacity.
+    /// Opens or creates the file and sets it to the requested capacity.
     fn open(
         path: &Path,
         entry_size: usize,
@@ -85,7 +97,8 @@ impl IndexFile {
         drop(file);
         let mut index = IndexFile {
             path: path.to_path_buf(),
-            mmap: MmapMut::map_anon(0)?,
+            map: OnceLock::from(None),
+            len: 0,
             entry_size,
             entries,
             dirty: false,
@@ -94,7 +107,8 @@ impl IndexFile {
         Ok((index, load))
     }
 
-    /// Sets the file length for `capacity` (never below the entries in use) and remaps it.
+    /// Sets the file length for `capacity` (never below the entries in use). The file is
+    /// mapped again on next use.
     fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
         let used = (self.entries * self.entry_size) as u64;
         let wanted = match capacity {
@@ -103,34 +117,83 @@ impl IndexFile {
                 (bytes - bytes % self.entry_size as u64).max(used)
             }
         };
-        self.flush()?;
-        // Replace the old mapping before changing the length so no access can hit a page
-        // beyond the end of the file.
-        self.mmap = MmapMut::map_anon(0)?;
+        // Drop the old mapping before changing the length so no access can hit a page beyond
+        // the end of the file.
+        self.release()?;
         let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         file.set_len(wanted)?;
-        let len = usize::try_from(wanted).map_err(io::Error::other)?;
-        // SAFETY: the file is private to this segment, opened read-write, and only this
-        // process changes its length, always through `resize`, which drops the old mapping
-        // first. The map covers exactly the file's length.
-        self.mmap = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
-        if len > 0 {
-            // Index pages are touched one at a time (appends at the end, binary searches).
-            // Without this, a fault on the sparse preallocated tail reads around it: the
-            // kernel allocates and zero-fills large page-cache folios, which cost most of the
-            // broker's CPU when many partitions each append small batches and count as
-            // resident memory of every active segment.
-            self.mmap.advise(memmap2::Advice::Random)?;
-        }
+        self.len = usize::try_from(wanted).map_err(io::Error::other)?;
         Ok(())
     }
 
-    fn max_entries(&self) -> usize {
-        self.mmap.len() / self.entry_size
+    /// Syncs what was written and unmaps the file; the next access maps it again.
+    fn release(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.map = OnceLock::new();
+        Ok(())
     }
 
+    /// Maps the file at its current length (None when empty or when mapping fails: logged).
+    fn map_file(&self) -> Option<MmapMut> {
+        if self.len == 0 {
+            return None;
+        }
+        let mapped = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .and_then(|file| {
+                // SAFETY: the file is private to this segment, opened read-write, and only
+                // this process changes its length, always through `resize`, which drops the
+                // mapping first. The map covers exactly the file's length.
+                unsafe { MmapOptions::new().len(self.len).map_mut(&file) }
+            })
+            .and_then(|map| {
+                // Index pages are touched one at a time (appends at the end, binary
+                // searches). Without this, a fault on the sparse preallocated tail reads
+                // around it: the kernel allocates and zero-fills large page-cache folios, which
+                // cost most of the broker's CPU when many partitions each append small batches
+                // and count as resident memory of every active segment.
+                map.advise(memmap2::Advice::Random)?;
+                Ok(map)
+            });
+        match mapped {
+            Ok(map) => Some(map),
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), error = %e, "cannot map an index file: lookups in its segment scan from the start");
+                None
+            }
+        }
+    }
+
+    /// The mapped bytes, mapping the file first if needed.
+    fn bytes(&self) -> &[u8] {
+        self.map
+            .get_or_init(|| self.map_file())
+            .as_deref()
+            .unwrap_or(&[])
+    }
+
+    /// The mapping to write through, mapping the file first if needed.
+    fn bytes_mut(&mut self) -> Option<&mut MmapMut> {
+        if self.map.get().is_none() {
+            self.map = OnceLock::from(self.map_file());
+        }
+        self.map.get_mut().and_then(Option::as_mut)
+    }
+
+    /// Entries that can be read: all of them unless the file could not be mapped.
+    fn readable_entries(&self) -> usize {
+        self.entries.min(self.bytes().len() / self.entry_size)
+    }
+
+    fn max_entries(&self) -> usize {
+        self.len / self.entry_size
+    }
+
+    /// Entry `n`, which must be below `readable_entries()`.
     fn entry(&self, n: usize) -> &[u8] {
-        &self.mmap[n * self.entry_size..(n + 1) * self.entry_size]
+        &self.bytes()[n * self.entry_size..(n + 1) * self.entry_size]
     }
 
     /// Stores one entry after the last; false when the map has no room.
@@ -138,8 +201,11 @@ impl IndexFile {
         if self.entries >= self.max_entries() || entry.len() != self.entry_size {
             return false;
         }
-        let start = self.entries * self.entry_size;
-        self.mmap[start..start + self.entry_size].copy_from_slice(entry);
+        let (start, size) = (self.entries * self.entry_size, self.entry_size);
+        let Some(map) = self.bytes_mut() else {
+            return false;
+        };
+        map[start..start + size].copy_from_slice(entry);
         self.entries += 1;
         self.dirty = true;
         true
@@ -147,7 +213,7 @@ impl IndexFile {
 
     /// Index of the last entry whose key is <= `target`, for keys that never decrease.
     fn largest_lower_bound(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Option<usize> {
-        let (mut low, mut high) = (0usize, self.entries);
+        let (mut low, mut high) = (0usize, self.readable_entries());
         // Invariant: entries [0, low) have key <= target, entries [high, n) have key > target.
         while low < high {
             let mid = low + (high - low) / 2;
@@ -168,7 +234,9 @@ impl IndexFile {
     /// Writes dirty pages of the map to disk.
     fn flush(&mut self) -> io::Result<()> {
         if self.dirty {
-            self.mmap.flush()?;
+            if let Some(map) = self.map.get().and_then(Option::as_ref) {
+                map.flush()?;
+            }
             self.dirty = false;
         }
         Ok(())
@@ -242,7 +310,7 @@ impl OffsetIndex {
 
     /// The last entry, or (base offset, 0) when there is none.
     pub fn last_entry(&self) -> OffsetPosition {
-        match self.file.entries.checked_sub(1) {
+        match self.file.readable_entries().checked_sub(1) {
             Some(last) => self.entry(last),
             None => self.start_of_segment(),
         }
@@ -287,7 +355,7 @@ impl OffsetIndex {
     /// Checks what a cheap look can: the last entry must point inside the log and must not
     /// repeat the one before it (a preallocated file left by a crash ends in zero entries).
     pub fn sanity_check(&self, log_size: u64) -> Result<(), String> {
-        let entries = self.file.entries;
+        let entries = self.file.readable_entries();
         if entries == 0 {
             return Ok(());
         }
@@ -326,6 +394,16 @@ impl OffsetIndex {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+
+    /// Syncs and unmaps the file until the next lookup maps it again (a sealed segment).
+    pub fn release(&mut self) -> io::Result<()> {
+        self.file.release()
+    }
+
+    /// Whether the file is mapped right now.
+    pub fn is_mapped(&self) -> bool {
+        self.file.map.get().is_some_and(Option::is_some)
     }
 }
 
@@ -380,7 +458,7 @@ impl TimeIndex {
 
     /// The last entry, or (NO_TIMESTAMP, base offset) when there is none.
     pub fn last_entry(&self) -> TimestampOffset {
-        match self.file.entries.checked_sub(1) {
+        match self.file.readable_entries().checked_sub(1) {
             Some(last) => self.entry(last),
             None => TimestampOffset {
                 timestamp: NO_TIMESTAMP,
@@ -424,7 +502,7 @@ impl TimeIndex {
     /// Checks the last entry refers to an offset below `next_offset` (the segment's end) and
     /// rises above the entry before it.
     pub fn sanity_check(&self, next_offset: i64) -> Result<(), String> {
-        let entries = self.file.entries;
+        let entries = self.file.readable_entries();
         if entries == 0 {
             return Ok(());
         }
@@ -464,6 +542,16 @@ impl TimeIndex {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+
+    /// Syncs and unmaps the file until the next lookup maps it again (a sealed segment).
+    pub fn release(&mut self) -> io::Result<()> {
+        self.file.release()
+    }
+
+    /// Whether the file is mapped right now.
+    pub fn is_mapped(&self) -> bool {
+        self.file.map.get().is_some_and(Option::is_some)
     }
 }
 

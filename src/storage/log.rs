@@ -927,6 +927,62 @@ mod tests {
         segment::log_file_path(dir, base)
     }
 
+    /// Which segments have a mapped offset index and time index, by base offset.
+    fn mapped_indexes(log: &Log) -> Vec<(i64, bool, bool)> {
+        log.segments
+            .values()
+            .map(|s| {
+                (
+                    s.base_offset(),
+                    s.offset_index().is_mapped(),
+                    s.time_index().is_mapped(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sealed_segments_map_their_indexes_only_when_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 600,
+            ..small_config()
+        };
+        let mut log = open(dir.path(), config.clone());
+        for i in 0..40 {
+            log.append(single(&format!("v{i:02}"), 1_000 + i), NOW)
+                .unwrap();
+        }
+        assert!(log.segment_count() >= 4, "several segments");
+        let active = log.active_segment().base_offset();
+        // Only the active segment has mapped indexes after rolling, and after reopening.
+        for log in [&log, &open(dir.path(), config.clone())] {
+            for (base, offset_mapped, time_mapped) in mapped_indexes(log) {
+                let want = base == active;
+                assert_eq!((offset_mapped, time_mapped), (want, want), "segment {base}");
+            }
+        }
+        drop(log);
+        let log = open(dir.path(), config);
+        // A read in an old segment maps its offset index and finds the right records.
+        let bases: Vec<i64> = log.segments.keys().copied().collect();
+        let target = bases[1] + 1;
+        assert_eq!(
+            values(&read_records(&log, target))[0],
+            format!("v{target:02}")
+        );
+        let second = &log.segments[&bases[1]];
+        assert!(second.offset_index().is_mapped());
+        assert!(!log.segments[&bases[2]].offset_index().is_mapped() || bases[2] == active);
+        // A timestamp lookup maps the time index it needs and answers as before.
+        assert_eq!(
+            log.offset_for_timestamp(1_000 + target)
+                .unwrap()
+                .map(|(o, _)| o),
+            Some(target)
+        );
+    }
+
     #[test]
     fn append_and_read_round_trip() {
         let dir = tempfile::tempdir().unwrap();

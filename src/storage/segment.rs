@@ -371,6 +371,10 @@ impl LogSegment {
                 "offset index {offset_load:?}, time index {time_load:?}"
             )),
         };
+        if !active {
+            // Mapped again by the first lookup that lands here.
+            segment.release_indexes()?;
+        }
         Ok((segment, health))
     }
 
@@ -628,6 +632,13 @@ impl LogSegment {
         self.offset_index.resize(IndexCapacity::UsedSize)?;
         self.time_index.resize(IndexCapacity::UsedSize)?;
         self.flush()
+    }
+
+    /// Unmaps both indexes until a lookup needs them (a segment that is no longer appended).
+    pub fn release_indexes(&mut self) -> Result<(), StorageError> {
+        self.offset_index.release()?;
+        self.time_index.release()?;
+        Ok(())
     }
 
     /// Fsyncs the log file and the transaction index and writes the index maps back.
