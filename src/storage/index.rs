@@ -226,6 +226,21 @@ impl IndexFile {
         low.checked_sub(1)
     }
 
+    /// Index of the last entry for which `pred` holds, for a `pred` that holds for a prefix of
+    /// the entries (true, ..., true, false, ..., false).
+    fn last_where(&self, pred: impl Fn(&[u8]) -> bool) -> Option<usize> {
+        let (mut low, mut high) = (0usize, self.readable_entries());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if pred(self.entry(mid)) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low.checked_sub(1)
+    }
+
     /// Makes the index empty (before a rebuild) without giving back its capacity.
     fn reset(&mut self) {
         self.entries = 0;
@@ -350,6 +365,19 @@ impl OffsetIndex {
             .largest_lower_bound(target_offset, |raw| base + i64::from(be_u32(raw, 0)))
             .map(|n| self.entry(n))
             .unwrap_or_else(|| self.start_of_segment())
+    }
+
+    /// The last entry whose batch starts at or before `max_position` and ends below
+    /// `end_offset`: every batch before that position lies whole within both bounds, so a read
+    /// can take them without reading their headers.
+    pub fn last_entry_within(&self, max_position: u64, end_offset: i64) -> Option<OffsetPosition> {
+        let base = self.base_offset;
+        self.file
+            .last_where(|raw| {
+                u64::from(be_u32(raw, 4)) <= max_position
+                    && base + i64::from(be_u32(raw, 0)) < end_offset
+            })
+            .map(|n| self.entry(n))
     }
 
     /// Checks what a cheap look can: the last entry must point inside the log and must not

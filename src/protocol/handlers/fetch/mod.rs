@@ -39,8 +39,12 @@ use crate::error::BrokerError;
 use crate::storage::FileSlice;
 
 /// How far past what a fetch returns the kernel is asked to read ahead: a consumer's next fetch
-/// of the partition usually starts where this one ended.
-const READ_AHEAD_BYTES: u64 = 8 << 20;
+/// of the partition usually starts where this one ended and asks for as much again, so the
+/// read-ahead is what this fetch returns, at least `MIN_READ_AHEAD_BYTES` and at most
+/// `MAX_READ_AHEAD_BYTES`. A cold consumer then finds its next fetch on its way from the disk
+/// while it handles this one.
+const MIN_READ_AHEAD_BYTES: u64 = 8 << 20;
+const MAX_READ_AHEAD_BYTES: u64 = 64 << 20;
 
 /// One partition of the request, resolved once.
 struct Target {
@@ -222,6 +226,12 @@ async fn read_round(targets: &[Target], max_bytes: usize, reader: Reader) -> Rou
         };
         match data {
             Ok((pd, slices, fetchable, n)) => {
+                // Only what goes out is read ahead: a read dropped for want of room would
+                // otherwise pull its partition's next range off the disk ahead of the one that
+                // is being sent.
+                if let Some(last) = slices.last() {
+                    last.prefetch((n as u64).clamp(MIN_READ_AHEAD_BYTES, MAX_READ_AHEAD_BYTES));
+                }
                 round.bytes += n;
                 round.fetchable_offsets.push(fetchable);
                 round.partitions.push(pd.with_partition_index(t.partition));
@@ -264,9 +274,6 @@ async fn read_partition(
         }
     };
     let n = read.slices.iter().map(|s| s.len as usize).sum();
-    if let Some(last) = read.slices.last() {
-        last.prefetch(READ_AHEAD_BYTES);
-    }
     let w = read.watermarks;
     let aborted = read.aborted_transactions.map(|txns| {
         txns.iter()
