@@ -1083,6 +1083,7 @@ mod tests {
     /// A read that skips ahead through the offset index returns exactly what reading every
     /// header would: the same whole batches, next offset and reason to stop.
     #[test]
+    #[allow(clippy::needless_range_loop)] // batch numbers are offsets, not just indexes
     fn read_through_the_index_matches_a_header_by_header_scan() {
         let dir = tempfile::tempdir().unwrap();
         let mut segment = LogSegment::create(dir.path(), 0, 4096).unwrap();
