@@ -5,17 +5,16 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 
 use super::topic::{leaders, partition_offsets};
 use super::{check, AdminError, Cluster};
+use crate::storage::batch_builder::{build_batch, NewRecord};
 
 /// Lines sent per Produce request.
 const LINES_PER_BATCH: usize = 500;
@@ -87,40 +86,12 @@ fn encode_batch(records: &[CliRecord]) -> Result<Bytes, AdminError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: now,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
-                .collect(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| AdminError::Protocol(format!("encoding records: {e}")))?;
-    Ok(buf.freeze())
+    let records = records.iter().map(|r| NewRecord {
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers: &r.headers,
+    });
+    build_batch(records, now, None).map_err(|e| AdminError::Protocol(e.to_string()))
 }
 
 /// Options of `troupe produce`.

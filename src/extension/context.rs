@@ -4,16 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 
 use crate::actors::controller::{CreateTopics, NewTopic};
 use crate::actors::partition_replica::AppendResult;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::MetadataImage;
+use crate::storage::batch_builder::{build_batch, NewRecord};
 
 /// One record to produce.
 #[derive(Clone, Debug, Default)]
@@ -122,49 +120,13 @@ impl ExtensionContext {
 
 /// A v2 record batch of `records`, uncompressed, timestamped now.
 fn encode_batch(records: &[Record]) -> Result<Bytes, BrokerError> {
-    if records.is_empty() {
-        return Err(BrokerError::InvalidRecord("no records".into()));
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let wire: Vec<WireRecord> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| WireRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: now,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        kafka_protocol::protocol::StrBytes::from_string(k.clone()),
-                        v.clone(),
-                    )
-                })
-                .collect(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        wire.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| BrokerError::InvalidRecord(e.to_string()))?;
-    Ok(buf.freeze())
+    let records = records.iter().map(|r| NewRecord {
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers: &r.headers,
+    });
+    Ok(build_batch(records, now, None)?)
 }

@@ -31,6 +31,7 @@
 //! the key check on produce to such topics.
 
 pub mod batch;
+pub mod batch_builder;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod error;

@@ -10,13 +10,12 @@
 //! [`LoadedEntry::Marker`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 use serde::{Deserialize, Serialize};
 
 use super::coordinator::CommittedOffset;
 use super::group::GroupMetadataSnapshot;
+use crate::storage::batch_builder::{build_batch, NewRecord};
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
@@ -154,41 +153,13 @@ pub fn txn_batch(
 }
 
 fn encode(entries: &[(Bytes, Option<Bytes>)], now_ms: i64, producer: Option<(i64, i16)>) -> Bytes {
-    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
-    // The encoder keeps records in one batch while offset - sequence stays constant and
-    // derives the base sequence from the first record: 0, or -1 for a transactional batch.
-    let first_sequence = if producer.is_some() { -1 } else { 0 };
-    let records: Vec<Record> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: producer.is_some(),
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: first_sequence + i as i32,
-            timestamp: now_ms,
-            key: Some(k.clone()),
-            value: v.clone(),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    // Encoding in-memory records of our own cannot fail short of a bug; an empty batch is then
-    // refused by the log, which the caller reports.
-    let _ = RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    );
-    buf.freeze()
+    let records = entries.iter().map(|(key, value)| NewRecord {
+        key: Some(key.clone()),
+        value: value.clone(),
+        headers: &[],
+    });
+    // An empty batch comes back empty, and the log refuses it, which the caller reports.
+    build_batch(records, now_ms, producer).unwrap_or_default()
 }
 
 /// One entry read back from `__consumer_offsets`, in log order.
@@ -260,6 +231,9 @@ pub fn decode_batches(mut bytes: Bytes) -> (Vec<LoadedEntry>, Option<i64>) {
 mod tests {
     use super::*;
     use crate::actors::group_coordinator::group::{GroupState, MemberSnapshot};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
 
     #[test]
     fn offsets_and_group_metadata_round_trip_through_a_batch() {
