@@ -13,9 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use troupe::storage::batch_builder::{build_batch, NewRecord};
 
 const TOPIC: &str = "limits";
 const FETCH_VERSION: i16 = 12;
@@ -27,32 +25,12 @@ fn topic_name() -> TopicName {
 
 /// One batch of one record with a 1,000-byte value.
 fn batch(i: usize) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
+    let record = NewRecord {
         key: None,
         value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; 1000])),
-        headers: Default::default(),
+        headers: &[],
     };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [record].iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    build_batch([record], 1_700_000_000_000, None).unwrap()
 }
 
 struct Client {

@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client::{base_config, ensure_topic, payload, producer_config, progress};
-use super::options::E2eOptions;
+use super::options::{show_properties, E2eOptions};
 use super::process::resolve_pid;
 use super::produce::{send_blocking, CountingContext, Deliveries};
 use super::report::{BrokerMeter, Latency, Report};
@@ -123,8 +123,8 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
             "warmup_secs": o.warmup_secs, "acks": o.producer.acks,
             "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
             "not_received": lost,
-            "producer_config": o.producer.producer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-            "consumer_config": o.consumer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "producer_config": show_properties(&o.producer.producer_config),
+            "consumer_config": show_properties(&o.consumer_config),
         }),
         errors: errors + deliveries.failed.load(Ordering::Relaxed) + lost,
         latency_ms: Some(Latency::from_micros(&latencies)),

@@ -95,6 +95,11 @@ pub fn parse_property(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Properties as given (KEY=VALUE), for a report's settings.
+pub fn show_properties(properties: &[(String, String)]) -> Vec<String> {
+    properties.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
 /// How long a run lasts: a record count, or a duration.
 #[derive(Args, Clone, Debug)]
 pub struct Amount {

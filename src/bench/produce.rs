@@ -11,7 +11,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 
 use super::client::{ensure_topic, payload, producer_config, progress};
-use super::options::ProduceOptions;
+use super::options::{show_properties, ProduceOptions};
 use super::process::resolve_pid;
 use super::report::{BrokerMeter, Report};
 
@@ -106,7 +106,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
             "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
             "batch_size": o.producer.batch_size, "producers": producers,
             "idempotent": o.producer.idempotent,
-            "producer_config": o.producer.producer_config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "producer_config": show_properties(&o.producer.producer_config),
         }),
         errors: deliveries.failed.load(Ordering::Relaxed),
         broker: meter.map(|m| m.finish(bytes)),

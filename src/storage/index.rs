@@ -213,17 +213,7 @@ impl IndexFile {
 
     /// Index of the last entry whose key is <= `target`, for keys that never decrease.
     fn largest_lower_bound(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Option<usize> {
-        let (mut low, mut high) = (0usize, self.readable_entries());
-        // Invariant: entries [0, low) have key <= target, entries [high, n) have key > target.
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if key(self.entry(mid)) <= target {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        low.checked_sub(1)
+        self.last_where(|raw| key(raw) <= target)
     }
 
     /// Index of the last entry for which `pred` holds, for a `pred` that holds for a prefix of

@@ -118,8 +118,10 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
 
-    let wheel = timer_wheel::for_this_arbiter(&ctx.timer);
+    // The wheel of this connection's arbiter, the wake-up's id on it, and the receiver; only
+    // a fetch that parks looks the wheel up.
     let mut timer: Option<(
+        actix::Addr<timer_wheel::TimerWheel>,
         crate::timing_wheel::TimerId,
         tokio::sync::oneshot::Receiver<()>,
     )> = None;
@@ -134,6 +136,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         if timer.is_none() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let remaining = deadline.saturating_duration_since(Instant::now());
+            let wheel = timer_wheel::for_this_arbiter(&ctx.timer);
             match wheel
                 .send(ScheduleWakeup {
                     delay: remaining,
@@ -141,17 +144,17 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
                 })
                 .await
             {
-                Ok(id) => timer = Some((id, rx)),
+                Ok(id) => timer = Some((wheel, id, rx)),
                 Err(_) => break round,
             }
         }
-        let Some((_, rx)) = timer.as_mut() else {
+        let Some((_, _, rx)) = timer.as_mut() else {
             break round;
         };
         let _parked = Parked::new(Purgatory::Fetch);
         timer_fired = wait_for_data(&targets, &round.fetchable_offsets, reader, rx).await;
     };
-    if let Some((id, _)) = timer {
+    if let Some((wheel, id, _)) = timer {
         wheel.do_send(CancelWakeup(id));
     }
 
