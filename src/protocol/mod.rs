@@ -104,7 +104,8 @@ pub enum ParsedRequest {
         version: i16,
         correlation_id: i32,
         header: RequestHeader,
-        body: RequestKind,
+        /// Boxed: the decoded body is hundreds of bytes, the other variant four.
+        body: Box<RequestKind>,
     },
     /// ApiVersions at a version we do not speak: answered in the v0 layout.
     UnsupportedApiVersions { correlation_id: i32 },
@@ -143,7 +144,7 @@ pub fn parse_request(frame: Bytes) -> Result<ParsedRequest, ProtocolError> {
         version,
         correlation_id,
         header,
-        body: request,
+        body: Box::new(request),
     })
 }
 
@@ -176,7 +177,7 @@ pub async fn handle_frame(
                 client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
                 host: peer.to_string(),
             };
-            (version, correlation_id, (body, client))
+            (version, correlation_id, (*body, client))
         }
     };
     let (request, client) = request;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::election::{self, PartitionChangeDecision};
 use super::placement;
-use super::requests::{ControllerResponse, ElectionType, NewTopic};
+use super::requests::{ControllerResponse, ElectionType, NewTopic, Reassignment};
 use crate::config::{validate_topic_configs, BrokerConfig};
 use crate::error::BrokerError;
 use crate::metadata::{
@@ -133,7 +133,7 @@ impl Planner<'_> {
                 let mut state = p.clone();
                 let mut changed = false;
                 for b in &fenced {
-                    if let Some(d) = election::on_broker_fenced(&state, *b, &is_live, unclean) {
+                    if let Some(d) = election::on_broker_fenced(&state, *b, is_live, unclean) {
                         apply_decision(&mut state, &d);
                         changed = true;
                     }
@@ -505,7 +505,7 @@ impl Planner<'_> {
             };
             let decision = match election {
                 ElectionType::Preferred => {
-                    let r = election::elect_preferred(&p.replicas, &p.isr, &is_live);
+                    let r = election::elect_preferred(&p.replicas, &p.isr, is_live);
                     if p.replicas.first() == Some(&p.leader) {
                         Err(BrokerError::ElectionNotNeeded(
                             "the preferred replica already leads".into(),
@@ -524,7 +524,7 @@ impl Planner<'_> {
                             "the partition has a live leader".into(),
                         ))
                     } else {
-                        let r = election::elect_offline(&p.replicas, &p.isr, &is_live, true);
+                        let r = election::elect_offline(&p.replicas, &p.isr, is_live, true);
                         if r.leader < 0 {
                             Err(BrokerError::EligibleLeadersNotAvailable(
                                 "no live replica".into(),
@@ -556,7 +556,7 @@ impl Planner<'_> {
     /// AlterPartitionReassignments: `Some(target)` starts (or retargets) a reassignment — the
     /// replicas become target ∪ original, so new replicas catch up while the old ones still
     /// serve; `None` cancels one, back to the original replicas.
-    pub fn alter_reassignments(&self, items: &[((String, i32), Option<Vec<i32>>)]) -> Plan {
+    pub fn alter_reassignments(&self, items: &[Reassignment]) -> Plan {
         let mut records = Vec::new();
         let mut answers = Vec::new();
         for ((topic, index), target) in items {

@@ -38,7 +38,7 @@ use crate::quorum::{MetadataUpdate, Quorum, QuorumError};
 use changes::{Plan, Planner};
 pub use requests::{
     ControllerReply, ControllerRequest, ControllerResponse, ElectionType, ForwardTarget, Forwarded,
-    NewTopic,
+    NewTopic, Reassignment,
 };
 
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
@@ -740,7 +740,7 @@ impl Handler<ElectLeaders> for Controller {
 #[derive(Message)]
 #[rtype(result = "Vec<((String, i32), Result<(), BrokerError>)>")]
 pub struct AlterReassignments {
-    pub partitions: Vec<((String, i32), Option<Vec<i32>>)>,
+    pub partitions: Vec<Reassignment>,
 }
 
 impl Handler<AlterReassignments> for Controller {

@@ -12,6 +12,10 @@ use crate::error::BrokerError;
 use crate::metadata::{BrokerInfo, PartitionMeta, TopicMeta};
 use crate::quorum::ForwardHandler;
 
+/// One partition of an AlterPartitionReassignments: (topic, partition) and its target replica
+/// list, or None to cancel a reassignment in progress.
+pub type Reassignment = ((String, i32), Option<Vec<i32>>);
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewTopic {
     pub name: String,
@@ -81,7 +85,7 @@ pub enum ControllerRequest {
     },
     /// AlterPartitionReassignments: per partition a target replica list, or None to cancel.
     AlterReassignments {
-        partitions: Vec<((String, i32), Option<Vec<i32>>)>,
+        partitions: Vec<Reassignment>,
     },
     /// Internal (the active controller's tick): finish reassignments whose targets are in sync.
     CompleteReassignments,
