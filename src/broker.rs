@@ -8,14 +8,14 @@ use actix::Addr;
 use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::offsets_partition_for;
-use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::txn_partition_for;
 use crate::config::BrokerConfig;
+use crate::metadata::cache::MetadataCache;
+use crate::runtime::supervision::SupervisorState;
 
 pub struct BrokerContext {
     pub node_id: i32,

@@ -1,11 +1,18 @@
-//! Broker errors as one typed enum, mapped to Kafka error codes in exactly one place
-//! (`BrokerError::code`). Handlers return these; only the wire layer turns them into numbers.
+//! The broker's errors as typed enums, and their mapping to Kafka's error codes: this file is
+//! the one place where an error becomes a number. `BrokerError` is what partitions, the
+//! controller and most handlers return; `TxnError` and `GroupError` are the coordinators'.
+//! Each maps to kafka-protocol's `ResponseError` (Kafka's own list, typed), whose `code()` is
+//! what goes on the wire. Handlers compare and build codes through `ResponseError` too, never
+//! with a literal number.
 
-use kafka_protocol::error::ResponseError;
+pub use kafka_protocol::error::ResponseError;
 
 use crate::config::ConfigError;
 use crate::storage::producer_state::ProducerStateError;
 use crate::storage::StorageError;
+
+/// The code of an answer without error (Kafka's NONE).
+pub const NONE: i16 = 0;
 
 /// Serializable: controller answers travel between nodes of a cluster.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -153,6 +160,78 @@ impl BrokerError {
     /// The human-readable message for responses that carry one.
     pub fn message(&self) -> kafka_protocol::protocol::StrBytes {
         kafka_protocol::protocol::StrBytes::from_string(self.to_string())
+    }
+}
+
+/// Kafka errors of the transaction APIs (the transaction coordinator's state machine and
+/// its handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxnError {
+    /// An invariant broke, or no producer id could be allocated.
+    UnknownServerError,
+    CoordinatorLoadInProgress,
+    /// Writing `__transaction_state` failed; retriable.
+    CoordinatorNotAvailable,
+    /// This shard does not own the id's partition.
+    NotCoordinator,
+    /// E.g. an empty transactional id.
+    InvalidRequest,
+    /// The request does not fit the transaction's state.
+    InvalidTxnState,
+    /// Unknown id, or another producer id holds it.
+    InvalidProducerIdMapping,
+    /// Not in 1..=`transaction.max.timeout.ms`.
+    InvalidTransactionTimeout,
+    /// A commit or abort is completing; retry.
+    ConcurrentTransactions,
+    /// A newer producer with this id exists. Older request versions get
+    /// INVALID_PRODUCER_EPOCH instead (`code_for_version`).
+    ProducerFenced,
+    /// DescribeTransactions of an unknown id.
+    TransactionalIdNotFound,
+    /// A verified partition is not in the transaction.
+    TransactionAbortable,
+}
+
+impl TxnError {
+    pub fn kafka_error(self) -> ResponseError {
+        match self {
+            TxnError::UnknownServerError => ResponseError::UnknownServerError,
+            TxnError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            TxnError::NotCoordinator => ResponseError::NotCoordinator,
+            TxnError::InvalidRequest => ResponseError::InvalidRequest,
+            TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+            TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+            TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+            TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+            TxnError::ProducerFenced => ResponseError::ProducerFenced,
+            TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+            TxnError::TransactionAbortable => ResponseError::TransactionAbortable,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self.kafka_error().code()
+    }
+}
+
+impl std::fmt::Display for TxnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?} ({})", self.code())
+    }
+}
+
+impl std::error::Error for TxnError {}
+
+/// The error code a transaction request of `version` gets: PRODUCER_FENCED became a code of
+/// its own at `fenced_since` (InitProducerId v4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn v2);
+/// older clients understand only INVALID_PRODUCER_EPOCH, as Kafka answers them.
+pub fn code_for_version(e: TxnError, version: i16, fenced_since: i16) -> i16 {
+    if e == TxnError::ProducerFenced && version < fenced_since {
+        ResponseError::InvalidProducerEpoch.code()
+    } else {
+        e.code()
     }
 }
 

@@ -10,13 +10,17 @@ pub mod admin;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extension;
 pub mod http;
 pub mod metadata;
+pub mod network;
 pub mod protocol;
 pub mod quorum;
+pub mod runtime;
 pub mod server;
 pub mod storage;
 #[cfg(feature = "test-hooks")]

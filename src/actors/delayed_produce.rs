@@ -17,10 +17,10 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
 use crate::actors::partition_replica::{AppendRecords, AppendResult, Watermarks};
-use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
+use crate::runtime::purgatory::{Parked, Purgatory};
 use crate::storage::AppendOrigin;
 
 /// Appends `records` as the leader with `acks=all` (refused up front while the ISR is smaller

@@ -18,6 +18,7 @@ use actix::prelude::*;
 use crate::actors::partition_replica::{InstallCleaned, TakeCleanableSnapshot, TopicPartition};
 use crate::actors::replica_manager::{PartitionHandle, ReplicaManager};
 use crate::config::BrokerConfig;
+use crate::runtime::clock::wall_clock_ms;
 use crate::storage::{self, CleanableSnapshot, CleanerConfig};
 
 /// The broker-wide cleaner settings.
@@ -156,10 +157,4 @@ async fn clean_one(
             tracing::warn!(partition = %tp, error = %e, "partition gone before cleaned segments were installed")
         }
     }
-}
-
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

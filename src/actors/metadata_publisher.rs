@@ -14,9 +14,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actors::coordinator_partitions::CoordinatorElections;
-use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::extension::events::{metadata_changes, EventBus};
+use crate::events::{metadata_changes, EventBus};
+use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
 use crate::quorum::MetadataUpdate;
 

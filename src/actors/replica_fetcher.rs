@@ -33,15 +33,15 @@ use crate::actors::partition_replica::{
     AppendAsFollower, GetFollowerPosition, TopicPartition, TruncateTo,
 };
 use crate::actors::replica_manager::PartitionHandle;
+use crate::client::{broker_endpoint, ClientError, KafkaConnection};
 use crate::config::BrokerConfig;
+use crate::error::{ResponseError, NONE};
 use crate::metadata::{MetadataImage, PartitionMeta};
-use crate::protocol::client::{broker_endpoint, ClientError, KafkaConnection};
 
 const FETCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
 const LIST_OFFSETS_VERSION: i16 = 5;
-const NONE: i16 = 0;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
+const OFFSET_OUT_OF_RANGE: i16 = ResponseError::OffsetOutOfRange.code();
 
 /// Replica fetch settings from the broker config.
 #[derive(Clone, Debug)]

@@ -16,16 +16,16 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
-use crate::actors::mailbox::{CountedAddr, PARTITION_MAILBOX};
 use crate::actors::partition_replica::{
     BecomeLeaderOrFollower, ClosePartition, PartitionReplica, ReplicaContext, TopicPartition,
     UpdateLogConfig, Watermarks,
 };
 use crate::actors::replica_fetcher::ReplicaFetcherManager;
-use crate::actors::supervisor::SupervisorState;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::runtime::mailbox::{CountedAddr, PARTITION_MAILBOX};
+use crate::runtime::supervision::SupervisorState;
 use crate::storage::replication_checkpoint::{self, HighWatermarks};
 use crate::storage::Log;
 

@@ -7,18 +7,15 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
-    RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::AdminError;
+use crate::client::frame::{self, FrameError};
 
-/// The largest response the CLI accepts; a longer length prefix is refused before any
-/// allocation follows it.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const CLIENT_ID: &str = "troupe-admin";
 
 /// One connection to one broker.
@@ -116,48 +113,27 @@ impl Connection {
     fn call_at<R: Request>(&mut self, request: R, version: i16) -> Result<R::Response, AdminError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut body = BytesMut::new();
-        let encode =
-            |e: anyhow::Error| AdminError::Protocol(format!("encoding {}: {e}", api_name(R::KEY)));
-        header
-            .encode(&mut body, R::header_version(version))
-            .map_err(encode)?;
-        request.encode(&mut body, version).map_err(encode)?;
-        let mut frame = Vec::with_capacity(body.len() + 4);
-        frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
-        frame.extend_from_slice(&body);
+        let api = api_name(R::KEY);
+        let protocol =
+            |e: FrameError| AdminError::Protocol(format!("{api} to {}: {e}", self.address));
+        let frame = frame::request_frame(
+            &request,
+            version,
+            correlation_id,
+            StrBytes::from_static_str(CLIENT_ID),
+        )
+        .map_err(protocol)?;
         self.stream.write_all(&frame).map_err(|e| self.lost(e))?;
-
-        let mut length = [0u8; 4];
+        let mut prefix = [0u8; 4];
         self.stream
-            .read_exact(&mut length)
+            .read_exact(&mut prefix)
             .map_err(|e| self.lost(e))?;
-        let length = i32::from_be_bytes(length);
-        if length < 0 || length as usize > MAX_RESPONSE_BYTES {
-            return Err(AdminError::Protocol(format!(
-                "response length {length} from {}",
-                self.address
-            )));
-        }
-        let mut response = vec![0u8; length as usize];
+        let mut response = vec![0u8; frame::response_length(prefix).map_err(protocol)?];
         self.stream
             .read_exact(&mut response)
             .map_err(|e| self.lost(e))?;
-        let mut response = Bytes::from(response);
-        let decode =
-            |e: anyhow::Error| AdminError::Protocol(format!("decoding {}: {e}", api_name(R::KEY)));
-        let response_header =
-            ResponseHeader::decode(&mut response, R::Response::header_version(version))
-                .map_err(decode)?;
-        if response_header.correlation_id != correlation_id {
-            return Err(AdminError::Protocol("response out of order".into()));
-        }
-        R::Response::decode(&mut response, version).map_err(decode)
+        frame::decode_response::<R>(Bytes::from(response), version, correlation_id)
+            .map_err(protocol)
     }
 
     fn lost(&self, e: std::io::Error) -> AdminError {

@@ -83,9 +83,7 @@ pub struct CliRecord {
 }
 
 fn encode_batch(records: &[CliRecord]) -> Result<Bytes, AdminError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::runtime::clock::wall_clock_ms();
     let records = records.iter().map(|r| NewRecord {
         key: r.key.clone(),
         value: r.value.clone(),

@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::context::ExtensionContext;
-use super::events::{BrokerEvent, Delivery, EventBus};
-use crate::actors::supervisor::{guard, panic_message, SupervisorState};
+use crate::events::{BrokerEvent, Delivery, EventBus};
+use crate::runtime::supervision::{guard, panic_message, SupervisorState};
 
 /// A user's actor. Implement it, then add it with `Broker::builder().with_actor(|| MyActor)`.
 pub trait Extension: Send + 'static {

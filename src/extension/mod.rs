@@ -26,7 +26,6 @@
 //! creation, the produce path), never another actor's state. See docs/extensions.md.
 
 mod context;
-pub mod events;
 mod host;
 
 use std::ffi::OsString;
@@ -34,8 +33,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+pub use crate::events::{decode_appended, AppendedRecord, BrokerEvent, EventBus};
 pub use context::{ExtensionContext, Record};
-pub use events::{decode_appended, AppendedRecord, BrokerEvent, EventBus};
 pub use host::{Extension, ExtensionFactory};
 
 pub(crate) use host::ExtensionHost;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 
 use super::HttpState;
-use crate::actors::mailbox;
+use crate::runtime::mailbox;
 
 pub async fn metrics_text(State(s): State<HttpState>) -> impl IntoResponse {
     let mut text = s.prometheus.render();

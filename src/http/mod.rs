@@ -18,9 +18,9 @@ use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actors::group_coordinator::view::GroupsView;
-use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::supervisor::SupervisorState;
+use crate::metadata::cache::MetadataCache;
+use crate::runtime::supervision::SupervisorState;
 
 #[derive(Clone)]
 pub struct HttpState {

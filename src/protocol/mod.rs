@@ -5,7 +5,6 @@
 //! answer, decodes with `kafka-protocol`, and hands the typed request to the thin handler in
 //! `handlers/<api>.rs`. This room knows nothing of segment files; handlers talk to actors.
 
-pub mod client;
 pub mod frame;
 pub mod handlers;
 pub mod response;

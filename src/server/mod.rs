@@ -25,13 +25,10 @@ use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
-use crate::actors::listener::Listener;
-use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::metadata_publisher::MetadataPublisher;
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
@@ -41,8 +38,11 @@ use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::extension::{EventBus, ExtensionContext, ExtensionHost};
+use crate::metadata::cache::MetadataCache;
 use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
+use crate::network::listener::Listener;
 use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
+use crate::runtime::supervision::SupervisorState;
 
 /// Everything `troupe serve` was told.
 #[derive(Clone, Debug)]

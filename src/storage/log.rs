@@ -12,11 +12,11 @@ mod replication;
 pub(crate) use transactions::tests as transaction_tests;
 mod transactions;
 
+use crate::runtime::clock::wall_clock_ms;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
@@ -844,13 +844,6 @@ fn list_segment_base_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
         }
     }
     Ok(logs)
-}
-
-/// Milliseconds since the Unix epoch by the system clock.
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

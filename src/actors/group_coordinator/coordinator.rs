@@ -43,11 +43,11 @@ use crate::actors::coordinator_partitions::{
     UnloadPartition, WriteFailure,
 };
 use crate::actors::delayed_produce::append_replicated;
-use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
-use crate::extension::events::{BrokerEvent, EventBus};
+use crate::events::{BrokerEvent, EventBus};
+use crate::runtime::purgatory::{Parked, Purgatory};
 use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
 
@@ -1472,9 +1472,9 @@ mod leadership_tests {
 
     use super::*;
     use crate::actors::partition_replica::ReplicaContext;
-    use crate::actors::supervisor::SupervisorState;
     use crate::config::BrokerConfig;
     use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
+    use crate::runtime::supervision::SupervisorState;
 
     /// A one-node image where node 1 leads both partitions of `__consumer_offsets`.
     fn image() -> MetadataImage {

@@ -26,10 +26,10 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::actors::controller::{AlterPartition, Controller};
-use crate::actors::supervisor::{guard, SupervisorState};
 use crate::error::BrokerError;
-use crate::extension::events::{BrokerEvent, EventBus};
+use crate::events::{BrokerEvent, EventBus};
 use crate::metadata::PartitionMeta;
+use crate::runtime::supervision::{guard, SupervisorState};
 use crate::storage::{
     AbortedTxn, AppendOrigin, CleanableSnapshot, CleanedLog, FileSlice, InstallOutcome, Log,
     LogConfig,

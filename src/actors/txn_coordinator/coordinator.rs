@@ -48,6 +48,7 @@ use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
+use crate::runtime::clock::wall_clock_ms;
 use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
 
@@ -92,13 +93,6 @@ pub struct TxnCoordinator {
 }
 
 type Caller = Option<oneshot::Sender<TxnResult>>;
-
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 impl TxnCoordinator {
     pub fn new(setup: TxnCoordinatorSetup) -> Self {

@@ -17,8 +17,8 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::client::{broker_endpoint, ClientError, KafkaConnection};
 use crate::metadata::MetadataImage;
-use crate::protocol::client::{broker_endpoint, ClientError, KafkaConnection};
 
 /// The one WriteTxnMarkers version this broker serves and sends.
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;

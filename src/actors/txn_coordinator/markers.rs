@@ -35,11 +35,11 @@ use super::txn::TxnPartition;
 use crate::actors::delayed_produce::await_replication;
 use crate::actors::group_coordinator::coordinator::{CompleteTxnOffsets, GroupCoordinator};
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
-use crate::actors::metadata_cache::MetadataCache;
 use crate::actors::partition_replica::WriteTxnMarker;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::error::BrokerError;
+use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
 
 /// What a marker says: the producer, the coordinator epoch that sent it, commit or abort.

@@ -168,76 +168,7 @@ impl std::error::Error for IllegalTransition {}
 // Errors
 // ---------------------------------------------------------------------------
 
-/// Kafka errors of the transaction APIs, with their wire codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TxnError {
-    /// `UNKNOWN_SERVER_ERROR` (-1): an invariant broke, or no producer id could be allocated.
-    UnknownServerError,
-    /// `COORDINATOR_LOAD_IN_PROGRESS` (14).
-    CoordinatorLoadInProgress,
-    /// `COORDINATOR_NOT_AVAILABLE` (15): writing `__transaction_state` failed; retriable.
-    CoordinatorNotAvailable,
-    /// `NOT_COORDINATOR` (16): this shard does not own the id's partition.
-    NotCoordinator,
-    /// `INVALID_REQUEST` (42): e.g. an empty transactional id.
-    InvalidRequest,
-    /// `INVALID_TXN_STATE` (48): the request does not fit the transaction's state.
-    InvalidTxnState,
-    /// `INVALID_PRODUCER_ID_MAPPING` (49): unknown id, or another producer id holds it.
-    InvalidProducerIdMapping,
-    /// `INVALID_TRANSACTION_TIMEOUT` (50): not in 1..=`transaction.max.timeout.ms`.
-    InvalidTransactionTimeout,
-    /// `CONCURRENT_TRANSACTIONS` (51): a commit or abort is completing; retry.
-    ConcurrentTransactions,
-    /// `PRODUCER_FENCED` (90): a newer producer with this id exists. Older request versions
-    /// get INVALID_PRODUCER_EPOCH instead (the handlers map it).
-    ProducerFenced,
-    /// `TRANSACTIONAL_ID_NOT_FOUND` (105): DescribeTransactions of an unknown id.
-    TransactionalIdNotFound,
-    /// `TRANSACTION_ABORTABLE` (120): a verified partition is not in the transaction.
-    TransactionAbortable,
-}
-
-impl TxnError {
-    pub fn code(self) -> i16 {
-        match self {
-            TxnError::UnknownServerError => -1,
-            TxnError::CoordinatorLoadInProgress => 14,
-            TxnError::CoordinatorNotAvailable => 15,
-            TxnError::NotCoordinator => 16,
-            TxnError::InvalidRequest => 42,
-            TxnError::InvalidTxnState => 48,
-            TxnError::InvalidProducerIdMapping => 49,
-            TxnError::InvalidTransactionTimeout => 50,
-            TxnError::ConcurrentTransactions => 51,
-            TxnError::ProducerFenced => 90,
-            TxnError::TransactionalIdNotFound => 105,
-            TxnError::TransactionAbortable => 120,
-        }
-    }
-}
-
-impl fmt::Display for TxnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?} ({})", self.code())
-    }
-}
-
-impl std::error::Error for TxnError {}
-
-/// Kafka's INVALID_PRODUCER_EPOCH, which clients older than the PRODUCER_FENCED code get.
-pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-
-/// The error code a request of `version` gets: PRODUCER_FENCED became a code of its own at
-/// `fenced_since` (InitProducerId v4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn v2); older
-/// clients understand only INVALID_PRODUCER_EPOCH, as Kafka answers them.
-pub fn code_for_version(e: TxnError, version: i16, fenced_since: i16) -> i16 {
-    if e == TxnError::ProducerFenced && version < fenced_since {
-        INVALID_PRODUCER_EPOCH
-    } else {
-        e.code()
-    }
-}
+pub use crate::error::{code_for_version, TxnError};
 
 // ---------------------------------------------------------------------------
 // Replies and effects
@@ -875,44 +806,6 @@ mod tests {
             assert_eq!(TxnState::from_name(s.as_str()), Some(s));
         }
         assert_eq!(TxnState::from_name("Bogus"), None);
-    }
-
-    #[test]
-    fn error_codes_match_kafka() {
-        use kafka_protocol::error::ResponseError as R;
-        let pairs = [
-            (TxnError::UnknownServerError, R::UnknownServerError),
-            (
-                TxnError::CoordinatorLoadInProgress,
-                R::CoordinatorLoadInProgress,
-            ),
-            (
-                TxnError::CoordinatorNotAvailable,
-                R::CoordinatorNotAvailable,
-            ),
-            (TxnError::NotCoordinator, R::NotCoordinator),
-            (TxnError::InvalidRequest, R::InvalidRequest),
-            (TxnError::InvalidTxnState, R::InvalidTxnState),
-            (
-                TxnError::InvalidProducerIdMapping,
-                R::InvalidProducerIdMapping,
-            ),
-            (
-                TxnError::InvalidTransactionTimeout,
-                R::InvalidTransactionTimeout,
-            ),
-            (TxnError::ConcurrentTransactions, R::ConcurrentTransactions),
-            (TxnError::ProducerFenced, R::ProducerFenced),
-            (
-                TxnError::TransactionalIdNotFound,
-                R::TransactionalIdNotFound,
-            ),
-            (TxnError::TransactionAbortable, R::TransactionAbortable),
-        ];
-        for (ours, kafka) in pairs {
-            assert_eq!(ours.code(), kafka.code(), "{ours:?}");
-        }
-        assert_eq!(INVALID_PRODUCER_EPOCH, R::InvalidProducerEpoch.code());
     }
 
     #[test]

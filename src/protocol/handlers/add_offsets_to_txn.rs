@@ -8,6 +8,7 @@ use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use crate::actors::txn_coordinator::coordinator::AddOffsetsToTxn;
 use crate::actors::txn_coordinator::txn::{code_for_version, TxnError};
 use crate::broker::BrokerContext;
+use crate::error::NONE;
 
 /// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 2;
@@ -29,7 +30,7 @@ pub async fn handle(
         .await
         .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
     let code = match result {
-        Ok(_) => 0,
+        Ok(_) => NONE,
         Err(e) => code_for_version(e, version, FENCED_SINCE),
     };
     AddOffsetsToTxnResponse::default().with_error_code(code)

@@ -19,12 +19,10 @@ use super::topic_name;
 use crate::actors::txn_coordinator::coordinator::{AddPartitionsToTxn, VerifyPartitionsInTxn};
 use crate::actors::txn_coordinator::txn::{code_for_version, TxnError, TxnPartition};
 use crate::broker::BrokerContext;
+use crate::error::{ResponseError, NONE};
 
 /// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 2;
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const OPERATION_NOT_ATTEMPTED: i16 = 55;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -83,9 +81,11 @@ async fn one_transaction(
             let topic = image.topics.get(&name);
             t.partitions.iter().map(move |p| {
                 let refused = match topic {
-                    Some(meta) if from_client && meta.internal => Some(TOPIC_AUTHORIZATION_FAILED),
+                    Some(meta) if from_client && meta.internal => {
+                        Some(ResponseError::TopicAuthorizationFailed.code())
+                    }
                     Some(meta) if meta.partitions.iter().any(|m| m.index == *p) => None,
-                    _ => Some(UNKNOWN_TOPIC_OR_PARTITION),
+                    _ => Some(ResponseError::UnknownTopicOrPartition.code()),
                 };
                 ((name.clone(), *p), refused)
             })
@@ -94,7 +94,7 @@ async fn one_transaction(
     let codes: Vec<(TxnPartition, i16)> = if requested.iter().any(|(_, r)| r.is_some()) {
         requested
             .into_iter()
-            .map(|(tp, r)| (tp, r.unwrap_or(OPERATION_NOT_ATTEMPTED)))
+            .map(|(tp, r)| (tp, r.unwrap_or(ResponseError::OperationNotAttempted.code())))
             .collect()
     } else {
         let partitions: Vec<TxnPartition> = requested.into_iter().map(|(tp, _)| tp).collect();
@@ -114,7 +114,7 @@ async fn one_transaction(
                     .into_iter()
                     .map(|(tp, r)| {
                         let code = match r {
-                            Ok(()) => 0,
+                            Ok(()) => NONE,
                             // v4 predates TRANSACTION_ABORTABLE.
                             Err(TxnError::TransactionAbortable) if version < 5 => {
                                 TxnError::InvalidTxnState.code()
@@ -137,7 +137,7 @@ async fn one_transaction(
                 .await
                 .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
             let code = match result {
-                Ok(_) => 0,
+                Ok(_) => NONE,
                 Err(e) => code_for_version(e, version, FENCED_SINCE),
             };
             partitions.into_iter().map(|tp| (tp, code)).collect()

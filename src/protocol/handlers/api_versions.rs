@@ -7,6 +7,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::broker::BrokerContext;
+use crate::error::ResponseError;
 use crate::protocol::SUPPORTED_APIS;
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -32,6 +33,6 @@ pub async fn handle(
 /// The answer to an ApiVersions version we do not speak, sent in the v0 layout.
 pub fn unsupported() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
-        .with_error_code(35)
+        .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_keys())
 }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use crate::actors::group_coordinator::coordinator::DeleteGroups;
 use crate::broker::BrokerContext;
+use crate::error::{ResponseError, NONE};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -24,9 +25,9 @@ pub async fn handle(
             })
             .await;
         let code = match outcome.ok().and_then(|mut v| v.pop()) {
-            Some((_, Ok(()))) => 0,
+            Some((_, Ok(()))) => NONE,
             Some((_, Err(e))) => e.code(),
-            None => 15,
+            None => ResponseError::CoordinatorNotAvailable.code(),
         };
         results.push(
             DeletableGroupResult::default()

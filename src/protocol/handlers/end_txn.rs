@@ -9,6 +9,7 @@ use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
 use crate::actors::txn_coordinator::coordinator::EndTxn;
 use crate::actors::txn_coordinator::txn::{code_for_version, TxnError};
 use crate::broker::BrokerContext;
+use crate::error::NONE;
 
 /// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 2;
@@ -26,7 +27,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: EndTxnRequest, version: i16) 
         .await
         .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
     let code = match result {
-        Ok(_) => 0,
+        Ok(_) => NONE,
         Err(e) => code_for_version(e, version, FENCED_SINCE),
     };
     EndTxnResponse::default().with_error_code(code)

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::actors::group_coordinator::coordinator::{CommitOffsets, CommittedOffset};
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
+use crate::error::NONE;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -51,7 +52,7 @@ pub async fn handle(
         .await
         .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
     {
-        Ok(()) => 0,
+        Ok(()) => NONE,
         Err(e) => e.code(),
     };
     let topics = req

@@ -13,8 +13,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
-
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+use crate::error::{ResponseError, NONE};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -67,7 +66,7 @@ pub async fn handle(
             .await
             .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
         {
-            Ok(()) => 0,
+            Ok(()) => NONE,
             Err(e) => e.code(),
         }
     };
@@ -83,7 +82,7 @@ pub async fn handle(
                     let code = if exists(&name, p.partition_index) {
                         code
                     } else {
-                        UNKNOWN_TOPIC_OR_PARTITION
+                        ResponseError::UnknownTopicOrPartition.code()
                     };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)

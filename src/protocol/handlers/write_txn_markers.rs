@@ -13,7 +13,7 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use crate::actors::txn_coordinator::markers::{MarkerOutcome, TxnMarker};
 use crate::broker::BrokerContext;
-use crate::error::BrokerError;
+use crate::error::{BrokerError, NONE};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -42,7 +42,7 @@ pub async fn handle(
                 .zip(results)
                 .map(|(p, r)| {
                     let code = match r {
-                        Ok(MarkerOutcome::Written) => 0,
+                        Ok(MarkerOutcome::Written) => NONE,
                         Ok(MarkerOutcome::PartitionGone) => {
                             BrokerError::UnknownTopicOrPartition.code()
                         }

@@ -31,11 +31,11 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 
 use super::partition_handle;
 use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
-use crate::actors::purgatory::{Parked, Purgatory};
 use crate::actors::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{self, CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::runtime::purgatory::{Parked, Purgatory};
 use crate::storage::FileSlice;
 
 /// How far past what a fetch returns the kernel is asked to read ahead: a consumer's next fetch

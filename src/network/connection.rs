@@ -19,10 +19,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use crate::actors::supervisor::panic_message;
 use crate::broker::BrokerContext;
 use crate::protocol::response::ResponseFrame;
 use crate::protocol::{frame::read_frame, handle_frame, ProtocolError};
+use crate::runtime::supervision::panic_message;
 
 /// Requests handled at once on one connection before the reader waits.
 const MAX_IN_FLIGHT: usize = 16;

@@ -7,8 +7,8 @@ use actix::prelude::*;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::actors::connection::Connection;
 use crate::broker::BrokerContext;
+use crate::network::connection::Connection;
 
 pub struct Listener {
     listener: Option<TcpListener>,

@@ -6,17 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use bytes::Bytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::frame;
 use crate::metadata::MetadataImage;
-
-/// Longest response accepted (a replica fetch response is bounded by
-/// `replica.fetch.response.max.bytes` plus one oversized batch).
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -26,6 +22,12 @@ pub enum ClientError {
     Protocol(String),
     #[error("request to {0} timed out")]
     Timeout(String),
+}
+
+impl From<frame::FrameError> for ClientError {
+    fn from(e: frame::FrameError) -> ClientError {
+        ClientError::Protocol(e.to_string())
+    }
 }
 
 /// Where this node reaches `broker`: its `replica.fetch.peer.addresses` entry when it has one
@@ -98,48 +100,24 @@ impl KafkaConnection {
     ) -> Result<R::Response, ClientError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.client_id.clone()));
-        let mut frame = BytesMut::new();
-        frame.extend_from_slice(&[0; 4]);
-        let encode = |e: anyhow::Error| ClientError::Protocol(format!("encoding: {e}"));
-        header
-            .encode(&mut frame, R::header_version(version))
-            .map_err(encode)?;
-        request.encode(&mut frame, version).map_err(encode)?;
-        let length = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&length.to_be_bytes());
+        let frame = frame::request_frame(request, version, correlation_id, self.client_id.clone())?;
         let lost = |e: std::io::Error| ClientError::Unreachable {
             address: self.address.clone(),
             reason: e.to_string(),
         };
         self.stream.write_all(&frame).await.map_err(lost)?;
-        let mut length = [0u8; 4];
+        let mut prefix = [0u8; 4];
         let lost = |e: std::io::Error| ClientError::Unreachable {
             address: self.address.clone(),
             reason: e.to_string(),
         };
-        self.stream.read_exact(&mut length).await.map_err(lost)?;
-        let length = i32::from_be_bytes(length);
-        if length < 0 || length as usize > MAX_RESPONSE_BYTES {
-            return Err(ClientError::Protocol(format!(
-                "response length {length} from {}",
-                self.address
-            )));
-        }
-        let mut body = vec![0u8; length as usize];
+        self.stream.read_exact(&mut prefix).await.map_err(lost)?;
+        let mut body = vec![0u8; frame::response_length(prefix)?];
         self.stream.read_exact(&mut body).await.map_err(lost)?;
-        let mut body = Bytes::from(body);
-        let decode = |e: anyhow::Error| ClientError::Protocol(format!("decoding: {e}"));
-        let response_header =
-            ResponseHeader::decode(&mut body, R::Response::header_version(version))
-                .map_err(decode)?;
-        if response_header.correlation_id != correlation_id {
-            return Err(ClientError::Protocol("response out of order".into()));
-        }
-        R::Response::decode(&mut body, version).map_err(decode)
+        Ok(frame::decode_response::<R>(
+            Bytes::from(body),
+            version,
+            correlation_id,
+        )?)
     }
 }

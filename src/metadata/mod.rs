@@ -5,6 +5,8 @@
 //! wire. The cluster issue replaces `MetadataLog` with an openraft log without touching the
 //! records or the image.
 
+pub mod cache;
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
