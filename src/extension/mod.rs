@@ -37,10 +37,10 @@ pub use crate::events::{decode_appended, AppendedRecord, BrokerEvent, EventBus};
 pub use context::{ExtensionContext, Record};
 pub use host::{Extension, ExtensionFactory};
 
-pub(crate) use host::ExtensionHost;
+use host::ExtensionHost;
 
 use crate::server::args::{serve_options, ServeArgs};
-use crate::server::ServeOptions;
+use crate::server::{ServeOptions, StartHook, Wired};
 
 /// A Troupe broker embedded in a program of the user's.
 pub struct Broker;
@@ -99,6 +99,30 @@ impl BrokerBuilder {
             Some(o) => o,
             None => serve_options(ServeArgs::try_parse_from(["troupe"])?)?,
         };
-        crate::server::run_with_extensions(options, self.extensions)
+        crate::server::run_with_hooks(options, vec![start_hosts(self.extensions)])
     }
+}
+
+/// The hook that starts one supervised `ExtensionHost` per user actor, spread over the
+/// arbiters. The addresses are kept for the whole run: actix's Supervisor restarts a stopped
+/// actor only while someone still holds its address.
+fn start_hosts(extensions: Vec<ExtensionFactory>) -> StartHook {
+    Box::new(move |wired: &Wired| {
+        let hosts: Vec<actix::Addr<ExtensionHost>> = extensions
+            .into_iter()
+            .enumerate()
+            .map(|(i, factory)| {
+                let (context, bus, health) = (
+                    ExtensionContext::new(wired.broker.clone()),
+                    wired.events.clone(),
+                    wired.health.clone(),
+                );
+                let arbiter = &wired.arbiters[i % wired.arbiters.len()];
+                actix::Supervisor::start_in_arbiter(arbiter, move |_| {
+                    ExtensionHost::new(factory, context, bus, health)
+                })
+            })
+            .collect();
+        Box::new(hosts) as Box<dyn std::any::Any>
+    })
 }

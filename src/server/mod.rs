@@ -37,7 +37,7 @@ use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::extension::{EventBus, ExtensionContext, ExtensionHost};
+use crate::events::EventBus;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
 use crate::network::listener::Listener;
@@ -69,17 +69,26 @@ pub struct ClusterOptions {
     pub is_voter: bool,
 }
 
-/// Runs the broker until a shutdown signal; returns when everything is closed.
-pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
-    run_with_extensions(opts, Vec::new())
+/// What code started with the broker (the extension room's user actors) is handed once the
+/// broker is wired, before it serves.
+pub struct Wired<'a> {
+    pub broker: &'a Arc<BrokerContext>,
+    pub events: &'a EventBus,
+    pub health: &'a Arc<SupervisorState>,
+    pub arbiters: &'a [ArbiterHandle],
 }
 
-/// Runs the broker with user actors (`extension`), each started under supervision once the
-/// broker is wired and before it serves.
-pub fn run_with_extensions(
-    opts: ServeOptions,
-    extensions: Vec<crate::extension::ExtensionFactory>,
-) -> anyhow::Result<()> {
+/// Started once the broker is wired and before it serves; what it returns (actor addresses,
+/// for instance) is kept until the broker stops.
+pub type StartHook = Box<dyn FnOnce(&Wired) -> Box<dyn std::any::Any> + Send>;
+
+/// Runs the broker until a shutdown signal; returns when everything is closed.
+pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    run_with_hooks(opts, Vec::new())
+}
+
+/// Runs the broker with `hooks` (the extension room's builder passes its user actors here).
+pub fn run_with_hooks(opts: ServeOptions, hooks: Vec<StartHook>) -> anyhow::Result<()> {
     raise_fd_limit();
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
@@ -95,14 +104,14 @@ pub fn run_with_extensions(
         .install_recorder()
         .context("installing the metrics recorder")?;
     let system = actix::System::new();
-    system.block_on(async move { serve(opts, prometheus, extensions).await })?;
+    system.block_on(async move { serve(opts, prometheus, hooks).await })?;
     Ok(())
 }
 
 async fn serve(
     opts: ServeOptions,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
-    extensions: Vec<crate::extension::ExtensionFactory>,
+    hooks: Vec<StartHook>,
 ) -> anyhow::Result<()> {
     let events = EventBus::default();
     let (advertised_host, advertised_port) = split_host_port(&opts.advertised)?;
@@ -425,22 +434,14 @@ async fn serve(
         markers,
     });
 
-    // The addresses are kept for the whole run: actix's Supervisor restarts a stopped actor
-    // only while someone still holds its address.
-    let _extension_hosts: Vec<Addr<ExtensionHost>> = extensions
-        .into_iter()
-        .enumerate()
-        .map(|(i, factory)| {
-            let (context, bus, health) = (
-                ExtensionContext::new(broker.clone()),
-                events.clone(),
-                health.clone(),
-            );
-            actix::Supervisor::start_in_arbiter(&handles[i % handles.len()], move |_| {
-                ExtensionHost::new(factory, context, bus, health)
-            })
-        })
-        .collect();
+    let wired = Wired {
+        broker: &broker,
+        events: &events,
+        health: &health,
+        arbiters: &handles,
+    };
+    let _started_with_broker: Vec<Box<dyn std::any::Any>> =
+        hooks.into_iter().map(|hook| hook(&wired)).collect();
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

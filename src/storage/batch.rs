@@ -674,8 +674,13 @@ pub(crate) mod tests {
     #[test]
     fn only_a_coordinator_may_append_a_producer_batch_without_sequence() {
         // A TxnOffsetCommit as the group coordinator writes it: producer 7, no sequence.
-        let entries = [(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))];
-        let batch = crate::actors::group_coordinator::records::txn_batch(&entries, 7, 0, 1);
+        use crate::storage::batch_builder::{build_batch, NewRecord};
+        let record = NewRecord {
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(b"v")),
+            headers: &[],
+        };
+        let batch = build_batch([record], 1, Some((7, 0))).unwrap();
         let err = validate_produce_batches(&batch, 1 << 20).unwrap_err();
         assert!(matches!(err, StorageError::InvalidRecord(_)), "{err}");
         assert!(validate_batches(&batch, 1 << 20, AppendOrigin::Coordinator).is_ok());
