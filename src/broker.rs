@@ -9,7 +9,7 @@ use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::offsets_partition_for;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::timer_wheel::TimerWheel;
+use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::txn_partition_for;
@@ -25,7 +25,7 @@ pub struct BrokerContext {
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: Addr<Controller>,
-    pub timer: Addr<TimerWheel>,
+    pub timer: Addr<SystemTimer>,
     pub health: Arc<SupervisorState>,
     /// Open client connections; shutdown waits for them to finish their in-flight requests.
     pub active_connections: std::sync::atomic::AtomicI64,

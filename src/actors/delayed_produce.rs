@@ -3,7 +3,7 @@
 //! `__transaction_state`, and transaction markers.
 //!
 //! Not an actor and not a purgatory object: the writer holds the wait itself, parked on the
-//! partition's `Watermarks` watch and on one `TimerWheel` wake-up at its timeout, so nothing
+//! partition's `Watermarks` watch and on one `SystemTimer` wake-up at its timeout, so nothing
 //! polls. The write is complete when the high watermark reaches the end of what was appended.
 //! It fails early when the partition stops being led here at the epoch it was written at
 //! (NOT_LEADER_OR_FOLLOWER: the records may be truncated by the next leader) or when the ISR
@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::actors::partition_replica::{AppendRecords, AppendResult, Watermarks};
 use crate::actors::replica_manager::PartitionHandle;
-use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
+use crate::actors::system_timer::{CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::error::BrokerError;
 use crate::runtime::purgatory::{Parked, Purgatory};
 use crate::storage::AppendOrigin;
@@ -29,7 +29,7 @@ pub async fn append_replicated(
     handle: &PartitionHandle,
     records: Bytes,
     origin: AppendOrigin,
-    timer: &Addr<TimerWheel>,
+    timer: &Addr<SystemTimer>,
     timeout: Duration,
 ) -> Result<AppendResult, BrokerError> {
     let appended = handle
@@ -47,7 +47,7 @@ pub async fn append_replicated(
 /// Waits until the high watermark passes what `appended` wrote, the write can no longer
 /// complete, or `timeout` passes.
 pub async fn await_replication(
-    timer: &Addr<TimerWheel>,
+    timer: &Addr<SystemTimer>,
     watermarks: &watch::Receiver<Watermarks>,
     appended: &AppendResult,
     timeout: Duration,

@@ -10,5 +10,5 @@ pub mod metadata_publisher;
 pub mod partition_replica;
 pub mod replica_fetcher;
 pub mod replica_manager;
-pub mod timer_wheel;
+pub mod system_timer;
 pub mod txn_coordinator;

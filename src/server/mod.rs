@@ -29,7 +29,7 @@ use crate::actors::metadata_publisher::MetadataPublisher;
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::timer_wheel::TimerWheel;
+use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
 use crate::actors::txn_coordinator::markers::MarkerWriter;
@@ -231,7 +231,7 @@ async fn serve(
         }
     };
     let _ = replica_context.controller.set(controller.clone());
-    let timer = TimerWheel::default().start();
+    let timer = SystemTimer::default().start();
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     let elections = Arc::new(CoordinatorElections::new(
         opts.node_id,

@@ -1,7 +1,7 @@
 //! `GroupCoordinator`: one per shard of consumer groups (a group's shard is its
 //! `__consumer_offsets` partition modulo the number of coordinators). Owns the `Group` state
 //! machines of its groups, their committed offsets, the JoinGroup/SyncGroup requests parked
-//! until a rebalance completes, and their timers (through the `TimerWheel`).
+//! until a rebalance completes, and their timers (through the `SystemTimer`).
 //!
 //! It coordinates exactly the `__consumer_offsets` partitions of its shard that this node
 //! leads: `LoadPartition` (an election, from `CoordinatorElections`) replays one partition
@@ -44,7 +44,7 @@ use crate::actors::coordinator_partitions::{
 };
 use crate::actors::delayed_produce::append_replicated;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
+use crate::actors::system_timer::{CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::error::BrokerError;
 use crate::events::{BrokerEvent, EventBus};
 use crate::runtime::purgatory::{Parked, Purgatory};
@@ -86,7 +86,7 @@ pub struct GroupCoordinator {
     /// Markers that landed in a partition while it was loading (producer id, commit): decided
     /// once its replay is in.
     deferred_txn_completions: HashMap<i32, Vec<(i64, bool)>>,
-    wheel: Addr<TimerWheel>,
+    wheel: Addr<SystemTimer>,
     started: Instant,
     groups: HashMap<String, Group>,
     offsets: HashMap<String, BTreeMap<TopicPartitionKey, CommittedOffset>>,
@@ -125,7 +125,7 @@ impl GroupCoordinator {
         config: GroupConfig,
         retention: OffsetsRetention,
         write_timeout: Duration,
-        wheel: Addr<TimerWheel>,
+        wheel: Addr<SystemTimer>,
         replicas: Arc<ReplicaManager>,
         shard: usize,
         offsets_partitions: i32,
@@ -1524,7 +1524,7 @@ mod leadership_tests {
             GroupConfig::default(),
             retention,
             Duration::from_secs(5),
-            TimerWheel::default().start(),
+            SystemTimer::default().start(),
             replicas,
             0,
             2,

@@ -1,7 +1,7 @@
 //! `TxnCoordinator`: one per shard of transactional ids (an id's shard is its
 //! `__transaction_state` partition modulo the number of coordinators, one per arbiter). Owns
 //! the `TxnMetadata` state machines of its ids, their timeout timers (through the
-//! `TimerWheel`) and the marker rounds in flight.
+//! `SystemTimer`) and the marker rounds in flight.
 //!
 //! Handlers send it messages (`InitTxnProducerId`, `AddPartitionsToTxn`, `AddOffsetsToTxn`,
 //! `VerifyPartitionsInTxn`, `EndTxn`, `DescribeTxns`, `ListTxns`); it runs the state machine
@@ -46,7 +46,7 @@ use crate::actors::coordinator_partitions::{
 use crate::actors::delayed_produce::append_replicated;
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::timer_wheel::{sleep_via, CancelWakeup, ScheduleWakeup, TimerWheel};
+use crate::actors::system_timer::{sleep_via, CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::error::BrokerError;
 use crate::runtime::clock::wall_clock_ms;
 use crate::storage::AppendOrigin;
@@ -68,7 +68,7 @@ pub struct TxnCoordinatorSetup {
     pub write_timeout: Duration,
     pub replicas: Arc<ReplicaManager>,
     pub controller: Addr<Controller>,
-    pub wheel: Addr<TimerWheel>,
+    pub wheel: Addr<SystemTimer>,
     pub markers: MarkerWriter,
     /// For logs: this shard is sent the `__transaction_state` partitions p with
     /// p % shards == shard.

@@ -37,7 +37,7 @@ use crate::actors::group_coordinator::coordinator::{CompleteTxnOffsets, GroupCoo
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::partition_replica::WriteTxnMarker;
 use crate::actors::replica_manager::ReplicaManager;
-use crate::actors::timer_wheel::TimerWheel;
+use crate::actors::system_timer::SystemTimer;
 use crate::error::BrokerError;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
@@ -82,7 +82,7 @@ pub struct MarkerWriter {
     /// The group coordinator shards; `__consumer_offsets` partition p belongs to shard
     /// p % shards.
     group_coordinators: Vec<Addr<GroupCoordinator>>,
-    wheel: Addr<TimerWheel>,
+    wheel: Addr<SystemTimer>,
     /// `request.timeout.ms`: how long a local marker waits for replication.
     write_timeout: Duration,
     channels: Arc<MarkerChannelManager>,
@@ -94,7 +94,7 @@ impl MarkerWriter {
         replicas: Arc<ReplicaManager>,
         metadata: Arc<MetadataCache>,
         group_coordinators: Vec<Addr<GroupCoordinator>>,
-        wheel: Addr<TimerWheel>,
+        wheel: Addr<SystemTimer>,
         write_timeout: Duration,
         channels: Arc<MarkerChannelManager>,
     ) -> MarkerWriter {

@@ -3,7 +3,7 @@
 //! acks=0 gets no response (the router drops it); acks=1 completes when the leader's append
 //! does; acks=-1 (all) is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than
 //! `min.insync.replicas`, and otherwise completes when the high watermark passes the records
-//! (`delayed_produce`: it waits on the partition's watermarks and one `TimerWheel` wake-up
+//! (`delayed_produce`: it waits on the partition's watermarks and one `SystemTimer` wake-up
 //! at the request's timeout, never polling). While it waits, losing leadership answers
 //! NOT_LEADER_OR_FOLLOWER and an ISR shrinking below the minimum
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND; the timeout answers REQUEST_TIMED_OUT.
@@ -124,7 +124,7 @@ async fn produce_partition_with(
         })
         .await??;
     if acks == -1 {
-        let wheel = crate::actors::timer_wheel::for_this_arbiter(&ctx.timer);
+        let wheel = crate::actors::system_timer::for_this_arbiter(&ctx.timer);
         await_replication(&wheel, &handle.watermarks, &appended, timeout).await?;
     }
     Ok(appended)

@@ -4,7 +4,7 @@
 //! Limits follow KIP-74: partitions are filled in request order until `max_bytes`; each takes
 //! at most `partition_max_bytes`, except that the first batch of the first non-empty partition
 //! is returned whole even when larger, so a consumer can always make progress.
-//! A parked fetch waits on the partitions' watermark watches and on one `TimerWheel` wake-up;
+//! A parked fetch waits on the partitions' watermark watches and on one `SystemTimer` wake-up;
 //! it never polls. Fetch sessions are answered with session id 0, which tells clients to keep
 //! sending full fetch requests (KIP-227's sessionless mode).
 //!
@@ -32,7 +32,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 use super::partition_handle;
 use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
 use crate::actors::replica_manager::PartitionHandle;
-use crate::actors::timer_wheel::{self, CancelWakeup, ScheduleWakeup};
+use crate::actors::system_timer::{self, CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::runtime::purgatory::{Parked, Purgatory};
@@ -121,7 +121,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     // The wheel of this connection's arbiter, the wake-up's id on it, and the receiver; only
     // a fetch that parks looks the wheel up.
     let mut timer: Option<(
-        actix::Addr<timer_wheel::TimerWheel>,
+        actix::Addr<system_timer::SystemTimer>,
         crate::timing_wheel::TimerId,
         tokio::sync::oneshot::Receiver<()>,
     )> = None;
@@ -136,7 +136,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         if timer.is_none() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let wheel = timer_wheel::for_this_arbiter(&ctx.timer);
+            let wheel = system_timer::for_this_arbiter(&ctx.timer);
             match wheel
                 .send(ScheduleWakeup {
                     delay: remaining,

@@ -1,4 +1,6 @@
-//! The `TimerWheel` actor owns the broker's delayed-operation timers: it is the purgatory's clock.
+//! The `SystemTimer` actor (Kafka's name for the clock that drives a timing wheel) owns the
+//! broker's delayed-operation timers: it is the purgatory's clock. The wheel itself, a plain
+//! data structure with no clock, is `timing_wheel::TimingWheel`.
 //!
 //! Delayed operations (a `Fetch` waiting for `min_bytes`, a `Produce` waiting for `acks=all`, a
 //! `JoinGroup` waiting for the rebalance, a session timeout) each need "wake me at T unless I
@@ -63,7 +65,7 @@ pub struct CancelWakeup(pub TimerId);
 pub struct PendingCount;
 
 /// The purgatory clock. See the module docs.
-pub struct TimerWheel {
+pub struct SystemTimer {
     timers: TimingWheel<oneshot::Sender<()>>,
     /// Zero of the wheel's millisecond clock. `Instant` is monotonic, so wall-clock jumps
     /// (NTP, suspend adjustments) cannot fire or delay timers.
@@ -77,13 +79,13 @@ struct Armed {
     handle: SpawnHandle,
 }
 
-impl Default for TimerWheel {
+impl Default for SystemTimer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TimerWheel {
+impl SystemTimer {
     /// A wheel shaped like Kafka's purgatory: 1 ms ticks, 20 buckets per level.
     pub fn new() -> Self {
         Self::with_shape(DEFAULT_TICK_MS, DEFAULT_WHEEL_SIZE)
@@ -92,7 +94,7 @@ impl TimerWheel {
     /// A wheel with a custom tick and size (see [`TimingWheel::new`]). A coarser tick trades
     /// fewer cascades for later wake-ups; wake-ups are never early either way.
     pub fn with_shape(tick_ms: u64, wheel_size: usize) -> Self {
-        TimerWheel {
+        SystemTimer {
             timers: TimingWheel::new(tick_ms, wheel_size, 0),
             origin: Instant::now(),
             armed: None,
@@ -168,7 +170,7 @@ impl TimerWheel {
 
 thread_local! {
     /// The wheel of the arbiter running on this thread, once something here asked for it.
-    static ARBITER_WHEEL: std::cell::RefCell<Option<Addr<TimerWheel>>> =
+    static ARBITER_WHEEL: std::cell::RefCell<Option<Addr<SystemTimer>>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -176,7 +178,7 @@ thread_local! {
 /// it stopped). Requests parked on a connection's arbiter (a fetch waiting for data, a produce
 /// waiting for acks=all) schedule and cancel their wake-ups here without waking another thread:
 /// one wheel per core, as partitions are one shard per core. Outside an arbiter: `shared`.
-pub fn for_this_arbiter(shared: &Addr<TimerWheel>) -> Addr<TimerWheel> {
+pub fn for_this_arbiter(shared: &Addr<SystemTimer>) -> Addr<SystemTimer> {
     if actix::Arbiter::try_current().is_none() {
         return shared.clone();
     }
@@ -185,7 +187,7 @@ pub fn for_this_arbiter(shared: &Addr<TimerWheel>) -> Addr<TimerWheel> {
         match wheel.as_ref() {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
-                let addr = TimerWheel::default().start();
+                let addr = SystemTimer::default().start();
                 *wheel = Some(addr.clone());
                 addr
             }
@@ -193,7 +195,7 @@ pub fn for_this_arbiter(shared: &Addr<TimerWheel>) -> Addr<TimerWheel> {
     })
 }
 
-impl Actor for TimerWheel {
+impl Actor for SystemTimer {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -208,7 +210,7 @@ impl Actor for TimerWheel {
     }
 }
 
-impl Handler<ScheduleWakeup> for TimerWheel {
+impl Handler<ScheduleWakeup> for SystemTimer {
     type Result = MessageResult<ScheduleWakeup>;
 
     fn handle(&mut self, msg: ScheduleWakeup, ctx: &mut Self::Context) -> Self::Result {
@@ -222,7 +224,7 @@ impl Handler<ScheduleWakeup> for TimerWheel {
     }
 }
 
-impl Handler<CancelWakeup> for TimerWheel {
+impl Handler<CancelWakeup> for SystemTimer {
     type Result = MessageResult<CancelWakeup>;
 
     fn handle(&mut self, msg: CancelWakeup, ctx: &mut Self::Context) -> Self::Result {
@@ -233,7 +235,7 @@ impl Handler<CancelWakeup> for TimerWheel {
     }
 }
 
-impl Handler<PendingCount> for TimerWheel {
+impl Handler<PendingCount> for SystemTimer {
     type Result = MessageResult<PendingCount>;
 
     fn handle(&mut self, _msg: PendingCount, ctx: &mut Self::Context) -> Self::Result {
@@ -253,7 +255,7 @@ pub struct Wakeup {
     id: Option<TimerId>,
     rx: oneshot::Receiver<()>,
     /// Present while dropping `self` should cancel the timer.
-    wheel: Option<Addr<TimerWheel>>,
+    wheel: Option<Addr<SystemTimer>>,
     outcome: Option<bool>,
 }
 
@@ -324,7 +326,7 @@ impl Drop for Wakeup {
 /// ```
 ///
 /// If the wheel's mailbox is closed the `Wakeup` has no id and resolves to `false` immediately.
-pub async fn sleep_via(wheel: &Addr<TimerWheel>, delay: Duration) -> Wakeup {
+pub async fn sleep_via(wheel: &Addr<SystemTimer>, delay: Duration) -> Wakeup {
     let (waker, rx) = oneshot::channel();
     let id = wheel.send(ScheduleWakeup { delay, waker }).await.ok();
     Wakeup {
@@ -344,7 +346,7 @@ mod tests {
     #[rtype(result = "Option<u64>")]
     struct ArmedFor;
 
-    impl Handler<ArmedFor> for TimerWheel {
+    impl Handler<ArmedFor> for SystemTimer {
         type Result = Option<u64>;
 
         fn handle(&mut self, _msg: ArmedFor, _ctx: &mut Self::Context) -> Option<u64> {
@@ -356,7 +358,7 @@ mod tests {
     #[rtype(result = "()")]
     struct Stop;
 
-    impl Handler<Stop> for TimerWheel {
+    impl Handler<Stop> for SystemTimer {
         type Result = ();
 
         fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
@@ -368,7 +370,7 @@ mod tests {
     const SLACK: Duration = Duration::from_secs(2);
 
     async fn schedule(
-        wheel: &Addr<TimerWheel>,
+        wheel: &Addr<SystemTimer>,
         delay: Duration,
     ) -> (TimerId, oneshot::Receiver<()>) {
         let (waker, rx) = oneshot::channel();
@@ -381,7 +383,7 @@ mod tests {
 
     #[actix::test]
     async fn wakeup_fires_after_its_delay() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         for delay_ms in [0u64, 1, 7, 60] {
             let delay = Duration::from_millis(delay_ms);
             let started = Instant::now();
@@ -403,7 +405,7 @@ mod tests {
 
     #[actix::test]
     async fn cancelled_wakeup_never_fires() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let (id, rx) = schedule(&wheel, Duration::from_millis(40)).await;
         let (_, witness) = schedule(&wheel, Duration::from_millis(80)).await;
         assert!(wheel.send(CancelWakeup(id)).await.unwrap());
@@ -419,7 +421,7 @@ mod tests {
 
     #[actix::test]
     async fn earlier_deadline_inserted_later_fires_first() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let started = Instant::now();
         let (_, mut late) = schedule(&wheel, Duration::from_millis(300)).await;
         assert!(wheel.send(ArmedFor).await.unwrap().is_some());
@@ -438,7 +440,7 @@ mod tests {
 
     #[actix::test]
     async fn pending_count_drops_to_zero_and_clock_goes_quiet() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         assert_eq!(wheel.send(PendingCount).await.unwrap(), 0);
         assert_eq!(wheel.send(ArmedFor).await.unwrap(), None);
         let mut receivers = Vec::new();
@@ -462,7 +464,7 @@ mod tests {
 
     #[actix::test]
     async fn extreme_delays_do_not_panic() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let (huge, _rx) = schedule(&wheel, Duration::MAX).await;
         let (_, rx) = schedule(&wheel, Duration::ZERO).await;
         assert_eq!(rx.await, Ok(()));
@@ -474,7 +476,7 @@ mod tests {
 
     #[actix::test]
     async fn dropped_receiver_is_ignored() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let (_, rx) = schedule(&wheel, Duration::from_millis(5)).await;
         drop(rx);
         let (_, witness) = schedule(&wheel, Duration::from_millis(20)).await;
@@ -484,7 +486,7 @@ mod tests {
 
     #[actix::test]
     async fn sleep_via_waits_and_cancels_on_drop() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let started = Instant::now();
         let wakeup = sleep_via(&wheel, Duration::from_millis(25)).await;
         assert!(wakeup.id().is_some());
@@ -519,7 +521,7 @@ mod tests {
 
     #[actix::test]
     async fn stopped_wheel_releases_waiters() {
-        let wheel = TimerWheel::new().start();
+        let wheel = SystemTimer::new().start();
         let (_, rx) = schedule(&wheel, Duration::from_secs(600)).await;
         let pending = sleep_via(&wheel, Duration::from_secs(600)).await;
         wheel.send(Stop).await.unwrap();
@@ -533,7 +535,7 @@ mod tests {
 
     #[actix::test]
     async fn each_arbiter_has_its_own_wheel_that_comes_back_after_a_stop() {
-        let shared = TimerWheel::new().start();
+        let shared = SystemTimer::new().start();
         let here = for_this_arbiter(&shared);
         assert!(
             here != shared,
