@@ -6,7 +6,6 @@ pub mod coordinator_partitions;
 pub mod delayed_produce;
 pub mod group_coordinator;
 pub mod log_cleaner;
-pub mod metadata_publisher;
 pub mod partition_replica;
 pub mod replica_fetcher;
 pub mod replica_manager;

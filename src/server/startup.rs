@@ -1,0 +1,714 @@
+//! The start-up steps of one broker, in the order `serve` takes them, and the shutdown that
+//! undoes them. Each step is a function named for what it brings up; what later steps need
+//! it returns, so the order is the data flow and nothing is filled in after construction.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::metadata_publisher::MetadataPublisher;
+use super::{data_dir, ServeOptions};
+use crate::actors::controller::{
+    BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
+    NewTopic, RegisterBroker,
+};
+use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
+use crate::actors::group_coordinator::coordinator::GroupCoordinator;
+use crate::actors::group_coordinator::view::GroupsView;
+use crate::actors::group_coordinator::OFFSETS_TOPIC;
+use crate::actors::log_cleaner::{CleanerSettings, LogCleaner};
+use crate::actors::partition_replica::ReplicaContext;
+use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
+use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::system_timer::SystemTimer;
+use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
+use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
+use crate::actors::txn_coordinator::markers::MarkerWriter;
+use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
+use crate::broker::BrokerContext;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::events::EventBus;
+use crate::metadata::cache::MetadataCache;
+use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
+use crate::network::listener::Listener;
+use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
+use crate::runtime::supervision::SupervisorState;
+
+/// Who this node is: its cluster and the address clients are told.
+pub struct NodeIdentity {
+    pub cluster_id: String,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+}
+
+impl NodeIdentity {
+    /// A single broker keeps its cluster id in `meta.properties`; a cluster's nodes derive
+    /// the same one from the voter set.
+    pub fn of(opts: &ServeOptions) -> anyhow::Result<NodeIdentity> {
+        let (advertised_host, advertised_port) = split_host_port(&opts.advertised)?;
+        let cluster_id = match &opts.cluster {
+            None => data_dir::load_or_create_cluster_id(&opts.data_dir, opts.node_id)?,
+            Some(c) => data_dir::cluster_id_of_voters(&c.voters),
+        };
+        Ok(NodeIdentity {
+            cluster_id,
+            advertised_host,
+            advertised_port,
+        })
+    }
+}
+
+/// The actor arbiters (`num.arbiters`; 0 = one per core): partitions, connections and
+/// coordinator shards are spread over them.
+pub struct Arbiters {
+    arbiters: Vec<Arbiter>,
+    pub handles: Vec<ArbiterHandle>,
+}
+
+impl Arbiters {
+    pub fn start(config: &BrokerConfig) -> Arbiters {
+        let count = match config.get_i64("num.arbiters") {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n as usize,
+        };
+        let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
+        let handles = arbiters.iter().map(|a| a.handle()).collect();
+        Arbiters { arbiters, handles }
+    }
+
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    fn stop(self) {
+        for a in self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+/// The controller side of this node: the `Controller` actor, the ordered metadata updates it
+/// (or the quorum) commits, which node is the active controller, and the quorum in a cluster.
+pub struct ControlPlane {
+    pub controller: Addr<Controller>,
+    /// Taken once by the metadata publisher.
+    updates: Option<mpsc::UnboundedReceiver<MetadataUpdate>>,
+    pub active_controller: watch::Receiver<Option<i32>>,
+    pub quorum: Option<Quorum>,
+    /// Where the metadata publisher reports the index it applied; controller callers wait on
+    /// the receiving side.
+    applied: Option<watch::Sender<u64>>,
+    /// A single broker is always its own active controller: the sender of that watch lives as
+    /// long as the node.
+    _fixed_controller: Option<watch::Sender<Option<i32>>>,
+}
+
+impl ControlPlane {
+    pub fn clustered(&self) -> bool {
+        self.quorum.is_some()
+    }
+}
+
+/// Starts the `Controller`: on a single broker over the metadata log replayed from disk, in
+/// a cluster over the openraft quorum (which this node joins as a voter or an observer).
+pub async fn start_controller(
+    opts: &ServeOptions,
+    identity: &NodeIdentity,
+) -> anyhow::Result<ControlPlane> {
+    let (applied_tx, applied_rx) = watch::channel(0u64);
+    let Some(c) = &opts.cluster else {
+        let (metadata_log, records) = MetadataLog::open(&opts.data_dir.join("__cluster_metadata"))?;
+        let mut image = MetadataImage {
+            cluster_id: identity.cluster_id.clone(),
+            ..Default::default()
+        };
+        for r in &records {
+            image.apply(r);
+        }
+        tracing::info!(
+            records = records.len(),
+            topics = image.topics.len(),
+            partitions = image.partition_count(),
+            "metadata log replayed"
+        );
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        let _ = updates_tx.send(MetadataUpdate {
+            index: image.version,
+            records: Vec::new(),
+            image: Arc::new(image.clone()),
+        });
+        let controller = Controller::local(
+            image,
+            metadata_log,
+            updates_tx,
+            applied_rx,
+            opts.config.clone(),
+        )
+        .start();
+        let (fixed_tx, fixed_rx) = watch::channel(Some(opts.node_id));
+        return Ok(ControlPlane {
+            controller,
+            updates: Some(updates_rx),
+            active_controller: fixed_rx,
+            quorum: None,
+            applied: Some(applied_tx),
+            _fixed_controller: Some(fixed_tx),
+        });
+    };
+    let target: ForwardTarget = Default::default();
+    let election_ms = opts.config.get_i64("controller.quorum.election.timeout.ms") as u64;
+    let quorum = Quorum::start(
+        QuorumConfig {
+            node_id: opts.node_id,
+            listen: c.controller_listen,
+            advertised: c
+                .voters
+                .get(&opts.node_id)
+                .cloned()
+                .unwrap_or_else(|| c.controller_listen.to_string()),
+            voters: c.voters.clone(),
+            is_voter: c.is_voter,
+            dir: opts.data_dir.join("__cluster_metadata"),
+            election_timeout_min_ms: election_ms,
+            election_timeout_max_ms: election_ms * 2,
+            heartbeat_interval_ms: (election_ms / 4).max(10),
+        },
+        Arc::new(Forwarded(target.clone())),
+    )
+    .await
+    .context("starting the controller quorum")?;
+    let controller = Controller::clustered(quorum.clone(), applied_rx, opts.config.clone()).start();
+    *target.lock() = Some(controller.clone());
+    if !c.is_voter {
+        let q = quorum.clone();
+        actix::spawn(async move {
+            if let Err(e) = q.join_as_observer().await {
+                tracing::error!(error = %e, "cannot join the controller quorum as an observer");
+            }
+        });
+    }
+    Ok(ControlPlane {
+        controller,
+        updates: Some(quorum.subscribe()),
+        active_controller: quorum.leader_watch(),
+        quorum: Some(quorum),
+        applied: Some(applied_tx),
+        _fixed_controller: None,
+    })
+}
+
+/// The registry of this node's partition replicas and the fetchers that follow other
+/// leaders. Nothing is opened yet: the metadata publisher's first reconcile does that.
+pub fn start_replica_manager(
+    opts: &ServeOptions,
+    control: &ControlPlane,
+    events: &EventBus,
+    health: &Arc<SupervisorState>,
+    arbiters: &Arbiters,
+) -> Arc<ReplicaManager> {
+    let replica_context = Arc::new(ReplicaContext {
+        node_id: opts.node_id,
+        controller: std::sync::OnceLock::from(control.controller.clone()),
+        replica_lag_time_max_ms: opts.config.get_i64("replica.lag.time.max.ms"),
+        events: events.clone(),
+    });
+    let replicas = Arc::new(ReplicaManager::new(
+        replica_context,
+        opts.data_dir.clone(),
+        arbiters.handles.clone(),
+        health.clone(),
+        opts.config.clone(),
+    ));
+    let _ = replicas.fetchers.set(ReplicaFetcherManager::new(
+        FetchSettings::from_config(opts.node_id, &opts.config),
+        peer_addresses(&opts.config),
+    ));
+    replicas
+}
+
+/// Starts the task that applies committed metadata here, in order. The returned receiver
+/// fires once the first update (the image as of startup) is applied.
+pub fn start_metadata_publisher(
+    control: &mut ControlPlane,
+    cache: &Arc<MetadataCache>,
+    replicas: &Arc<ReplicaManager>,
+    elections: &Arc<CoordinatorElections>,
+    events: &EventBus,
+) -> oneshot::Receiver<()> {
+    let (first_tx, first_rx) = oneshot::channel();
+    let updates = control
+        .updates
+        .take()
+        .expect("the metadata publisher starts once");
+    let applied = control
+        .applied
+        .take()
+        .expect("the metadata publisher starts once");
+    actix::spawn(
+        MetadataPublisher {
+            cache: cache.clone(),
+            replicas: replicas.clone(),
+            elections: elections.clone(),
+            applied,
+            controller: control.active_controller.clone(),
+            events: events.clone(),
+        }
+        .run(updates, first_tx),
+    );
+    first_rx
+}
+
+/// Registers with the active controller, waits until every partition assigned here is open
+/// (recovery), then keeps the high-watermark checkpoint and, in a cluster, the heartbeats
+/// going. A single broker removes partition directories its metadata no longer names.
+pub async fn join_cluster(
+    opts: &ServeOptions,
+    identity: &NodeIdentity,
+    control: &ControlPlane,
+    replicas: &Arc<ReplicaManager>,
+    cache: &MetadataCache,
+    first_image: oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    register_broker(
+        &control.controller,
+        BrokerInfo {
+            id: opts.node_id,
+            host: identity.advertised_host.clone(),
+            port: identity.advertised_port,
+            rack: None,
+        },
+        control.clustered(),
+    )
+    .await?;
+    let _ = first_image.await;
+    tracing::info!(
+        partitions = replicas.partition_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partitions recovered"
+    );
+    let checkpointed = replicas.clone();
+    actix::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            checkpointed.checkpoint_high_watermarks().await;
+        }
+    });
+    if control.clustered() {
+        spawn_heartbeats(control.controller.clone(), opts.node_id, &opts.config);
+    } else {
+        replicas.remove_orphan_dirs(&cache.current());
+    }
+    Ok(())
+}
+
+/// The partition counts of the coordinators' internal topics, which fix every group's and
+/// transactional id's coordinator partition.
+pub struct InternalTopics {
+    pub offsets_partitions: i32,
+    pub txn_partitions: i32,
+}
+
+/// Creates `__consumer_offsets` and `__transaction_state` if they do not exist.
+pub async fn ensure_internal_topics(
+    control: &ControlPlane,
+    cache: &MetadataCache,
+    config: &BrokerConfig,
+) -> anyhow::Result<InternalTopics> {
+    let offsets_partitions = ensure_internal_topic(
+        control,
+        cache,
+        InternalTopic {
+            name: OFFSETS_TOPIC,
+            partitions: "offsets.topic.num.partitions",
+            replication_factor: "offsets.topic.replication.factor",
+            segment_bytes: "offsets.topic.segment.bytes",
+        },
+        config,
+    )
+    .await?;
+    let txn_partitions = ensure_internal_topic(
+        control,
+        cache,
+        InternalTopic {
+            name: TRANSACTION_STATE_TOPIC,
+            partitions: "transaction.state.log.num.partitions",
+            replication_factor: "transaction.state.log.replication.factor",
+            segment_bytes: "transaction.state.log.segment.bytes",
+        },
+        config,
+    )
+    .await?;
+    Ok(InternalTopics {
+        offsets_partitions,
+        txn_partitions,
+    })
+}
+
+/// The coordinator shards, one group and one transaction coordinator per arbiter, and the
+/// marker writer they share with the WriteTxnMarkers handler.
+pub struct Coordinators {
+    pub groups: Vec<Addr<GroupCoordinator>>,
+    pub txns: Vec<Addr<TxnCoordinator>>,
+    pub markers: MarkerWriter,
+}
+
+/// What the coordinator shards are built from.
+pub struct CoordinatorDeps<'a> {
+    pub opts: &'a ServeOptions,
+    pub arbiters: &'a Arbiters,
+    pub control: &'a ControlPlane,
+    pub replicas: &'a Arc<ReplicaManager>,
+    pub cache: &'a Arc<MetadataCache>,
+    pub timer: &'a Addr<SystemTimer>,
+    pub groups_view: &'a Arc<GroupsView>,
+    pub events: &'a EventBus,
+    pub internal: &'a InternalTopics,
+}
+
+/// Starts the group coordinator shards, then the transaction coordinator shards (markers for
+/// `__consumer_offsets` partitions tell the groups' shards, and replaying
+/// `__transaction_state` may resend markers at once), registers them with the elections and
+/// waits until what this node already leads is loaded (on one broker: every partition).
+pub async fn start_coordinators(
+    deps: CoordinatorDeps<'_>,
+    elections: &CoordinatorElections,
+) -> Coordinators {
+    let CoordinatorDeps {
+        opts,
+        arbiters,
+        control,
+        replicas,
+        cache,
+        timer,
+        groups_view,
+        events,
+        internal,
+    } = deps;
+    let started = Instant::now();
+    let group_config = crate::actors::group_coordinator::group_config(&opts.config);
+    let retention = crate::actors::group_coordinator::offsets_retention(&opts.config);
+    let millis = |name: &str| Duration::from_millis(opts.config.get_i64(name).max(1) as u64);
+    let offsets_write_timeout = millis("offsets.commit.timeout.ms");
+    let offsets_partitions = internal.offsets_partitions;
+    let groups = arbiters
+        .handles
+        .iter()
+        .enumerate()
+        .map(|(shard, arbiter)| {
+            let (config, wheel, replicas) = (group_config.clone(), timer.clone(), replicas.clone());
+            let (view, events) = (groups_view.clone(), events.clone());
+            GroupCoordinator::start_in_arbiter(arbiter, move |_| {
+                GroupCoordinator::new(
+                    config,
+                    retention,
+                    offsets_write_timeout,
+                    wheel,
+                    replicas,
+                    shard,
+                    offsets_partitions,
+                )
+                .with_view(view)
+                .with_events(events)
+            })
+        })
+        .collect::<Vec<_>>();
+    let request_timeout = millis("request.timeout.ms");
+    let marker_channels = MarkerChannelManager::new(
+        ChannelSettings {
+            client_id: format!("troupe-txn-markers-{}", opts.node_id),
+            connect_timeout: request_timeout.min(Duration::from_secs(10)),
+            request_timeout: request_timeout + Duration::from_secs(5),
+        },
+        peer_addresses(&opts.config),
+    );
+    let markers = MarkerWriter::new(
+        opts.node_id,
+        replicas.clone(),
+        cache.clone(),
+        groups.clone(),
+        timer.clone(),
+        request_timeout,
+        Arc::new(marker_channels),
+    );
+    let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
+    let abort_check_interval =
+        millis("transaction.abort.timed.out.transaction.cleanup.interval.ms");
+    let expiry_check_interval =
+        millis("transaction.remove.expired.transaction.cleanup.interval.ms");
+    let txns = arbiters
+        .handles
+        .iter()
+        .enumerate()
+        .map(|(shard, arbiter)| {
+            let setup = TxnCoordinatorSetup {
+                config: txn_config,
+                abort_check_interval,
+                expiry_check_interval,
+                write_timeout: request_timeout,
+                replicas: replicas.clone(),
+                controller: control.controller.clone(),
+                wheel: timer.clone(),
+                markers: markers.clone(),
+                shard,
+                txn_partitions: internal.txn_partitions,
+                offsets_partitions,
+            };
+            TxnCoordinator::start_in_arbiter(arbiter, move |_| TxnCoordinator::new(setup))
+        })
+        .collect::<Vec<_>>();
+    // The shards coordinate what this node leads: from now on elections and resignations
+    // reach them as they are applied; what it already leads loads now. Serving waits for those
+    // loads (on one broker: every partition), as it waited for the full replay before.
+    let mut loads = elections.register(OFFSETS_TOPIC, Shards::of(&groups));
+    loads.extend(elections.register(TRANSACTION_STATE_TOPIC, Shards::of(&txns)));
+    let loading = loads.len();
+    futures::future::join_all(loads).await;
+    tracing::info!(
+        partitions = loading,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "coordinator partitions loaded"
+    );
+    Coordinators {
+        groups,
+        txns,
+        markers,
+    }
+}
+
+/// Compaction runs beside the partitions, never on their threads: the cleaner's rewrites go
+/// to blocking threads and only the swap happens on a partition's actor.
+pub fn start_log_cleaner(
+    replicas: &Arc<ReplicaManager>,
+    config: &BrokerConfig,
+) -> Addr<LogCleaner> {
+    LogCleaner::new(replicas.clone(), CleanerSettings::from_config(config)).start()
+}
+
+/// The Kafka listener: binds, then accepts connections onto the arbiters until `shutdown`.
+pub async fn start_listener(
+    listen: SocketAddr,
+    arbiters: &Arbiters,
+    broker: &Arc<BrokerContext>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding Kafka listener on {listen}"))?;
+    let bound = listener.local_addr()?;
+    Listener::new(listener, arbiters.handles.clone(), broker.clone(), shutdown).start();
+    Ok(bound)
+}
+
+/// What shutting down needs to reach.
+pub struct Running {
+    pub opts: ServeOptions,
+    pub arbiters: Arbiters,
+    pub control: ControlPlane,
+    pub replicas: Arc<ReplicaManager>,
+    pub broker: Arc<BrokerContext>,
+    pub health: Arc<SupervisorState>,
+    pub stop_accepting: watch::Sender<bool>,
+}
+
+/// Down, in order: move leadership away (controlled shutdown, in a cluster), stop accepting,
+/// let connections finish their in-flight requests (at most 10 s), close every log cleanly,
+/// leave the quorum, stop the arbiters and the system.
+pub async fn shut_down(running: Running) {
+    let Running {
+        opts,
+        arbiters,
+        control,
+        replicas,
+        broker,
+        health,
+        stop_accepting,
+    } = running;
+    if control.clustered() && opts.config.get_bool("controlled.shutdown.enable") {
+        tracing::info!("shutdown requested: moving leadership away (controlled shutdown)");
+        let moved = tokio::time::timeout(
+            Duration::from_secs(15),
+            control.controller.send(ControlledShutdown(opts.node_id)),
+        )
+        .await;
+        match moved {
+            Ok(Ok(Ok(()))) => tracing::info!("leadership moved away"),
+            other => {
+                tracing::warn!(outcome = ?other.map(|r| r.map(|r| r.err())), "controlled shutdown incomplete; stopping anyway")
+            }
+        }
+    }
+    tracing::info!("shutdown requested: draining connections");
+    health.set_serving(false);
+    let _ = stop_accepting.send(true);
+    let drain_deadline = Instant::now() + Duration::from_secs(10);
+    while broker.active_connections.load(Ordering::SeqCst) > 0 && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    replicas.close_all().await;
+    if let Some(q) = &control.quorum {
+        q.shutdown().await;
+    }
+    tracing::info!("all partitions closed; bye");
+    arbiters.stop();
+    System::current().stop();
+}
+
+/// An internal topic and the broker configs that shape it.
+struct InternalTopic {
+    name: &'static str,
+    partitions: &'static str,
+    replication_factor: &'static str,
+    segment_bytes: &'static str,
+}
+
+/// Creates a coordinator's internal topic (`__consumer_offsets`, `__transaction_state`:
+/// compacted, partitions, replication factor and segment size from the named configs) on first
+/// start; returns its partition count, which fixes every group's or transactional id's
+/// coordinator partition. In a cluster the creation may have to wait for enough brokers to
+/// register (the replication factor), so it retries in the background and the configured
+/// count is returned at once.
+async fn ensure_internal_topic(
+    control: &ControlPlane,
+    cache: &MetadataCache,
+    topic: InternalTopic,
+    config: &BrokerConfig,
+) -> anyhow::Result<i32> {
+    let (controller, clustered) = (&control.controller, control.clustered());
+    if let Some(t) = cache.current().topics.get(topic.name) {
+        return Ok(t.partitions.len() as i32);
+    }
+    let partitions = config.get_i64(topic.partitions) as i32;
+    let request = CreateTopics {
+        topics: vec![NewTopic {
+            name: topic.name.to_string(),
+            num_partitions: partitions,
+            replication_factor: config.get_i64(topic.replication_factor) as i16,
+            configs: [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    config.get_i64(topic.segment_bytes).to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            assignments: None,
+        }],
+        validate_only: false,
+    };
+    if !clustered {
+        return match controller.send(request).await?.pop() {
+            Some(Ok(_)) => Ok(partitions),
+            Some(Err(e)) => Err(anyhow::anyhow!("creating {}: {e}", topic.name)),
+            None => Err(anyhow::anyhow!("creating {}: no answer", topic.name)),
+        };
+    }
+    let controller = controller.clone();
+    let name = topic.name;
+    actix::spawn(async move {
+        loop {
+            let topics = request.topics.clone();
+            let answer = controller
+                .send(CreateTopics {
+                    topics,
+                    validate_only: false,
+                })
+                .await;
+            match answer.ok().and_then(|mut v| v.pop()) {
+                Some(Ok(_)) | Some(Err(BrokerError::TopicAlreadyExists(_))) => return,
+                Some(Err(e)) => {
+                    tracing::info!(topic = name, reason = %e, "internal topic not created yet; retrying")
+                }
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(partitions)
+}
+
+/// Registers this broker with the active controller; in a cluster, retried while the quorum
+/// elects its first leader.
+async fn register_broker(
+    controller: &Addr<Controller>,
+    info: BrokerInfo,
+    clustered: bool,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match controller.send(RegisterBroker(info.clone())).await? {
+            Ok(()) => return Ok(()),
+            Err(e) if clustered && std::time::Instant::now() < deadline => {
+                tracing::info!(reason = %e, "waiting for an active controller to register with");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(anyhow::anyhow!("registering broker: {e}")),
+        }
+    }
+}
+
+/// Heartbeats to the active controller every `broker.heartbeat.interval.ms`; a controller that
+/// no longer knows this broker gets it registered again by the next heartbeat's answer.
+fn spawn_heartbeats(controller: Addr<Controller>, node_id: i32, config: &BrokerConfig) {
+    let interval = Duration::from_millis(config.get_i64("broker.heartbeat.interval.ms") as u64);
+    actix::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            match controller.send(BrokerHeartbeat(node_id)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(reason = %e, "heartbeat not accepted"),
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// `replica.fetch.peer.addresses` (`2=host:port,3=host:port`): how this node reaches other
+/// brokers for replication when it is not their registered address.
+fn peer_addresses(config: &BrokerConfig) -> std::collections::BTreeMap<i32, String> {
+    config
+        .get("replica.fetch.peer.addresses")
+        .split(',')
+        .filter_map(|p| {
+            let (id, addr) = p.trim().split_once('=')?;
+            Some((id.trim().parse().ok()?, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+pub async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn split_host_port(s: &str) -> anyhow::Result<(String, i32)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("'{s}' is not host:port"))?;
+    let port: u16 = port.parse().with_context(|| format!("bad port in '{s}'"))?;
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port as i32,
+    ))
+}
