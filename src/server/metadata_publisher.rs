@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::actors::coordinator_partitions::CoordinatorElections;
+use super::coordinator_elections::CoordinatorElections;
 use crate::actors::replica_manager::ReplicaManager;
 use crate::events::{metadata_changes, EventBus};
 use crate::metadata::cache::MetadataCache;

@@ -10,6 +10,7 @@
 //! The steps are in `startup.rs`, the data dir's lock and identity in `data_dir.rs`.
 
 pub mod args;
+mod coordinator_elections;
 mod data_dir;
 mod metadata_publisher;
 mod startup;
@@ -22,7 +23,6 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use crate::actors::coordinator_partitions::CoordinatorElections;
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::system_timer::SystemTimer;
@@ -33,6 +33,7 @@ use crate::events::EventBus;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
 use crate::runtime::supervision::SupervisorState;
+use coordinator_elections::CoordinatorElections;
 use startup::{Arbiters, CoordinatorDeps, NodeIdentity, Running};
 
 /// Everything `troupe serve` was told.

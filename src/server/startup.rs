@@ -11,13 +11,13 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::coordinator_elections::{CoordinatorElections, Shards};
 use super::metadata_publisher::MetadataPublisher;
 use super::{data_dir, ServeOptions};
 use crate::actors::controller::{
     BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
     NewTopic, RegisterBroker,
 };
-use crate::actors::coordinator_partitions::{CoordinatorElections, Shards};
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
