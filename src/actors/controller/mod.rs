@@ -468,20 +468,67 @@ async fn forward(q: &Quorum, request: &ControllerRequest) -> Result<ControllerRe
 
 // ---- typed requests for callers on this node (each a `Call`) ----
 
-/// Turns a typed message into a `Call` and its answer back into the typed result.
-fn call<T: Send + 'static>(
-    ctx: &Context<Controller>,
-    request: ControllerRequest,
-    unpack: impl FnOnce(ControllerResponse) -> Option<T> + Send + 'static,
-    mismatch: T,
-) -> ResponseFuture<T> {
-    let addr = ctx.address();
-    Box::pin(async move {
-        match addr.send(Call(request)).await {
-            Ok(response) => unpack(response).unwrap_or(mismatch),
-            Err(_) => mismatch,
+/// The answer a typed request gets: which `ControllerResponse` variant carries it.
+pub trait ControllerAnswer: Sized + Send + 'static {
+    fn unpack(response: ControllerResponse) -> Option<Self>;
+}
+
+macro_rules! answer_variant {
+    ($answer:ty, $variant:ident) => {
+        impl ControllerAnswer for $answer {
+            fn unpack(response: ControllerResponse) -> Option<Self> {
+                match response {
+                    ControllerResponse::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
         }
-    })
+    };
+}
+
+/// Per partition: ElectLeaders and AlterPartitionReassignments.
+pub type PartitionResults = Vec<((String, i32), Result<(), BrokerError>)>;
+
+answer_variant!(Result<(), BrokerError>, Done);
+answer_variant!(Vec<Result<(), BrokerError>>, Each);
+answer_variant!(Vec<Result<TopicMeta, BrokerError>>, Topics);
+answer_variant!(Result<i64, BrokerError>, ProducerId);
+answer_variant!(Result<PartitionMeta, BrokerError>, Partition);
+answer_variant!(PartitionResults, Elections);
+
+/// A typed message for callers on this node: the `ControllerRequest` it stands for, and the
+/// answer its caller gets when no active controller answered (NOT_CONTROLLER for each item).
+pub trait ControllerCall: Message<Result = Self::Answer> + Send + 'static {
+    type Answer: ControllerAnswer;
+    fn into_request(self) -> (ControllerRequest, Self::Answer);
+}
+
+impl<M: ControllerCall> Handler<M> for Controller {
+    type Result = ResponseFuture<M::Answer>;
+    fn handle(&mut self, msg: M, ctx: &mut Context<Self>) -> Self::Result {
+        let (request, not_controller) = msg.into_request();
+        let addr = ctx.address();
+        Box::pin(async move {
+            match addr.send(Call(request)).await {
+                Ok(response) => M::Answer::unpack(response).unwrap_or(not_controller),
+                Err(_) => not_controller,
+            }
+        })
+    }
+}
+
+/// NOT_CONTROLLER once per item.
+fn not_controller<T, I>(items: impl Iterator<Item = I>) -> Vec<Result<T, BrokerError>> {
+    items.map(|_| Err(BrokerError::NotController)).collect()
+}
+
+/// NOT_CONTROLLER for each partition.
+fn not_controller_per_partition<'a>(
+    partitions: impl Iterator<Item = &'a (String, i32)>,
+) -> PartitionResults {
+    partitions
+        .map(|tp| (tp.clone(), Err(BrokerError::NotController)))
+        .collect()
 }
 
 /// Registers this broker (idempotent) so it appears in Metadata and placement.
@@ -489,15 +536,11 @@ fn call<T: Send + 'static>(
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct RegisterBroker(pub BrokerInfo);
 
-impl Handler<RegisterBroker> for Controller {
-    type Result = ResponseFuture<Result<(), BrokerError>>;
-    fn handle(&mut self, msg: RegisterBroker, ctx: &mut Context<Self>) -> Self::Result {
-        call(
-            ctx,
-            ControllerRequest::RegisterBroker(msg.0),
-            done,
-            Err(BrokerError::NotController),
-        )
+impl ControllerCall for RegisterBroker {
+    type Answer = Result<(), BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::RegisterBroker(self.0);
+        (request, Err(BrokerError::NotController))
     }
 }
 
@@ -506,15 +549,11 @@ impl Handler<RegisterBroker> for Controller {
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct BrokerHeartbeat(pub i32);
 
-impl Handler<BrokerHeartbeat> for Controller {
-    type Result = ResponseFuture<Result<(), BrokerError>>;
-    fn handle(&mut self, msg: BrokerHeartbeat, ctx: &mut Context<Self>) -> Self::Result {
-        call(
-            ctx,
-            ControllerRequest::BrokerHeartbeat { broker_id: msg.0 },
-            done,
-            Err(BrokerError::NotController),
-        )
+impl ControllerCall for BrokerHeartbeat {
+    type Answer = Result<(), BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::BrokerHeartbeat { broker_id: self.0 };
+        (request, Err(BrokerError::NotController))
     }
 }
 
@@ -523,29 +562,11 @@ impl Handler<BrokerHeartbeat> for Controller {
 #[rtype(result = "Result<(), BrokerError>")]
 pub struct ControlledShutdown(pub i32);
 
-impl Handler<ControlledShutdown> for Controller {
-    type Result = ResponseFuture<Result<(), BrokerError>>;
-    fn handle(&mut self, msg: ControlledShutdown, ctx: &mut Context<Self>) -> Self::Result {
-        call(
-            ctx,
-            ControllerRequest::ControlledShutdown { broker_id: msg.0 },
-            done,
-            Err(BrokerError::NotController),
-        )
-    }
-}
-
-fn done(r: ControllerResponse) -> Option<Result<(), BrokerError>> {
-    match r {
-        ControllerResponse::Done(r) => Some(r),
-        _ => None,
-    }
-}
-
-fn each(r: ControllerResponse) -> Option<Vec<Result<(), BrokerError>>> {
-    match r {
-        ControllerResponse::Each(v) => Some(v),
-        _ => None,
+impl ControllerCall for ControlledShutdown {
+    type Answer = Result<(), BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::ControlledShutdown { broker_id: self.0 };
+        (request, Err(BrokerError::NotController))
     }
 }
 
@@ -556,27 +577,15 @@ pub struct CreateTopics {
     pub validate_only: bool,
 }
 
-impl Handler<CreateTopics> for Controller {
-    type Result = ResponseFuture<Vec<Result<TopicMeta, BrokerError>>>;
-    fn handle(&mut self, msg: CreateTopics, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg
-            .topics
-            .iter()
-            .map(|_| Err(BrokerError::NotController))
-            .collect();
+impl ControllerCall for CreateTopics {
+    type Answer = Vec<Result<TopicMeta, BrokerError>>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.topics.iter());
         let request = ControllerRequest::CreateTopics {
-            topics: msg.topics,
-            validate_only: msg.validate_only,
+            topics: self.topics,
+            validate_only: self.validate_only,
         };
-        call(
-            ctx,
-            request,
-            |r| match r {
-                ControllerResponse::Topics(v) => Some(v),
-                _ => None,
-            },
-            mismatch,
-        )
+        (request, refused)
     }
 }
 
@@ -586,19 +595,13 @@ pub struct DeleteTopics {
     pub names: Vec<String>,
 }
 
-impl Handler<DeleteTopics> for Controller {
-    type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
-    fn handle(&mut self, msg: DeleteTopics, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg
-            .names
-            .iter()
-            .map(|_| Err(BrokerError::NotController))
-            .collect();
-        call(
-            ctx,
-            ControllerRequest::DeleteTopics { names: msg.names },
-            each,
-            mismatch,
+impl ControllerCall for DeleteTopics {
+    type Answer = Vec<Result<(), BrokerError>>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.names.iter());
+        (
+            ControllerRequest::DeleteTopics { names: self.names },
+            refused,
         )
     }
 }
@@ -611,19 +614,15 @@ pub struct CreatePartitions {
     pub validate_only: bool,
 }
 
-impl Handler<CreatePartitions> for Controller {
-    type Result = ResponseFuture<Vec<Result<(), BrokerError>>>;
-    fn handle(&mut self, msg: CreatePartitions, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg
-            .topics
-            .iter()
-            .map(|_| Err(BrokerError::NotController))
-            .collect();
+impl ControllerCall for CreatePartitions {
+    type Answer = Vec<Result<(), BrokerError>>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.topics.iter());
         let request = ControllerRequest::CreatePartitions {
-            topics: msg.topics,
-            validate_only: msg.validate_only,
+            topics: self.topics,
+            validate_only: self.validate_only,
         };
-        call(ctx, request, each, mismatch)
+        (request, refused)
     }
 }
 
@@ -637,15 +636,15 @@ pub struct AlterTopicConfigs {
     pub validate_only: bool,
 }
 
-impl Handler<AlterTopicConfigs> for Controller {
-    type Result = ResponseFuture<Result<(), BrokerError>>;
-    fn handle(&mut self, msg: AlterTopicConfigs, ctx: &mut Context<Self>) -> Self::Result {
+impl ControllerCall for AlterTopicConfigs {
+    type Answer = Result<(), BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
         let request = ControllerRequest::AlterTopicConfigs {
-            topic: msg.topic,
-            configs: msg.configs,
-            validate_only: msg.validate_only,
+            topic: self.topic,
+            configs: self.configs,
+            validate_only: self.validate_only,
         };
-        call(ctx, request, done, Err(BrokerError::NotController))
+        (request, Err(BrokerError::NotController))
     }
 }
 
@@ -653,18 +652,11 @@ impl Handler<AlterTopicConfigs> for Controller {
 #[rtype(result = "Result<i64, BrokerError>")]
 pub struct AllocateProducerId;
 
-impl Handler<AllocateProducerId> for Controller {
-    type Result = ResponseFuture<Result<i64, BrokerError>>;
-    fn handle(&mut self, _: AllocateProducerId, ctx: &mut Context<Self>) -> Self::Result {
-        call(
-            ctx,
-            ControllerRequest::AllocateProducerId,
-            |r| match r {
-                ControllerResponse::ProducerId(r) => Some(r),
-                _ => None,
-            },
-            Err(BrokerError::NotController),
-        )
+impl ControllerCall for AllocateProducerId {
+    type Answer = Result<i64, BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::AllocateProducerId;
+        (request, Err(BrokerError::NotController))
     }
 }
 
@@ -680,88 +672,55 @@ pub struct AlterPartition {
     pub new_isr: Vec<i32>,
 }
 
-impl Handler<AlterPartition> for Controller {
-    type Result = ResponseFuture<Result<PartitionMeta, BrokerError>>;
-    fn handle(&mut self, msg: AlterPartition, ctx: &mut Context<Self>) -> Self::Result {
+impl ControllerCall for AlterPartition {
+    type Answer = Result<PartitionMeta, BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
         let request = ControllerRequest::AlterPartition {
-            broker_id: msg.broker_id,
-            topic: msg.topic,
-            partition: msg.partition,
-            leader_epoch: msg.leader_epoch,
-            partition_epoch: msg.partition_epoch,
-            new_isr: msg.new_isr,
+            broker_id: self.broker_id,
+            topic: self.topic,
+            partition: self.partition,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            new_isr: self.new_isr,
         };
-        call(
-            ctx,
-            request,
-            |r| match r {
-                ControllerResponse::Partition(r) => Some(r),
-                _ => None,
-            },
-            Err(BrokerError::NotController),
-        )
+        (request, Err(BrokerError::NotController))
     }
 }
 
 /// ElectLeaders.
 #[derive(Message)]
-#[rtype(result = "Vec<((String, i32), Result<(), BrokerError>)>")]
+#[rtype(result = "PartitionResults")]
 pub struct ElectLeaders {
     pub election: ElectionType,
     pub partitions: Option<Vec<(String, i32)>>,
 }
 
-impl Handler<ElectLeaders> for Controller {
-    type Result = ResponseFuture<Vec<((String, i32), Result<(), BrokerError>)>>;
-    fn handle(&mut self, msg: ElectLeaders, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg
-            .partitions
-            .iter()
-            .flatten()
-            .map(|tp| (tp.clone(), Err(BrokerError::NotController)))
-            .collect();
+impl ControllerCall for ElectLeaders {
+    type Answer = PartitionResults;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller_per_partition(self.partitions.iter().flatten());
         let request = ControllerRequest::ElectLeaders {
-            election: msg.election,
-            partitions: msg.partitions,
+            election: self.election,
+            partitions: self.partitions,
         };
-        call(
-            ctx,
-            request,
-            |r| match r {
-                ControllerResponse::Elections(v) => Some(v),
-                _ => None,
-            },
-            mismatch,
-        )
+        (request, refused)
     }
 }
 
 /// AlterPartitionReassignments.
 #[derive(Message)]
-#[rtype(result = "Vec<((String, i32), Result<(), BrokerError>)>")]
+#[rtype(result = "PartitionResults")]
 pub struct AlterReassignments {
     pub partitions: Vec<Reassignment>,
 }
 
-impl Handler<AlterReassignments> for Controller {
-    type Result = ResponseFuture<Vec<((String, i32), Result<(), BrokerError>)>>;
-    fn handle(&mut self, msg: AlterReassignments, ctx: &mut Context<Self>) -> Self::Result {
-        let mismatch = msg
-            .partitions
-            .iter()
-            .map(|(tp, _)| (tp.clone(), Err(BrokerError::NotController)))
-            .collect();
+impl ControllerCall for AlterReassignments {
+    type Answer = PartitionResults;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller_per_partition(self.partitions.iter().map(|(tp, _)| tp));
         let request = ControllerRequest::AlterReassignments {
-            partitions: msg.partitions,
+            partitions: self.partitions,
         };
-        call(
-            ctx,
-            request,
-            |r| match r {
-                ControllerResponse::Elections(v) => Some(v),
-                _ => None,
-            },
-            mismatch,
-        )
+        (request, refused)
     }
 }
