@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Addr, Handler, Message};
 
 use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
@@ -14,6 +14,7 @@ use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::txn_partition_for;
 use crate::config::BrokerConfig;
+use crate::error::TxnError;
 use crate::metadata::cache::MetadataCache;
 use crate::runtime::supervision::SupervisorState;
 
@@ -54,5 +55,23 @@ impl BrokerContext {
     pub fn txn_coordinator(&self, transactional_id: &str) -> &Addr<TxnCoordinator> {
         let partition = txn_partition_for(transactional_id, self.txn_partitions) as usize;
         &self.txn_coordinators[partition % self.txn_coordinators.len()]
+    }
+
+    /// Asks the shard of `transactional_id`; a shard that is gone (restarting, shutting down)
+    /// answers COORDINATOR_NOT_AVAILABLE, which clients retry.
+    pub async fn ask_txn_coordinator<M, R>(
+        &self,
+        transactional_id: &str,
+        msg: M,
+    ) -> Result<R, TxnError>
+    where
+        M: Message<Result = Result<R, TxnError>> + Send + 'static,
+        R: Send + 'static,
+        TxnCoordinator: Handler<M>,
+    {
+        self.txn_coordinator(transactional_id)
+            .send(msg)
+            .await
+            .unwrap_or(Err(TxnError::CoordinatorNotAvailable))
     }
 }

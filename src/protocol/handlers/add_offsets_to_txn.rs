@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use crate::actors::txn_coordinator::coordinator::AddOffsetsToTxn;
-use crate::actors::txn_coordinator::txn::{code_for_version, TxnError};
+use crate::actors::txn_coordinator::txn::code_for_version;
 use crate::broker::BrokerContext;
 use crate::error::NONE;
 
@@ -19,19 +19,13 @@ pub async fn handle(
     version: i16,
 ) -> AddOffsetsToTxnResponse {
     let transactional_id = req.transactional_id.to_string();
-    let result = ctx
-        .txn_coordinator(&transactional_id)
-        .send(AddOffsetsToTxn {
-            transactional_id,
-            producer_id: req.producer_id.0,
-            producer_epoch: req.producer_epoch,
-            group_id: req.group_id.to_string(),
-        })
-        .await
-        .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
-    let code = match result {
-        Ok(_) => NONE,
-        Err(e) => code_for_version(e, version, FENCED_SINCE),
+    let msg = AddOffsetsToTxn {
+        transactional_id: transactional_id.clone(),
+        producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
+        group_id: req.group_id.to_string(),
     };
+    let result = ctx.ask_txn_coordinator(&transactional_id, msg).await;
+    let code = result.map_or_else(|e| code_for_version(e, version, FENCED_SINCE), |_| NONE);
     AddOffsetsToTxnResponse::default().with_error_code(code)
 }

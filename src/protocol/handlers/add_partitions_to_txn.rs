@@ -98,17 +98,14 @@ async fn one_transaction(
             .collect()
     } else {
         let partitions: Vec<TxnPartition> = requested.into_iter().map(|(tp, _)| tp).collect();
-        let coordinator = ctx.txn_coordinator(&transactional_id);
         if verify_only {
-            let verified = coordinator
-                .send(VerifyPartitionsInTxn {
-                    transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    partitions: partitions.clone(),
-                })
-                .await
-                .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
+            let msg = VerifyPartitionsInTxn {
+                transactional_id: transactional_id.clone(),
+                producer_id,
+                producer_epoch,
+                partitions: partitions.clone(),
+            };
+            let verified = ctx.ask_txn_coordinator(&transactional_id, msg).await;
             match verified {
                 Ok(per_partition) => per_partition
                     .into_iter()
@@ -127,19 +124,14 @@ async fn one_transaction(
                 Err(e) => partitions.into_iter().map(|tp| (tp, e.code())).collect(),
             }
         } else {
-            let result = coordinator
-                .send(AddPartitionsToTxn {
-                    transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    partitions: partitions.clone(),
-                })
-                .await
-                .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
-            let code = match result {
-                Ok(_) => NONE,
-                Err(e) => code_for_version(e, version, FENCED_SINCE),
+            let msg = AddPartitionsToTxn {
+                transactional_id: transactional_id.clone(),
+                producer_id,
+                producer_epoch,
+                partitions: partitions.clone(),
             };
+            let result = ctx.ask_txn_coordinator(&transactional_id, msg).await;
+            let code = result.map_or_else(|e| code_for_version(e, version, FENCED_SINCE), |_| NONE);
             partitions.into_iter().map(|tp| (tp, code)).collect()
         }
     };

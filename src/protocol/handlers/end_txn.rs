@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
 use crate::actors::txn_coordinator::coordinator::EndTxn;
-use crate::actors::txn_coordinator::txn::{code_for_version, TxnError};
+use crate::actors::txn_coordinator::txn::code_for_version;
 use crate::broker::BrokerContext;
 use crate::error::NONE;
 
@@ -16,19 +16,13 @@ const FENCED_SINCE: i16 = 2;
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: EndTxnRequest, version: i16) -> EndTxnResponse {
     let transactional_id = req.transactional_id.to_string();
-    let result = ctx
-        .txn_coordinator(&transactional_id)
-        .send(EndTxn {
-            transactional_id,
-            producer_id: req.producer_id.0,
-            producer_epoch: req.producer_epoch,
-            commit: req.committed,
-        })
-        .await
-        .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
-    let code = match result {
-        Ok(_) => NONE,
-        Err(e) => code_for_version(e, version, FENCED_SINCE),
+    let msg = EndTxn {
+        transactional_id: transactional_id.clone(),
+        producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
+        commit: req.committed,
     };
+    let result = ctx.ask_txn_coordinator(&transactional_id, msg).await;
+    let code = result.map_or_else(|e| code_for_version(e, version, FENCED_SINCE), |_| NONE);
     EndTxnResponse::default().with_error_code(code)
 }

@@ -66,15 +66,12 @@ async fn transactional(
         }
         (producer_id, epoch) => Some(ProducerIdAndEpoch { producer_id, epoch }),
     };
-    let result = ctx
-        .txn_coordinator(&transactional_id)
-        .send(InitTxnProducerId {
-            transactional_id,
-            timeout_ms: req.transaction_timeout_ms,
-            expected,
-        })
-        .await
-        .unwrap_or(Err(TxnError::CoordinatorNotAvailable));
+    let msg = InitTxnProducerId {
+        transactional_id: transactional_id.clone(),
+        timeout_ms: req.transaction_timeout_ms,
+        expected,
+    };
+    let result = ctx.ask_txn_coordinator(&transactional_id, msg).await;
     match result {
         Ok(TxnReply::ProducerIdAndEpoch {
             producer_id,
