@@ -13,11 +13,13 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, topic_name};
 use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets, FetchedOffset};
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
+use crate::error::NONE;
 
 async fn fetch(
     ctx: &BrokerContext,
@@ -35,17 +37,49 @@ async fn fetch(
         .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
 }
 
-/// Per topic: partition, committed offset (if any), error code.
-type ByTopic = BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>>;
+/// One partition's answer, in the fields both response layouts carry.
+struct PartitionAnswer {
+    partition: i32,
+    error_code: i16,
+    committed_offset: i64,
+    committed_leader_epoch: i32,
+    metadata: StrBytes,
+}
 
-fn by_topic(fetched: Vec<FetchedOffset>) -> ByTopic {
+impl PartitionAnswer {
+    /// The committed leader epoch is answered from v5.
+    fn new(
+        partition: i32,
+        committed: Option<CommittedOffset>,
+        error_code: i16,
+        version: i16,
+    ) -> Self {
+        PartitionAnswer {
+            partition,
+            error_code,
+            committed_offset: committed.as_ref().map_or(-1, |c| c.offset),
+            committed_leader_epoch: match &committed {
+                Some(c) if version >= 5 => c.leader_epoch,
+                _ => -1,
+            },
+            metadata: str_bytes(committed.and_then(|c| c.metadata).as_deref().unwrap_or("")),
+        }
+    }
+}
+
+/// Per topic, its partitions' answers.
+type ByTopic = BTreeMap<String, Vec<PartitionAnswer>>;
+
+fn by_topic(fetched: Vec<FetchedOffset>, version: i16) -> ByTopic {
     let mut out: ByTopic = BTreeMap::new();
     for (t, p, r) in fetched {
         let (c, code) = match r {
-            Ok(c) => (c, 0),
+            Ok(c) => (c, NONE),
             Err(e) => (None, e.code()),
         };
-        out.entry(t).or_default().push((p, c, code));
+        out.entry(t)
+            .or_default()
+            .push(PartitionAnswer::new(p, c, code, version));
     }
     out
 }
@@ -55,13 +89,6 @@ pub async fn handle(
     req: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
-    let epoch = |c: &Option<CommittedOffset>| {
-        if version >= 5 {
-            c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1)
-        } else {
-            -1
-        }
-    };
     if version >= 8 {
         let mut groups = Vec::new();
         for g in req.groups {
@@ -86,7 +113,7 @@ pub async fn handle(
                     continue;
                 }
             };
-            let topics = by_topic(fetched)
+            let topics = by_topic(fetched, version)
                 .into_iter()
                 .map(|(t, parts)| {
                     OffsetFetchResponseTopics::default()
@@ -94,17 +121,13 @@ pub async fn handle(
                         .with_partitions(
                             parts
                                 .into_iter()
-                                .map(|(p, c, code)| {
+                                .map(|a| {
                                     OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(p)
-                                        .with_error_code(code)
-                                        .with_committed_leader_epoch(epoch(&c))
-                                        .with_committed_offset(
-                                            c.as_ref().map(|c| c.offset).unwrap_or(-1),
-                                        )
-                                        .with_metadata(Some(str_bytes(
-                                            c.and_then(|c| c.metadata).as_deref().unwrap_or(""),
-                                        )))
+                                        .with_partition_index(a.partition)
+                                        .with_error_code(a.error_code)
+                                        .with_committed_leader_epoch(a.committed_leader_epoch)
+                                        .with_committed_offset(a.committed_offset)
+                                        .with_metadata(Some(a.metadata))
                                 })
                                 .collect(),
                         )
@@ -144,7 +167,7 @@ pub async fn handle(
             .collect(),
         Err(e) => return OffsetFetchResponse::default().with_error_code(e.code()),
     };
-    let topics = by_topic(fetched)
+    let topics = by_topic(fetched, version)
         .into_iter()
         .map(|(t, parts)| {
             OffsetFetchResponseTopic::default()
@@ -152,15 +175,13 @@ pub async fn handle(
                 .with_partitions(
                     parts
                         .into_iter()
-                        .map(|(p, c, code)| {
+                        .map(|a| {
                             OffsetFetchResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_error_code(code)
-                                .with_committed_leader_epoch(epoch(&c))
-                                .with_committed_offset(c.as_ref().map(|c| c.offset).unwrap_or(-1))
-                                .with_metadata(Some(str_bytes(
-                                    c.and_then(|c| c.metadata).as_deref().unwrap_or(""),
-                                )))
+                                .with_partition_index(a.partition)
+                                .with_error_code(a.error_code)
+                                .with_committed_leader_epoch(a.committed_leader_epoch)
+                                .with_committed_offset(a.committed_offset)
+                                .with_metadata(Some(a.metadata))
                         })
                         .collect(),
                 )
