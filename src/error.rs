@@ -161,6 +161,16 @@ impl BrokerError {
     pub fn message(&self) -> kafka_protocol::protocol::StrBytes {
         kafka_protocol::protocol::StrBytes::from_string(self.to_string())
     }
+
+    /// The error code and message a per-resource answer carries for `outcome`.
+    pub fn code_and_message<T>(
+        outcome: &Result<T, BrokerError>,
+    ) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+        match outcome {
+            Ok(_) => (NONE, None),
+            Err(e) => (e.code(), Some(e.message())),
+        }
+    }
 }
 
 /// Kafka errors of the transaction APIs (the transaction coordinator's state machine and

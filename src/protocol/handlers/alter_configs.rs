@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
 };
 
 use super::describe_configs::RESOURCE_TOPIC;
+use super::set_values;
 use crate::actors::controller::AlterTopicConfigs;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
@@ -46,15 +47,7 @@ pub async fn handle(
         let outcome = if res.resource_type != RESOURCE_TOPIC {
             Err(not_a_topic())
         } else {
-            let configs = res
-                .configs
-                .iter()
-                .filter_map(|c| {
-                    c.value
-                        .as_ref()
-                        .map(|v| (c.name.to_string(), v.to_string()))
-                })
-                .collect();
+            let configs = set_values(res.configs.iter().map(|c| (&c.name, c.value.as_ref())));
             alter_topic(
                 ctx,
                 res.resource_name.to_string(),
@@ -63,15 +56,14 @@ pub async fn handle(
             )
             .await
         };
-        let r = alter_configs_response::AlterConfigsResourceResponse::default()
-            .with_resource_type(res.resource_type)
-            .with_resource_name(res.resource_name);
-        responses.push(match outcome {
-            Ok(()) => r,
-            Err(e) => r
-                .with_error_code(e.code())
-                .with_error_message(Some(e.message())),
-        });
+        let (code, message) = BrokerError::code_and_message(&outcome);
+        responses.push(
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name)
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
@@ -154,15 +146,14 @@ pub async fn handle_incremental(
             alter_topic(ctx, topic.clone(), set, req.validate_only).await
         }
         .await;
-        let r = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-            .with_resource_type(res.resource_type)
-            .with_resource_name(res.resource_name);
-        responses.push(match outcome {
-            Ok(()) => r,
-            Err(e) => r
-                .with_error_code(e.code())
-                .with_error_message(Some(e.message())),
-        });
+        let (code, message) = BrokerError::code_and_message(&outcome);
+        responses.push(
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name)
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }

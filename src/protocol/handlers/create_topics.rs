@@ -1,7 +1,6 @@
 //! CreateTopics: validated and committed by the `Controller` (`validate_only` checks without
 //! committing). v5+ responses list each new topic's effective configs.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_response::{
@@ -9,7 +8,7 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::str_bytes;
+use super::{set_values, str_bytes};
 use crate::actors::controller::{CreateTopics, NewTopic};
 use crate::broker::BrokerContext;
 use crate::config::{Scope, CONFIG_DEFS};
@@ -38,15 +37,7 @@ pub async fn handle(
                 t.assignments[0].broker_ids.len() as i16,
             )
         };
-        let configs: BTreeMap<String, String> = t
-            .configs
-            .iter()
-            .filter_map(|c| {
-                c.value
-                    .as_ref()
-                    .map(|v| (c.name.to_string(), v.to_string()))
-            })
-            .collect();
+        let configs = set_values(t.configs.iter().map(|c| (&c.name, c.value.as_ref())));
         invalid.push(None);
         let mut assignments: Vec<(i32, Vec<i32>)> = t
             .assignments

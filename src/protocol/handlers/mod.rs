@@ -68,6 +68,15 @@ pub(crate) fn partition_handle(
     })
 }
 
+/// The configs a request sets: name → value, leaving out those sent without a value.
+pub(crate) fn set_values<'a>(
+    configs: impl Iterator<Item = (&'a StrBytes, Option<&'a StrBytes>)>,
+) -> std::collections::BTreeMap<String, String> {
+    configs
+        .filter_map(|(name, value)| value.map(|v| (name.to_string(), v.to_string())))
+        .collect()
+}
+
 pub(crate) fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
