@@ -5,6 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use uuid::Uuid;
 
 use crate::metadata::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
@@ -71,4 +76,210 @@ pub(crate) fn image(
         image.topics.insert(t.name.clone(), t);
     }
     image
+}
+
+// ---- record batches ----
+
+/// One record of a [`BatchBuilder`] batch: key, value, timestamp, headers.
+type TestRecord = (
+    Option<Bytes>,
+    Option<Bytes>,
+    i64,
+    Vec<(String, Option<Bytes>)>,
+);
+
+/// A v2 record batch as a client sends it, record by record: offsets from 0, sequences from
+/// the base sequence, partition leader epoch 0, create-time timestamps.
+#[derive(Clone)]
+pub(crate) struct BatchBuilder {
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+    compression: Compression,
+    records: Vec<TestRecord>,
+}
+
+impl BatchBuilder {
+    /// A plain producer's batch (no producer id), uncompressed. Its sequences still count
+    /// from 0: the encoder keeps records in one batch only while offset − sequence holds.
+    pub(crate) fn plain() -> BatchBuilder {
+        BatchBuilder::idempotent(-1, -1, 0)
+    }
+
+    /// An idempotent producer's batch, its first record at `base_sequence`.
+    pub(crate) fn idempotent(
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) -> BatchBuilder {
+        BatchBuilder {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            transactional: false,
+            compression: Compression::None,
+            records: Vec::new(),
+        }
+    }
+
+    /// In the producer's transaction.
+    pub(crate) fn transactional(mut self, transactional: bool) -> BatchBuilder {
+        self.transactional = transactional;
+        self
+    }
+
+    pub(crate) fn compression(mut self, compression: Compression) -> BatchBuilder {
+        self.compression = compression;
+        self
+    }
+
+    /// Adds a record; a `None` value is a tombstone.
+    pub(crate) fn record(
+        mut self,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        timestamp: i64,
+    ) -> BatchBuilder {
+        self.records.push((key, value, timestamp, Vec::new()));
+        self
+    }
+
+    /// Adds a header to the last record.
+    pub(crate) fn header(mut self, name: &str, value: Option<Bytes>) -> BatchBuilder {
+        let last = self
+            .records
+            .last_mut()
+            .expect("a record to put the header on");
+        last.3.push((name.to_string(), value));
+        self
+    }
+
+    pub(crate) fn build(self) -> Bytes {
+        let records: Vec<Record> = self
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value, timestamp, headers))| Record {
+                transactional: self.transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: self.producer_id,
+                producer_epoch: self.producer_epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: self.base_sequence + i as i32,
+                timestamp,
+                key,
+                value,
+                headers: headers
+                    .into_iter()
+                    .map(|(k, v)| (StrBytes::from_string(k), v))
+                    .collect(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: self.compression,
+            },
+        )
+        .expect("encode batch");
+        buf.freeze()
+    }
+}
+
+/// One plain batch holding `values` (keys `key-0`, `key-1`, …) with record timestamps
+/// `timestamps` (one per value).
+pub(crate) fn encode_batch(values: &[&[u8]], timestamps: &[i64]) -> Bytes {
+    encode_batch_with(values, timestamps, Compression::None)
+}
+
+/// Like [`encode_batch`] with a chosen compression codec.
+pub(crate) fn encode_batch_with(
+    values: &[&[u8]],
+    timestamps: &[i64],
+    compression: Compression,
+) -> Bytes {
+    values
+        .iter()
+        .zip(timestamps)
+        .enumerate()
+        .fold(
+            BatchBuilder::plain().compression(compression),
+            |b, (i, (value, ts))| {
+                b.record(
+                    Some(Bytes::from(format!("key-{i}"))),
+                    Some(Bytes::copy_from_slice(value)),
+                    *ts,
+                )
+            },
+        )
+        .build()
+}
+
+/// One record for [`encode_keyed_batch`]: key, value (None is a tombstone), timestamp.
+pub(crate) type KeyedRecord<'a> = (Option<&'a str>, Option<&'a str>, i64);
+
+/// One plain batch of keyed records, each with a header `h` = `header-<i>`.
+pub(crate) fn encode_keyed_batch(records: &[KeyedRecord<'_>], compression: Compression) -> Bytes {
+    keyed(BatchBuilder::plain(), records)
+        .compression(compression)
+        .build()
+}
+
+/// Adds keyed records to `batch`, each with a header `h` = `header-<i>`.
+pub(crate) fn keyed(batch: BatchBuilder, records: &[KeyedRecord<'_>]) -> BatchBuilder {
+    records
+        .iter()
+        .enumerate()
+        .fold(batch, |b, (i, (key, value, ts))| {
+            b.record(
+                key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                *ts,
+            )
+            .header("h", Some(Bytes::from(format!("header-{i}"))))
+        })
+}
+
+/// An idempotent (and maybe transactional) producer, tracking its next sequence.
+pub(crate) struct Producer {
+    pub(crate) id: i64,
+    pub(crate) epoch: i16,
+    next_seq: i32,
+}
+
+impl Producer {
+    /// Its batches' timestamp.
+    pub(crate) const NOW_MS: i64 = 1_700_000_000_000;
+
+    pub(crate) fn new(id: i64) -> Producer {
+        Producer {
+            id,
+            epoch: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// A batch of `count` keyed records ("k0", "k1", … by sequence, modulo 4).
+    pub(crate) fn batch(&mut self, count: i32, transactional: bool) -> Bytes {
+        let batch = (self.next_seq..self.next_seq + count).fold(
+            BatchBuilder::idempotent(self.id, self.epoch, self.next_seq)
+                .transactional(transactional),
+            |b, seq| {
+                b.record(
+                    Some(Bytes::from(format!("k{}", seq % 4))),
+                    Some(Bytes::from(format!("p{}-{seq}", self.id))),
+                    Producer::NOW_MS,
+                )
+            },
+        );
+        self.next_seq += count;
+        batch.build()
+    }
 }

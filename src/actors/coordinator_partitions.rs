@@ -422,10 +422,76 @@ fn shard_of<T>(shards: &[T], partition: i32) -> Option<&T> {
     (!shards.is_empty()).then(|| &shards[partition as usize % shards.len()])
 }
 
+/// How long a coordinator waits before replaying a partition again after a failed read.
+const LOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A coordinator shard that replays its internal topic's partitions as it is elected for them:
+/// the group and transaction coordinators differ only in the topic, the decoder and what they
+/// build from the entries.
+pub trait PartitionLoader: Actor<Context = Context<Self>> {
+    type Entry: Send + 'static;
+    /// The internal topic, for the log line of a failed replay.
+    const TOPIC: &'static str;
+    /// This node's replica of `partition` of the internal topic.
+    fn partition_handle(
+        &self,
+        partition: i32,
+    ) -> Option<crate::actors::replica_manager::PartitionHandle>;
+    fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions;
+    fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>);
+    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>);
+}
+
+/// Replays `partition` (load number `load`) off the shard's thread, applies it if the shard is
+/// still loading that same election when the read ends, and retries a failed read after
+/// `LOAD_RETRY` while it still is. `loaded` fires once the load ended either way.
+pub fn load_partition<A: PartitionLoader>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    partition: i32,
+    load: u64,
+    loaded: Option<oneshot::Sender<()>>,
+) {
+    let handle = act.partition_handle(partition);
+    let reading = async move {
+        let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+        crate::actors::partition_replica::replay_partition(&handle.addr, A::decode).await
+    };
+    ctx.spawn(reading.into_actor(act).map(move |read, act, ctx| {
+        if !act.coordinator_partitions().is_loading(partition, load) {
+            // Resigned (or elected again) meanwhile: this replay is stale.
+            if let Some(tx) = loaded {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        match read {
+            Ok(entries) => {
+                act.coordinator_partitions().loaded(partition, load);
+                act.apply_loaded(ctx, partition, entries);
+                if let Some(tx) = loaded {
+                    let _ = tx.send(());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic = A::TOPIC, partition, error = %e, "replaying a coordinator partition failed; retrying");
+                ctx.run_later(LOAD_RETRY, move |act, ctx| {
+                    if act.coordinator_partitions().is_loading(partition, load) {
+                        load_partition(act, ctx, partition, load, loaded);
+                    } else if let Some(tx) = loaded {
+                        let _ = tx.send(());
+                    }
+                });
+            }
+        }
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{PartitionMeta, TopicMeta};
+    use crate::metadata::PartitionMeta;
+    use crate::test_support;
 
     fn led(pairs: &[(i32, i32)]) -> Led {
         pairs.iter().copied().collect()
@@ -455,28 +521,21 @@ mod tests {
     #[test]
     fn led_partitions_are_those_led_here_and_hosted() {
         let partition = |index, leader, leader_epoch| PartitionMeta {
-            index,
-            replicas: vec![1, 2],
-            isr: vec![1, 2],
-            leader,
             leader_epoch,
-            partition_epoch: 0,
+            ..test_support::partition(index, &[1, 2], &[1, 2], leader)
         };
-        let mut image = MetadataImage::default();
-        image.topics.insert(
-            "__consumer_offsets".into(),
-            TopicMeta {
-                name: "__consumer_offsets".into(),
-                id: Default::default(),
-                partitions: vec![
+        let image = test_support::image(
+            &[],
+            &[],
+            [test_support::topic(
+                "__consumer_offsets",
+                vec![
                     partition(0, 1, 3),
                     partition(1, 2, 0),
                     partition(2, 1, 0),
                     partition(3, -1, 2),
                 ],
-                configs: Default::default(),
-                internal: true,
-            },
+            )],
         );
         let all = led_partitions(&image, "__consumer_offsets", 1, |_| true);
         assert_eq!(all, led(&[(0, 3), (2, 0)]));
@@ -541,69 +600,4 @@ mod tests {
         assert_eq!(GroupError::from(Unavailable::LoadInProgress).code(), 14);
         assert_eq!(TxnError::from(Unavailable::NotCoordinator).code(), 16);
     }
-}
-
-/// How long a coordinator waits before replaying a partition again after a failed read.
-const LOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A coordinator shard that replays its internal topic's partitions as it is elected for them:
-/// the group and transaction coordinators differ only in the topic, the decoder and what they
-/// build from the entries.
-pub trait PartitionLoader: Actor<Context = Context<Self>> {
-    type Entry: Send + 'static;
-    /// The internal topic, for the log line of a failed replay.
-    const TOPIC: &'static str;
-    /// This node's replica of `partition` of the internal topic.
-    fn partition_handle(
-        &self,
-        partition: i32,
-    ) -> Option<crate::actors::replica_manager::PartitionHandle>;
-    fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions;
-    fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>);
-    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>);
-}
-
-/// Replays `partition` (load number `load`) off the shard's thread, applies it if the shard is
-/// still loading that same election when the read ends, and retries a failed read after
-/// `LOAD_RETRY` while it still is. `loaded` fires once the load ended either way.
-pub fn load_partition<A: PartitionLoader>(
-    act: &mut A,
-    ctx: &mut Context<A>,
-    partition: i32,
-    load: u64,
-    loaded: Option<oneshot::Sender<()>>,
-) {
-    let handle = act.partition_handle(partition);
-    let reading = async move {
-        let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
-        crate::actors::partition_replica::replay_partition(&handle.addr, A::decode).await
-    };
-    ctx.spawn(reading.into_actor(act).map(move |read, act, ctx| {
-        if !act.coordinator_partitions().is_loading(partition, load) {
-            // Resigned (or elected again) meanwhile: this replay is stale.
-            if let Some(tx) = loaded {
-                let _ = tx.send(());
-            }
-            return;
-        }
-        match read {
-            Ok(entries) => {
-                act.coordinator_partitions().loaded(partition, load);
-                act.apply_loaded(ctx, partition, entries);
-                if let Some(tx) = loaded {
-                    let _ = tx.send(());
-                }
-            }
-            Err(e) => {
-                tracing::warn!(topic = A::TOPIC, partition, error = %e, "replaying a coordinator partition failed; retrying");
-                ctx.run_later(LOAD_RETRY, move |act, ctx| {
-                    if act.coordinator_partitions().is_loading(partition, load) {
-                        load_partition(act, ctx, partition, load, loaded);
-                    } else if let Some(tx) = loaded {
-                        let _ = tx.send(());
-                    }
-                });
-            }
-        }
-    }));
 }

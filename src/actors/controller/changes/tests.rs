@@ -847,6 +847,9 @@ fn an_unclean_election_brings_offline_partitions_back() {
 
 // ---- reassignments ----
 
+/// A partition and its target replicas (None: cancel).
+type ReassignmentItem = ((String, i32), Option<Vec<i32>>);
+
 fn reassignment_image(ongoing: Option<OngoingReassignment>, p: PartitionMeta) -> MetadataImage {
     let mut img = image(&[1, 2, 3, 4, 5], &[5], [topic("t", vec![p])]);
     if let Some(o) = ongoing {
@@ -923,7 +926,7 @@ fn retargeting_keeps_the_first_original_and_the_same_target_needs_nothing() {
 #[test]
 fn bad_reassignments_are_refused() {
     let img = reassignment_image(None, at_epochs(0, &[1, 2], &[1, 2], 1));
-    let items: Vec<((String, i32), Option<Vec<i32>>)> = vec![
+    let items: Vec<ReassignmentItem> = vec![
         (("t".into(), 0), Some(vec![])),
         (("t".into(), 0), Some(vec![3, 3])),
         (("t".into(), 0), Some(vec![3, 9])),
