@@ -701,32 +701,29 @@ fn isr_changes_from_a_stale_or_wrong_leader_are_refused() {
         assert!(p.records.is_empty());
         altered(&p).unwrap_err()
     };
-    assert_eq!(
-        refused(1, "t", 5, 3, 7, &[1]),
-        BrokerError::UnknownTopicOrPartition
-    );
-    assert_eq!(
-        refused(1, "gone", 0, 3, 7, &[1]),
-        BrokerError::UnknownTopicOrPartition
-    );
-    assert_eq!(
-        refused(2, "t", 0, 3, 7, &[2]),
-        BrokerError::NotLeaderOrFollower
-    );
-    assert_eq!(
-        refused(1, "t", 0, 2, 7, &[1]),
-        BrokerError::FencedLeaderEpoch
-    );
-    assert_eq!(
-        refused(1, "t", 0, 4, 7, &[1]),
-        BrokerError::UnknownLeaderEpoch
-    );
+    // (broker, topic, partition, leader epoch, partition epoch) → the refusal and its code.
+    let cases = [
+        ((1, "t", 5, 3, 7), BrokerError::UnknownTopicOrPartition, 3),
+        (
+            (1, "gone", 0, 3, 7),
+            BrokerError::UnknownTopicOrPartition,
+            3,
+        ),
+        ((2, "t", 0, 3, 7), BrokerError::NotLeaderOrFollower, 6),
+        ((1, "t", 0, 2, 7), BrokerError::FencedLeaderEpoch, 74),
+        ((1, "t", 0, 4, 7), BrokerError::UnknownLeaderEpoch, 75),
+    ];
+    for ((broker, topic, partition, le, pe), error, code) in cases {
+        let e = refused(broker, topic, partition, le, pe, &[broker]);
+        assert_eq!(
+            (&e, e.code()),
+            (&error, code),
+            "{broker} {topic}-{partition} {le} {pe}"
+        );
+    }
     let stale = refused(1, "t", 0, 3, 6, &[1]);
     assert!(matches!(stale, BrokerError::InvalidUpdateVersion(_)));
     assert_eq!(stale.code(), 95);
-    assert_eq!(refused(2, "t", 0, 3, 7, &[2]).code(), 6);
-    assert_eq!(refused(1, "t", 0, 2, 7, &[1]).code(), 74);
-    assert_eq!(refused(1, "t", 0, 4, 7, &[1]).code(), 75);
 }
 
 #[test]

@@ -112,24 +112,29 @@ async fn started() -> Node {
 }
 
 impl Node {
+    /// Sends `msg` to the coordinator and waits for its answer.
+    async fn ask<M>(&self, msg: M) -> M::Result
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        TxnCoordinator: Handler<M>,
+    {
+        self.coordinator.send(msg).await.unwrap()
+    }
+
     async fn load(&self, partition: i32, leader_epoch: i32) {
         let (tx, rx) = oneshot::channel();
-        self.coordinator
-            .send(LoadPartition {
-                partition,
-                leader_epoch,
-                loaded: Some(tx),
-            })
-            .await
-            .unwrap();
+        self.ask(LoadPartition {
+            partition,
+            leader_epoch,
+            loaded: Some(tx),
+        })
+        .await;
         rx.await.unwrap();
     }
 
     async fn unload(&self, partition: i32) {
-        self.coordinator
-            .send(UnloadPartition { partition })
-            .await
-            .unwrap();
+        self.ask(UnloadPartition { partition }).await;
     }
 
     async fn init(&self, id: &str, expected: Option<(i64, i16)>) -> TxnResult {
@@ -142,15 +147,13 @@ impl Node {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> TxnResult {
-        self.coordinator
-            .send(InitTxnProducerId {
-                transactional_id: id.into(),
-                timeout_ms,
-                expected: expected
-                    .map(|(producer_id, epoch)| ProducerIdAndEpoch { producer_id, epoch }),
-            })
-            .await
-            .unwrap()
+        self.ask(InitTxnProducerId {
+            transactional_id: id.into(),
+            timeout_ms,
+            expected: expected
+                .map(|(producer_id, epoch)| ProducerIdAndEpoch { producer_id, epoch }),
+        })
+        .await
     }
 
     /// InitProducerId that must succeed: the producer id and epoch.
@@ -170,18 +173,13 @@ impl Node {
         (pid, epoch): (i64, i16),
         partitions: &[(&str, i32)],
     ) -> TxnResult {
-        self.coordinator
-            .send(AddPartitionsToTxn {
-                transactional_id: id.into(),
-                producer_id: pid,
-                producer_epoch: epoch,
-                partitions: partitions
-                    .iter()
-                    .map(|(t, p)| (t.to_string(), *p))
-                    .collect(),
-            })
-            .await
-            .unwrap()
+        self.ask(AddPartitionsToTxn {
+            transactional_id: id.into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            partitions: txn_partitions(partitions),
+        })
+        .await
     }
 
     async fn verify(
@@ -190,40 +188,38 @@ impl Node {
         (pid, epoch): (i64, i16),
         partitions: &[(&str, i32)],
     ) -> Result<Verified, TxnError> {
-        self.coordinator
-            .send(VerifyPartitionsInTxn {
-                transactional_id: id.into(),
-                producer_id: pid,
-                producer_epoch: epoch,
-                partitions: partitions
-                    .iter()
-                    .map(|(t, p)| (t.to_string(), *p))
-                    .collect(),
-            })
-            .await
-            .unwrap()
+        self.ask(VerifyPartitionsInTxn {
+            transactional_id: id.into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            partitions: txn_partitions(partitions),
+        })
+        .await
+    }
+
+    async fn add_offsets(&self, id: &str, (pid, epoch): (i64, i16), group_id: &str) -> TxnResult {
+        self.ask(AddOffsetsToTxn {
+            transactional_id: id.into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            group_id: group_id.into(),
+        })
+        .await
     }
 
     async fn end(&self, id: &str, (pid, epoch): (i64, i16), commit: bool) -> TxnResult {
-        self.coordinator
-            .send(EndTxn {
-                transactional_id: id.into(),
-                producer_id: pid,
-                producer_epoch: epoch,
-                commit,
-            })
-            .await
-            .unwrap()
+        self.ask(EndTxn {
+            transactional_id: id.into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            commit,
+        })
+        .await
     }
 
     async fn describe(&self, id: &str) -> Result<TxnDescription, TxnError> {
-        let mut described = self
-            .coordinator
-            .send(DescribeTxns {
-                transactional_ids: vec![id.into()],
-            })
-            .await
-            .unwrap();
+        let transactional_ids = vec![id.to_string()];
+        let mut described = self.ask(DescribeTxns { transactional_ids }).await;
         assert_eq!(described.len(), 1);
         let (answered, result) = described.remove(0);
         assert_eq!(answered, id);
@@ -236,14 +232,12 @@ impl Node {
         producer_ids: &[i64],
         min_duration_ms: i64,
     ) -> Result<Vec<TxnListing>, TxnError> {
-        self.coordinator
-            .send(ListTxns {
-                states: states.to_vec(),
-                producer_ids: producer_ids.to_vec(),
-                min_duration_ms,
-            })
-            .await
-            .unwrap()
+        self.ask(ListTxns {
+            states: states.to_vec(),
+            producer_ids: producer_ids.to_vec(),
+            min_duration_ms,
+        })
+        .await
     }
 
     /// Waits (at most 10 s) until the id's transaction is in `state`; its description then.
@@ -280,6 +274,13 @@ impl Node {
             .borrow()
             .high_watermark
     }
+}
+
+fn txn_partitions(partitions: &[(&str, i32)]) -> Vec<TxnPartition> {
+    partitions
+        .iter()
+        .map(|(t, p)| (t.to_string(), *p))
+        .collect()
 }
 
 /// A transactional id whose `__transaction_state` partition is `partition`.
@@ -337,14 +338,12 @@ async fn ids_of_a_partition_still_loading_get_load_in_progress() {
     let loaded_id = id_in(0, 0);
     node.producer(&loaded_id).await;
     // Partition 2 has no replica here: its replay fails and is retried, so it stays loading.
-    node.coordinator
-        .send(LoadPartition {
-            partition: 2,
-            leader_epoch: 0,
-            loaded: None,
-        })
-        .await
-        .unwrap();
+    node.ask(LoadPartition {
+        partition: 2,
+        leader_epoch: 0,
+        loaded: None,
+    })
+    .await;
     let loading = id_in(2, 0);
     let refused = Err(TxnError::CoordinatorLoadInProgress);
     assert_eq!(node.init(&loading, None).await, refused);
@@ -562,17 +561,7 @@ async fn add_offsets_adds_the_groups_offsets_partition() {
     node.load(0, 0).await;
     let id = id_in(0, 0);
     let producer = node.producer(&id).await;
-    let added = node
-        .coordinator
-        .send(AddOffsetsToTxn {
-            transactional_id: id.clone(),
-            producer_id: producer.0,
-            producer_epoch: producer.1,
-            group_id: "group-a".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(added, done());
+    assert_eq!(node.add_offsets(&id, producer, "group-a").await, done());
     let d = node.describe(&id).await.unwrap();
     assert_eq!(
         d.partitions,
@@ -585,17 +574,11 @@ async fn add_offsets_adds_the_groups_offsets_partition() {
     assert_eq!(node.end(&id, producer, true).await, done());
     node.until_state(&id, TxnState::CompleteCommit).await;
 
-    let wrong_epoch = node
-        .coordinator
-        .send(AddOffsetsToTxn {
-            transactional_id: id.clone(),
-            producer_id: producer.0,
-            producer_epoch: producer.1 + 1,
-            group_id: "group-a".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(wrong_epoch, Err(TxnError::ProducerFenced));
+    let newer = (producer.0, producer.1 + 1);
+    assert_eq!(
+        node.add_offsets(&id, newer, "group-a").await,
+        Err(TxnError::ProducerFenced)
+    );
 }
 
 #[actix::test]
@@ -692,10 +675,7 @@ async fn the_periodic_sweep_aborts_what_no_timer_did() {
     let producer = pid_epoch(node.init_with_timeout(&id, 100, None).await);
     assert_eq!(node.add(&id, producer, &[("t", 0)]).await, done());
     // The timer is disarmed as a resignation would, but the id stays: only the sweep is left.
-    node.coordinator
-        .send(DisarmForTest { id: id.clone() })
-        .await
-        .unwrap();
+    node.ask(DisarmForTest { id: id.clone() }).await;
     let d = node.until_state(&id, TxnState::CompleteAbort).await;
     assert_eq!(d.producer_epoch, producer.1 + 1);
 }
