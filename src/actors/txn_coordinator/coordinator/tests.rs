@@ -29,7 +29,25 @@ struct Node {
     _applied: watch::Sender<u64>,
 }
 
-async fn start(abort_check_interval: Duration) -> Node {
+/// How often the shard sweeps for timed-out transactions and expired ids, and its limits.
+struct Timing {
+    abort_check_interval: Duration,
+    expiry_check_interval: Duration,
+    config: TxnConfig,
+}
+
+impl Default for Timing {
+    /// Sweeps an hour apart: only the transactions' own timers act.
+    fn default() -> Self {
+        Timing {
+            abort_check_interval: Duration::from_secs(3600),
+            expiry_check_interval: Duration::from_secs(3600),
+            config: TxnConfig::default(),
+        }
+    }
+}
+
+async fn start(timing: Timing) -> Node {
     let data = tempfile::tempdir().unwrap();
     let meta = tempfile::tempdir().unwrap();
     let img = image(
@@ -86,9 +104,9 @@ async fn start(abort_check_interval: Duration) -> Node {
         )),
     );
     let coordinator = TxnCoordinator::new(TxnCoordinatorSetup {
-        config: TxnConfig::default(),
-        abort_check_interval,
-        expiry_check_interval: Duration::from_secs(3600),
+        config: timing.config,
+        abort_check_interval: timing.abort_check_interval,
+        expiry_check_interval: timing.expiry_check_interval,
         write_timeout: Duration::from_secs(5),
         replicas: replicas.clone(),
         controller,
@@ -108,7 +126,7 @@ async fn start(abort_check_interval: Duration) -> Node {
 }
 
 async fn started() -> Node {
-    start(Duration::from_secs(3600)).await
+    start(Timing::default()).await
 }
 
 impl Node {
@@ -669,7 +687,11 @@ async fn a_transaction_open_past_its_timeout_is_aborted_and_its_producer_fenced(
 
 #[actix::test]
 async fn the_periodic_sweep_aborts_what_no_timer_did() {
-    let node = start(Duration::from_millis(50)).await;
+    let node = start(Timing {
+        abort_check_interval: Duration::from_millis(50),
+        ..Timing::default()
+    })
+    .await;
     node.load(0, 0).await;
     let id = id_in(0, 0);
     let producer = pid_epoch(node.init_with_timeout(&id, 100, None).await);
@@ -796,4 +818,84 @@ async fn a_prepared_transaction_is_finished_by_the_next_election() {
         TxnState::PrepareAbort
     );
     node.until_high_watermark("t", 0, 2).await;
+}
+
+/// Test-only: appends `meta` to its `__transaction_state` partition the way the shard writes
+/// its own changes, without installing it.
+#[derive(Message)]
+#[rtype(result = "Result<(), BrokerError>")]
+struct WriteRecordForTest(TxnMetadata);
+
+impl Handler<WriteRecordForTest> for TxnCoordinator {
+    type Result = ResponseFuture<Result<(), BrokerError>>;
+
+    fn handle(&mut self, msg: WriteRecordForTest, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.append(&msg.0))
+    }
+}
+
+#[actix::test]
+async fn an_exhausted_epoch_moves_the_id_to_a_new_producer_id() {
+    let node = started().await;
+    let id = id_in(0, 0);
+    // What an earlier coordinator left: producer 77 two bumps from the last epoch.
+    let mut left = TxnMetadata::new(id.clone(), 77, TIMEOUT_MS, wall_clock_ms());
+    left.producer_epoch = i16::MAX - 2;
+    node.ask(WriteRecordForTest(left)).await.unwrap();
+    node.load(0, 0).await;
+    let d = node.describe(&id).await.unwrap();
+    assert_eq!((d.producer_id, d.producer_epoch), (77, i16::MAX - 2));
+
+    assert_eq!(node.init(&id, None).await, Ok(pid_reply(77, i16::MAX - 1)));
+    // The last epoch is kept to fence with: the id gets a fresh producer id at epoch 0.
+    let (fresh, epoch) = node.producer(&id).await;
+    assert_ne!(fresh, 77);
+    assert_eq!(epoch, 0);
+    let d = node.describe(&id).await.unwrap();
+    assert_eq!((d.producer_id, d.producer_epoch), (fresh, 0));
+    // The old producer is fenced off the id.
+    assert_eq!(
+        node.add(&id, (77, i16::MAX - 1), &[("t", 0)]).await,
+        Err(TxnError::InvalidProducerIdMapping)
+    );
+}
+
+#[actix::test]
+async fn idle_ids_expire_but_open_transactions_do_not() {
+    let node = start(Timing {
+        expiry_check_interval: Duration::from_millis(50),
+        config: TxnConfig {
+            id_expiration_ms: 300,
+            ..TxnConfig::default()
+        },
+        ..Timing::default()
+    })
+    .await;
+    node.load(0, 0).await;
+    let (idle, open) = (id_in(0, 0), id_in(0, 1));
+    let (idle_pid, _) = node.producer(&idle).await;
+    let open_producer = node.producer(&open).await;
+    assert_eq!(node.add(&open, open_producer, &[("t", 0)]).await, done());
+    for _ in 0..200 {
+        if node.describe(&idle).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        node.describe(&idle).await,
+        Err(TxnError::TransactionalIdNotFound)
+    );
+    assert_eq!(node.describe(&open).await.unwrap().state, TxnState::Ongoing);
+    // The tombstone is in the log: elected again, the id is still gone.
+    node.unload(0).await;
+    node.load(0, 1).await;
+    assert_eq!(
+        node.describe(&idle).await,
+        Err(TxnError::TransactionalIdNotFound)
+    );
+    // Used again, it starts over with a new producer id.
+    let (again, epoch) = node.producer(&idle).await;
+    assert_ne!(again, idle_pid);
+    assert_eq!(epoch, 0);
 }
