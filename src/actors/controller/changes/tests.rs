@@ -721,9 +721,15 @@ fn isr_changes_from_a_stale_or_wrong_leader_are_refused() {
             "{broker} {topic}-{partition} {le} {pe}"
         );
     }
-    let stale = refused(1, "t", 0, 3, 6, &[1]);
-    assert!(matches!(stale, BrokerError::InvalidUpdateVersion(_)));
-    assert_eq!(stale.code(), 95);
+    // A partition epoch behind or ahead of the controller's.
+    for pe in [6, 8] {
+        let e = refused(1, "t", 0, 3, pe, &[1]);
+        assert!(
+            matches!(e, BrokerError::InvalidUpdateVersion(_)),
+            "{pe}: {e:?}"
+        );
+        assert_eq!(e.code(), 95);
+    }
 }
 
 #[test]
