@@ -25,4 +25,6 @@ pub mod server;
 pub mod storage;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod timing_wheel;

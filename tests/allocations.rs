@@ -3,13 +3,14 @@
 //! allocations than doing the same with a batch of 2 records. Counted with a global allocator
 //! that tallies allocations made on the test's own thread.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use common::batches::plain_batch;
+use kafka_protocol::records::Compression;
 use troupe::storage::log::{Log, LogConfig};
 
 struct Counting;
@@ -44,36 +45,14 @@ fn allocations_of<T>(f: impl FnOnce() -> T) -> (u64, T) {
 }
 
 fn batch(records: usize, compression: Compression) -> Bytes {
-    let records: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol starts a new batch whenever offset - sequence changes: keeping
-            // it constant makes one batch (base sequence -1: no producer id).
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(vec![b'v'; 100])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let records = (0..records).map(|i| {
+        (
+            Some(Bytes::from(format!("key-{i}"))),
+            Some(Bytes::from(vec![b'v'; 100])),
+            1_700_000_000_000 + i as i64,
+        )
+    });
+    plain_batch(records, compression)
 }
 
 /// The record count in the header of a single batch.

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::read_back::read_to_end;
 use common::*;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -69,37 +69,24 @@ struct Pass {
 }
 
 fn read_pass(bootstrap: &str, topic: &str) -> Pass {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "compaction-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let (_, high) = c
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .unwrap();
     let mut pass = Pass {
         latest: HashMap::new(),
         offsets: Vec::new(),
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while pass.offsets.last().map_or(high > 0, |o| o + 1 < high) {
-        assert!(Instant::now() < deadline, "reading {topic} timed out");
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-                let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned());
-                pass.latest.insert(key, value);
-                pass.offsets.push(m.offset());
-            }
-            Some(Err(e)) => panic!("consumer error while reading a compacting log: {e}"),
-            None => {}
-        }
-    }
+    let each = |m: &BorrowedMessage<'_>| {
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned());
+        pass.latest.insert(key, value);
+        pass.offsets.push(m.offset());
+    };
+    read_to_end(
+        bootstrap,
+        "compaction-reader",
+        topic,
+        0,
+        Duration::from_secs(120),
+        each,
+    );
     pass
 }
 

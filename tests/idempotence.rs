@@ -7,13 +7,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::read_back::read_to_end;
 use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 const RECORDS: usize = 2_000;
 
@@ -77,30 +76,19 @@ fn produce_through_lost_responses(b: &Broker, topic: &str, idempotent: bool, los
 
 /// How many times each value is stored in partition 0.
 fn stored_values(b: &Broker, topic: &str) -> HashMap<String, usize> {
-    let c: BaseConsumer = client_config(b)
-        .set("group.id", "idempotence-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let (_, high) = c
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .unwrap();
     let mut counts = HashMap::new();
-    let mut last = -1;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while last + 1 < high {
-        assert!(Instant::now() < deadline, "reading back timed out");
-        if let Some(m) = c.poll(Duration::from_millis(200)) {
-            let m = m.unwrap();
-            let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-            *counts.entry(value).or_insert(0) += 1;
-            last = m.offset();
-        }
-    }
+    let each = |m: &BorrowedMessage<'_>| {
+        let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+        *counts.entry(value).or_insert(0) += 1;
+    };
+    read_to_end(
+        &b.bootstrap(),
+        "idempotence-reader",
+        topic,
+        0,
+        Duration::from_secs(60),
+        each,
+    );
     counts
 }
 

@@ -10,9 +10,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 use troupe::protocol::SUPPORTED_APIS;
 
 const TOPIC: &str = "matrix";
@@ -30,32 +28,12 @@ fn name() -> TopicName {
 }
 
 fn batch() -> Bytes {
-    let records = [Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(Bytes::from_static(b"k")),
-        value: Some(Bytes::from_static(b"v")),
-        headers: Default::default(),
-    }];
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let record = (
+        Some(Bytes::from_static(b"k")),
+        Some(Bytes::from_static(b"v")),
+        1_700_000_000_000,
+    );
+    batches::plain_batch([record], Compression::None)
 }
 
 /// A meaningful request of each API (touching the test topic where it can).

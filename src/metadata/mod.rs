@@ -344,22 +344,13 @@ fn parse_line(line: &str) -> Option<MetadataRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support;
 
     fn topic(name: &str) -> MetadataRecord {
-        MetadataRecord::CreateTopic(TopicMeta {
-            name: name.into(),
-            id: Uuid::new_v4(),
-            partitions: vec![PartitionMeta {
-                index: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }],
-            configs: BTreeMap::new(),
-            internal: false,
-        })
+        MetadataRecord::CreateTopic(test_support::topic(
+            name,
+            test_support::partitions_led_by(&[1], &[1]),
+        ))
     }
 
     #[test]

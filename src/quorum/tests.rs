@@ -15,7 +15,8 @@ use tokio::time::timeout;
 use super::handle::Tuning;
 use super::state_machine::stored_snapshot_last_log_id;
 use super::*;
-use crate::metadata::{BrokerInfo, MetadataImage, MetadataRecord, PartitionMeta, TopicMeta};
+use crate::metadata::{MetadataImage, MetadataRecord};
+use crate::test_support;
 
 /// Upper bound on any one test; the suite as a whole should stay well under 30 s.
 const TEST_TIMEOUT: Duration = Duration::from_secs(25);
@@ -151,29 +152,14 @@ async fn all_images_equal(nodes: &BTreeMap<i32, Quorum>, expected: &MetadataImag
 }
 
 fn broker(id: i32) -> MetadataRecord {
-    MetadataRecord::RegisterBroker(BrokerInfo {
-        id,
-        host: "localhost".into(),
-        port: 9092 + id,
-        rack: None,
-    })
+    MetadataRecord::RegisterBroker(test_support::broker(id))
 }
 
 fn topic(name: &str) -> MetadataRecord {
-    MetadataRecord::CreateTopic(TopicMeta {
-        name: name.into(),
-        id: uuid::Uuid::new_v4(),
-        partitions: vec![PartitionMeta {
-            index: 0,
-            replicas: vec![1, 2, 3],
-            isr: vec![1, 2, 3],
-            leader: 1,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        }],
-        configs: BTreeMap::new(),
-        internal: false,
-    })
+    MetadataRecord::CreateTopic(test_support::topic(
+        name,
+        test_support::partitions_led_by(&[1], &[1, 2, 3]),
+    ))
 }
 
 fn producer_ids(next: i64) -> MetadataRecord {

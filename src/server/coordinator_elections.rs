@@ -190,7 +190,8 @@ fn shard_of<T>(shards: &[T], partition: i32) -> Option<&T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{PartitionMeta, TopicMeta};
+    use crate::metadata::PartitionMeta;
+    use crate::test_support;
 
     fn led(pairs: &[(i32, i32)]) -> Led {
         pairs.iter().copied().collect()
@@ -220,28 +221,21 @@ mod tests {
     #[test]
     fn led_partitions_are_those_led_here_and_hosted() {
         let partition = |index, leader, leader_epoch| PartitionMeta {
-            index,
-            replicas: vec![1, 2],
-            isr: vec![1, 2],
-            leader,
             leader_epoch,
-            partition_epoch: 0,
+            ..test_support::partition(index, &[1, 2], &[1, 2], leader)
         };
-        let mut image = MetadataImage::default();
-        image.topics.insert(
-            "__consumer_offsets".into(),
-            TopicMeta {
-                name: "__consumer_offsets".into(),
-                id: Default::default(),
-                partitions: vec![
+        let image = test_support::image(
+            &[],
+            &[],
+            [test_support::topic(
+                "__consumer_offsets",
+                vec![
                     partition(0, 1, 3),
                     partition(1, 2, 0),
                     partition(2, 1, 0),
                     partition(3, -1, 2),
                 ],
-                configs: Default::default(),
-                internal: true,
-            },
+            )],
         );
         let all = led_partitions(&image, "__consumer_offsets", 1, |_| true);
         assert_eq!(all, led(&[(0, 3), (2, 0)]));

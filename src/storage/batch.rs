@@ -511,57 +511,7 @@ fn read_i64(buf: &[u8], at: usize) -> i64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    /// Encodes one v2 batch holding `values`, with record timestamps `timestamps` (one per
-    /// value) and offsets 0.. as a producer would send them.
-    pub(crate) fn encode_batch(values: &[&[u8]], timestamps: &[i64]) -> Bytes {
-        encode_batch_with(values, timestamps, Compression::None)
-    }
-
-    /// Like [`encode_batch`] with a chosen compression codec.
-    pub(crate) fn encode_batch_with(
-        values: &[&[u8]],
-        timestamps: &[i64],
-        compression: Compression,
-    ) -> Bytes {
-        let records: Vec<Record> = values
-            .iter()
-            .zip(timestamps)
-            .enumerate()
-            .map(|(i, (value, ts))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // The encoder starts a new batch whenever offset - sequence changes, so the
-                // sequence has to advance with the offset to keep the records in one batch.
-                sequence: i as i32,
-                timestamp: *ts,
-                key: Some(Bytes::from(format!("key-{i}"))),
-                value: Some(Bytes::copy_from_slice(value)),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .expect("encode batch");
-        buf.freeze()
-    }
+    use crate::test_support::encode_batch;
 
     #[test]
     fn parse_reads_every_header_field() {

@@ -8,8 +8,6 @@
 mod cleaning;
 mod producers;
 mod replication;
-#[cfg(test)]
-pub(crate) use transactions::tests as transaction_tests;
 mod transactions;
 
 use crate::runtime::clock::wall_clock_ms;
@@ -849,8 +847,8 @@ fn list_segment_base_offsets(dir: &Path) -> Result<Vec<i64>, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::tests::{encode_batch, encode_batch_with};
     use crate::storage::batch::{compute_crc, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, MAGIC_OFFSET};
+    use crate::test_support::{encode_batch, encode_batch_with};
     use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
     use std::fs::OpenOptions;
 
@@ -1587,7 +1585,7 @@ mod tests {
 
     #[test]
     fn compacted_log_refuses_records_without_keys() {
-        use crate::storage::records::tests::encode_keyed_batch;
+        use crate::test_support::encode_keyed_batch;
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig {
             compact: true,

@@ -337,12 +337,9 @@ fn write_varlong(out: &mut Vec<u8>, value: i64) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use kafka_protocol::indexmap::IndexMap;
+    use crate::test_support::encode_keyed_batch;
     use kafka_protocol::protocol::StrBytes;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
-    };
+    use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
     /// A batch whose records section is `section` (header fields beyond codec and length
     /// unset), for decompression tests.
@@ -387,49 +384,6 @@ pub(crate) mod tests {
         let claim = [0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0];
         let (batch, header) = batch_with_section(2, &claim);
         assert!(records_section(&batch, &header).is_err());
-    }
-
-    /// One record for [`encode_keyed_batch`]: key, value (None is a tombstone), timestamp.
-    pub(crate) type KeyedRecord<'a> = (Option<&'a str>, Option<&'a str>, i64);
-
-    /// Encodes one v2 batch of keyed records at offsets 0.., as a producer would send it.
-    pub(crate) fn encode_keyed_batch(
-        records: &[KeyedRecord<'_>],
-        compression: Compression,
-    ) -> Bytes {
-        let records: Vec<Record> = records
-            .iter()
-            .enumerate()
-            .map(|(i, (key, value, ts))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: *ts,
-                key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-                value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
-                headers: IndexMap::from([(
-                    StrBytes::from_static_str("h"),
-                    Some(Bytes::from(format!("header-{i}"))),
-                )]),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .expect("encode batch");
-        buf.freeze()
     }
 
     /// A parsed record as the tests compare it: offset, timestamp, key, has value.

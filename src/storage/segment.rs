@@ -976,7 +976,7 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::tests::encode_batch;
+    use crate::test_support::encode_batch;
 
     #[test]
     fn segment_file_names_are_twenty_digits() {

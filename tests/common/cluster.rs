@@ -1,164 +1,14 @@
 //! A 3-node (or larger) Troupe cluster of real processes on loopback, for the cluster tests:
-//! each node runs broker and controller voter (or broker only), with its own ports and data
-//! dir, and can be killed, stopped (SIGSTOP), resumed and restarted. Inter-node traffic can go
+//! each node (a `Broker` process) runs broker and controller voter (or broker only), with its
+//! own ports and data dir, and can be killed, stopped (SIGSTOP), resumed and restarted. Inter-node traffic can go
 //! through `Proxy`s the test controls, to cut the network between nodes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::free_port;
 use super::proxy::Proxy;
-
-pub struct Node {
-    pub id: i32,
-    pub kafka_port: u16,
-    pub http_port: u16,
-    pub controller_port: u16,
-    pub data_dir: PathBuf,
-    pub voter: bool,
-    args: Vec<String>,
-    child: Option<Child>,
-}
-
-impl Node {
-    pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.kafka_port)
-    }
-
-    pub fn http_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.http_port, path)
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.data_dir.with_extension("log")
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_troupe"))
-            .arg("serve")
-            .args(&self.args)
-            .env("RUST_LOG", "info,openraft=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start troupe");
-        self.child = Some(child);
-    }
-
-    pub fn is_ready(&mut self) -> bool {
-        if let Some(child) = self.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "node {} exited early with {status}:\n{}",
-                    self.id,
-                    self.log_text()
-                );
-            }
-        }
-        reqwest::blocking::Client::new()
-            .get(self.http_url("/readyz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-    }
-
-    pub fn wait_ready(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.is_ready() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "node {} not ready after {timeout:?}:\n{}",
-            self.id,
-            self.log_text()
-        );
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
-    }
-
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM (controlled shutdown) and wait for the exit code.
-    pub fn terminate(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        // SAFETY: a signal to our own child.
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = c.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("node {} did not exit within 60 s of SIGTERM", self.id);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn sigstop(&self) {
-        // SAFETY: a signal to our own child.
-        unsafe {
-            libc::kill(self.pid(), libc::SIGSTOP);
-        }
-    }
-
-    pub fn sigcont(&self) {
-        // SAFETY: a signal to our own child.
-        unsafe {
-            libc::kill(self.pid(), libc::SIGCONT);
-        }
-    }
-
-    /// Starts again on the same data dir and ports, and waits until ready.
-    pub fn start_again(&mut self) {
-        assert!(self.child.is_none());
-        self.spawn();
-        self.wait_ready(Duration::from_secs(60));
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A stopped process ignores SIGKILL until continued on some kernels' views; wake it.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGCONT);
-            }
-        }
-        self.kill9();
-        if std::env::var_os("TROUPE_KEEP_LOGS").is_none() {
-            let _ = std::fs::remove_file(self.log_path());
-        }
-    }
-}
+use super::Broker;
 
 /// Options of a test cluster.
 pub struct ClusterSpec {
@@ -187,7 +37,7 @@ impl Default for ClusterSpec {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub struct Cluster {
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Broker>,
     /// (from, to) → the proxy `from` uses to reach `to`'s controller port and Kafka port.
     pub proxies: BTreeMap<(i32, i32), (Proxy, Proxy)>,
     _tmp: tempfile::TempDir,
@@ -293,16 +143,15 @@ impl Cluster {
                 args.push("--override".into());
                 args.push(format!("{k}={v}"));
             }
-            let mut node = Node {
-                id: *id,
-                kafka_port: kafka_ports[id],
+            let mut node = Broker::cluster_node(
+                *id,
+                kafka_ports[id],
                 http_port,
-                controller_port: controller_ports[id],
+                controller_ports[id],
                 data_dir,
                 voter,
                 args,
-                child: None,
-            };
+            );
             node.spawn();
             nodes.push(node);
         }
@@ -318,7 +167,7 @@ impl Cluster {
         cluster
     }
 
-    pub fn node(&mut self, id: i32) -> &mut Node {
+    pub fn node(&mut self, id: i32) -> &mut Broker {
         self.nodes.iter_mut().find(|n| n.id == id).expect("node id")
     }
 

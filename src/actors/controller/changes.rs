@@ -739,3 +739,6 @@ fn apply_decision(state: &mut PartitionMeta, d: &PartitionChangeDecision) {
     state.leader_epoch = d.leader_epoch;
     state.partition_epoch = d.partition_epoch;
 }
+
+#[cfg(test)]
+mod tests;

@@ -1124,7 +1124,7 @@ impl Handler<InjectPanic> for PartitionReplica {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::log::transaction_tests::Producer;
+    use crate::test_support::Producer;
 
     const WAIT: Duration = Duration::from_millis(100);
 
@@ -1155,14 +1155,7 @@ mod tests {
         );
         let addr = replica.start();
         addr.do_send(BecomeLeaderOrFollower {
-            state: PartitionMeta {
-                index: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            },
+            state: crate::test_support::partition(0, &[1], &[1], 1),
         });
         (addr, rx)
     }

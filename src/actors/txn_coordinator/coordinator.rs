@@ -822,3 +822,6 @@ impl PartitionLoader for TxnCoordinator {
         TxnCoordinator::apply_loaded(self, ctx, partition, entries)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -354,48 +354,15 @@ pub fn is_retriable(e: &BrokerError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{BrokerInfo, PartitionMeta, TopicMeta};
+    use crate::test_support::{self, partitions_led_by, topic};
     use kafka_protocol::messages::write_txn_markers_response::{
         WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
     };
 
+    /// Brokers 1 to 3 (3 fenced); `t`'s partitions led by 1, 2, 3 and no one.
     fn image() -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in [1, 2, 3] {
-            image.brokers.insert(
-                id,
-                BrokerInfo {
-                    id,
-                    host: format!("b{id}"),
-                    port: 9000 + id,
-                    rack: None,
-                },
-            );
-        }
-        image.fenced_brokers.insert(3);
-        let partitions = [1, 2, 3, -1]
-            .iter()
-            .enumerate()
-            .map(|(i, &leader)| PartitionMeta {
-                index: i as i32,
-                replicas: vec![1, 2, 3],
-                isr: vec![1, 2, 3],
-                leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            })
-            .collect();
-        image.topics.insert(
-            "t".into(),
-            TopicMeta {
-                name: "t".into(),
-                id: Default::default(),
-                partitions,
-                configs: Default::default(),
-                internal: false,
-            },
-        );
-        image
+        let partitions = partitions_led_by(&[1, 2, 3, -1], &[1, 2, 3]);
+        test_support::image(&[1, 2, 3], &[3], [topic("t", partitions)])
     }
 
     #[test]

@@ -102,45 +102,12 @@ fn coordinator(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{PartitionMeta, TopicMeta};
+    use crate::test_support::{self, partitions_led_by, topic};
 
+    /// Brokers 1 and 2 (2 fenced); the offsets topic's partitions led by `leaders`.
     fn image(leaders: &[i32]) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in [1, 2] {
-            image.brokers.insert(
-                id,
-                BrokerInfo {
-                    id,
-                    host: format!("broker{id}"),
-                    port: 9090 + id,
-                    rack: None,
-                },
-            );
-        }
-        image.fenced_brokers.insert(2);
-        let partitions = leaders
-            .iter()
-            .enumerate()
-            .map(|(i, &leader)| PartitionMeta {
-                index: i as i32,
-                replicas: vec![1, 2, 3],
-                isr: vec![1, 2, 3],
-                leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            })
-            .collect();
-        image.topics.insert(
-            OFFSETS_TOPIC.into(),
-            TopicMeta {
-                name: OFFSETS_TOPIC.into(),
-                id: Default::default(),
-                partitions,
-                configs: Default::default(),
-                internal: true,
-            },
-        );
-        image
+        let partitions = partitions_led_by(leaders, &[1, 2, 3]);
+        test_support::image(&[1, 2], &[2], [topic(OFFSETS_TOPIC, partitions)])
     }
 
     #[test]

@@ -307,7 +307,7 @@ mod tests {
     use crate::storage::batch::{self, BatchHeader};
     use crate::storage::cleaner::{clean, CleanerConfig, CleanerStats};
     use crate::storage::log::LogConfig;
-    use crate::storage::records::tests::encode_keyed_batch;
+    use crate::test_support::{encode_keyed_batch, keyed, BatchBuilder};
 
     const NOW: i64 = 1_700_000_000_000;
     const ROOMY_MAP: usize = 1 << 20;
@@ -945,22 +945,16 @@ mod tests {
         let mut h = Harness::new(config);
         h.put(&[("a", Some("a1")), ("b", Some("b1"))]);
         // A transaction (which, for all the log knows, was aborted) overwrites a and deletes b.
-        let mut txn = encode_keyed_batch(
+        let txn = keyed(
+            BatchBuilder::idempotent(9, 0, 0).transactional(true),
             &[
                 (Some("a"), Some("a2"), NOW - 5000),
                 (Some("b"), None, NOW - 5000),
             ],
-            Compression::None,
         )
-        .to_vec();
-        let mut header = BatchHeader::parse(&txn).unwrap();
-        header.attributes |= 0x10;
-        header.producer_id = 9;
-        header.producer_epoch = 0;
-        header.write_to(&mut txn);
-        batch::write_crc(&mut txn);
+        .build();
         assert!(BatchHeader::parse(&txn).unwrap().is_transactional());
-        h.log.append(Bytes::from(txn), NOW).unwrap();
+        h.log.append(txn, NOW).unwrap();
         // Decided (an open transaction would hold the cleaner back), but the cleaner does not
         // read markers yet.
         h.log.append_txn_marker(9, 0, 0, false, NOW).unwrap();

@@ -278,44 +278,21 @@ impl Log {
 mod tests {
     use super::*;
     use crate::storage::LogConfig;
+    use crate::test_support::BatchBuilder;
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::Compression;
 
     const NOW: i64 = 1_700_000_000_000;
     const PID: i64 = 4242;
 
     /// A batch of `count` records from producer `PID` at `epoch`, sequences from `first_seq`.
     fn idempotent_batch(epoch: i16, first_seq: i32, count: i32) -> Bytes {
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: PID,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i64::from(i),
-                sequence: first_seq + i,
-                timestamp: NOW,
-                key: None,
-                value: Some(Bytes::from(format!("seq-{}", first_seq + i))),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::Lz4,
-            },
-        )
-        .unwrap();
-        buf.freeze()
+        (first_seq..first_seq + count)
+            .fold(
+                BatchBuilder::idempotent(PID, epoch, first_seq).compression(Compression::Lz4),
+                |b, seq| b.record(None, Some(Bytes::from(format!("seq-{seq}"))), NOW),
+            )
+            .build()
     }
 
     fn config() -> LogConfig {

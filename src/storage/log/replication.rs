@@ -437,12 +437,12 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::storage::batch::tests::encode_batch;
     use crate::storage::batch::{compute_crc, write_base_offset};
     use crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT_FILE;
-    use crate::storage::log::transaction_tests::Producer;
     use crate::storage::segment;
     use crate::storage::LogConfig;
+    use crate::test_support::encode_batch;
+    use crate::test_support::Producer;
 
     const NOW: i64 = 1_700_000_000_000;
 

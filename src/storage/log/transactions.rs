@@ -131,68 +131,16 @@ pub(crate) mod tests {
     use std::fs;
     use std::path::Path;
 
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
     use super::*;
     use crate::storage::cleaner::{clean, CleanerConfig};
     use crate::storage::producer_state::ProducerStateError;
     use crate::storage::segment;
     use crate::storage::LogConfig;
+    use crate::test_support::Producer;
 
     const NOW: i64 = 1_700_000_000_000;
 
-    /// An idempotent (and maybe transactional) producer, tracking its next sequence.
-    pub(crate) struct Producer {
-        pub(crate) id: i64,
-        pub(crate) epoch: i16,
-        next_seq: i32,
-    }
-
     impl Producer {
-        pub(crate) fn new(id: i64) -> Producer {
-            Producer {
-                id,
-                epoch: 0,
-                next_seq: 0,
-            }
-        }
-
-        /// A batch of `count` keyed records ("k0", "k1", … by sequence).
-        pub(crate) fn batch(&mut self, count: i32, transactional: bool) -> Bytes {
-            let records: Vec<Record> = (0..count)
-                .map(|i| Record {
-                    transactional,
-                    control: false,
-                    delete_horizon: false,
-                    partition_leader_epoch: 0,
-                    producer_id: self.id,
-                    producer_epoch: self.epoch,
-                    timestamp_type: TimestampType::Creation,
-                    offset: i64::from(i),
-                    sequence: self.next_seq + i,
-                    timestamp: NOW,
-                    key: Some(Bytes::from(format!("k{}", (self.next_seq + i) % 4))),
-                    value: Some(Bytes::from(format!("p{}-{}", self.id, self.next_seq + i))),
-                    headers: Default::default(),
-                })
-                .collect();
-            self.next_seq += count;
-            let mut buf = BytesMut::new();
-            RecordBatchEncoder::encode(
-                &mut buf,
-                records.iter(),
-                &RecordEncodeOptions {
-                    version: 2,
-                    compression: Compression::None,
-                },
-            )
-            .unwrap();
-            buf.freeze()
-        }
-
         /// Appends `count` records, in its transaction when `transactional`; the first offset.
         fn send(&mut self, log: &mut Log, count: i32, transactional: bool) -> i64 {
             let batch = self.batch(count, transactional);
