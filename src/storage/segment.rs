@@ -21,6 +21,7 @@ use bytes::Bytes;
 use super::batch::{self, BatchHeader, ValidatedBatch, ATTRIBUTES_OFFSET, RECORD_BATCH_OVERHEAD};
 use super::error::StorageError;
 use super::index::{IndexCapacity, IndexLoad, OffsetIndex, TimeIndex, NO_TIMESTAMP};
+use super::remove_if_exists;
 use super::txn_index::TransactionIndex;
 
 /// Suffix of a segment's record file.
@@ -963,13 +964,6 @@ fn open_txn_index(dir: &Path, base_offset: i64) -> io::Result<(TransactionIndex,
             index.reset()?;
             Ok((index, true))
         }
-    }
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }
 

@@ -38,6 +38,7 @@ use crate::storage::cleaner::{
     self, CleanableSnapshot, CleanedGroup, CleanedLog, InstallOutcome, SegmentSnapshot,
 };
 use crate::storage::error::StorageError;
+use crate::storage::remove_if_exists;
 use crate::storage::segment::{self, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX};
 
 impl Log {
@@ -287,13 +288,6 @@ fn file_names(dir: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(names)
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
