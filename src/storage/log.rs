@@ -750,7 +750,8 @@ mod tests {
         encode_batch(&[value.as_bytes()], &[ts])
     }
 
-    fn concat(batches: &[Bytes]) -> Bytes {
+    /// The batches one after another in one buffer.
+    pub(super) fn concat(batches: &[Bytes]) -> Bytes {
         let mut all = BytesMut::new();
         for b in batches {
             all.extend_from_slice(b);
@@ -759,7 +760,7 @@ mod tests {
     }
 
     /// Every record from `offset` to the end, decoded.
-    fn read_records(log: &Log, offset: i64) -> Vec<Record> {
+    pub(super) fn read_records(log: &Log, offset: i64) -> Vec<Record> {
         let result = log.read(offset, usize::MAX, i64::MAX, true).unwrap();
         let mut records = Vec::new();
         for slice in result.slices {

@@ -295,11 +295,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use bytes::Bytes;
-    use kafka_protocol::records::{Compression, RecordBatchDecoder};
+    use kafka_protocol::records::Compression;
 
     use super::*;
     use crate::storage::batch::{self, BatchHeader};
     use crate::storage::cleaner::{clean, CleanerConfig, CleanerStats};
+    use crate::storage::log::tests::read_records;
     use crate::storage::log::LogConfig;
     use crate::storage::records::tests::encode_keyed_batch;
 
@@ -481,22 +482,18 @@ mod tests {
     }
 
     fn records_from(log: &Log, offset: i64) -> Vec<Seen> {
-        let result = log.read(offset, usize::MAX, i64::MAX, true).unwrap();
-        let mut records = Vec::new();
-        for slice in result.slices {
-            let mut bytes = slice.read_bytes().unwrap();
-            for set in RecordBatchDecoder::decode_all(&mut bytes).unwrap() {
-                for record in set.records.into_iter().filter(|r| r.offset >= offset) {
-                    let text = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
-                    records.push((
-                        record.offset,
-                        text(record.key.unwrap()),
-                        record.value.map(text),
-                    ));
-                }
-            }
-        }
-        records
+        let text = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
+        read_records(log, offset)
+            .into_iter()
+            .filter(|r| r.offset >= offset)
+            .map(|record| {
+                (
+                    record.offset,
+                    text(record.key.unwrap()),
+                    record.value.map(text),
+                )
+            })
+            .collect()
     }
 
     /// Headers of every batch in the log, in order.

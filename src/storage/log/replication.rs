@@ -434,12 +434,11 @@ fn record_replicated_batches(
 mod tests {
     use std::fs;
 
-    use bytes::BytesMut;
-
     use super::*;
     use crate::storage::batch::tests::encode_batch;
     use crate::storage::batch::{compute_crc, write_base_offset};
     use crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT_FILE;
+    use crate::storage::log::tests::concat;
     use crate::storage::log::transaction_tests::Producer;
     use crate::storage::segment;
     use crate::storage::LogConfig;
@@ -476,14 +475,6 @@ mod tests {
 
     fn single(value: &str) -> Bytes {
         encode_batch(&[value.as_bytes()], &[NOW])
-    }
-
-    fn concat(batches: &[Bytes]) -> Bytes {
-        let mut all = BytesMut::new();
-        for b in batches {
-            all.extend_from_slice(b);
-        }
-        all.freeze()
     }
 
     /// The log's stored batches from `offset` on, as one buffer.
