@@ -731,9 +731,9 @@ mod tests {
     use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
     use std::fs::OpenOptions;
 
-    const NOW: i64 = 1_700_000_000_000;
+    pub(super) const NOW: i64 = 1_700_000_000_000;
 
-    fn small_config() -> LogConfig {
+    pub(super) fn small_config() -> LogConfig {
         LogConfig {
             index_interval_bytes: 128,
             segment_index_bytes: 4096,

@@ -438,20 +438,16 @@ mod tests {
     use crate::storage::batch::tests::encode_batch;
     use crate::storage::batch::{compute_crc, write_base_offset};
     use crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT_FILE;
-    use crate::storage::log::tests::concat;
+    use crate::storage::log::tests::{concat, small_config, NOW};
     use crate::storage::log::transaction_tests::Producer;
     use crate::storage::segment;
     use crate::storage::LogConfig;
 
-    const NOW: i64 = 1_700_000_000_000;
-
-    /// Small segments, so a few batches span several of them.
+    /// The log tests' small indexes, and small segments, so a few batches span several of them.
     fn config() -> LogConfig {
         LogConfig {
             segment_bytes: 300,
-            index_interval_bytes: 128,
-            segment_index_bytes: 4096,
-            ..LogConfig::default()
+            ..small_config()
         }
     }
 
