@@ -567,6 +567,18 @@ mod tests {
         }
     }
 
+    /// Entries `indexes` of `term`.
+    fn entries(term: u64, indexes: std::ops::Range<u64>) -> Vec<Entry> {
+        indexes.map(|i| entry(term, i)).collect()
+    }
+
+    /// Opens a store in `dir` and appends entries `0..n` of term 1 to it.
+    async fn open_with(dir: &Path, n: u64) -> (LogStore, WriterThread) {
+        let (mut store, thread) = LogStore::open(dir).unwrap();
+        store.blocking_append(entries(1, 0..n)).await.unwrap();
+        (store, thread)
+    }
+
     async fn open(dir: &Path) -> LogStore {
         let (store, _thread) = LogStore::open(dir).unwrap();
         store
@@ -589,11 +601,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn torn_tail_is_truncated_and_appends_continue() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..3).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (store, thread) = open_with(dir.path(), 3).await;
         close(store, thread);
         let intact = log_len(dir.path());
 
@@ -609,10 +617,7 @@ mod tests {
 
         let (mut store, thread) = LogStore::open(dir.path()).unwrap();
         assert_eq!(log_len(dir.path()), intact, "torn tail cut at open");
-        assert_eq!(
-            all(&mut store).await,
-            (0..3).map(|i| entry(1, i)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&mut store).await, entries(1, 0..3));
         store.blocking_append([entry(2, 3)]).await.unwrap();
         close(store, thread);
 
@@ -625,11 +630,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn checksum_mismatch_in_last_frame_drops_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..3).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (store, thread) = open_with(dir.path(), 3).await;
         close(store, thread);
 
         // Flip a byte inside the last entry's payload.
@@ -640,10 +641,7 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
 
         let mut store = open(dir.path()).await;
-        assert_eq!(
-            all(&mut store).await,
-            (0..2).map(|i| entry(1, i)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&mut store).await, entries(1, 0..2));
         let state = store.get_log_state().await.unwrap();
         assert_eq!(state.last_log_id, Some(log_id(1, 1)));
     }
@@ -651,11 +649,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conflicting_entries_are_truncated_durably() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..6).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (mut store, thread) = open_with(dir.path(), 6).await;
         // A new leader's log disagrees from index 3 on.
         store.truncate(log_id(1, 3)).await.unwrap();
         assert_eq!(all(&mut store).await.len(), 3);
@@ -686,18 +680,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn purge_rewrites_the_file_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..10).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (mut store, thread) = open_with(dir.path(), 10).await;
         let before = log_len(dir.path());
         store.purge(log_id(1, 4)).await.unwrap();
         assert!(log_len(dir.path()) < before, "purged frames leave the file");
-        assert_eq!(
-            all(&mut store).await,
-            (5..10).map(|i| entry(1, i)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&mut store).await, entries(1, 5..10));
         // Appends after the rewrite go to the new file, and truncation offsets are right.
         store.blocking_append([entry(1, 10)]).await.unwrap();
         store.truncate(log_id(1, 8)).await.unwrap();
@@ -727,30 +714,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn crash_between_purge_point_and_rewrite_is_repaired() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..5).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (store, thread) = open_with(dir.path(), 5).await;
         close(store, thread);
         // The purge point is recorded but the log file still holds the purged entries.
         durable::replace_file(dir.path(), PURGED_FILE, &to_json(&log_id(1, 2)).unwrap()).unwrap();
 
         let mut store = open(dir.path()).await;
-        assert_eq!(
-            all(&mut store).await,
-            (3..5).map(|i| entry(1, i)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&mut store).await, entries(1, 3..5));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn vote_and_committed_persist() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, thread) = LogStore::open(dir.path()).unwrap();
-        store
-            .blocking_append((0..3).map(|i| entry(1, i)))
-            .await
-            .unwrap();
+        let (mut store, thread) = open_with(dir.path(), 3).await;
         let vote = Vote::new_committed(3, 2);
         store.save_vote(&vote).await.unwrap();
         store.save_committed(Some(log_id(1, 2))).await.unwrap();

@@ -29,6 +29,21 @@ fn init_tracing() {
         .try_init();
 }
 
+/// Runs one test with tracing set up, failing it if it takes longer than `TEST_TIMEOUT`.
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    init_tracing();
+    timeout(TEST_TIMEOUT, test).await.expect("test timed out");
+}
+
+/// Forwards `message` from `node` and returns the handler's reply as text.
+async fn forwarded(node: &Quorum, message: &str) -> String {
+    let reply = node
+        .forward(message.as_bytes().to_vec(), FORWARD_TIMEOUT)
+        .await
+        .unwrap();
+    String::from_utf8(reply).unwrap()
+}
+
 /// A listener on a port the OS picked. The test keeps it open until the node that uses the
 /// port starts, so no other node (of this or a concurrent test) is handed the same port.
 fn reserve_port() -> std::net::TcpListener {
@@ -170,8 +185,7 @@ fn producer_ids(next: i64) -> MetadataRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_replicate_and_forward() {
-    init_tracing();
-    timeout(TEST_TIMEOUT, async {
+    bounded(async {
         let cluster = Cluster::new(&[1, 2, 3], &[], Tuning::default());
         let nodes = cluster.start_voters().await;
         let leader = agreed_leader(&nodes).await;
@@ -196,20 +210,12 @@ async fn three_voters_elect_replicate_and_forward() {
         );
         assert_eq!(*nodes[&follower].leader_watch().borrow(), Some(leader));
 
-        let reply = nodes[&follower]
-            .forward(b"ping".to_vec(), FORWARD_TIMEOUT)
-            .await
-            .unwrap();
         assert_eq!(
-            String::from_utf8(reply).unwrap(),
+            forwarded(&nodes[&follower], "ping").await,
             format!("{leader} handled ping from {follower}")
         );
-        let reply = nodes[&leader]
-            .forward(b"local".to_vec(), FORWARD_TIMEOUT)
-            .await
-            .unwrap();
         assert_eq!(
-            String::from_utf8(reply).unwrap(),
+            forwarded(&nodes[&leader], "local").await,
             format!("{leader} handled local from {leader}")
         );
 
@@ -222,25 +228,19 @@ async fn three_voters_elect_replicate_and_forward() {
             let mut buf = [0u8; 16];
             assert_eq!(conn.read(&mut buf).await.unwrap(), 0, "connection closed");
         }
-        let reply = nodes[&follower]
-            .forward(b"still".to_vec(), FORWARD_TIMEOUT)
-            .await
-            .unwrap();
         assert_eq!(
-            String::from_utf8(reply).unwrap(),
+            forwarded(&nodes[&follower], "still").await,
             format!("{leader} handled still from {follower}")
         );
 
         shutdown_all(&nodes).await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_loss_elects_a_new_leader_and_writes_continue() {
-    init_tracing();
-    timeout(TEST_TIMEOUT, async {
+    bounded(async {
         let cluster = Cluster::new(&[1, 2, 3], &[], Tuning::default());
         let mut nodes = cluster.start_voters().await;
         let old = agreed_leader(&nodes).await;
@@ -261,25 +261,19 @@ async fn leader_loss_elects_a_new_leader_and_writes_continue() {
         all_images_equal(&nodes, &image).await;
 
         let other = *nodes.keys().find(|id| **id != new).unwrap();
-        let reply = nodes[&other]
-            .forward(b"after".to_vec(), FORWARD_TIMEOUT)
-            .await
-            .unwrap();
         assert_eq!(
-            String::from_utf8(reply).unwrap(),
+            forwarded(&nodes[&other], "after").await,
             format!("{new} handled after from {other}")
         );
 
         shutdown_all(&nodes).await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_restores_the_image_from_snapshot_and_log() {
-    init_tracing();
-    timeout(TEST_TIMEOUT, async {
+    bounded(async {
         let tuning = Tuning {
             snapshot_every: 5,
             logs_kept_after_snapshot: 2,
@@ -335,14 +329,12 @@ async fn restart_restores_the_image_from_snapshot_and_log() {
         all_images_equal(&nodes, &image).await;
         shutdown_all(&nodes).await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observer_joins_as_learner_and_receives_updates() {
-    init_tracing();
-    timeout(TEST_TIMEOUT, async {
+    bounded(async {
         // The voter's log is purged behind its snapshots, so the observer must be brought up
         // to date with an InstallSnapshot before it gets entries.
         let tuning = Tuning {
@@ -397,18 +389,13 @@ async fn observer_joins_as_learner_and_receives_updates() {
             observer.write(vec![broker(7)]).await,
             Err(QuorumError::NotLeader { leader: Some(1) })
         );
-        let reply = observer
-            .forward(b"hi".to_vec(), FORWARD_TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(String::from_utf8(reply).unwrap(), "1 handled hi from 7");
+        assert_eq!(forwarded(&observer, "hi").await, "1 handled hi from 7");
         observer.join_as_observer().await.unwrap();
 
         observer.shutdown().await;
         voter.shutdown().await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// The CreateTopic record as applied (its uuid was generated by the writer).

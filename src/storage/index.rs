@@ -10,6 +10,7 @@
 
 use std::fs::OpenOptions;
 use std::io;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -267,29 +268,40 @@ fn relative_offset(base_offset: i64, offset: i64) -> Option<u32> {
         .and_then(|delta| u32::try_from(delta).ok())
 }
 
-/// An `.index` entry: a batch's offset and the file position the batch starts at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OffsetPosition {
-    pub offset: i64,
-    pub position: u32,
+/// An entry of a segment index as the file stores it: `SIZE` big-endian bytes, its offset
+/// relative to the segment's base offset.
+pub trait IndexEntry: Copy {
+    /// Bytes one entry takes in the file.
+    const SIZE: usize;
+    /// Reads an entry of the segment starting at `base_offset` from its `SIZE` bytes.
+    fn decode(base_offset: i64, raw: &[u8]) -> Self;
+    /// What stands for "no entry": the start of the segment starting at `base_offset`.
+    fn segment_start(base_offset: i64) -> Self;
 }
 
-/// Maps offsets to positions in the segment's `.log` file, one entry every
-/// `index_interval_bytes` of appended batches.
-pub struct OffsetIndex {
+/// The sparse index of one segment, of entries `E`: [`OffsetIndex`] or [`TimeIndex`]. What the
+/// two share (the file, its life from open to release, reading an entry) is written once here;
+/// what each records and looks up is in its own impl block.
+pub struct SegmentIndex<E> {
     base_offset: i64,
     file: IndexFile,
+    entry: PhantomData<E>,
 }
 
-impl OffsetIndex {
-    /// Opens or creates the `.index` file of the segment starting at `base_offset`.
+impl<E: IndexEntry> SegmentIndex<E> {
+    /// Opens or creates the index file of the segment starting at `base_offset`.
     pub fn open(
         path: &Path,
         base_offset: i64,
         capacity: IndexCapacity,
-    ) -> io::Result<(OffsetIndex, IndexLoad)> {
-        let (file, load) = IndexFile::open(path, OFFSET_INDEX_ENTRY_SIZE, capacity)?;
-        Ok((OffsetIndex { base_offset, file }, load))
+    ) -> io::Result<(SegmentIndex<E>, IndexLoad)> {
+        let (file, load) = IndexFile::open(path, E::SIZE, capacity)?;
+        let index = SegmentIndex {
+            base_offset,
+            file,
+            entry: PhantomData,
+        };
+        Ok((index, load))
     }
 
     pub fn path(&self) -> &Path {
@@ -300,32 +312,80 @@ impl OffsetIndex {
         self.file.entries
     }
 
-    /// True when no further entry fits; the log rolls the segment rather than go unindexed.
-    pub fn is_full(&self) -> bool {
-        self.file.entries >= self.file.max_entries()
+    fn entry(&self, n: usize) -> E {
+        E::decode(self.base_offset, self.file.entry(n))
     }
 
-    fn entry(&self, n: usize) -> OffsetPosition {
-        let raw = self.file.entry(n);
+    /// Entry `n` if there is one, else the segment's start.
+    fn entry_or_start(&self, n: Option<usize>) -> E {
+        n.map(|n| self.entry(n))
+            .unwrap_or_else(|| E::segment_start(self.base_offset))
+    }
+
+    /// The last entry, or the segment's start when there is none.
+    pub fn last_entry(&self) -> E {
+        self.entry_or_start(self.file.readable_entries().checked_sub(1))
+    }
+
+    /// Empties the index before it is rebuilt from the log.
+    pub fn reset(&mut self) {
+        self.file.reset();
+    }
+
+    /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
+    pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
+        self.file.resize(capacity)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Syncs and unmaps the file until the next lookup maps it again (a sealed segment).
+    pub fn release(&mut self) -> io::Result<()> {
+        self.file.release()
+    }
+
+    /// Whether the file is mapped right now.
+    pub fn is_mapped(&self) -> bool {
+        self.file.map.get().is_some_and(Option::is_some)
+    }
+}
+
+/// An `.index` entry: a batch's offset and the file position the batch starts at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetPosition {
+    pub offset: i64,
+    pub position: u32,
+}
+
+impl IndexEntry for OffsetPosition {
+    const SIZE: usize = OFFSET_INDEX_ENTRY_SIZE;
+
+    fn decode(base_offset: i64, raw: &[u8]) -> OffsetPosition {
         OffsetPosition {
-            offset: self.base_offset + i64::from(be_u32(raw, 0)),
+            offset: base_offset + i64::from(be_u32(raw, 0)),
             position: be_u32(raw, 4),
         }
     }
 
-    /// The last entry, or (base offset, 0) when there is none.
-    pub fn last_entry(&self) -> OffsetPosition {
-        match self.file.readable_entries().checked_sub(1) {
-            Some(last) => self.entry(last),
-            None => self.start_of_segment(),
-        }
-    }
-
-    fn start_of_segment(&self) -> OffsetPosition {
+    /// (base offset, 0).
+    fn segment_start(base_offset: i64) -> OffsetPosition {
         OffsetPosition {
-            offset: self.base_offset,
+            offset: base_offset,
             position: 0,
         }
+    }
+}
+
+/// Maps offsets to positions in the segment's `.log` file, one entry every
+/// `index_interval_bytes` of appended batches.
+pub type OffsetIndex = SegmentIndex<OffsetPosition>;
+
+impl OffsetIndex {
+    /// True when no further entry fits; the log rolls the segment rather than go unindexed.
+    pub fn is_full(&self) -> bool {
+        self.file.entries >= self.file.max_entries()
     }
 
     /// Records that the batch holding `offset` starts at `position`. Skipped (returns false)
@@ -351,10 +411,10 @@ impl OffsetIndex {
     /// start scanning for the batch that contains `target_offset`.
     pub fn lookup(&self, target_offset: i64) -> OffsetPosition {
         let base = self.base_offset;
-        self.file
-            .largest_lower_bound(target_offset, |raw| base + i64::from(be_u32(raw, 0)))
-            .map(|n| self.entry(n))
-            .unwrap_or_else(|| self.start_of_segment())
+        self.entry_or_start(
+            self.file
+                .largest_lower_bound(target_offset, |raw| base + i64::from(be_u32(raw, 0))),
+        )
     }
 
     /// The last entry whose batch starts at or before `max_position` and ends below
@@ -393,35 +453,11 @@ impl OffsetIndex {
         Ok(())
     }
 
-    /// Empties the index before it is rebuilt from the log.
-    pub fn reset(&mut self) {
-        self.file.reset();
-    }
-
     /// Drops entries from the first one at or past `position` (the log was cut there).
     pub fn truncate_to_position(&mut self, position: u64) {
         while self.file.entries > 0 && u64::from(self.last_entry().position) >= position {
             self.file.entries -= 1;
         }
-    }
-
-    /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
-    pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
-        self.file.resize(capacity)
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    /// Syncs and unmaps the file until the next lookup maps it again (a sealed segment).
-    pub fn release(&mut self) -> io::Result<()> {
-        self.file.release()
-    }
-
-    /// Whether the file is mapped right now.
-    pub fn is_mapped(&self) -> bool {
-        self.file.map.get().is_some_and(Option::is_some)
     }
 }
 
@@ -433,56 +469,35 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
-/// Maps timestamps to offsets. Timestamps only rise from entry to entry, so a binary search
-/// finds the place to start scanning for the first batch at or after a given time.
-pub struct TimeIndex {
-    base_offset: i64,
-    file: IndexFile,
+impl IndexEntry for TimestampOffset {
+    const SIZE: usize = TIME_INDEX_ENTRY_SIZE;
+
+    fn decode(base_offset: i64, raw: &[u8]) -> TimestampOffset {
+        TimestampOffset {
+            timestamp: be_i64(raw, 0),
+            offset: base_offset + i64::from(be_u32(raw, 8)),
+        }
+    }
+
+    /// (NO_TIMESTAMP, base offset).
+    fn segment_start(base_offset: i64) -> TimestampOffset {
+        TimestampOffset {
+            timestamp: NO_TIMESTAMP,
+            offset: base_offset,
+        }
+    }
 }
 
+/// Maps timestamps to offsets. Timestamps only rise from entry to entry, so a binary search
+/// finds the place to start scanning for the first batch at or after a given time.
+pub type TimeIndex = SegmentIndex<TimestampOffset>;
+
 impl TimeIndex {
-    /// Opens or creates the `.timeindex` file of the segment starting at `base_offset`.
-    pub fn open(
-        path: &Path,
-        base_offset: i64,
-        capacity: IndexCapacity,
-    ) -> io::Result<(TimeIndex, IndexLoad)> {
-        let (file, load) = IndexFile::open(path, TIME_INDEX_ENTRY_SIZE, capacity)?;
-        Ok((TimeIndex { base_offset, file }, load))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.file.path
-    }
-
-    pub fn entries(&self) -> usize {
-        self.file.entries
-    }
-
     /// True when only the slot kept for the segment's final entry is left. That last slot is
     /// reserved so that rolling can always record the segment's largest timestamp, which
     /// retention needs after a restart.
     pub fn is_full(&self) -> bool {
         self.file.entries + 1 >= self.file.max_entries()
-    }
-
-    fn entry(&self, n: usize) -> TimestampOffset {
-        let raw = self.file.entry(n);
-        TimestampOffset {
-            timestamp: be_i64(raw, 0),
-            offset: self.base_offset + i64::from(be_u32(raw, 8)),
-        }
-    }
-
-    /// The last entry, or (NO_TIMESTAMP, base offset) when there is none.
-    pub fn last_entry(&self) -> TimestampOffset {
-        match self.file.readable_entries().checked_sub(1) {
-            Some(last) => self.entry(last),
-            None => TimestampOffset {
-                timestamp: NO_TIMESTAMP,
-                offset: self.base_offset,
-            },
-        }
     }
 
     /// Appends (timestamp, offset) if the timestamp is larger than the last entry's. Regular
@@ -508,13 +523,10 @@ impl TimeIndex {
     /// Every batch before that entry's offset has a max timestamp below the entry's, so the
     /// first batch reaching `timestamp` is at or after it.
     pub fn lookup(&self, timestamp: i64) -> TimestampOffset {
-        self.file
-            .largest_lower_bound(timestamp, |raw| be_i64(raw, 0))
-            .map(|n| self.entry(n))
-            .unwrap_or(TimestampOffset {
-                timestamp: NO_TIMESTAMP,
-                offset: self.base_offset,
-            })
+        self.entry_or_start(
+            self.file
+                .largest_lower_bound(timestamp, |raw| be_i64(raw, 0)),
+        )
     }
 
     /// Checks the last entry refers to an offset below `next_offset` (the segment's end) and
@@ -540,36 +552,12 @@ impl TimeIndex {
         Ok(())
     }
 
-    /// Empties the index before it is rebuilt from the log.
-    pub fn reset(&mut self) {
-        self.file.reset();
-    }
-
     /// Drops the entries naming an offset at or after `offset` (the log was truncated there).
     pub fn truncate_to_offset(&mut self, offset: i64) {
         while self.file.entries > 0 && self.last_entry().offset >= offset {
             self.file.entries -= 1;
             self.file.dirty = true;
         }
-    }
-
-    /// Remaps with a new capacity (preallocated for the active segment, exact otherwise).
-    pub fn resize(&mut self, capacity: IndexCapacity) -> io::Result<()> {
-        self.file.resize(capacity)
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    /// Syncs and unmaps the file until the next lookup maps it again (a sealed segment).
-    pub fn release(&mut self) -> io::Result<()> {
-        self.file.release()
-    }
-
-    /// Whether the file is mapped right now.
-    pub fn is_mapped(&self) -> bool {
-        self.file.map.get().is_some_and(Option::is_some)
     }
 }
 

@@ -55,3 +55,12 @@ pub use error::StorageError;
 pub use leader_epoch::{EpochEntry, LeaderEpochCache};
 pub use segment::{FileSlice, LogSegment};
 pub use txn_index::AbortedTxn;
+
+/// Removes a file; one that is not there is no error (recovery and cleaning remove files that
+/// a crash may have removed already).
+pub(crate) fn remove_if_exists(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

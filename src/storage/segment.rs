@@ -8,6 +8,10 @@
 //! The segment never trusts a length it reads from disk: every header is checked against the
 //! bytes that remain in the file before it is used, so a torn or garbled file is detected,
 //! never followed.
+//!
+//! Three parts live in files of their own under `segment/`: the file names (`files.rs`), the
+//! header scanner that walks a file's batches for recovery, reads and lookups (`scanner.rs`),
+//! and the read path (`read.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -18,97 +22,23 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
-use super::batch::{self, BatchHeader, ValidatedBatch, ATTRIBUTES_OFFSET, RECORD_BATCH_OVERHEAD};
+use super::batch::{self, BatchHeader, ValidatedBatch};
 use super::error::StorageError;
 use super::index::{IndexCapacity, IndexLoad, OffsetIndex, TimeIndex, NO_TIMESTAMP};
+use super::remove_if_exists;
 use super::txn_index::TransactionIndex;
 
-/// Suffix of a segment's record file.
-pub const LOG_FILE_SUFFIX: &str = ".log";
-/// Suffix of a segment's offset index.
-pub const INDEX_FILE_SUFFIX: &str = ".index";
-/// Suffix of a segment's time index.
-pub const TIME_INDEX_FILE_SUFFIX: &str = ".timeindex";
-/// Suffix of a segment's transaction index (its aborted transactions).
-pub const TXN_INDEX_FILE_SUFFIX: &str = ".txnindex";
-/// Suffix a file gets while it is being deleted; leftovers are removed at open.
-pub const DELETED_FILE_SUFFIX: &str = ".deleted";
-/// Suffix of a compaction's temporary output; leftovers are removed at open.
-pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
-/// Suffix a cleaned segment's files carry while they replace the segments they clean; a
-/// `.log.swap` found at open is a swap that a crash interrupted.
-pub const SWAP_FILE_SUFFIX: &str = ".swap";
+mod files;
+mod read;
+mod scanner;
 
-/// How many bytes the header scanner reads at a time. Big enough that walking small batches
-/// costs few syscalls, small enough to allocate per read.
-const SCAN_BUFFER_SIZE: usize = 16 * 1024;
-/// Chunk size for checksumming batches that do not fit in the scan buffer.
-const CRC_CHUNK_SIZE: usize = 64 * 1024;
-
-/// The 20-digit zero-padded name stem Kafka gives every file of a segment.
-pub fn file_name_stem(base_offset: i64) -> String {
-    format!("{base_offset:020}")
-}
-
-/// Path of the `.log` file of the segment starting at `base_offset`.
-pub fn log_file_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!("{}{LOG_FILE_SUFFIX}", file_name_stem(base_offset)))
-}
-
-/// Path of the `.index` file of the segment starting at `base_offset`.
-pub fn offset_index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!(
-        "{}{INDEX_FILE_SUFFIX}",
-        file_name_stem(base_offset)
-    ))
-}
-
-/// Path of the `.timeindex` file of the segment starting at `base_offset`.
-pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!(
-        "{}{TIME_INDEX_FILE_SUFFIX}",
-        file_name_stem(base_offset)
-    ))
-}
-
-/// Path of the `.txnindex` file of the segment starting at `base_offset`.
-pub fn txn_index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!(
-        "{}{TXN_INDEX_FILE_SUFFIX}",
-        file_name_stem(base_offset)
-    ))
-}
-
-/// `path` with [`SWAP_FILE_SUFFIX`] appended.
-pub fn swap_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(SWAP_FILE_SUFFIX);
-    PathBuf::from(name)
-}
-
-/// Offset after the last whole, well-framed batch of a file in `.log` format that is not open
-/// as a segment (a `.swap` file at recovery); `base_offset` if it holds none.
-pub fn scan_next_offset(path: &Path, base_offset: i64) -> io::Result<i64> {
-    let file = File::open(path)?;
-    let mut scanner = BatchScanner::new(&file, file.metadata()?.len());
-    let mut position = 0u64;
-    let mut next_offset = base_offset;
-    while let Scanned::Batch(header) = scanner.batch_at(position)? {
-        next_offset = header.next_offset();
-        position += header.size();
-    }
-    Ok(next_offset)
-}
-
-/// The base offset named by a segment file name with the given suffix (`"…20 digits…" +
-/// suffix`), or `None` for any other name.
-pub fn parse_segment_file_name(name: &str, suffix: &str) -> Option<i64> {
-    let stem = name.strip_suffix(suffix)?;
-    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok()
-}
+pub use files::{
+    file_name_stem, log_file_path, offset_index_path, parse_segment_file_name, swap_path,
+    time_index_path, txn_index_path, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX, INDEX_FILE_SUFFIX,
+    LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX,
+};
+pub use scanner::scan_next_offset;
+use scanner::{BatchScanner, Scanned};
 
 /// A byte range of one segment file, whole batches only; readers pread it (or sendfile later).
 #[derive(Clone, Debug)]
@@ -142,100 +72,6 @@ impl FileSlice {
         let mut buf = vec![0u8; self.len as usize];
         self.file.read_exact_at(&mut buf, self.position)?;
         Ok(Bytes::from(buf))
-    }
-}
-
-/// What a header scan found at a position of the log file.
-enum Scanned {
-    /// The position is exactly the end of the scanned range.
-    End,
-    /// A batch whose header frames correctly (length and magic).
-    Batch(BatchHeader),
-    /// Something that is not a whole v2 batch, and why.
-    Defect(String),
-}
-
-/// Reads batch headers of a segment file through a buffer, so that walking many small batches
-/// costs one pread per buffer rather than one per batch.
-struct BatchScanner<'a> {
-    file: &'a File,
-    end: u64,
-    buf: Vec<u8>,
-    buf_start: u64,
-    buf_len: usize,
-}
-
-impl<'a> BatchScanner<'a> {
-    /// Scans `file` up to (not including) byte `end`.
-    fn new(file: &'a File, end: u64) -> BatchScanner<'a> {
-        BatchScanner {
-            file,
-            end,
-            buf: vec![0u8; SCAN_BUFFER_SIZE],
-            buf_start: 0,
-            buf_len: 0,
-        }
-    }
-
-    /// The batch starting at `position`, with its framing and magic checked.
-    fn batch_at(&mut self, position: u64) -> io::Result<Scanned> {
-        if position == self.end {
-            return Ok(Scanned::End);
-        }
-        let available = self.end.saturating_sub(position);
-        if available < RECORD_BATCH_OVERHEAD as u64 {
-            return Ok(Scanned::Defect(format!(
-                "{available} bytes at position {position} are too few for a batch header"
-            )));
-        }
-        let header = match BatchHeader::parse(self.buffered(position, RECORD_BATCH_OVERHEAD)?) {
-            Some(header) => header,
-            None => return Ok(Scanned::Defect("short header read".into())),
-        };
-        if let Err(defect) =
-            batch::check_framing(&header, available).and_then(|_| batch::check_magic(&header))
-        {
-            return Ok(Scanned::Defect(format!(
-                "batch at position {position}: {defect}"
-            )));
-        }
-        Ok(Scanned::Batch(header))
-    }
-
-    /// `len` bytes at `position` (which the caller checked lie before `end`), from the buffer
-    /// if there, else after refilling the buffer from `position`.
-    fn buffered(&mut self, position: u64, len: usize) -> io::Result<&[u8]> {
-        let buffered_end = self.buf_start + self.buf_len as u64;
-        if position < self.buf_start || position + len as u64 > buffered_end {
-            let want = (self.end - position).min(self.buf.len() as u64) as usize;
-            self.file.read_exact_at(&mut self.buf[..want], position)?;
-            self.buf_start = position;
-            self.buf_len = want;
-        }
-        let at = (position - self.buf_start) as usize;
-        Ok(&self.buf[at..(at + len).min(self.buf_len)])
-    }
-
-    /// CRC-32C of the batch's covered range (attributes to end), from the buffer when the
-    /// batch is in it, else streamed in fixed-size chunks so no allocation follows its length.
-    fn crc_of_batch(&mut self, position: u64, header: &BatchHeader) -> io::Result<u32> {
-        let size = header.size();
-        let buffered_end = self.buf_start + self.buf_len as u64;
-        if position >= self.buf_start && position + size <= buffered_end {
-            let at = (position - self.buf_start) as usize;
-            return Ok(batch::compute_crc(&self.buf[at..at + size as usize]));
-        }
-        let mut crc = 0u32;
-        let mut chunk = vec![0u8; CRC_CHUNK_SIZE];
-        let mut from = position + ATTRIBUTES_OFFSET as u64;
-        let to = position + size;
-        while from < to {
-            let n = (to - from).min(CRC_CHUNK_SIZE as u64) as usize;
-            self.file.read_exact_at(&mut chunk[..n], from)?;
-            crc = crc32c::crc32c_append(crc, &chunk[..n]);
-            from += n as u64;
-        }
-        Ok(crc)
     }
 }
 
@@ -652,192 +488,6 @@ impl LogSegment {
         Ok(())
     }
 
-    /// Position and header of the first batch whose last offset is >= `offset`: the batch that
-    /// holds `offset`, or the one after the gap it falls in. `None` if no such batch is here.
-    pub fn translate_offset(&self, offset: i64) -> io::Result<Option<(u64, BatchHeader)>> {
-        let mut scanner = BatchScanner::new(&self.log, self.size);
-        let mut position = self.index_position_for(offset);
-        loop {
-            match scanner.batch_at(position)? {
-                Scanned::End => return Ok(None),
-                Scanned::Defect(reason) => {
-                    tracing::warn!(base_offset = self.base_offset, reason = %reason, "unreadable batch while looking up an offset");
-                    return Ok(None);
-                }
-                Scanned::Batch(header) if header.last_offset() >= offset => {
-                    return Ok(Some((position, header)))
-                }
-                Scanned::Batch(header) => position += header.size(),
-            }
-        }
-    }
-
-    /// Calls `f` with the header of every batch holding offsets at or after `from_offset`, in
-    /// file order, reading headers only, and the batch as a [`FileSlice`] for a caller that
-    /// needs more. Stops quietly at a defect (recovery cuts those), or at `f`'s first error.
-    pub fn for_each_batch_header<E: From<io::Error>>(
-        &self,
-        from_offset: i64,
-        mut f: impl FnMut(&BatchHeader, FileSlice) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let Some((mut position, _)) = self.translate_offset(from_offset)? else {
-            return Ok(());
-        };
-        let mut scanner = BatchScanner::new(&self.log, self.size);
-        while let Scanned::Batch(header) = scanner.batch_at(position)? {
-            let slice = FileSlice {
-                file: Arc::clone(&self.log),
-                position,
-                len: header.size() as u32,
-            };
-            f(&header, slice)?;
-            position += header.size();
-        }
-        Ok(())
-    }
-
-    /// Where the offset index says to start scanning for `offset`; an entry pointing past the
-    /// end of the data (a damaged index) is ignored.
-    fn index_position_for(&self, offset: i64) -> u64 {
-        let position = u64::from(self.offset_index.lookup(offset).position);
-        if position < self.size {
-            position
-        } else {
-            0
-        }
-    }
-
-    /// Whole batches from `start_position` (a batch boundary) while their base offset is below
-    /// `max_offset` and they fit in `max_bytes`; with `min_one_batch` the first batch is taken
-    /// even if it alone exceeds `max_bytes`.
-    ///
-    /// The batches up to the furthest offset index entry both bounds allow are taken without
-    /// reading their headers; only the few after it are read one by one. Reading every header
-    /// made a cold consumer's fetch wait on the disk once per batch before `sendfile` started.
-    pub fn read(
-        &self,
-        start_position: u64,
-        max_bytes: u64,
-        max_offset: i64,
-        min_one_batch: bool,
-    ) -> io::Result<SegmentRead> {
-        let mut scanner = BatchScanner::new(&self.log, self.size);
-        let mut len = 0u64;
-        let mut next_offset = self.base_offset;
-        let limit = start_position.saturating_add(max_bytes.min(u64::from(u32::MAX)));
-        if let Some(entry) = self.offset_index.last_entry_within(limit, max_offset) {
-            let position = u64::from(entry.position);
-            if position > start_position && position < self.size {
-                if let Scanned::Batch(header) = scanner.batch_at(position)? {
-                    len = position - start_position;
-                    next_offset = header.base_offset;
-                }
-            }
-        }
-        let stopped = loop {
-            match scanner.batch_at(start_position + len)? {
-                Scanned::End => break false,
-                Scanned::Defect(reason) => {
-                    tracing::warn!(base_offset = self.base_offset, reason = %reason, "unreadable batch while reading");
-                    break true;
-                }
-                Scanned::Batch(header) => {
-                    if header.base_offset >= max_offset {
-                        break true;
-                    }
-                    let grown = len + header.size();
-                    let first_batch_exception = len == 0 && min_one_batch;
-                    if (grown > max_bytes && !first_batch_exception) || grown > u64::from(u32::MAX)
-                    {
-                        break true;
-                    }
-                    len = grown;
-                    next_offset = header.next_offset();
-                }
-            }
-        };
-        let slice = (len > 0).then(|| FileSlice {
-            file: Arc::clone(&self.log),
-            position: start_position,
-            len: len as u32,
-        });
-        Ok(SegmentRead {
-            slice,
-            next_offset,
-            stopped,
-        })
-    }
-
-    /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
-    /// (offset, timestamp), searching batches from the time index's hint onward: the first
-    /// batch whose max timestamp reaches `timestamp` is decoded to find the record.
-    pub fn find_offset_by_timestamp(
-        &self,
-        timestamp: i64,
-        start_offset: i64,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        let hint = self.time_index.lookup(timestamp);
-        let mut position = self.index_position_for(hint.offset.max(start_offset));
-        let mut scanner = BatchScanner::new(&self.log, self.size);
-        loop {
-            let header = match scanner.batch_at(position)? {
-                Scanned::End | Scanned::Defect(_) => return Ok(None),
-                Scanned::Batch(header) => header,
-            };
-            if header.last_offset() >= start_offset && header.max_timestamp >= timestamp {
-                let found = self.first_record_matching(position, &header, |offset, ts| {
-                    offset >= start_offset && ts >= timestamp
-                })?;
-                if found.is_some() {
-                    return Ok(found);
-                }
-            }
-            position += header.size();
-        }
-    }
-
-    /// The segment's largest timestamp and the offset of the (first) record carrying it.
-    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, StorageError> {
-        let max = self.max_timestamp_so_far;
-        if max <= NO_TIMESTAMP {
-            return Ok(None);
-        }
-        let shallow = Some((max, self.offset_of_max_timestamp_so_far));
-        let Some((position, header)) =
-            self.translate_offset(self.offset_of_max_timestamp_so_far)?
-        else {
-            return Ok(shallow);
-        };
-        let found = self.first_record_matching(position, &header, |_, ts| ts == max)?;
-        Ok(found.map(|(offset, ts)| (ts, offset)).or(shallow))
-    }
-
-    /// Decodes the batch at `position` and returns the first (offset, timestamp) accepted by
-    /// `wanted`. A batch that cannot be decoded (an unsupported codec) answers at batch level:
-    /// its first wanted offset with its max timestamp.
-    fn first_record_matching(
-        &self,
-        position: u64,
-        header: &BatchHeader,
-        wanted: impl Fn(i64, i64) -> bool,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        let bytes = FileSlice {
-            file: Arc::clone(&self.log),
-            position,
-            len: header.size() as u32,
-        }
-        .read_bytes()?;
-        match batch::record_offsets_and_timestamps(bytes, header) {
-            Ok(records) => Ok(records.into_iter().find(|&(offset, ts)| wanted(offset, ts))),
-            Err(reason) => {
-                tracing::warn!(base_offset = header.base_offset, reason = %reason, "could not decode batch; answering at batch level");
-                let offset = (header.base_offset..=header.last_offset())
-                    .find(|&offset| wanted(offset, header.max_timestamp));
-                Ok(offset.map(|offset| (offset, header.max_timestamp)))
-            }
-        }
-    }
-
     /// The timestamp retention compares against: the largest record timestamp, or the file's
     /// modification time when no batch carried a timestamp.
     pub fn largest_timestamp(&self) -> i64 {
@@ -963,13 +613,6 @@ fn open_txn_index(dir: &Path, base_offset: i64) -> io::Result<(TransactionIndex,
             index.reset()?;
             Ok((index, true))
         }
-    }
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }
 

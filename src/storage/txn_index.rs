@@ -22,6 +22,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::remove_if_exists;
+
 /// Bytes of one entry.
 pub const ABORTED_TXN_SIZE: usize = 34;
 /// The entry version this broker writes and reads.
@@ -251,13 +253,6 @@ pub fn write_index_file(path: &Path, entries: &[AbortedTxn]) -> io::Result<()> {
     let mut file = File::create(path)?;
     file.write_all(&bytes)?;
     file.sync_all()
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -734,6 +734,16 @@ mod tests {
         }
     }
 
+    /// Offsets 0..30 in three segments of 100, 300 and 600 bytes, with these largest
+    /// timestamps.
+    fn three_segments(largest_timestamps: [i64; 3]) -> Vec<SegmentSnapshot> {
+        [(0, 100), (10, 300), (20, 600)]
+            .into_iter()
+            .zip(largest_timestamps)
+            .map(|((base, size), timestamp)| segment(base, base + 10, size, timestamp))
+            .collect()
+    }
+
     fn snapshot(
         segments: Vec<SegmentSnapshot>,
         first_dirty: i64,
@@ -821,13 +831,7 @@ mod tests {
             compact: true,
             ..LogConfig::default()
         };
-        let segments = || {
-            vec![
-                segment(0, 10, 100, 1000),
-                segment(10, 20, 300, 2000),
-                segment(20, 30, 600, 3000),
-            ]
-        };
+        let segments = || three_segments([1000, 2000, 3000]);
         let all_dirty = snapshot(segments(), 0, config.clone(), 10_000);
         assert_eq!(all_dirty.first_uncleanable_offset, 30);
         assert_eq!(all_dirty.dirty_ratio(), 1.0);
@@ -871,13 +875,7 @@ mod tests {
             min_compaction_lag_ms: 5000,
             ..LogConfig::default()
         };
-        let segments = || {
-            vec![
-                segment(0, 10, 100, 1000),
-                segment(10, 20, 300, 8000),
-                segment(20, 30, 600, 2000),
-            ]
-        };
+        let segments = || three_segments([1000, 8000, 2000]);
         // At 10 000 only records up to 5 000 may be cleaned: the second segment is too young,
         // and so is everything after it, whatever its timestamps.
         let snap = snapshot(segments(), 0, config.clone(), 10_000);

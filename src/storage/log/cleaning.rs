@@ -38,6 +38,7 @@ use crate::storage::cleaner::{
     self, CleanableSnapshot, CleanedGroup, CleanedLog, InstallOutcome, SegmentSnapshot,
 };
 use crate::storage::error::StorageError;
+use crate::storage::remove_if_exists;
 use crate::storage::segment::{self, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX};
 
 impl Log {
@@ -289,23 +290,17 @@ fn file_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use bytes::Bytes;
-    use kafka_protocol::records::{Compression, RecordBatchDecoder};
+    use kafka_protocol::records::Compression;
 
     use super::*;
     use crate::storage::batch::{self, BatchHeader};
     use crate::storage::cleaner::{clean, CleanerConfig, CleanerStats};
+    use crate::storage::log::tests::read_records;
     use crate::storage::log::LogConfig;
     use crate::test_support::{encode_keyed_batch, keyed, BatchBuilder};
 
@@ -487,22 +482,18 @@ mod tests {
     }
 
     fn records_from(log: &Log, offset: i64) -> Vec<Seen> {
-        let result = log.read(offset, usize::MAX, i64::MAX, true).unwrap();
-        let mut records = Vec::new();
-        for slice in result.slices {
-            let mut bytes = slice.read_bytes().unwrap();
-            for set in RecordBatchDecoder::decode_all(&mut bytes).unwrap() {
-                for record in set.records.into_iter().filter(|r| r.offset >= offset) {
-                    let text = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
-                    records.push((
-                        record.offset,
-                        text(record.key.unwrap()),
-                        record.value.map(text),
-                    ));
-                }
-            }
-        }
-        records
+        let text = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
+        read_records(log, offset)
+            .into_iter()
+            .filter(|r| r.offset >= offset)
+            .map(|record| {
+                (
+                    record.offset,
+                    text(record.key.unwrap()),
+                    record.value.map(text),
+                )
+            })
+            .collect()
     }
 
     /// Headers of every batch in the log, in order.

@@ -434,25 +434,20 @@ fn record_replicated_batches(
 mod tests {
     use std::fs;
 
-    use bytes::BytesMut;
-
     use super::*;
     use crate::storage::batch::{compute_crc, write_base_offset};
     use crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT_FILE;
+    use crate::storage::log::tests::{concat, small_config, NOW};
     use crate::storage::segment;
     use crate::storage::LogConfig;
     use crate::test_support::encode_batch;
     use crate::test_support::Producer;
 
-    const NOW: i64 = 1_700_000_000_000;
-
-    /// Small segments, so a few batches span several of them.
+    /// The log tests' small indexes, and small segments, so a few batches span several of them.
     fn config() -> LogConfig {
         LogConfig {
             segment_bytes: 300,
-            index_interval_bytes: 128,
-            segment_index_bytes: 4096,
-            ..LogConfig::default()
+            ..small_config()
         }
     }
 
@@ -460,21 +455,32 @@ mod tests {
         Log::open(dir, config(), NOW).unwrap()
     }
 
+    /// Drops `log` and opens its directory again. Without a `close` first, that is what a
+    /// crash leaves: nothing of the log's state outside its files survives.
+    fn reopen(log: Log, dir: &Path) -> Log {
+        drop(log);
+        open(dir)
+    }
+
+    /// A new log in a directory of its own (kept alive as long as the returned `TempDir`).
+    fn fresh_log() -> (tempfile::TempDir, Log) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        (dir, log)
+    }
+
     fn single(value: &str) -> Bytes {
         encode_batch(&[value.as_bytes()], &[NOW])
     }
 
-    fn concat(batches: &[Bytes]) -> Bytes {
-        let mut all = BytesMut::new();
-        for b in batches {
-            all.extend_from_slice(b);
-        }
-        all.freeze()
-    }
-
     /// The log's stored batches from `offset` on, as one buffer.
     fn raw(log: &Log, offset: i64) -> Bytes {
-        let read = log.read(offset, usize::MAX, i64::MAX, true).unwrap();
+        read_all(log, offset, usize::MAX)
+    }
+
+    /// What a read of at most `max_bytes` from `offset` returns, as one buffer.
+    fn read_all(log: &Log, offset: i64, max_bytes: usize) -> Bytes {
+        let read = log.read(offset, max_bytes, i64::MAX, true).unwrap();
         let parts: Vec<Bytes> = read
             .slices
             .iter()
@@ -483,17 +489,25 @@ mod tests {
         concat(&parts)
     }
 
-    /// Headers of the stored batches from `offset` on.
-    fn headers(log: &Log, offset: i64) -> Vec<BatchHeader> {
+    /// The stored batches from `offset` on, one `Bytes` each.
+    fn batches(log: &Log, offset: i64) -> Vec<Bytes> {
         let bytes = raw(log, offset);
         let mut out = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
-            let header = BatchHeader::parse(&bytes[at..]).unwrap();
-            at += header.size() as usize;
-            out.push(header);
+            let size = BatchHeader::parse(&bytes[at..]).unwrap().size() as usize;
+            out.push(bytes.slice(at..at + size));
+            at += size;
         }
         out
+    }
+
+    /// Headers of the stored batches from `offset` on.
+    fn headers(log: &Log, offset: i64) -> Vec<BatchHeader> {
+        batches(log, offset)
+            .iter()
+            .map(|b| BatchHeader::parse(b).unwrap())
+            .collect()
     }
 
     fn bases(log: &Log) -> Vec<i64> {
@@ -515,15 +529,8 @@ mod tests {
     /// at most `max_bytes` (at least one batch) from the follower's log end.
     fn replicate(leader: &Log, follower: &mut Log, max_bytes: usize) {
         while follower.log_end_offset() < leader.log_end_offset() {
-            let read = leader
-                .read(follower.log_end_offset(), max_bytes, i64::MAX, true)
-                .unwrap();
-            let parts: Vec<Bytes> = read
-                .slices
-                .iter()
-                .map(|s| s.read_bytes().unwrap())
-                .collect();
-            let info = follower.append_as_follower(concat(&parts), NOW).unwrap();
+            let fetched = read_all(leader, follower.log_end_offset(), max_bytes);
+            let info = follower.append_as_follower(fetched, NOW).unwrap();
             assert!(info.batch_count > 0);
         }
     }
@@ -544,8 +551,7 @@ mod tests {
 
     #[test]
     fn appends_stamp_the_leader_epoch_outside_the_crc() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         assert_eq!(log.leader_epoch(), 0);
         let sent = single("a");
         log.append(sent.clone(), NOW).unwrap();
@@ -585,8 +591,7 @@ mod tests {
 
     #[test]
     fn end_offset_for_leader_epoch_answers_from_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (_dir, mut log) = fresh_log();
         assert_eq!(log.end_offset_for_leader_epoch(0), (-1, -1));
         log.set_leader_epoch(1).unwrap();
         log.append(single("a"), NOW).unwrap();
@@ -603,10 +608,8 @@ mod tests {
 
     #[test]
     fn a_follower_keeps_the_leaders_offsets_bytes_and_producer_state() {
-        let (leader_dir, follower_dir) =
-            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut leader = open(leader_dir.path());
-        let mut follower = open(follower_dir.path());
+        let (_leader_dir, mut leader) = fresh_log();
+        let (follower_dir, mut follower) = fresh_log();
         leader.set_leader_epoch(2).unwrap();
         let mut idempotent = Producer::new(77);
         for i in 0..6 {
@@ -636,17 +639,14 @@ mod tests {
         assert_eq!(follower.log_end_offset(), end);
 
         // It all survives a restart, clean or not.
-        drop(follower);
-        let follower = open(follower_dir.path());
+        let follower = reopen(follower, follower_dir.path());
         assert_same_replica(&leader, &follower);
     }
 
     #[test]
     fn transactions_replicate_with_the_same_lso_and_aborted_list() {
-        let (leader_dir, follower_dir) =
-            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut leader = open(leader_dir.path());
-        let mut follower = open(follower_dir.path());
+        let (_leader_dir, mut leader) = fresh_log();
+        let (follower_dir, mut follower) = fresh_log();
         let (mut a, mut b) = (Producer::new(10), Producer::new(20));
         leader.append(a.batch(2, true), NOW).unwrap(); // 0-1
         leader.append(b.batch(2, true), NOW).unwrap(); // 2-3
@@ -683,17 +683,14 @@ mod tests {
             3
         );
         // The follower's .txnindex files hold the entries, and a crash rebuilds them.
-        drop(follower);
-        let follower = open(follower_dir.path());
+        let follower = reopen(follower, follower_dir.path());
         assert_same_replica(&leader, &follower);
     }
 
     #[test]
     fn batches_below_the_log_end_are_skipped() {
-        let (leader_dir, follower_dir) =
-            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut leader = open(leader_dir.path());
-        let mut follower = open(follower_dir.path());
+        let (_leader_dir, mut leader) = fresh_log();
+        let (_follower_dir, mut follower) = fresh_log();
         for i in 0..4 {
             leader
                 .append(encode_batch(&[b"a", b"b"], &[i, i]), NOW)
@@ -742,8 +739,7 @@ mod tests {
 
     #[test]
     fn overlapping_or_unordered_batches_are_refused_and_gaps_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut follower = open(dir.path());
+        let (dir, mut follower) = fresh_log();
         let pair = encode_batch(&[b"a", b"b"], &[1, 2]);
         follower.append_as_follower(pair.clone(), NOW).unwrap(); // 0-1
         let size = follower.size_bytes();
@@ -790,16 +786,14 @@ mod tests {
         assert_eq!(follower.log_end_offset(), 12);
         assert_eq!(bases(&follower), [0, 10]);
         assert_eq!(headers(&follower, 5)[0].base_offset, 10);
-        drop(follower);
-        let follower = open(dir.path());
+        let follower = reopen(follower, dir.path());
         assert_eq!(follower.log_end_offset(), 12);
         assert_eq!(bases(&follower), [0, 10]);
     }
 
     #[test]
     fn an_empty_log_restarts_at_a_batch_straddling_its_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut follower = open(dir.path());
+        let (_dir, mut follower) = fresh_log();
         follower.truncate_fully_and_start_at(5).unwrap();
         // The leader's log start (5) lies inside its batch 3-6.
         let batch = at_offset(&encode_batch(&[b"a", b"b", b"c", b"d"], &[1, 2, 3, 4]), 3);
@@ -840,16 +834,11 @@ mod tests {
     /// batch per append (so it rolls segments as the leader did).
     fn replica_up_to(leader: &Log, offset: i64, dir: &Path) -> Log {
         let mut log = open(dir);
-        let bytes = raw(leader, 0);
-        let mut at = 0;
-        while at < bytes.len() {
-            let header = BatchHeader::parse(&bytes[at..]).unwrap();
-            if header.next_offset() > offset {
+        for batch in batches(leader, 0) {
+            if BatchHeader::parse(&batch).unwrap().next_offset() > offset {
                 break;
             }
-            let end = at + header.size() as usize;
-            log.append_as_follower(bytes.slice(at..end), NOW).unwrap();
-            at = end;
+            log.append_as_follower(batch, NOW).unwrap();
         }
         log
     }
@@ -894,12 +883,10 @@ mod tests {
             assert!(log.truncate_to(offset).unwrap());
             assert_truncated_like_a_fresh_replica(&leader, &log, offset);
             // The files agree: a reopen, after a crash or a clean close, finds the same log.
-            drop(log);
-            let mut log = open(dir.path());
+            let mut log = reopen(log, dir.path());
             assert_truncated_like_a_fresh_replica(&leader, &log, offset);
             log.close().unwrap();
-            drop(log);
-            let mut log = open(dir.path());
+            let mut log = reopen(log, dir.path());
             assert_truncated_like_a_fresh_replica(&leader, &log, offset);
             // Replication continues from there and ends where the leader is.
             replicate(&leader, &mut log, 300);
@@ -907,24 +894,11 @@ mod tests {
         }
     }
 
-    /// The leader's batches, one `Bytes` each.
-    fn batches_of(leader: &Log) -> Vec<Bytes> {
-        let bytes = raw(leader, 0);
-        let mut out = Vec::new();
-        let mut at = 0;
-        while at < bytes.len() {
-            let size = BatchHeader::parse(&bytes[at..]).unwrap().size() as usize;
-            out.push(bytes.slice(at..at + size));
-            at += size;
-        }
-        out
-    }
-
     #[test]
     fn truncation_within_a_segment_at_its_start_and_across_segments() {
         let leader_dir = tempfile::tempdir().unwrap();
         let leader = busy_leader(leader_dir.path());
-        let batches = batches_of(&leader);
+        let batches = batches(&leader, 0);
         assert_eq!(batches.len(), 16);
         // A replica with four segments of four batches each.
         let dir = tempfile::tempdir().unwrap();
@@ -971,8 +945,7 @@ mod tests {
         assert_eq!(headers(&log, offset)[0].partition_leader_epoch, 9);
         // And the reopened log agrees.
         let before = raw(&log, 0);
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!(raw(&log, 0), before);
         assert_eq!(log.log_end_offset(), offset + 1);
         assert_eq!(*epochs(&log).last().unwrap(), (9, offset));
@@ -1004,16 +977,14 @@ mod tests {
         assert_eq!(epochs(&log), [(1, 0)]);
         assert_eq!(log.last_stable_offset(), 9);
         assert_eq!(log.end_offset_for_leader_epoch(1), (1, 9));
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!(epochs(&log), [(1, 0)]);
         assert_eq!(log.last_stable_offset(), 9);
     }
 
     #[test]
     fn truncating_at_or_past_the_end_only_trims_the_epoch_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (_dir, mut log) = fresh_log();
         log.append(single("a"), NOW).unwrap();
         // Leader at epoch 4 from offset 1, then demoted before appending anything.
         log.set_leader_epoch(4).unwrap();
@@ -1026,8 +997,7 @@ mod tests {
 
     #[test]
     fn truncating_inside_a_batch_removes_the_batch_and_keeps_the_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         log.append(encode_batch(&[b"a", b"b"], &[1, 2]), NOW)
             .unwrap(); // 0-1
         log.append(encode_batch(&[b"c", b"d", b"e"], &[1, 2, 3]), NOW)
@@ -1038,30 +1008,26 @@ mod tests {
         assert_eq!(bases(&log), [0]);
         assert_eq!(log.segment_base_offsets(), [0, 3]);
         assert_eq!(log.append(single("f"), NOW).unwrap().first_offset, 3);
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!(log.log_end_offset(), 4);
         assert_eq!(bases(&log), [0, 3]);
     }
 
     #[test]
     fn truncating_the_only_batch_from_inside_keeps_the_log_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         log.append(encode_batch(&[b"a", b"b", b"c"], &[1, 2, 3]), NOW)
             .unwrap(); // 0-2
         log.truncate_to(1).unwrap();
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
         assert_eq!(log.segment_base_offsets(), [0, 1]);
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
     }
 
     #[test]
     fn truncating_below_the_log_start_starts_the_log_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         let mut producer = Producer::new(3);
         for _ in 0..8 {
             log.append(producer.batch(2, true), NOW).unwrap();
@@ -1089,16 +1055,14 @@ mod tests {
             .count();
         assert_eq!(snapshots, 0);
         assert_eq!(log.append(single("x"), NOW).unwrap().first_offset, 4);
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 5));
         assert_eq!(epochs(&log), [(0, 4)]);
     }
 
     #[test]
     fn truncate_fully_can_move_the_log_forward_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         for _ in 0..5 {
             log.append(single("x"), NOW).unwrap();
         }
@@ -1108,16 +1072,14 @@ mod tests {
         log.append_as_follower(at_offset(&single("y"), 100), NOW)
             .unwrap();
         log.close().unwrap();
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (100, 101));
         assert_eq!(log.segment_base_offsets(), [100]);
     }
 
     #[test]
     fn truncation_brings_the_cleaner_checkpoint_down() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         for _ in 0..6 {
             log.append(single("x"), NOW).unwrap();
         }
@@ -1138,8 +1100,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_damaged_epoch_checkpoint_is_rebuilt_from_batch_headers() {
-        let leader_dir = tempfile::tempdir().unwrap();
-        let mut leader = open(leader_dir.path());
+        let (leader_dir, mut leader) = fresh_log();
         // Epoch changes inside segments and at their boundaries, over many segments.
         for epoch in [1, 2, 3, 5, 8] {
             leader.set_leader_epoch(epoch).unwrap();
@@ -1181,22 +1142,19 @@ mod tests {
 
     #[test]
     fn batches_without_an_epoch_rebuild_to_an_empty_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         let mut unstamped = single("old").to_vec();
         batch::write_partition_leader_epoch(&mut unstamped, -1);
         log.append_as_follower(Bytes::from(unstamped), NOW).unwrap();
         assert!(log.leader_epoch_cache().is_empty());
         assert_eq!(log.end_offset_for_leader_epoch(0), (-1, -1));
-        drop(log);
-        let log = open(dir.path());
+        let log = reopen(log, dir.path());
         assert!(log.leader_epoch_cache().is_empty());
     }
 
     #[test]
     fn a_stale_epoch_entry_past_the_log_end_is_cut_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (dir, mut log) = fresh_log();
         log.append(single("a"), NOW).unwrap();
         log.close().unwrap();
         drop(log);
@@ -1212,8 +1170,7 @@ mod tests {
 
     #[test]
     fn the_leader_path_refuses_replication_origin() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (_dir, mut log) = fresh_log();
         assert!(matches!(
             log.append_from(single("a"), NOW, AppendOrigin::Replication),
             Err(StorageError::InvalidRecord(_))
@@ -1222,8 +1179,7 @@ mod tests {
 
     #[test]
     fn the_lso_can_be_bounded_by_a_high_watermark() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
+        let (_dir, mut log) = fresh_log();
         log.append(single("a"), NOW).unwrap();
         log.append(single("b"), NOW).unwrap();
         assert_eq!(log.last_stable_offset_at(1), 1);
