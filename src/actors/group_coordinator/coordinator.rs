@@ -1503,6 +1503,19 @@ mod leadership_tests {
     }
 
     async fn start(dir: &std::path::Path) -> Addr<GroupCoordinator> {
+        let retention = OffsetsRetention {
+            retention_ms: i64::MAX,
+            check_interval: Duration::from_secs(3600),
+        };
+        start_with(dir, GroupConfig::default(), retention, EventBus::default()).await
+    }
+
+    async fn start_with(
+        dir: &std::path::Path,
+        config: GroupConfig,
+        retention: OffsetsRetention,
+        events: EventBus,
+    ) -> Addr<GroupCoordinator> {
         let replicas = Arc::new(ReplicaManager::new(
             Arc::new(ReplicaContext {
                 node_id: 1,
@@ -1516,12 +1529,8 @@ mod leadership_tests {
             BrokerConfig::default(),
         ));
         replicas.reconcile(&image(), &[]).await.unwrap();
-        let retention = OffsetsRetention {
-            retention_ms: i64::MAX,
-            check_interval: Duration::from_secs(3600),
-        };
         GroupCoordinator::new(
-            GroupConfig::default(),
+            config,
             retention,
             Duration::from_secs(5),
             TimerWheel::default().start(),
@@ -1529,6 +1538,7 @@ mod leadership_tests {
             0,
             2,
         )
+        .with_events(events)
         .start()
     }
 
@@ -1644,6 +1654,156 @@ mod leadership_tests {
         let fetched = gc.send(fetch(&g0)).await.unwrap().unwrap();
         assert_eq!(fetched.len(), 1);
         assert_eq!(fetched[0].2.as_ref().unwrap().as_ref().unwrap().offset, 5);
+    }
+
+    /// No initial rebalance delay, so a lone member's JoinGroup completes the join at once.
+    fn quick_config() -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        }
+    }
+
+    /// One member joins `group_id` and, as leader, syncs: the group is Stable at the returned
+    /// (member id, generation).
+    async fn form_stable(gc: &Addr<GroupCoordinator>, group_id: &str) -> (String, i32) {
+        let joined = gc.send(join(group_id)).await.unwrap();
+        let generation = joined.result.unwrap().generation_id;
+        let synced = gc
+            .send(SyncGroup {
+                group_id: group_id.into(),
+                request: SyncRequest {
+                    member_id: joined.member_id.clone(),
+                    generation_id: generation,
+                    group_instance_id: None,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignments: vec![(joined.member_id.clone(), b"a".to_vec())],
+                },
+            })
+            .await
+            .unwrap();
+        assert!(synced.is_ok(), "{synced:?}");
+        (joined.member_id, generation)
+    }
+
+    async fn leave(gc: &Addr<GroupCoordinator>, group_id: &str, member_id: &str) {
+        let left = gc
+            .send(LeaveGroup {
+                group_id: group_id.into(),
+                members: vec![LeaveMember {
+                    member_id: member_id.into(),
+                    group_instance_id: None,
+                }],
+            })
+            .await
+            .unwrap();
+        assert!(left.is_ok(), "{left:?}");
+    }
+
+    async fn delete(gc: &Addr<GroupCoordinator>, group_id: &str) {
+        let deleted = gc
+            .send(DeleteGroups {
+                group_ids: vec![group_id.into()],
+            })
+            .await
+            .unwrap();
+        assert_eq!(deleted, vec![(group_id.to_string(), Ok(()))]);
+    }
+
+    /// The next `GroupRebalanced` event, if one comes within a second.
+    async fn next_rebalance(
+        events: &mut crate::extension::events::Subscription,
+    ) -> Option<(String, i32)> {
+        use crate::extension::events::Delivery;
+        let wait = async {
+            loop {
+                match events.next().await {
+                    Some(Delivery::Event(BrokerEvent::GroupRebalanced {
+                        group_id,
+                        generation_id,
+                        ..
+                    })) => return Some((group_id, generation_id)),
+                    Some(_) => continue,
+                    None => return None,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), wait)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Regression: the last announced generation outlived DeleteGroups, so a group created
+    /// again under the same id reached generation 1 silently.
+    #[actix::test]
+    async fn a_recreated_group_announces_its_first_rebalance() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = EventBus::default();
+        let mut events = bus.subscribe();
+        let retention = OffsetsRetention {
+            retention_ms: i64::MAX,
+            check_interval: Duration::from_secs(3600),
+        };
+        let gc = start_with(dir.path(), quick_config(), retention, bus).await;
+        let g = group_in(0);
+        load(&gc, 0).await;
+
+        let (member, generation) = form_stable(&gc, &g).await;
+        assert_eq!(next_rebalance(&mut events).await, Some((g.clone(), generation)));
+        leave(&gc, &g, &member).await;
+        delete(&gc, &g).await;
+
+        let (_, again) = form_stable(&gc, &g).await;
+        assert_eq!(again, generation, "a new group starts its generations afresh");
+        assert_eq!(
+            next_rebalance(&mut events).await,
+            Some((g.clone(), again)),
+            "the recreated group's first rebalance is announced"
+        );
+    }
+
+    /// Regression: DeleteGroups left the group's empty-since time behind, so a group created
+    /// again under the same id had its new offsets expire counted from when the deleted group
+    /// emptied instead of from their commit.
+    #[actix::test]
+    async fn a_recreated_group_does_not_inherit_the_deleted_ones_empty_since() {
+        let dir = tempfile::tempdir().unwrap();
+        // Expiry runs at 1 s, 2 s, 3 s, 4 s after the start; the steps below fall between
+        // those checks, so none of them races a check.
+        let retention = OffsetsRetention {
+            retention_ms: 1_500,
+            check_interval: Duration::from_secs(1),
+        };
+        let started = tokio::time::Instant::now();
+        let gc = start_with(dir.path(), quick_config(), retention, EventBus::default()).await;
+        let g = group_in(0);
+        load(&gc, 0).await;
+
+        // A group that empties at once (its offset keeps it from expiring meanwhile), deleted.
+        let (member, _) = form_stable(&gc, &g).await;
+        let committed = gc
+            .send(CommitOffsets {
+                member_id: member.clone(),
+                generation_id: 1,
+                ..commit(&g, 3)
+            })
+            .await
+            .unwrap();
+        assert_eq!(committed, Ok(()));
+        leave(&gc, &g, &member).await;
+        delete(&gc, &g).await;
+        assert!(started.elapsed() < Duration::from_millis(900), "setup too slow");
+
+        // Longer than the retention after it emptied, the same id commits again: the check at
+        // 3 s must keep that offset (it is 0.5 s old), the one at 4 s may expire it.
+        tokio::time::sleep_until(started + Duration::from_millis(2_500)).await;
+        assert_eq!(gc.send(commit(&g, 9)).await.unwrap(), Ok(()));
+        tokio::time::sleep_until(started + Duration::from_millis(3_500)).await;
+        let fetched = gc.send(fetch(&g)).await.unwrap().unwrap();
+        assert_eq!(fetched.len(), 1, "the new commit expired at once: {fetched:?}");
+        assert_eq!(fetched[0].2.as_ref().unwrap().as_ref().unwrap().offset, 9);
     }
 }
 
