@@ -6,14 +6,20 @@
 //! read-only picture the shards publish for the HTTP surface.
 
 pub mod coordinator;
+pub mod entry;
 pub mod expiry;
+pub mod group;
+pub mod messages;
+pub mod metadata_manager;
+pub mod records;
+pub mod requests;
+#[cfg(test)]
+mod shard_tests;
+pub mod txn_offsets;
+pub mod view;
 
 /// The internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-pub mod group;
-pub mod records;
-pub mod txn_offsets;
-pub mod view;
 
 use crate::config::BrokerConfig;
 
