@@ -141,6 +141,10 @@ impl fmt::Display for IllegalTransition {
 
 impl std::error::Error for IllegalTransition {}
 
+/// The outcome of a step of an operation: a refused transition stops the operation there
+/// and is propagated to its public entry point (see [`Effect::Refused`]).
+type Step = Result<(), IllegalTransition>;
+
 // ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
@@ -436,6 +440,10 @@ pub enum Effect {
     CancelTimer { kind: TimerKind },
     /// Write this metadata before executing any later effect.
     Persist(GroupMetadataSnapshot),
+    /// The operation asked for a transition the table forbids (a bug in this module): it
+    /// stopped there, the group keeps the last state it legally reached, and the actor logs
+    /// this. The effects before it are carried out.
+    Refused(IllegalTransition),
 }
 
 // ---------------------------------------------------------------------------
@@ -656,6 +664,31 @@ fn join_reply(
     })));
 }
 
+/// The effects of an operation that ended with `step`. A refused transition adds
+/// [`Effect::Refused`] and, unless the caller was already answered or parked, answers it
+/// with UNKNOWN_SERVER_ERROR through `reply` (None for operations without a caller).
+fn conclude<R: Into<Option<Reply>>>(
+    mut fx: Vec<Effect>,
+    step: Step,
+    reply: impl FnOnce(GroupError) -> R,
+) -> Vec<Effect> {
+    if let Err(refused) = step {
+        let answered = fx.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Reply(_) | Effect::ParkJoin { .. } | Effect::ParkSync { .. }
+            )
+        });
+        fx.push(Effect::Refused(refused));
+        if !answered {
+            if let Some(reply) = reply(GroupError::UnknownServerError).into() {
+                fx.push(Effect::Reply(reply));
+            }
+        }
+    }
+    fx
+}
+
 impl Group {
     /// A new, Empty group at GenerationId 0.
     pub fn new(group_id: impl Into<String>, config: GroupConfig) -> Self {
@@ -765,12 +798,12 @@ impl Group {
     }
 
     /// Internal transitions are guarded by explicit state checks, so a refusal
-    /// here is a bug in this module: loud in debug builds and tests, and in
-    /// release builds the group keeps its state rather than taking down the
-    /// coordinator.
-    fn go(&mut self, to: GroupState) {
-        let result = self.transition(to);
-        debug_assert!(result.is_ok(), "{}", result.unwrap_err());
+    /// here is a bug in this module. In every build it is refused the same way:
+    /// the group keeps its state and the typed [`IllegalTransition`] propagates
+    /// (`?`) to the operation's entry point, which stops and reports it
+    /// ([`Effect::Refused`]) rather than taking down the coordinator.
+    fn go(&mut self, to: GroupState) -> Step {
+        self.transition(to)
     }
 
     // ----- JoinGroup -------------------------------------------------------
@@ -785,11 +818,20 @@ impl Group {
         next_id: &mut dyn FnMut() -> String,
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
-        self.join_inner(req, now_ms, next_id, &mut fx);
-        // Kafka re-checks the join after every JoinGroup: this one may have been
-        // the last member the rebalance was waiting for.
-        self.try_complete_join(now_ms, &mut fx);
-        fx
+        let member_id = req.member_id.clone();
+        let step = self
+            .join_inner(req, now_ms, next_id, &mut fx)
+            .and_then(|()| {
+                // Kafka re-checks the join after every JoinGroup: this one may have been
+                // the last member the rebalance was waiting for.
+                self.try_complete_join(now_ms, &mut fx)
+            });
+        conclude(fx, step, |e| {
+            Reply::Join(JoinResponse {
+                member_id,
+                result: Err(e),
+            })
+        })
     }
 
     fn join_inner(
@@ -798,31 +840,33 @@ impl Group {
         now_ms: u64,
         next_id: &mut dyn FnMut() -> String,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Step {
         if req.session_timeout_ms < self.config.min_session_timeout_ms
             || req.session_timeout_ms > self.config.max_session_timeout_ms
         {
             join_reply(fx, req.member_id, Err(GroupError::InvalidSessionTimeout));
-            return;
+            return Ok(());
         }
         if self.state == GroupState::Dead {
             join_reply(fx, req.member_id, Err(GroupError::CoordinatorNotAvailable));
-            return;
+            return Ok(());
         }
         if !self.accept_joining_member(&req) {
             // Kafka evicts a known member that is refused here: the group may
             // have been over the limit after `group.max.size` was lowered.
             if self.members.contains_key(&req.member_id) {
-                self.remove_member_and_update(&req.member_id, now_ms, fx);
+                self.remove_member_and_update(&req.member_id, now_ms, fx)?;
             }
             join_reply(fx, String::new(), Err(GroupError::GroupMaxSizeReached));
-            return;
+            return Ok(());
         }
         if req.member_id.is_empty() {
-            self.join_new_member(req, now_ms, next_id, fx);
+            self.join_new_member(req, now_ms, next_id, fx)?;
         } else {
-            self.join_known_member(req, now_ms, fx);
+            self.join_known_member(req, now_ms, fx)?;
         }
+
+        Ok(())
     }
 
     /// `group.max.size` admission. Mid-rebalance the number of members that
@@ -891,7 +935,7 @@ impl Group {
         now_ms: u64,
         next_id: &mut dyn FnMut() -> String,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Step {
         let replaced = req
             .group_instance_id
             .as_ref()
@@ -903,7 +947,7 @@ impl Group {
                 String::new(),
                 Err(GroupError::InconsistentGroupProtocol),
             );
-            return;
+            return Ok(());
         }
         let prefix = req.group_instance_id.as_deref().unwrap_or(&req.client_id);
         let new_id = format!("{prefix}-{}", next_id());
@@ -912,9 +956,9 @@ impl Group {
             // identifies them across retries.
             match replaced {
                 Some(old_id) => {
-                    self.update_static_member_and_rebalance(&old_id, new_id, req, now_ms, fx)
+                    self.update_static_member_and_rebalance(&old_id, new_id, req, now_ms, fx)?
                 }
-                None => self.add_member_and_rebalance(new_id, req, now_ms, fx),
+                None => self.add_member_and_rebalance(new_id, req, now_ms, fx)?,
             }
         } else if req.require_known_member_id {
             let deadline = now_ms + ms(req.session_timeout_ms);
@@ -925,11 +969,13 @@ impl Group {
             });
             join_reply(fx, new_id, Err(GroupError::MemberIdRequired));
         } else {
-            self.add_member_and_rebalance(new_id, req, now_ms, fx);
+            self.add_member_and_rebalance(new_id, req, now_ms, fx)?;
         }
+
+        Ok(())
     }
 
-    fn join_known_member(&mut self, req: JoinRequest, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn join_known_member(&mut self, req: JoinRequest, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         let member_id = req.member_id.clone();
         let exclude = self
             .members
@@ -937,39 +983,39 @@ impl Group {
             .then_some(member_id.as_str());
         if !self.supports_protocols(&req.protocol_type, &req.protocols, exclude) {
             join_reply(fx, member_id, Err(GroupError::InconsistentGroupProtocol));
-            return;
+            return Ok(());
         }
         if self.pending_members.contains_key(&member_id) {
             if req.group_instance_id.is_some() {
                 // Pending ids are only ever handed to dynamic members; Kafka
                 // treats this as an internal error too.
                 join_reply(fx, member_id, Err(GroupError::UnknownServerError));
-                return;
+                return Ok(());
             }
-            self.add_member_and_rebalance(member_id, req, now_ms, fx);
-            return;
+            self.add_member_and_rebalance(member_id, req, now_ms, fx)?;
+            return Ok(());
         }
         if let Err(e) = self.validate_current_member(&member_id, req.group_instance_id.as_deref()) {
             join_reply(fx, member_id, Err(e));
-            return;
+            return Ok(());
         }
         let (unchanged, is_leader) = {
             let m = &self.members[&member_id];
             (m.protocols == req.protocols, self.is_leader(&member_id))
         };
         match self.state {
-            GroupState::PreparingRebalance => self.update_member_and_rebalance(req, now_ms, fx),
+            GroupState::PreparingRebalance => self.update_member_and_rebalance(req, now_ms, fx)?,
             GroupState::CompletingRebalance if unchanged => {
                 // Most likely the member lost our JoinGroup response: repeat it.
                 let result = self.current_generation(is_leader, None, false);
                 join_reply(fx, member_id, Ok(result));
             }
-            GroupState::CompletingRebalance => self.update_member_and_rebalance(req, now_ms, fx),
+            GroupState::CompletingRebalance => self.update_member_and_rebalance(req, now_ms, fx)?,
             GroupState::Stable if is_leader || !unchanged => {
                 // A leader's JoinGroup always rebalances: that is how a consumer
                 // leader reacts to topic metadata changes that do not alter any
                 // member's metadata.
-                self.update_member_and_rebalance(req, now_ms, fx)
+                self.update_member_and_rebalance(req, now_ms, fx)?
             }
             GroupState::Stable => {
                 let result = self.current_generation(false, None, false);
@@ -979,6 +1025,8 @@ impl Group {
                 join_reply(fx, member_id, Err(GroupError::UnknownMemberId));
             }
         }
+
+        Ok(())
     }
 
     /// The JoinGroup answer for the current generation.
@@ -1021,10 +1069,15 @@ impl Group {
         self.leader_id.as_deref() == Some(member_id)
     }
 
-    fn update_member_and_rebalance(&mut self, req: JoinRequest, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn update_member_and_rebalance(
+        &mut self,
+        req: JoinRequest,
+        now_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) -> Step {
         let Some(m) = self.members.get_mut(&req.member_id) else {
             join_reply(fx, req.member_id, Err(GroupError::UnknownMemberId));
-            return;
+            return Ok(());
         };
         m.rebalance_timeout_ms = effective_rebalance_timeout(&req);
         m.session_timeout_ms = req.session_timeout_ms;
@@ -1033,7 +1086,9 @@ impl Group {
         fx.push(Effect::ParkJoin {
             member_id: req.member_id,
         });
-        self.maybe_prepare_rebalance(now_ms, fx);
+        self.maybe_prepare_rebalance(now_ms, fx)?;
+
+        Ok(())
     }
 
     fn add_member_and_rebalance(
@@ -1042,7 +1097,7 @@ impl Group {
         req: JoinRequest,
         now_ms: u64,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Step {
         // Only arrivals during generation 0's delay window extend it.
         if self.state == GroupState::PreparingRebalance && self.generation_id == 0 {
             self.new_member_added = true;
@@ -1092,7 +1147,9 @@ impl Group {
             kind: TimerKind::MemberSession(member_id),
             deadline_ms: deadline,
         });
-        self.maybe_prepare_rebalance(now_ms, fx);
+        self.maybe_prepare_rebalance(now_ms, fx)?;
+
+        Ok(())
     }
 
     /// KIP-345: a known GroupInstanceId rejoined without a MemberId, i.e. the
@@ -1105,7 +1162,7 @@ impl Group {
         req: JoinRequest,
         now_ms: u64,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Step {
         let leader_before = self.leader_id.clone();
         self.replace_static_member(old_id, &new_id, fx);
         self.refresh_session(&new_id, now_ms, fx);
@@ -1140,14 +1197,14 @@ impl Group {
                     join_reply(fx, new_id, Ok(result));
                 } else {
                     self.park_join(&new_id, fx);
-                    self.maybe_prepare_rebalance(now_ms, fx);
+                    self.maybe_prepare_rebalance(now_ms, fx)?;
                 }
             }
             GroupState::CompletingRebalance => {
                 // The leader may already be computing an assignment keyed by the
                 // old MemberId; only a new round keeps ids and assignment aligned.
                 self.park_join(&new_id, fx);
-                self.prepare_rebalance(now_ms, fx);
+                self.prepare_rebalance(now_ms, fx)?;
             }
             GroupState::PreparingRebalance => self.park_join(&new_id, fx),
             GroupState::Empty | GroupState::Dead => {
@@ -1155,6 +1212,8 @@ impl Group {
                 join_reply(fx, new_id, Err(GroupError::UnknownServerError));
             }
         }
+
+        Ok(())
     }
 
     fn park_join(&mut self, member_id: &str, fx: &mut Vec<Effect>) {
@@ -1194,13 +1253,15 @@ impl Group {
 
     // ----- rebalance machinery --------------------------------------------
 
-    fn maybe_prepare_rebalance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn maybe_prepare_rebalance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         if matches!(
             self.state,
             GroupState::Empty | GroupState::CompletingRebalance | GroupState::Stable
         ) {
-            self.prepare_rebalance(now_ms, fx);
+            self.prepare_rebalance(now_ms, fx)?;
         }
+
+        Ok(())
     }
 
     /// The group's rebalance timeout: the largest of its members'.
@@ -1212,7 +1273,7 @@ impl Group {
             .unwrap_or(0)
     }
 
-    fn prepare_rebalance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn prepare_rebalance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         if self.state == GroupState::CompletingRebalance {
             // Members waiting for an assignment of a generation that will never
             // be completed must rejoin instead.
@@ -1235,11 +1296,11 @@ impl Group {
         self.clear_pending_sync(fx);
         let rebalance_timeout = self.rebalance_timeout_ms();
         let from_empty = self.state == GroupState::Empty;
-        self.go(GroupState::PreparingRebalance);
+        self.go(GroupState::PreparingRebalance)?;
         if from_empty {
             let delay = self.config.initial_rebalance_delay_ms;
             if delay == 0 {
-                self.complete_join(now_ms, fx);
+                self.complete_join(now_ms, fx)?;
             } else {
                 self.arm_join_timer(
                     JoinTimer::InitialDelay {
@@ -1251,7 +1312,7 @@ impl Group {
                 );
             }
         } else if self.has_all_members_joined() {
-            self.complete_join(now_ms, fx);
+            self.complete_join(now_ms, fx)?;
         } else {
             self.arm_join_timer(
                 JoinTimer::Rebalance {
@@ -1260,6 +1321,8 @@ impl Group {
                 fx,
             );
         }
+
+        Ok(())
     }
 
     fn arm_join_timer(&mut self, timer: JoinTimer, fx: &mut Vec<Effect>) {
@@ -1304,17 +1367,19 @@ impl Group {
 
     /// Complete the join early if nobody is missing. The initial delay window
     /// never completes early: its purpose is to wait for members not yet seen.
-    fn try_complete_join(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn try_complete_join(&mut self, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         if self.state == GroupState::PreparingRebalance
             && !matches!(self.join_timer, Some(JoinTimer::InitialDelay { .. }))
             && self.has_all_members_joined()
         {
-            self.complete_join(now_ms, fx);
+            self.complete_join(now_ms, fx)?;
         }
+
+        Ok(())
     }
 
     /// End of the join phase: start the next generation with whoever rejoined.
-    fn complete_join(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn complete_join(&mut self, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         self.disarm_join_timer(fx);
         self.new_member_added = false;
 
@@ -1349,7 +1414,7 @@ impl Group {
                         },
                         fx,
                     );
-                    return;
+                    return Ok(());
                 }
                 None => self.leader_id = None,
             }
@@ -1362,9 +1427,9 @@ impl Group {
 
         if self.members.is_empty() {
             self.protocol_name = None;
-            self.go(GroupState::Empty);
+            self.go(GroupState::Empty)?;
             fx.push(Effect::Persist(self.snapshot()));
-            return;
+            return Ok(());
         }
 
         let chosen = self.select_protocol();
@@ -1380,7 +1445,7 @@ impl Group {
         for m in self.members.values_mut() {
             m.assignment.clear();
         }
-        self.go(GroupState::CompletingRebalance);
+        self.go(GroupState::CompletingRebalance)?;
         fx.push(Effect::Persist(self.snapshot()));
 
         let leader = self.leader_id.clone().unwrap_or_default();
@@ -1424,6 +1489,8 @@ impl Group {
             kind: TimerKind::PendingSync,
             deadline_ms: deadline,
         });
+
+        Ok(())
     }
 
     /// Kafka's protocol vote: among the protocols every member supports, each
@@ -1518,17 +1585,24 @@ impl Group {
 
     /// Remove a member and let the group react: a settled group rebalances, a
     /// rebalancing group may now have everyone it waits for.
-    fn remove_member_and_update(&mut self, member_id: &str, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn remove_member_and_update(
+        &mut self,
+        member_id: &str,
+        now_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) -> Step {
         if self.remove_member(member_id, fx).is_none() {
-            return;
+            return Ok(());
         }
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
-                self.maybe_prepare_rebalance(now_ms, fx)
+                self.maybe_prepare_rebalance(now_ms, fx)?
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, fx),
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, fx)?,
             GroupState::Empty | GroupState::Dead => {}
         }
+
+        Ok(())
     }
 
     /// Kafka's member check: if a GroupInstanceId is given it must map to this
@@ -1560,6 +1634,7 @@ impl Group {
             fx.push(Effect::Reply(Reply::Sync(Err(e))));
             return fx;
         }
+        let mut step = Ok(());
         match self.state {
             GroupState::Empty => {
                 fx.push(Effect::Reply(Reply::Sync(Err(GroupError::UnknownMemberId))))
@@ -1579,7 +1654,7 @@ impl Group {
                 });
                 self.drop_pending_sync(&req.member_id, &mut fx);
                 if self.is_leader(&req.member_id) {
-                    self.install_assignment(req.assignments, now_ms, &mut fx);
+                    step = self.install_assignment(req.assignments, now_ms, &mut fx);
                 }
             }
             GroupState::Stable => {
@@ -1593,7 +1668,7 @@ impl Group {
                 self.refresh_session(&req.member_id, now_ms, &mut fx);
             }
         }
-        fx
+        conclude(fx, step, |e| Reply::Sync(Err(e)))
     }
 
     fn validate_sync(&self, req: &SyncRequest) -> Result<(), GroupError> {
@@ -1625,12 +1700,12 @@ impl Group {
         assignments: Vec<(String, Vec<u8>)>,
         now_ms: u64,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Step {
         let mut by_member: BTreeMap<String, Vec<u8>> = assignments.into_iter().collect();
         for (id, m) in self.members.iter_mut() {
             m.assignment = by_member.remove(id).unwrap_or_default();
         }
-        self.go(GroupState::Stable);
+        self.go(GroupState::Stable)?;
         fx.push(Effect::Persist(self.snapshot()));
         for id in self.member_ids_in_join_order() {
             let released = match self.members.get_mut(&id) {
@@ -1652,6 +1727,8 @@ impl Group {
                 self.refresh_session(&id, now_ms, fx);
             }
         }
+
+        Ok(())
     }
 
     // ----- Heartbeat -------------------------------------------------------
@@ -1718,7 +1795,10 @@ impl Group {
         }
         let mut results = Vec::with_capacity(leaving.len());
         for lm in leaving {
-            let result = self.leave_one(&lm, now_ms, &mut fx);
+            let result = match self.leave_one(&lm, now_ms, &mut fx) {
+                Ok(result) => result,
+                Err(refused) => return conclude(fx, Err(refused), |e| Reply::Leave(Err(e))),
+            };
             results.push(MemberLeaveResult {
                 member_id: lm.member_id,
                 group_instance_id: lm.group_instance_id,
@@ -1729,33 +1809,39 @@ impl Group {
         fx
     }
 
+    /// One member's leave: its answer, or the transition that stopped the whole request.
     fn leave_one(
         &mut self,
         lm: &LeaveMember,
         now_ms: u64,
         fx: &mut Vec<Effect>,
-    ) -> Result<(), GroupError> {
+    ) -> Result<Result<(), GroupError>, IllegalTransition> {
         if lm.member_id.is_empty() {
             // Admin removal by GroupInstanceId alone (KIP-345).
             let current = lm
                 .group_instance_id
                 .as_ref()
                 .and_then(|i| self.static_members.get(i))
-                .cloned()
-                .ok_or(GroupError::UnknownMemberId)?;
-            self.remove_member_and_update(&current, now_ms, fx);
-            return Ok(());
+                .cloned();
+            let Some(current) = current else {
+                return Ok(Err(GroupError::UnknownMemberId));
+            };
+            self.remove_member_and_update(&current, now_ms, fx)?;
+            return Ok(Ok(()));
         }
         if self.pending_members.remove(&lm.member_id).is_some() {
             fx.push(Effect::CancelTimer {
                 kind: TimerKind::PendingMember(lm.member_id.clone()),
             });
-            self.try_complete_join(now_ms, fx);
-            return Ok(());
+            self.try_complete_join(now_ms, fx)?;
+            return Ok(Ok(()));
         }
-        self.validate_current_member(&lm.member_id, lm.group_instance_id.as_deref())?;
-        self.remove_member_and_update(&lm.member_id, now_ms, fx);
-        Ok(())
+        if let Err(e) = self.validate_current_member(&lm.member_id, lm.group_instance_id.as_deref())
+        {
+            return Ok(Err(e));
+        }
+        self.remove_member_and_update(&lm.member_id, now_ms, fx)?;
+        Ok(Ok(()))
     }
 
     // ----- timers ----------------------------------------------------------
@@ -1763,50 +1849,54 @@ impl Group {
     /// A timer armed through [`Effect::ScheduleTimer`] expired.
     pub fn timer_fired(&mut self, kind: TimerKind, now_ms: u64) -> Vec<Effect> {
         let mut fx = Vec::new();
+        let step = self.timer_fired_inner(kind, now_ms, &mut fx);
+        conclude(fx, step, |_| None::<Reply>)
+    }
+
+    fn timer_fired_inner(&mut self, kind: TimerKind, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         if self.state == GroupState::Dead {
-            return fx;
+            return Ok(());
         }
         match kind {
             TimerKind::InitialRebalanceDelay | TimerKind::RebalanceTimeout => {
-                self.join_timer_fired(kind, now_ms, &mut fx)
+                self.join_timer_fired(kind, now_ms, fx)
             }
-            TimerKind::PendingSync => self.pending_sync_fired(now_ms, &mut fx),
-            TimerKind::MemberSession(id) => self.session_fired(&id, now_ms, &mut fx),
+            TimerKind::PendingSync => self.pending_sync_fired(now_ms, fx),
+            TimerKind::MemberSession(id) => self.session_fired(&id, now_ms, fx),
             TimerKind::PendingMember(id) => {
                 let Some(&deadline) = self.pending_members.get(&id) else {
-                    return fx;
+                    return Ok(());
                 };
                 if now_ms < deadline {
                     fx.push(Effect::ScheduleTimer {
                         kind: TimerKind::PendingMember(id),
                         deadline_ms: deadline,
                     });
-                    return fx;
+                    return Ok(());
                 }
                 self.pending_members.remove(&id);
-                self.try_complete_join(now_ms, &mut fx);
+                self.try_complete_join(now_ms, fx)
             }
         }
-        fx
     }
 
-    fn join_timer_fired(&mut self, kind: TimerKind, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn join_timer_fired(&mut self, kind: TimerKind, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         let Some(timer) = self.join_timer else {
-            return;
+            return Ok(());
         };
         if timer.kind() != kind {
-            return;
+            return Ok(());
         }
         if now_ms < timer.deadline_ms() {
             fx.push(Effect::ScheduleTimer {
                 kind,
                 deadline_ms: timer.deadline_ms(),
             });
-            return;
+            return Ok(());
         }
         self.join_timer = None;
         if self.state != GroupState::PreparingRebalance {
-            return;
+            return Ok(());
         }
         match timer {
             // Kafka's InitialDelayedJoin: if someone arrived during this window,
@@ -1828,27 +1918,29 @@ impl Group {
                     fx,
                 );
             }
-            _ => self.complete_join(now_ms, fx),
+            _ => self.complete_join(now_ms, fx)?,
         }
+
+        Ok(())
     }
 
-    fn pending_sync_fired(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn pending_sync_fired(&mut self, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         let Some(deadline) = self.pending_sync_deadline_ms else {
-            return;
+            return Ok(());
         };
         if now_ms < deadline {
             fx.push(Effect::ScheduleTimer {
                 kind: TimerKind::PendingSync,
                 deadline_ms: deadline,
             });
-            return;
+            return Ok(());
         }
         self.pending_sync_deadline_ms = None;
         if !matches!(
             self.state,
             GroupState::CompletingRebalance | GroupState::Stable
         ) {
-            return;
+            return Ok(());
         }
         // Members that never asked for their assignment are presumed dead;
         // everyone else must rejoin so their partitions get redistributed.
@@ -1856,22 +1948,24 @@ impl Group {
         for id in missing {
             self.remove_member(&id, fx);
         }
-        self.prepare_rebalance(now_ms, fx);
+        self.prepare_rebalance(now_ms, fx)?;
+
+        Ok(())
     }
 
-    fn session_fired(&mut self, member_id: &str, now_ms: u64, fx: &mut Vec<Effect>) {
+    fn session_fired(&mut self, member_id: &str, now_ms: u64, fx: &mut Vec<Effect>) -> Step {
         let Some(m) = self.members.get_mut(member_id) else {
-            return;
+            return Ok(());
         };
         let Some(deadline) = m.session_deadline_ms else {
-            return;
+            return Ok(());
         };
         if now_ms < deadline {
             fx.push(Effect::ScheduleTimer {
                 kind: TimerKind::MemberSession(member_id.to_string()),
                 deadline_ms: deadline,
             });
-            return;
+            return Ok(());
         }
         m.session_deadline_ms = None;
         // An established member that is parked in JoinGroup or SyncGroup cannot
@@ -1880,9 +1974,11 @@ impl Group {
         // re-armed when the member is released. A member that never completed a
         // join gets no such grace (new-member join timeout).
         if !m.is_new && (m.awaiting_join || m.awaiting_sync) {
-            return;
+            return Ok(());
         }
-        self.remove_member_and_update(member_id, now_ms, fx);
+        self.remove_member_and_update(member_id, now_ms, fx)?;
+
+        Ok(())
     }
 
     // ----- persistence failure, deletion, unloading -------------------------
@@ -1900,7 +1996,8 @@ impl Group {
             for m in self.members.values_mut() {
                 m.assignment.clear();
             }
-            self.prepare_rebalance(now_ms, &mut fx);
+            let step = self.prepare_rebalance(now_ms, &mut fx);
+            return conclude(fx, step, |_| None::<Reply>);
         }
         fx
     }
@@ -1922,8 +2019,8 @@ impl Group {
         let mut fx = Vec::new();
         self.cancel_all_timers(&mut fx);
         self.pending_members.clear();
-        self.go(GroupState::Dead);
-        Ok(fx)
+        let step = self.go(GroupState::Dead);
+        Ok(conclude(fx, step, |_| None::<Reply>))
     }
 
     /// The coordinator lost ownership of this group (partition leadership of
@@ -1942,8 +2039,8 @@ impl Group {
         }
         self.cancel_all_timers(&mut fx);
         self.pending_members.clear();
-        self.go(GroupState::Dead);
-        fx
+        let step = self.go(GroupState::Dead);
+        conclude(fx, step, |_| None::<Reply>)
     }
 
     fn cancel_all_timers(&mut self, fx: &mut Vec<Effect>) {
@@ -2401,6 +2498,7 @@ mod tests {
                         );
                     }
                     Effect::Persist(s) => self.persisted.push(s.clone()),
+                    Effect::Refused(refused) => panic!("the machine refused {refused}"),
                 }
             }
         }
@@ -2585,6 +2683,58 @@ mod tests {
             }
         }
         assert_eq!(illegal, 25 - LEGAL.len());
+    }
+
+    #[test]
+    fn an_illegal_internal_transition_is_refused_in_every_build_and_reported() {
+        // `go` refuses whatever the build profile: the state stays, the error names both ends.
+        let mut g = Group::new("g", cfg(0));
+        assert_eq!(
+            g.go(Stable),
+            Err(IllegalTransition {
+                from: Empty,
+                to: Stable
+            })
+        );
+        assert_eq!(g.state(), Empty);
+
+        // Deep in an operation (a rebalance started while one is running, which the guards
+        // never allow) the refusal propagates out of the step, changing nothing.
+        let mut g = Group::new("g", cfg(3_000));
+        let mut seq = 0;
+        g.join(jreq("", "c1"), 0, &mut || {
+            seq += 1;
+            seq.to_string()
+        });
+        assert_eq!(g.state(), PreparingRebalance);
+        let mut fx = Vec::new();
+        let refused = IllegalTransition {
+            from: PreparingRebalance,
+            to: PreparingRebalance,
+        };
+        assert_eq!(g.prepare_rebalance(10, &mut fx), Err(refused));
+        assert_eq!(g.state(), PreparingRebalance);
+
+        // The operation's entry point reports it and answers a caller nothing answered yet
+        // with UNKNOWN_SERVER_ERROR; a caller already parked is not answered twice.
+        assert_eq!(
+            conclude(Vec::new(), Err(refused), |e| Reply::Sync(Err(e))),
+            vec![
+                Effect::Refused(refused),
+                Effect::Reply(Reply::Sync(Err(GroupError::UnknownServerError)))
+            ]
+        );
+        let parked = vec![Effect::ParkSync {
+            member_id: "m".into(),
+        }];
+        assert_eq!(
+            conclude(parked.clone(), Err(refused), |e| Reply::Sync(Err(e))),
+            [parked, vec![Effect::Refused(refused)]].concat()
+        );
+        assert_eq!(
+            conclude(Vec::new(), Ok(()), |e| Reply::Sync(Err(e))),
+            Vec::new()
+        );
     }
 
     #[test]

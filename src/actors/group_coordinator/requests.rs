@@ -329,6 +329,9 @@ impl GroupCoordinator {
                     self.schedule(ctx, group_id, inc, kind, deadline_ms)
                 }
                 Effect::CancelTimer { kind } => entry.cancel_timer(&kind),
+                Effect::Refused(refused) => {
+                    tracing::error!(group = group_id, %refused, "group operation refused an illegal transition")
+                }
                 Effect::Persist(mut snapshot) => {
                     entry.stamp_state_time(&mut snapshot, Self::wall_clock_ms());
                     let record = (
