@@ -33,7 +33,29 @@
 //!
 //! Group creation and lookup (`GROUP_ID_NOT_FOUND`, `COORDINATOR_LOAD_IN_PROGRESS`,
 //! a JoinGroup with a MemberId for a group that does not exist) are the actor's
-//! concern; this module starts from an existing [`Group`].
+//! concern; this module starts from an existing [`Group`]. It owns no I/O and may
+//! not reach the actor, the log or the clock; the actor keeps it in the group's
+//! `GroupEntry` as `GroupKind::Classic`.
+//!
+//! # Illegal transitions
+//!
+//! Every transition goes through `go`, which checks Kafka's table
+//! ([`can_transition`]) in every build. A refusal is a bug here: it propagates as
+//! a typed [`IllegalTransition`] to the operation's entry point, which stops,
+//! keeps the group in the last state it legally reached, and reports
+//! [`Effect::Refused`] (the caller, if not answered yet, gets
+//! UNKNOWN_SERVER_ERROR).
+//!
+//! # Why this file is long
+//!
+//! About 2,300 lines outside its tests, on purpose: it is one state machine over
+//! one struct, and Kafka's rebalance rules (JoinGroup for new, known and static
+//! members, the initial delay, completing the join, SyncGroup, sessions,
+//! LeaveGroup, the pending-sync and rebalance timeouts) call each other's private
+//! steps on the same private fields. Cut into files, those steps would all become
+//! `pub(super)` and every rule would be read across several files; kept together,
+//! the file reads top to bottom in the order of a rebalance, with the types first
+//! and the scenario tests (one per Kafka behaviour) at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
