@@ -198,10 +198,11 @@ impl GroupCoordinator {
                         g.describe()
                     }
                 };
-                let _ = tx.send(Ok(described));
+                answer(tx, Ok(described));
             }
             GroupRequest::Delete(tx) => {
-                let _ = tx.send(self.delete_group(ctx, &group_id));
+                let deleted = self.delete_group(ctx, &group_id);
+                answer(tx, deleted);
             }
             GroupRequest::CompleteTxn {
                 producer_id,
@@ -237,12 +238,11 @@ impl GroupCoordinator {
 
     /// The group's entry, created empty if the shard has none.
     pub(super) fn entry(&mut self, group_id: &str) -> &mut GroupEntry {
-        if !self.entries.contains_key(group_id) {
-            self.next_incarnation += 1;
-            let entry = GroupEntry::new(self.next_incarnation, self.wheel.clone());
-            self.entries.insert(group_id.to_string(), entry);
-        }
-        self.entries.get_mut(group_id).expect("inserted above")
+        let (next, wheel) = (&mut self.next_incarnation, &self.wheel);
+        self.entries.entry(group_id.to_string()).or_insert_with(|| {
+            *next += 1;
+            GroupEntry::new(*next, wheel.clone())
+        })
     }
 
     /// The entry `inc`, unless the group was removed (and perhaps created again) since.
@@ -450,7 +450,7 @@ impl GroupCoordinator {
                     entry.put_offset((topic, partition), offset, log_offset);
                 }
             }
-            let _ = tx.send(Ok(()));
+            answer(tx, Ok(()));
         });
     }
 
@@ -504,7 +504,7 @@ impl GroupCoordinator {
                         .add(msg.producer_id, (topic, partition), committed, log_offset);
                 }
             }
-            let _ = tx.send(Ok(()));
+            answer(tx, Ok(()));
         });
     }
 
@@ -588,7 +588,7 @@ impl GroupCoordinator {
                 }
             }
             act.forget_if_vacant(&group_id);
-            let _ = tx.send(Ok(answers));
+            answer(tx, Ok(answers));
         });
     }
 
