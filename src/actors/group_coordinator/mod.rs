@@ -7,8 +7,9 @@
 //! - `entry`: `GroupEntry`, everything the shard holds for one group (Kafka's `GroupMetadata`);
 //!   removing a group is removing its entry. The group's state machine is a `GroupKind`: only
 //!   the classic protocol today, with room for the KIP-848 consumer and share groups beside it.
-//! - `group`: the classic rebalance protocol as a plain state machine: no I/O, no clock, no
-//!   actor; operations return `Effect`s (replies, parked requests, timers, persistence).
+//! - `group` (with `group/`): the classic rebalance protocol as a plain state machine: no I/O,
+//!   no clock, no actor; operations return `Effect`s (replies, parked requests, timers,
+//!   persistence).
 //! - `metadata_manager`: persistence in `__consumer_offsets` (Kafka's `GroupMetadataManager`):
 //!   writes, replay on election, unload on resignation, transaction markers, offset expiry
 //!   (whose rules are the pure `expiry`). `records` is the record format; `txn_offsets` a
