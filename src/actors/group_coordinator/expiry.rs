@@ -10,7 +10,7 @@
 //!   to; offsets of other topics expire by their commit time.
 //! - Any other group with members keeps everything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use super::coordinator::CommittedOffset;
 
@@ -26,15 +26,15 @@ pub enum GroupActivity {
 }
 
 /// The partitions whose offsets have expired at `now_ms`.
-pub fn expired_offsets(
-    offsets: &BTreeMap<(String, i32), CommittedOffset>,
+pub fn expired_offsets<'a>(
+    offsets: impl IntoIterator<Item = (&'a (String, i32), &'a CommittedOffset)>,
     activity: &GroupActivity,
     retention_ms: i64,
     now_ms: i64,
 ) -> Vec<(String, i32)> {
     let is_old = |since: i64| now_ms.saturating_sub(since) >= retention_ms;
     offsets
-        .iter()
+        .into_iter()
         .filter(|((topic, _), committed)| match activity {
             GroupActivity::Empty { since_ms } => {
                 is_old(since_ms.unwrap_or(committed.commit_timestamp_ms))
@@ -50,6 +50,8 @@ pub fn expired_offsets(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     const MINUTE: i64 = 60_000;

@@ -1,19 +1,41 @@
-//! Consumer groups (issue #3). `group` is the classic rebalance protocol as a plain state
-//! machine: no I/O, no clock, no actor; operations return `Effect`s (replies, parked requests,
-//! timers, persistence) for the `GroupCoordinator` actor (`coordinator`) to carry out.
-//! Group metadata and offsets are written to `__consumer_offsets` (`records`); offsets of
-//! open transactions wait in `txn_offsets` for their producer's marker. `view` is the
-//! read-only picture the shards publish for the HTTP surface.
+//! Consumer groups (issue #3), shaped as Kafka's group coordinator (issue #14).
+//!
+//! - `coordinator`: the `GroupCoordinator` actor, one per shard of `__consumer_offsets`
+//!   partitions. Thin: every handler hands its message to the one request path.
+//! - `requests`: that path (`route`): check the group's partition, wait behind the group's
+//!   write in flight, run the state machine, carry out its effects, reply.
+//! - `entry`: `GroupEntry`, everything the shard holds for one group (Kafka's `GroupMetadata`);
+//!   removing a group is removing its entry. The group's state machine is a `GroupKind`: only
+//!   the classic protocol today, with room for the KIP-848 consumer and share groups beside it.
+//! - `group` (with `group/`): the classic rebalance protocol as a plain state machine: no I/O,
+//!   no clock, no actor; operations return `Effect`s (replies, parked requests, timers,
+//!   persistence).
+//! - `metadata_manager`: persistence in `__consumer_offsets` (Kafka's `GroupMetadataManager`):
+//!   writes, replay on election, unload on resignation, transaction markers, offset expiry
+//!   (whose rules are the pure `expiry`). `records` is the record format; `txn_offsets` a
+//!   group's offsets pending in open transactions.
+//! - `messages`: what the shard accepts; `view`: the read-only picture the shards publish for
+//!   the HTTP surface.
+//!
+//! The room owns the groups and their offsets; it reaches logs only through their
+//! `PartitionReplica` actors (`delayed_produce`, `replay_partition`) and the wheel only by
+//! message, and never another shard's groups.
 
 pub mod coordinator;
+pub mod entry;
 pub mod expiry;
+pub mod group;
+pub mod messages;
+pub mod metadata_manager;
+pub mod records;
+pub mod requests;
+#[cfg(test)]
+mod shard_tests;
+pub mod txn_offsets;
+pub mod view;
 
 /// The internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-pub mod group;
-pub mod records;
-pub mod txn_offsets;
-pub mod view;
 
 use crate::config::BrokerConfig;
 
