@@ -245,6 +245,91 @@ pub fn code_for_version(e: TxnError, version: i16, fenced_since: i16) -> i16 {
     }
 }
 
+/// Kafka errors of the group APIs (the group coordinator's state machine and its handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupError {
+    /// An internal invariant was violated.
+    UnknownServerError,
+    /// The group's partition is replaying.
+    CoordinatorLoadInProgress,
+    /// The group is Dead (deleted or being unloaded), or a write failed; the client
+    /// rediscovers the coordinator and retries.
+    CoordinatorNotAvailable,
+    /// This shard does not hold the group's partition (or it was unloaded).
+    NotCoordinator,
+    /// The request carries a stale generation.
+    IllegalGeneration,
+    /// The protocol type differs, or no protocol is supported by every member.
+    InconsistentGroupProtocol,
+    UnknownMemberId,
+    /// Outside the broker's min/max bounds.
+    InvalidSessionTimeout,
+    /// The member must rejoin.
+    RebalanceInProgress,
+    /// DeleteGroups on a group with members.
+    NonEmptyGroup,
+    GroupIdNotFound,
+    /// KIP-394: rejoin with the member id handed out.
+    MemberIdRequired,
+    GroupMaxSizeReached,
+    /// KIP-345: another process now owns this group instance id.
+    FencedInstanceId,
+    /// TxnOffsetCommit from a producer a newer one fenced (the `__consumer_offsets` partition
+    /// refused its epoch).
+    InvalidProducerEpoch,
+    /// OffsetFetch with RequireStable while a transaction holds an uncommitted offset for the
+    /// partition; the client retries.
+    UnstableOffsetCommit,
+}
+
+impl GroupError {
+    pub fn kafka_error(&self) -> ResponseError {
+        match self {
+            GroupError::UnknownServerError => ResponseError::UnknownServerError,
+            GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+            GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+            GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
+        }
+    }
+
+    /// The Kafka wire error code.
+    pub fn code(&self) -> i16 {
+        self.kafka_error().code()
+    }
+}
+
+impl std::fmt::Display for GroupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", kafka_name(self.kafka_error()), self.code())
+    }
+}
+
+impl std::error::Error for GroupError {}
+
+/// Kafka's name of an error as its docs and logs spell it: `MEMBER_ID_REQUIRED`.
+pub fn kafka_name(e: ResponseError) -> String {
+    let mut name = String::new();
+    for (i, c) in format!("{e:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
 impl From<StorageError> for BrokerError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -324,5 +409,21 @@ mod tests {
             BrokerError::TransactionCoordinatorFenced(String::new()).code(),
             52
         );
+    }
+
+    #[test]
+    fn coordinator_errors_show_kafka_names_and_codes() {
+        assert_eq!(
+            GroupError::MemberIdRequired.to_string(),
+            "MEMBER_ID_REQUIRED (79)"
+        );
+        assert_eq!(
+            GroupError::UnknownServerError.to_string(),
+            "UNKNOWN_SERVER_ERROR (-1)"
+        );
+        assert_eq!(GroupError::UnstableOffsetCommit.code(), 88);
+        assert_eq!(TxnError::ProducerFenced.code(), 90);
+        assert_eq!(code_for_version(TxnError::ProducerFenced, 1, 2), 47);
+        assert_eq!(code_for_version(TxnError::ProducerFenced, 2, 2), 90);
     }
 }

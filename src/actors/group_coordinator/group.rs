@@ -1153,30 +1153,7 @@ mod tests {
     }
 
     #[test]
-    fn error_codes_match_kafka() {
-        use GroupError::*;
-        let expected = [
-            (UnknownServerError, -1),
-            (CoordinatorLoadInProgress, 14),
-            (CoordinatorNotAvailable, 15),
-            (NotCoordinator, 16),
-            (IllegalGeneration, 22),
-            (InconsistentGroupProtocol, 23),
-            (UnknownMemberId, 25),
-            (InvalidSessionTimeout, 26),
-            (RebalanceInProgress, 27),
-            (NonEmptyGroup, 68),
-            (GroupIdNotFound, 69),
-            (MemberIdRequired, 79),
-            (GroupMaxSizeReached, 81),
-            (FencedInstanceId, 82),
-            (InvalidProducerEpoch, 47),
-            (UnstableOffsetCommit, 88),
-        ];
-        for (e, code) in expected {
-            assert_eq!(e.code(), code, "{}", e.name());
-        }
-        assert_eq!(MemberIdRequired.to_string(), "MEMBER_ID_REQUIRED (79)");
+    fn group_states_have_kafka_names() {
         let names: Vec<&str> = GroupState::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             names,

@@ -25,11 +25,8 @@ use super::entry::{active_subscriptions, GroupEntry, ParkedCaller};
 use super::group::*;
 use super::records;
 use crate::actors::coordinator_partitions::WriteFailure;
-use crate::error::BrokerError;
+use crate::error::{BrokerError, ResponseError};
 use crate::events::BrokerEvent;
-
-/// Kafka's GROUP_SUBSCRIBED_TO_TOPIC.
-const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// A request for one group with the channel its answer goes to.
 pub enum GroupRequest {
@@ -566,7 +563,11 @@ impl GroupCoordinator {
         let mut tombstones = Vec::new();
         for (topic, partition) in msg.partitions {
             if subscribed.contains(&topic) {
-                answers.push((topic, partition, GROUP_SUBSCRIBED_TO_TOPIC));
+                answers.push((
+                    topic,
+                    partition,
+                    ResponseError::GroupSubscribedToTopic.code(),
+                ));
             } else {
                 tombstones.push((records::offset_key(&msg.group_id, &topic, partition), None));
                 answers.push((topic, partition, 0));
