@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use crate::actors::mailbox::{CountedAddr, PARTITION_MAILBOX};
 use crate::actors::partition_replica::{
-    BecomeLeaderOrFollower, ClosePartition, PartitionReplica, ReplicaContext, TopicPartition,
-    UpdateLogConfig, Watermarks,
+    BecomeLeaderOrFollower, ClosePartition, PartitionReplica, PartitionReplicaSetup,
+    ReplicaContext, TopicPartition, UpdateLogConfig, Watermarks,
 };
 use crate::actors::replica_fetcher::ReplicaFetcherManager;
 use crate::actors::supervisor::SupervisorState;
@@ -329,8 +329,17 @@ impl ReplicaManager {
             .get(&(tp.topic.clone(), partition))
             .copied();
         let addr = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-            let mut replica =
-                PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush, context);
+            let mut replica = PartitionReplica::new(PartitionReplicaSetup {
+                tp: tp2,
+                dir,
+                config,
+                log,
+                watermarks_tx: tx,
+                health,
+                retention_check_interval: retention,
+                flush_check_interval: flush,
+                context,
+            });
             if let Some(hw) = high_watermark {
                 replica.start_high_watermark_at(hw);
             }
