@@ -9,7 +9,7 @@ use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::offsets_partition_for;
 use crate::actors::metadata_cache::MetadataCache;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 use crate::actors::timer_wheel::TimerWheel;
 use crate::actors::txn_coordinator::coordinator::TxnCoordinator;

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actors::coordinator_partitions::CoordinatorElections;
 use crate::actors::metadata_cache::MetadataCache;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::extension::events::{metadata_changes, EventBus};
 use crate::metadata::MetadataImage;
 use crate::quorum::MetadataUpdate;

@@ -4,7 +4,6 @@
 pub mod connection;
 pub mod controller;
 pub mod coordinator_partitions;
-pub mod delayed_produce;
 pub mod group_coordinator;
 pub mod listener;
 pub mod log_cleaner;
@@ -14,7 +13,6 @@ pub mod metadata_publisher;
 pub mod partition_replica;
 pub mod purgatory;
 pub mod replica_fetcher;
-pub mod replica_manager;
 pub mod supervisor;
 pub mod timer_wheel;
 pub mod txn_coordinator;

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::metadata_cache::MetadataCache;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::supervisor::SupervisorState;
 
 #[derive(Clone)]

@@ -42,9 +42,9 @@ use crate::actors::coordinator_partitions::{
     load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
     UnloadPartition, WriteFailure,
 };
-use crate::actors::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::purgatory::{Parked, Purgatory};
-use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::timer_wheel::{CancelWakeup, ScheduleWakeup, TimerWheel};
 use crate::error::BrokerError;
 use crate::extension::events::{BrokerEvent, EventBus};
@@ -1653,7 +1653,7 @@ impl PartitionLoader for GroupCoordinator {
     fn partition_handle(
         &self,
         partition: i32,
-    ) -> Option<crate::actors::replica_manager::PartitionHandle> {
+    ) -> Option<crate::actors::partition_replica::replica_manager::PartitionHandle> {
         self.replicas.get(OFFSETS_TOPIC, partition)
     }
     fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions {

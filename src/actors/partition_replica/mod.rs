@@ -17,6 +17,7 @@
 
 pub mod leadership;
 mod messages;
+pub mod replica_manager;
 
 pub use messages::*;
 

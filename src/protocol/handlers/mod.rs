@@ -39,33 +39,20 @@ pub mod write_txn_markers;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::actors::replica_manager::PartitionHandle;
+use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::MetadataImage;
 
-/// Finds the actor of a partition hosted here. A partition the metadata knows but this broker
-/// has no actor for (still opening, or led elsewhere) is NOT_LEADER_OR_FOLLOWER, which clients
-/// retry after refreshing metadata; one the metadata does not know is
-/// UNKNOWN_TOPIC_OR_PARTITION.
+/// Finds the actor of a partition hosted here, or the error a client is answered with
+/// (`ReplicaManager::partition_or_error`).
 pub(crate) fn partition_handle(
     ctx: &BrokerContext,
     image: &MetadataImage,
     topic: &str,
     partition: i32,
 ) -> Result<PartitionHandle, BrokerError> {
-    if let Some(handle) = ctx.replicas.get(topic, partition) {
-        return Ok(handle);
-    }
-    let known = image
-        .topics
-        .get(topic)
-        .is_some_and(|t| t.partitions.iter().any(|p| p.index == partition));
-    Err(if known {
-        BrokerError::NotLeaderOrFollower
-    } else {
-        BrokerError::UnknownTopicOrPartition
-    })
+    ctx.replicas.partition_or_error(image, topic, partition)
 }
 
 pub(crate) fn topic_name(s: &str) -> TopicName {

@@ -32,7 +32,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 use super::partition_handle;
 use crate::actors::partition_replica::{IsolationLevel, ReadRecords};
 use crate::actors::purgatory::{Parked, Purgatory};
-use crate::actors::replica_manager::PartitionHandle;
+use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::actors::timer_wheel::{self, CancelWakeup, ScheduleWakeup};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
