@@ -18,11 +18,14 @@
 //! what comes back.
 
 mod append;
+mod delayed_fetch;
 pub mod delayed_produce;
+mod fetch;
 
 pub use append::{
     AppendOptions, PartitionAppend, PartitionAppendResult, TopicAppend, TopicAppendResult,
 };
+pub use fetch::{FetchParams, FetchPartition, FetchPartitionResult, FetchResult, FetchedRecords};
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
