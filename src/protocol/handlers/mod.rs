@@ -1,5 +1,6 @@
-//! One thin handler per Kafka API: decode is done by the router; each handler asks the actor
-//! that owns the state (by message) and builds the response. No handler keeps state.
+//! One thin handler per Kafka API: decode is done by the router; each handler asks the
+//! subsystem that owns the state (an actor by message; Produce and Fetch the `ReplicaManager`)
+//! and builds the response. No handler keeps state.
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
