@@ -145,3 +145,41 @@ async fn append_partition(
     }
     Ok(appended)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::Actor;
+
+    /// The error an append of some records to a partition that is not hosted here meets.
+    async fn refusal(acks: i16, topic: &str, not_hosted: BrokerError) -> BrokerError {
+        let image = MetadataImage::default();
+        let timer = TimerWheel::default().start();
+        let options = AppendOptions {
+            required_acks: acks,
+            timeout: Duration::from_millis(10),
+            image: &image,
+            timer: &timer,
+        };
+        let records = Some(Bytes::from_static(b"batch"));
+        append_partition(Err(not_hosted), topic, records, options)
+            .await
+            .expect_err("refused")
+    }
+
+    #[actix::test]
+    async fn client_rules_apply_in_order() {
+        let unknown = || BrokerError::UnknownTopicOrPartition;
+        // acks first, then the internal topics, then whether the partition is hosted here.
+        let bad_acks = refusal(2, OFFSETS_TOPIC, unknown()).await;
+        assert_eq!(bad_acks, BrokerError::InvalidRequiredAcks);
+        for internal in [OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC] {
+            let e = refusal(-1, internal, unknown()).await;
+            assert!(matches!(e, BrokerError::InvalidTopic(_)), "{e:?}");
+        }
+        let e = refusal(1, "t", unknown()).await;
+        assert_eq!(e, BrokerError::UnknownTopicOrPartition);
+        let e = refusal(0, "t", BrokerError::NotLeaderOrFollower).await;
+        assert_eq!(e, BrokerError::NotLeaderOrFollower);
+    }
+}
