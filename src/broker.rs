@@ -8,7 +8,7 @@ use actix::{Addr, Handler, Message};
 use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::offsets_partition_for;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
 use crate::actors::txn_coordinator::markers::MarkerWriter;

@@ -257,7 +257,7 @@ pub trait PartitionLoader: Actor<Context = Context<Self>> {
     fn partition_handle(
         &self,
         partition: i32,
-    ) -> Option<crate::actors::replica_manager::PartitionHandle>;
+    ) -> Option<crate::actors::partition_replica::replica_manager::PartitionHandle>;
     fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions;
     fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>);
     fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>);

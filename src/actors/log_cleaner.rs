@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::actors::partition_replica::replica_manager::{PartitionHandle, ReplicaManager};
 use crate::actors::partition_replica::{InstallCleaned, TakeCleanableSnapshot, TopicPartition};
-use crate::actors::replica_manager::{PartitionHandle, ReplicaManager};
 use crate::config::BrokerConfig;
 use crate::runtime::clock::wall_clock_ms;
 use crate::storage::{self, CleanableSnapshot, CleanerConfig};

@@ -3,11 +3,9 @@
 
 pub mod controller;
 pub mod coordinator_partitions;
-pub mod delayed_produce;
 pub mod group_coordinator;
 pub mod log_cleaner;
 pub mod partition_replica;
 pub mod replica_fetcher;
-pub mod replica_manager;
 pub mod system_timer;
 pub mod txn_coordinator;

@@ -29,10 +29,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 
+use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::actors::partition_replica::{
     AppendAsFollower, GetFollowerPosition, TopicPartition, TruncateTo,
 };
-use crate::actors::replica_manager::PartitionHandle;
 use crate::client::{broker_endpoint, ClientError, KafkaConnection};
 use crate::config::BrokerConfig;
 use crate::error::{ResponseError, NONE};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::actors::controller::{CreateTopics, NewTopic};
-use crate::actors::partition_replica::AppendResult;
+use crate::actors::partition_replica::replica_manager::AppendOptions;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::MetadataImage;
@@ -91,8 +91,8 @@ impl ExtensionContext {
     }
 
     /// Produces `records` as one batch to `topic`'s `partition` with `acks=all`, through the
-    /// broker's own produce path (the same validation, append and replication wait as a
-    /// client's Produce). The partition must be led by this node (else
+    /// broker's own produce path, `ReplicaManager::append_to_partition` (the same validation,
+    /// append and replication wait as a client's Produce). The partition must be led by this node (else
     /// NOT_LEADER_OR_FOLLOWER, as a client would get). Returns the first record's offset.
     pub async fn produce(
         &self,
@@ -102,18 +102,19 @@ impl ExtensionContext {
     ) -> Result<i64, BrokerError> {
         let batch = encode_batch(records)?;
         let image = self.broker.metadata.current();
-        let timeout =
-            Duration::from_millis(self.broker.config.get_i64("request.timeout.ms").max(1) as u64);
-        let appended: AppendResult = crate::protocol::handlers::produce::produce_partition(
-            &self.broker,
-            &image,
-            topic,
-            partition,
-            Some(batch),
-            -1,
-            timeout,
-        )
-        .await?;
+        let options = AppendOptions {
+            required_acks: -1,
+            timeout: Duration::from_millis(
+                self.broker.config.get_i64("request.timeout.ms").max(1) as u64
+            ),
+            image: &image,
+            timer: &self.broker.timer,
+        };
+        let appended = self
+            .broker
+            .replicas
+            .append_to_partition(options, topic, partition, Some(batch))
+            .await?;
         Ok(appended.base_offset)
     }
 }

@@ -18,7 +18,7 @@ use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actors::group_coordinator::view::GroupsView;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::metadata::cache::MetadataCache;
 use crate::runtime::supervision::SupervisorState;
 

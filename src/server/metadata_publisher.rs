@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::coordinator_elections::CoordinatorElections;
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::events::{metadata_changes, EventBus};
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;

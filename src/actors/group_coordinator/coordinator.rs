@@ -39,7 +39,7 @@ use super::view::{CommittedPartition, GroupSummary, GroupsView, MemberSummary};
 use crate::actors::coordinator_partitions::{
     CoordinatorPartitions, LoadPartition, UnloadPartition,
 };
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::system_timer::{CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::events::EventBus;
 

@@ -21,8 +21,8 @@ use crate::actors::coordinator_partitions::PartitionState;
 use crate::actors::coordinator_partitions::{
     load_partition, CoordinatorPartitions, PartitionLoader,
 };
-use crate::actors::delayed_produce::append_replicated;
-use crate::actors::replica_manager::PartitionHandle;
+use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::error::BrokerError;
 use crate::storage::AppendOrigin;
 

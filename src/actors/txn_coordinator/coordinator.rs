@@ -43,9 +43,9 @@ use crate::actors::coordinator_partitions::{
     load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
     UnloadPartition, WriteFailure,
 };
-use crate::actors::delayed_produce::append_replicated;
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::system_timer::{sleep_via, CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::error::BrokerError;
 use crate::runtime::clock::wall_clock_ms;
@@ -809,7 +809,7 @@ impl PartitionLoader for TxnCoordinator {
     fn partition_handle(
         &self,
         partition: i32,
-    ) -> Option<crate::actors::replica_manager::PartitionHandle> {
+    ) -> Option<crate::actors::partition_replica::replica_manager::PartitionHandle> {
         self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition)
     }
     fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions {

@@ -32,11 +32,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::marker_channel::MarkerChannelManager;
 use super::txn::TxnPartition;
-use crate::actors::delayed_produce::await_replication;
 use crate::actors::group_coordinator::coordinator::{CompleteTxnOffsets, GroupCoordinator};
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
+use crate::actors::partition_replica::replica_manager::delayed_produce::await_replication;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::partition_replica::WriteTxnMarker;
-use crate::actors::replica_manager::ReplicaManager;
 use crate::actors::system_timer::SystemTimer;
 use crate::error::BrokerError;
 use crate::metadata::cache::MetadataCache;

@@ -1,5 +1,6 @@
-//! One thin handler per Kafka API: decode is done by the router; each handler asks the actor
-//! that owns the state (by message) and builds the response. No handler keeps state.
+//! One thin handler per Kafka API: decode is done by the router; each handler asks the
+//! subsystem that owns the state (an actor by message; Produce and Fetch the `ReplicaManager`)
+//! and builds the response. No handler keeps state.
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
@@ -39,33 +40,20 @@ pub mod write_txn_markers;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::actors::replica_manager::PartitionHandle;
+use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::MetadataImage;
 
-/// Finds the actor of a partition hosted here. A partition the metadata knows but this broker
-/// has no actor for (still opening, or led elsewhere) is NOT_LEADER_OR_FOLLOWER, which clients
-/// retry after refreshing metadata; one the metadata does not know is
-/// UNKNOWN_TOPIC_OR_PARTITION.
+/// Finds the actor of a partition hosted here, or the error a client is answered with
+/// (`ReplicaManager::partition_or_error`).
 pub(crate) fn partition_handle(
     ctx: &BrokerContext,
     image: &MetadataImage,
     topic: &str,
     partition: i32,
 ) -> Result<PartitionHandle, BrokerError> {
-    if let Some(handle) = ctx.replicas.get(topic, partition) {
-        return Ok(handle);
-    }
-    let known = image
-        .topics
-        .get(topic)
-        .is_some_and(|t| t.partitions.iter().any(|p| p.index == partition));
-    Err(if known {
-        BrokerError::NotLeaderOrFollower
-    } else {
-        BrokerError::UnknownTopicOrPartition
-    })
+    ctx.replicas.partition_or_error(image, topic, partition)
 }
 
 /// The configs a request sets: name → value, leaving out those sent without a value.

@@ -1,9 +1,31 @@
-//! `ReplicaManager`: the registry and lifecycle of this broker's `PartitionReplica` actors.
+//! `ReplicaManager`: the registry and lifecycle of this broker's `PartitionReplica` actors,
+//! and the produce and fetch paths over them (Kafka's `ReplicaManager`).
 //!
 //! Not an actor itself: a shared map from topic to partition handles that connections read
 //! without a round trip. It turns metadata changes into actor starts (logs opened on a blocking
 //! thread, then the actor placed on the arbiter its partition hashes to) and stops. It never
-//! touches a log: each `PartitionReplica` owns its own.
+//! touches a log: each `PartitionReplica` owns its own, and is reached by message.
+//!
+//! - `mod.rs`: the registry (`PartitionHandle`s), `reconcile`, checkpoints, shutdown.
+//! - `append.rs`: [`ReplicaManager::append_records`] (Kafka's `appendRecords`), the produce
+//!   path of clients and extensions.
+//! - `delayed_produce.rs`: the `acks=all` wait for replication (Kafka's `DelayedProduce`).
+//! - `fetch.rs`: [`ReplicaManager::fetch_messages`] (Kafka's `fetchMessages`), the fetch path
+//!   of consumers and followers.
+//! - `delayed_fetch.rs`: a fetch parked until `min_bytes` arrive (Kafka's `DelayedFetch`).
+//!
+//! None of them knows the wire: handlers decode requests into the named types here and encode
+//! what comes back.
+
+mod append;
+mod delayed_fetch;
+pub mod delayed_produce;
+mod fetch;
+
+pub use append::{
+    AppendOptions, PartitionAppend, PartitionAppendResult, TopicAppend, TopicAppendResult,
+};
+pub use fetch::{FetchParams, FetchPartition, FetchPartitionResult, FetchResult, FetchedRecords};
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -17,8 +39,8 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::actors::partition_replica::{
-    BecomeLeaderOrFollower, ClosePartition, PartitionReplica, ReplicaContext, TopicPartition,
-    UpdateLogConfig, Watermarks,
+    BecomeLeaderOrFollower, ClosePartition, PartitionReplica, PartitionReplicaSetup,
+    ReplicaContext, TopicPartition, UpdateLogConfig, Watermarks,
 };
 use crate::actors::replica_fetcher::ReplicaFetcherManager;
 use crate::config::BrokerConfig;
@@ -99,6 +121,30 @@ impl ReplicaManager {
         self.partitions
             .get(topic)
             .and_then(|m| m.get(&partition).cloned())
+    }
+
+    /// The handle of a partition hosted here (Kafka's `getPartitionOrError`). A partition the
+    /// metadata knows but this broker has no actor for (still opening, or led elsewhere) is
+    /// NOT_LEADER_OR_FOLLOWER, which clients retry after refreshing metadata; one the metadata
+    /// does not know is UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition_or_error(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+    ) -> Result<PartitionHandle, BrokerError> {
+        if let Some(handle) = self.get(topic, partition) {
+            return Ok(handle);
+        }
+        let known = image
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.partitions.iter().any(|p| p.index == partition));
+        Err(if known {
+            BrokerError::NotLeaderOrFollower
+        } else {
+            BrokerError::UnknownTopicOrPartition
+        })
     }
 
     pub fn partition_count(&self) -> usize {
@@ -329,8 +375,17 @@ impl ReplicaManager {
             .get(&(tp.topic.clone(), partition))
             .copied();
         let addr = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-            let mut replica =
-                PartitionReplica::new(tp2, dir, config, log, tx, health, retention, flush, context);
+            let mut replica = PartitionReplica::new(PartitionReplicaSetup {
+                tp: tp2,
+                dir,
+                config,
+                log,
+                watermarks_tx: tx,
+                health,
+                retention_check_interval: retention,
+                flush_check_interval: flush,
+                context,
+            });
             if let Some(hw) = high_watermark {
                 replica.start_high_watermark_at(hw);
             }
