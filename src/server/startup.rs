@@ -524,15 +524,7 @@ pub struct Running {
 /// let connections finish their in-flight requests (at most 10 s), close every log cleanly,
 /// leave the quorum, stop the arbiters and the system.
 pub async fn shut_down(running: Running) {
-    let Running {
-        opts,
-        arbiters,
-        control,
-        replicas,
-        broker,
-        health,
-        stop_accepting,
-    } = running;
+    let (opts, control) = (&running.opts, &running.control);
     if control.clustered() && opts.config.get_bool("controlled.shutdown.enable") {
         tracing::info!("shutdown requested: moving leadership away (controlled shutdown)");
         let moved = tokio::time::timeout(
@@ -548,18 +540,20 @@ pub async fn shut_down(running: Running) {
         }
     }
     tracing::info!("shutdown requested: draining connections");
-    health.set_serving(false);
-    let _ = stop_accepting.send(true);
+    running.health.set_serving(false);
+    let _ = running.stop_accepting.send(true);
     let drain_deadline = Instant::now() + Duration::from_secs(10);
-    while broker.active_connections.load(Ordering::SeqCst) > 0 && Instant::now() < drain_deadline {
+    while running.broker.active_connections.load(Ordering::SeqCst) > 0
+        && Instant::now() < drain_deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    replicas.close_all().await;
+    running.replicas.close_all().await;
     if let Some(q) = &control.quorum {
         q.shutdown().await;
     }
     tracing::info!("all partitions closed; bye");
-    arbiters.stop();
+    running.arbiters.stop();
     System::current().stop();
 }
 

@@ -40,6 +40,7 @@ pub mod write_txn_markers;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::actors::group_coordinator::coordinator::CommittedOffset;
 use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
@@ -54,6 +55,21 @@ pub(crate) fn partition_handle(
     partition: i32,
 ) -> Result<PartitionHandle, BrokerError> {
     ctx.replicas.partition_or_error(image, topic, partition)
+}
+
+/// An offset as OffsetCommit and TxnOffsetCommit send it (the leader epoch only from the
+/// versions that carry it). The coordinator stamps its own clock when it stores the offset.
+pub(crate) fn committed_offset(
+    offset: i64,
+    leader_epoch: Option<i32>,
+    metadata: Option<&StrBytes>,
+) -> CommittedOffset {
+    CommittedOffset {
+        offset,
+        leader_epoch: leader_epoch.unwrap_or(-1),
+        metadata: metadata.map(|m| m.to_string()),
+        commit_timestamp_ms: 0,
+    }
 }
 
 /// The configs a request sets: name → value, leaving out those sent without a value.

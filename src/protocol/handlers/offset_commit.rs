@@ -8,7 +8,8 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::actors::group_coordinator::coordinator::{CommitOffsets, CommittedOffset};
+use super::committed_offset;
+use crate::actors::group_coordinator::coordinator::CommitOffsets;
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 use crate::error::NONE;
@@ -24,17 +25,11 @@ pub async fn handle(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
-                let committed = CommittedOffset {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 6 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                    // The coordinator stamps its own clock when it stores the offset.
-                    commit_timestamp_ms: 0,
-                };
+                let committed = committed_offset(
+                    p.committed_offset,
+                    (version >= 6).then_some(p.committed_leader_epoch),
+                    p.committed_metadata.as_ref(),
+                );
                 (t.name.to_string(), p.partition_index, committed)
             })
         })

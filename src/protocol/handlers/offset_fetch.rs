@@ -67,6 +67,24 @@ impl PartitionAnswer {
     }
 }
 
+/// The v1–7 and v8+ layouts carry the same partition fields in two generated types.
+macro_rules! partition_from_answer {
+    ($($response:ty),*) => {$(
+        impl From<PartitionAnswer> for $response {
+            fn from(a: PartitionAnswer) -> Self {
+                <$response>::default()
+                    .with_partition_index(a.partition)
+                    .with_error_code(a.error_code)
+                    .with_committed_leader_epoch(a.committed_leader_epoch)
+                    .with_committed_offset(a.committed_offset)
+                    .with_metadata(Some(a.metadata))
+            }
+        }
+    )*};
+}
+
+partition_from_answer!(OffsetFetchResponsePartitions, OffsetFetchResponsePartition);
+
 /// Per topic, its partitions' answers.
 type ByTopic = BTreeMap<String, Vec<PartitionAnswer>>;
 
@@ -121,14 +139,7 @@ pub async fn handle(
                         .with_partitions(
                             parts
                                 .into_iter()
-                                .map(|a| {
-                                    OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(a.partition)
-                                        .with_error_code(a.error_code)
-                                        .with_committed_leader_epoch(a.committed_leader_epoch)
-                                        .with_committed_offset(a.committed_offset)
-                                        .with_metadata(Some(a.metadata))
-                                })
+                                .map(OffsetFetchResponsePartitions::from)
                                 .collect(),
                         )
                 })
@@ -175,14 +186,7 @@ pub async fn handle(
                 .with_partitions(
                     parts
                         .into_iter()
-                        .map(|a| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(a.partition)
-                                .with_error_code(a.error_code)
-                                .with_committed_leader_epoch(a.committed_leader_epoch)
-                                .with_committed_offset(a.committed_offset)
-                                .with_metadata(Some(a.metadata))
-                        })
+                        .map(OffsetFetchResponsePartition::from)
                         .collect(),
                 )
         })

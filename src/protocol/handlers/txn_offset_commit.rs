@@ -10,6 +10,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use super::committed_offset;
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
@@ -33,16 +34,11 @@ pub async fn handle(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
-                let committed = CommittedOffset {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 2 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                    commit_timestamp_ms: 0,
-                };
+                let committed = committed_offset(
+                    p.committed_offset,
+                    (version >= 2).then_some(p.committed_leader_epoch),
+                    p.committed_metadata.as_ref(),
+                );
                 (t.name.to_string(), p.partition_index, committed)
             })
         })
