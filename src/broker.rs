@@ -14,7 +14,7 @@ use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
 use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::txn_partition_for;
 use crate::config::BrokerConfig;
-use crate::error::TxnError;
+use crate::error::{GroupError, TxnError};
 use crate::metadata::cache::MetadataCache;
 use crate::runtime::supervision::SupervisorState;
 
@@ -55,6 +55,20 @@ impl BrokerContext {
     pub fn txn_coordinator(&self, transactional_id: &str) -> &Addr<TxnCoordinator> {
         let partition = txn_partition_for(transactional_id, self.txn_partitions) as usize;
         &self.txn_coordinators[partition % self.txn_coordinators.len()]
+    }
+
+    /// Asks the shard of `group_id`; a shard that is gone (restarting, shutting down) answers
+    /// COORDINATOR_NOT_AVAILABLE, which clients retry.
+    pub async fn ask_group_coordinator<M, R>(&self, group_id: &str, msg: M) -> Result<R, GroupError>
+    where
+        M: Message<Result = Result<R, GroupError>> + Send + 'static,
+        R: Send + 'static,
+        GroupCoordinator: Handler<M>,
+    {
+        self.group_coordinator(group_id)
+            .send(msg)
+            .await
+            .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
     }
 
     /// Asks the shard of `transactional_id`; a shard that is gone (restarting, shutting down)

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::actors::group_coordinator::coordinator::Heartbeat;
-use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 
 pub async fn handle(
@@ -20,10 +19,6 @@ pub async fn handle(
         generation_id: req.generation_id,
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
     };
-    let result = ctx
-        .group_coordinator(&group_id)
-        .send(msg)
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+    let result = ctx.ask_group_coordinator(&group_id, msg).await;
     HeartbeatResponse::default().with_error_code(result.err().map(|e| e.code()).unwrap_or(0))
 }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::LeaveGroup;
-use crate::actors::group_coordinator::group::{GroupError, LeaveMember};
+use crate::actors::group_coordinator::group::LeaveMember;
 use crate::broker::BrokerContext;
 
 pub async fn handle(
@@ -31,10 +31,14 @@ pub async fn handle(
         }]
     };
     let result = ctx
-        .group_coordinator(&group_id)
-        .send(LeaveGroup { group_id, members })
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+        .ask_group_coordinator(
+            &group_id,
+            LeaveGroup {
+                group_id: group_id.clone(),
+                members,
+            },
+        )
+        .await;
     match result {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(results) if version < 3 => {

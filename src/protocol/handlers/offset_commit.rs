@@ -10,7 +10,6 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::committed_offset;
 use crate::actors::group_coordinator::coordinator::CommitOffsets;
-use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 use crate::error::NONE;
 
@@ -41,12 +40,7 @@ pub async fn handle(
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets,
     };
-    let code = match ctx
-        .group_coordinator(&group_id)
-        .send(msg)
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
-    {
+    let code = match ctx.ask_group_coordinator(&group_id, msg).await {
         Ok(()) => NONE,
         Err(e) => e.code(),
     };

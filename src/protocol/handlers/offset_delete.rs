@@ -9,7 +9,6 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::topic_name;
 use crate::actors::group_coordinator::coordinator::DeleteOffsets;
-use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 
 pub async fn handle(
@@ -28,13 +27,14 @@ pub async fn handle(
         })
         .collect();
     let outcome = ctx
-        .group_coordinator(&group_id)
-        .send(DeleteOffsets {
-            group_id,
-            partitions,
-        })
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+        .ask_group_coordinator(
+            &group_id,
+            DeleteOffsets {
+                group_id: group_id.clone(),
+                partitions,
+            },
+        )
+        .await;
     match outcome {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(answers) => {

@@ -27,14 +27,15 @@ async fn fetch(
     partitions: Option<Vec<(String, i32)>>,
     require_stable: bool,
 ) -> Result<Vec<FetchedOffset>, GroupError> {
-    ctx.group_coordinator(&group_id)
-        .send(FetchOffsets {
-            group_id,
+    ctx.ask_group_coordinator(
+        &group_id,
+        FetchOffsets {
+            group_id: group_id.clone(),
             partitions,
             require_stable,
-        })
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+        },
+    )
+    .await
 }
 
 /// One partition's answer, in the fields both response layouts carry.

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::SyncGroup;
-use crate::actors::group_coordinator::group::{GroupError, SyncRequest};
+use crate::actors::group_coordinator::group::SyncRequest;
 use crate::broker::BrokerContext;
 
 pub async fn handle(
@@ -29,10 +29,14 @@ pub async fn handle(
             .collect(),
     };
     let result = ctx
-        .group_coordinator(&group_id)
-        .send(SyncGroup { group_id, request })
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+        .ask_group_coordinator(
+            &group_id,
+            SyncGroup {
+                group_id: group_id.clone(),
+                request,
+            },
+        )
+        .await;
     match result {
         Err(e) => SyncGroupResponse::default().with_error_code(e.code()),
         Ok(a) => {

@@ -12,7 +12,6 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::committed_offset;
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
-use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
 use crate::error::{ResponseError, NONE};
 
@@ -56,12 +55,7 @@ pub async fn handle(
             group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets,
         };
-        match ctx
-            .group_coordinator(&group_id)
-            .send(msg)
-            .await
-            .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
-        {
+        match ctx.ask_group_coordinator(&group_id, msg).await {
             Ok(()) => NONE,
             Err(e) => e.code(),
         }
