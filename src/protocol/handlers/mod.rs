@@ -57,6 +57,25 @@ pub(crate) fn partition_handle(
     ctx.replicas.partition_or_error(image, topic, partition)
 }
 
+/// (topic, partition, offset) for every partition of an OffsetCommit or TxnOffsetCommit
+/// request's `topics` (two generated types with the same fields); `$with_epoch`: whether this
+/// version carries the committed leader epoch.
+macro_rules! requested_offsets {
+    ($topics:expr, $with_epoch:expr) => {
+        $topics.iter().flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let committed = $crate::protocol::handlers::committed_offset(
+                    p.committed_offset,
+                    ($with_epoch).then_some(p.committed_leader_epoch),
+                    p.committed_metadata.as_ref(),
+                );
+                (t.name.to_string(), p.partition_index, committed)
+            })
+        })
+    };
+}
+pub(crate) use requested_offsets;
+
 /// An offset as OffsetCommit and TxnOffsetCommit send it (the leader epoch only from the
 /// versions that carry it). The coordinator stamps its own clock when it stores the offset.
 pub(crate) fn committed_offset(

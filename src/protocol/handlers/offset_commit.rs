@@ -8,7 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::committed_offset;
+use super::requested_offsets;
 use crate::actors::group_coordinator::coordinator::CommitOffsets;
 use crate::broker::BrokerContext;
 use crate::error::NONE;
@@ -19,20 +19,7 @@ pub async fn handle(
     version: i16,
 ) -> OffsetCommitResponse {
     let group_id = req.group_id.to_string();
-    let offsets = req
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(move |p| {
-                let committed = committed_offset(
-                    p.committed_offset,
-                    (version >= 6).then_some(p.committed_leader_epoch),
-                    p.committed_metadata.as_ref(),
-                );
-                (t.name.to_string(), p.partition_index, committed)
-            })
-        })
-        .collect();
+    let offsets = requested_offsets!(req.topics, version >= 6).collect();
     let msg = CommitOffsets {
         group_id: group_id.clone(),
         member_id: req.member_id.to_string(),

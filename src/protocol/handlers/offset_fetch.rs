@@ -68,12 +68,13 @@ impl PartitionAnswer {
     }
 }
 
-/// The v1–7 and v8+ layouts carry the same partition fields in two generated types.
-macro_rules! partition_from_answer {
-    ($($response:ty),*) => {$(
-        impl From<PartitionAnswer> for $response {
+/// The v1–7 and v8+ layouts carry the same topic and partition fields in two sets of
+/// generated types.
+macro_rules! response_from_answers {
+    ($($topic:ty, $partition:ty);*) => {$(
+        impl From<PartitionAnswer> for $partition {
             fn from(a: PartitionAnswer) -> Self {
-                <$response>::default()
+                <$partition>::default()
                     .with_partition_index(a.partition)
                     .with_error_code(a.error_code)
                     .with_committed_leader_epoch(a.committed_leader_epoch)
@@ -81,13 +82,37 @@ macro_rules! partition_from_answer {
                     .with_metadata(Some(a.metadata))
             }
         }
+
+        impl From<TopicAnswers> for $topic {
+            fn from(t: TopicAnswers) -> Self {
+                <$topic>::default()
+                    .with_name(topic_name(&t.topic))
+                    .with_partitions(t.partitions.into_iter().map(<$partition>::from).collect())
+            }
+        }
     )*};
 }
 
-partition_from_answer!(OffsetFetchResponsePartitions, OffsetFetchResponsePartition);
+response_from_answers!(
+    OffsetFetchResponseTopics, OffsetFetchResponsePartitions;
+    OffsetFetchResponseTopic, OffsetFetchResponsePartition
+);
+
+/// One topic's partitions' answers.
+struct TopicAnswers {
+    topic: String,
+    partitions: Vec<PartitionAnswer>,
+}
 
 /// Per topic, its partitions' answers.
 type ByTopic = BTreeMap<String, Vec<PartitionAnswer>>;
+
+/// The answers by topic, in topic order.
+fn topic_answers(by_topic: ByTopic) -> impl Iterator<Item = TopicAnswers> {
+    by_topic
+        .into_iter()
+        .map(|(topic, partitions)| TopicAnswers { topic, partitions })
+}
 
 fn by_topic(fetched: Vec<FetchedOffset>, version: i16) -> ByTopic {
     let mut out: ByTopic = BTreeMap::new();
@@ -132,18 +157,8 @@ pub async fn handle(
                     continue;
                 }
             };
-            let topics = by_topic(fetched, version)
-                .into_iter()
-                .map(|(t, parts)| {
-                    OffsetFetchResponseTopics::default()
-                        .with_name(topic_name(&t))
-                        .with_partitions(
-                            parts
-                                .into_iter()
-                                .map(OffsetFetchResponsePartitions::from)
-                                .collect(),
-                        )
-                })
+            let topics = topic_answers(by_topic(fetched, version))
+                .map(OffsetFetchResponseTopics::from)
                 .collect();
             groups.push(
                 OffsetFetchResponseGroup::default()
@@ -179,18 +194,8 @@ pub async fn handle(
             .collect(),
         Err(e) => return OffsetFetchResponse::default().with_error_code(e.code()),
     };
-    let topics = by_topic(fetched, version)
-        .into_iter()
-        .map(|(t, parts)| {
-            OffsetFetchResponseTopic::default()
-                .with_name(topic_name(&t))
-                .with_partitions(
-                    parts
-                        .into_iter()
-                        .map(OffsetFetchResponsePartition::from)
-                        .collect(),
-                )
-        })
+    let topics = topic_answers(by_topic(fetched, version))
+        .map(OffsetFetchResponseTopic::from)
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
 }

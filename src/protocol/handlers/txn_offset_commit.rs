@@ -10,7 +10,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::committed_offset;
+use super::requested_offsets;
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
 use crate::broker::BrokerContext;
 use crate::error::{ResponseError, NONE};
@@ -28,23 +28,11 @@ pub async fn handle(
             .get(topic)
             .is_some_and(|t| t.partitions.iter().any(|p| p.index == partition))
     };
-    let offsets: Vec<(String, i32, CommittedOffset)> = req
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(move |p| {
-                let committed = committed_offset(
-                    p.committed_offset,
-                    (version >= 2).then_some(p.committed_leader_epoch),
-                    p.committed_metadata.as_ref(),
-                );
-                (t.name.to_string(), p.partition_index, committed)
-            })
-        })
+    let offsets: Vec<(String, i32, CommittedOffset)> = requested_offsets!(req.topics, version >= 2)
         .filter(|(t, p, _)| exists(t, *p))
         .collect();
     let code = if offsets.is_empty() {
-        0
+        NONE
     } else {
         let msg = CommitTxnOffsets {
             group_id: group_id.clone(),
