@@ -308,6 +308,11 @@ impl GroupError {
     pub fn code(&self) -> i16 {
         self.kafka_error().code()
     }
+
+    /// The code of an answer: NONE or the error's.
+    pub fn code_of<T>(result: &Result<T, GroupError>) -> i16 {
+        result.as_ref().map_or_else(GroupError::code, |_| NONE)
+    }
 }
 
 impl std::fmt::Display for GroupError {

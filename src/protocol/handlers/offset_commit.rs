@@ -11,7 +11,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use super::requested_offsets;
 use crate::actors::group_coordinator::coordinator::CommitOffsets;
 use crate::broker::BrokerContext;
-use crate::error::NONE;
+use crate::error::GroupError;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -27,10 +27,7 @@ pub async fn handle(
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets,
     };
-    let code = match ctx.ask_group_coordinator(&group_id, msg).await {
-        Ok(()) => NONE,
-        Err(e) => e.code(),
-    };
+    let code = GroupError::code_of(&ctx.ask_group_coordinator(&group_id, msg).await);
     let topics = req
         .topics
         .into_iter()

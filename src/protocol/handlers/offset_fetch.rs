@@ -68,6 +68,21 @@ impl PartitionAnswer {
     }
 }
 
+/// (topic, partition) for every partition a request's topics name (the v1–7 and v8+ layouts
+/// are two generated types with the same fields).
+macro_rules! requested_partitions {
+    ($topics:expr) => {
+        $topics
+            .iter()
+            .flat_map(|t| {
+                t.partition_indexes
+                    .iter()
+                    .map(move |p| (t.name.to_string(), *p))
+            })
+            .collect()
+    };
+}
+
 /// The v1–7 and v8+ layouts carry the same topic and partition fields in two sets of
 /// generated types.
 macro_rules! response_from_answers {
@@ -136,15 +151,7 @@ pub async fn handle(
     if version >= 8 {
         let mut groups = Vec::new();
         for g in req.groups {
-            let partitions = g.topics.map(|ts| {
-                ts.iter()
-                    .flat_map(|t| {
-                        t.partition_indexes
-                            .iter()
-                            .map(move |p| (t.name.to_string(), *p))
-                    })
-                    .collect()
-            });
+            let partitions = g.topics.map(|ts| requested_partitions!(ts));
             let fetched = fetch(ctx, g.group_id.to_string(), partitions, req.require_stable).await;
             let fetched = match fetched {
                 Ok(f) => f,
@@ -168,15 +175,7 @@ pub async fn handle(
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let partitions = req.topics.map(|ts| {
-        ts.iter()
-            .flat_map(|t| {
-                t.partition_indexes
-                    .iter()
-                    .map(move |p| (t.name.to_string(), *p))
-            })
-            .collect()
-    });
+    let partitions = req.topics.map(|ts| requested_partitions!(ts));
     let require_stable = version >= 7 && req.require_stable;
     let fetched = match fetch(
         ctx,

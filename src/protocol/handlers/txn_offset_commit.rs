@@ -13,7 +13,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use super::requested_offsets;
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
 use crate::broker::BrokerContext;
-use crate::error::{ResponseError, NONE};
+use crate::error::{GroupError, ResponseError, NONE};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -43,10 +43,7 @@ pub async fn handle(
             group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets,
         };
-        match ctx.ask_group_coordinator(&group_id, msg).await {
-            Ok(()) => NONE,
-            Err(e) => e.code(),
-        }
+        GroupError::code_of(&ctx.ask_group_coordinator(&group_id, msg).await)
     };
     let topics = req
         .topics
