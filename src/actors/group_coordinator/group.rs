@@ -681,15 +681,8 @@ impl Group {
         group_instance_id: Option<&str>,
         now_ms: u64,
     ) -> Result<Vec<Effect>, GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
-            self.validate_current_member(member_id, group_instance_id)?;
-            if generation_id != self.generation_id {
-                return Err(GroupError::IllegalGeneration);
-            }
-        } else if self.state != GroupState::Empty {
+        let identified = self.validate_committer(member_id, generation_id, group_instance_id)?;
+        if !identified && self.state != GroupState::Empty {
             return Err(GroupError::UnknownMemberId);
         }
         let mut fx = Vec::new();
@@ -713,16 +706,31 @@ impl Group {
         generation_id: i32,
         group_instance_id: Option<&str>,
     ) -> Result<(), GroupError> {
+        self.validate_committer(member_id, generation_id, group_instance_id)?;
+        Ok(())
+    }
+
+    /// The checks both kinds of offset commit share: the group is not Dead, and a commit
+    /// that identifies a member (a GenerationId of 0 or more, a MemberId or a
+    /// GroupInstanceId) comes from a current member in the current generation. Returns
+    /// whether the commit identified a member; one that did not is anonymous.
+    fn validate_committer(
+        &self,
+        member_id: &str,
+        generation_id: i32,
+        group_instance_id: Option<&str>,
+    ) -> Result<bool, GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
+        let identified = generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some();
+        if identified {
             self.validate_current_member(member_id, group_instance_id)?;
             if generation_id != self.generation_id {
                 return Err(GroupError::IllegalGeneration);
             }
         }
-        Ok(())
+        Ok(identified)
     }
 }
 
