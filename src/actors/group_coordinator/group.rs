@@ -2380,7 +2380,7 @@ mod tests {
 
     #[test]
     fn snapshot_written_at_join_completion_resumes_awaiting_assignment() {
-        let mut sim = completing(&["c1", "c2"]);
+        let sim = completing(&["c1", "c2"]);
         let snap = sim.persisted.last().unwrap().clone();
         assert_eq!(snap.state, CompletingRebalance);
         assert_eq!(snap.generation_id, 1);
