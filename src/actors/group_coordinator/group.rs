@@ -681,15 +681,8 @@ impl Group {
         group_instance_id: Option<&str>,
         now_ms: u64,
     ) -> Result<Vec<Effect>, GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
-            self.validate_current_member(member_id, group_instance_id)?;
-            if generation_id != self.generation_id {
-                return Err(GroupError::IllegalGeneration);
-            }
-        } else if self.state != GroupState::Empty {
+        let identified = self.validate_committer(member_id, generation_id, group_instance_id)?;
+        if !identified && self.state != GroupState::Empty {
             return Err(GroupError::UnknownMemberId);
         }
         let mut fx = Vec::new();
@@ -713,16 +706,31 @@ impl Group {
         generation_id: i32,
         group_instance_id: Option<&str>,
     ) -> Result<(), GroupError> {
+        self.validate_committer(member_id, generation_id, group_instance_id)?;
+        Ok(())
+    }
+
+    /// The checks both kinds of offset commit share: the group is not Dead, and a commit
+    /// that identifies a member (a GenerationId of 0 or more, a MemberId or a
+    /// GroupInstanceId) comes from a current member in the current generation. Returns
+    /// whether the commit identified a member; one that did not is anonymous.
+    fn validate_committer(
+        &self,
+        member_id: &str,
+        generation_id: i32,
+        group_instance_id: Option<&str>,
+    ) -> Result<bool, GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
+        let identified = generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some();
+        if identified {
             self.validate_current_member(member_id, group_instance_id)?;
             if generation_id != self.generation_id {
                 return Err(GroupError::IllegalGeneration);
             }
         }
-        Ok(())
+        Ok(identified)
     }
 }
 
@@ -928,24 +936,26 @@ mod tests {
                 self.g.join(req, self.now, &mut ids)
             };
             self.next_uuid = n;
-            let answers = fx
-                .iter()
-                .filter(|e| matches!(e, Effect::Reply(Reply::Join(_)) | Effect::ParkJoin { .. }))
-                .count();
-            assert_eq!(
-                answers, 1,
-                "caller must be answered or parked exactly once: {fx:#?}"
-            );
-            self.apply(&fx);
-            fx
+            self.apply_answered_once(fx, |e| {
+                matches!(e, Effect::Reply(Reply::Join(_)) | Effect::ParkJoin { .. })
+            })
         }
 
         fn sync(&mut self, req: SyncRequest) -> Vec<Effect> {
             let fx = self.g.sync(req, self.now);
-            let answers = fx
-                .iter()
-                .filter(|e| matches!(e, Effect::Reply(Reply::Sync(_)) | Effect::ParkSync { .. }))
-                .count();
+            self.apply_answered_once(fx, |e| {
+                matches!(e, Effect::Reply(Reply::Sync(_)) | Effect::ParkSync { .. })
+            })
+        }
+
+        /// Applies the effects of one request after checking that they answer or park
+        /// its caller (`answers` picks those effects out) exactly once.
+        fn apply_answered_once(
+            &mut self,
+            fx: Vec<Effect>,
+            answers: impl Fn(&Effect) -> bool,
+        ) -> Vec<Effect> {
+            let answers = fx.iter().filter(|e| answers(e)).count();
             assert_eq!(
                 answers, 1,
                 "caller must be answered or parked exactly once: {fx:#?}"
@@ -1047,6 +1057,39 @@ mod tests {
         fn form_stable(&mut self, clients: &[&str]) -> Vec<String> {
             self.form_stable_with(clients.iter().map(|c| jreq("", c)).collect())
         }
+
+        /// The static-membership fixture: static member `i1` (client c1, joins first and
+        /// leads) beside dynamic member c2, formed into a Stable group.
+        fn form_stable_static_pair(&mut self) -> Vec<String> {
+            self.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")])
+        }
+    }
+
+    /// A fresh group (3s initial delay) already Stable with `clients` as dynamic members
+    /// (see [`Sim::form_stable`]); returns their MemberIds in join order.
+    fn stable(clients: &[&str]) -> (Sim, Vec<String>) {
+        let mut sim = Sim::new(cfg(3_000));
+        let ids = sim.form_stable(clients);
+        (sim, ids)
+    }
+
+    /// A fresh group (3s initial delay) already Stable with the static pair of
+    /// [`Sim::form_stable_static_pair`]; returns its MemberIds in join order.
+    fn stable_static_pair() -> (Sim, Vec<String>) {
+        let mut sim = Sim::new(cfg(3_000));
+        let ids = sim.form_stable_static_pair();
+        (sim, ids)
+    }
+
+    /// A fresh group (3s initial delay) that `clients` joined as new members, in order,
+    /// with the join phase over: CompletingRebalance, generation 1, the first client leads.
+    fn completing(clients: &[&str]) -> Sim {
+        let mut sim = Sim::new(cfg(3_000));
+        for c in clients {
+            sim.join(jreq("", c));
+        }
+        sim.finish_join_phase();
+        sim
     }
 
     // ----- transition table -------------------------------------------------
@@ -1359,8 +1402,7 @@ mod tests {
 
     #[test]
     fn join_while_stable_rebalances_and_members_rejoin() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         let fx = sim.join(jreq("", "c3"));
         let newcomer = "c3-u3";
         assert!(fx.contains(&Effect::ParkJoin {
@@ -1389,8 +1431,7 @@ mod tests {
 
     #[test]
     fn rebalance_timeout_removes_members_that_did_not_rejoin() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2", "c3"]);
+        let (mut sim, ids) = stable(&["c1", "c2", "c3"]);
         let start = sim.now;
         // The leader rejoining forces a rebalance (e.g. topic metadata changed).
         sim.join(jreq(&ids[0], "c1"));
@@ -1450,8 +1491,7 @@ mod tests {
 
     #[test]
     fn session_expiry_triggers_rebalance_and_last_expiry_empties_group() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         let c2_deadline = sim.timers[&session(&ids[1])];
         sim.advance(c2_deadline - 5_000);
         assert_eq!(sim.heartbeat(&ids[0], 1), Ok(()));
@@ -1491,8 +1531,7 @@ mod tests {
 
     #[test]
     fn leave_of_last_member_empties_group() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         let (result, fx) = sim.leave(leave_of(&[&ids[0]]));
         let results = result.unwrap();
         assert_eq!(results.len(), 1);
@@ -1507,8 +1546,7 @@ mod tests {
 
     #[test]
     fn batched_leave_reports_per_member_and_rebalances_the_rest() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2", "c3"]);
+        let (mut sim, ids) = stable(&["c1", "c2", "c3"]);
         let (result, _) = sim.leave(leave_of(&[&ids[1], &ids[2], "nobody"]));
         let errors: Vec<Result<(), GroupError>> =
             result.unwrap().into_iter().map(|r| r.result).collect();
@@ -1525,8 +1563,7 @@ mod tests {
 
     #[test]
     fn batched_leave_of_everyone_empties_group() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         let (result, _) = sim.leave(leave_of(&[&ids[0], &ids[1]]));
         assert!(result.unwrap().iter().all(|r| r.result.is_ok()));
         assert_eq!(sim.g.state(), Empty);
@@ -1535,8 +1572,7 @@ mod tests {
 
     #[test]
     fn leave_during_rebalance_can_complete_the_join() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         sim.join(jreq("", "c3"));
         sim.join(jreq(&ids[0], "c1"));
         let (_, fx) = sim.leave(leave_of(&[&ids[1]]));
@@ -1556,8 +1592,7 @@ mod tests {
 
     #[test]
     fn admin_leave_by_group_instance_id() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let (mut sim, ids) = stable_static_pair();
         let (result, _) = sim.leave(vec![
             LeaveMember {
                 member_id: String::new(),
@@ -1583,8 +1618,7 @@ mod tests {
 
     #[test]
     fn static_member_restart_keeps_assignment_without_rebalance() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let (mut sim, ids) = stable_static_pair();
         let old = ids[0].clone();
         assert_eq!(
             old, "i1-u1",
@@ -1629,8 +1663,7 @@ mod tests {
 
     #[test]
     fn old_static_member_id_is_fenced() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let (mut sim, ids) = stable_static_pair();
         let old = ids[0].clone();
         let new = reply_join(&sim.join(static_jreq("", "c1", "i1"))).member_id;
 
@@ -1657,8 +1690,7 @@ mod tests {
 
     #[test]
     fn static_leader_restart_with_skip_assignment_support() {
-        let mut sim = Sim::new(cfg(3_000));
-        sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let (mut sim, _) = stable_static_pair();
         let mut req = static_jreq("", "c1", "i1");
         req.supports_skip_assignment = true;
         let resp = reply_join(&sim.join(req));
@@ -1734,8 +1766,7 @@ mod tests {
 
     #[test]
     fn static_members_survive_rebalance_timeout() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let (mut sim, ids) = stable_static_pair();
         let start = sim.now;
         // c2 changes its subscription: rebalance; the static leader is slow.
         let mut req = jreq(&ids[1], "c2");
@@ -1799,8 +1830,7 @@ mod tests {
 
     #[test]
     fn sole_member_may_switch_protocols() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         let fx = sim.join(with_protocols(jreq(&ids[0], "c1"), &["cooperative-sticky"]));
         let gen = joined(&released_joins(&fx)[&ids[0]]).clone();
         assert_eq!(gen.protocol_name.as_deref(), Some("cooperative-sticky"));
@@ -1873,8 +1903,7 @@ mod tests {
 
     #[test]
     fn illegal_generation_and_unknown_member() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         assert_eq!(
             reply_sync(&sim.sync(sreq(&ids[0], 5, vec![]))),
             Err(GroupError::IllegalGeneration)
@@ -1916,8 +1945,7 @@ mod tests {
 
     #[test]
     fn sync_during_preparing_rebalance_is_rejected() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         sim.join(jreq("", "c3"));
         assert_eq!(
             reply_sync(&sim.sync(sreq(&ids[1], 1, vec![]))),
@@ -1950,7 +1978,7 @@ mod tests {
             max_size: Some(2),
             ..cfg(3_000)
         });
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let ids = sim.form_stable_static_pair();
         let resp = reply_join(&sim.join(jreq("", "c3")));
         assert_eq!(resp.result, Err(GroupError::GroupMaxSizeReached));
         assert_eq!(resp.member_id, "");
@@ -1964,10 +1992,7 @@ mod tests {
 
     #[test]
     fn rejoin_during_completing_rebalance() {
-        let mut sim = Sim::new(cfg(3_000));
-        sim.join(jreq("", "c1"));
-        sim.join(jreq("", "c2"));
-        sim.finish_join_phase();
+        let mut sim = completing(&["c1", "c2"]);
         let (leader, follower) = ("c1-u1", "c2-u2");
         // Lost JoinGroup responses: same metadata gets the same generation back.
         let again = reply_join(&sim.join(jreq(follower, "c2")));
@@ -1991,10 +2016,7 @@ mod tests {
 
     #[test]
     fn metadata_change_during_completing_rebalance_restarts() {
-        let mut sim = Sim::new(cfg(3_000));
-        sim.join(jreq("", "c1"));
-        sim.join(jreq("", "c2"));
-        sim.finish_join_phase();
+        let mut sim = completing(&["c1", "c2"]);
         let (leader, follower) = ("c1-u1", "c2-u2");
         sim.sync(sreq(follower, 1, vec![]));
         let mut changed = jreq(leader, "c1");
@@ -2017,11 +2039,7 @@ mod tests {
 
     #[test]
     fn leader_that_never_syncs_is_removed_by_pending_sync_timeout() {
-        let mut sim = Sim::new(cfg(3_000));
-        for c in ["c1", "c2", "c3"] {
-            sim.join(jreq("", c));
-        }
-        sim.finish_join_phase();
+        let mut sim = completing(&["c1", "c2", "c3"]);
         let start = sim.now;
         assert_eq!(sim.timers[&TimerKind::PendingSync], start + 30_000);
         sim.sync(sreq("c2-u2", 1, vec![]));
@@ -2044,8 +2062,7 @@ mod tests {
 
     #[test]
     fn pending_member_holds_the_join_until_it_expires() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         let start = sim.now;
         let mut req = jreq("", "c2");
         req.require_known_member_id = true;
@@ -2281,7 +2298,7 @@ mod tests {
             (d.state, d.protocol_type.as_str(), d.members.len()),
             ("Empty", "", 0)
         );
-        let ids = sim.form_stable_with(vec![static_jreq("", "c1", "i1"), jreq("", "c2")]);
+        let ids = sim.form_stable_static_pair();
         let d = sim.g.describe();
         assert_eq!(d.group_id, "g");
         assert_eq!(d.state, "Stable");
@@ -2363,10 +2380,7 @@ mod tests {
 
     #[test]
     fn snapshot_written_at_join_completion_resumes_awaiting_assignment() {
-        let mut sim = Sim::new(cfg(3_000));
-        sim.join(jreq("", "c1"));
-        sim.join(jreq("", "c2"));
-        sim.finish_join_phase();
+        let sim = completing(&["c1", "c2"]);
         let snap = sim.persisted.last().unwrap().clone();
         assert_eq!(snap.state, CompletingRebalance);
         assert_eq!(snap.generation_id, 1);
@@ -2389,8 +2403,7 @@ mod tests {
 
     #[test]
     fn snapshot_of_empty_group_and_invalid_snapshots() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         assert!(sim.leave(leave_of(&[&ids[0]])).0.is_ok());
         let snap = sim.persisted.last().unwrap().clone();
         assert_eq!(
@@ -2425,8 +2438,7 @@ mod tests {
 
     #[test]
     fn early_or_stale_timer_deliveries_are_harmless() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1"]);
+        let (mut sim, ids) = stable(&["c1"]);
         let deadline = sim.timers[&session(&ids[0])];
         // Early: re-armed at the real deadline, member kept.
         let fx = sim.g.timer_fired(session(&ids[0]), deadline - 1);
@@ -2453,8 +2465,7 @@ mod tests {
 
     #[test]
     fn persist_failure_abandons_the_generation() {
-        let mut sim = Sim::new(cfg(3_000));
-        let ids = sim.form_stable(&["c1", "c2"]);
+        let (mut sim, ids) = stable(&["c1", "c2"]);
         let fx = sim.g.persist_failed(sim.now);
         sim.apply(&fx);
         assert_eq!(sim.g.state(), PreparingRebalance);

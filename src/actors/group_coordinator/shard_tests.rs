@@ -55,65 +55,67 @@ fn image(unreplicated: bool) -> MetadataImage {
     image
 }
 
-async fn start(dir: &std::path::Path) -> Addr<GroupCoordinator> {
-    start_with(
-        dir,
-        GroupConfig::default(),
-        never_expire(),
-        EventBus::default(),
-    )
-    .await
-}
-
-async fn start_with(
-    dir: &std::path::Path,
-    config: GroupConfig,
-    retention: OffsetsRetention,
-    events: EventBus,
-) -> Addr<GroupCoordinator> {
-    start_shard(
-        dir,
-        image(false),
-        config,
-        retention,
-        events,
-        Duration::from_secs(5),
-    )
-    .await
-}
-
-async fn start_shard(
-    dir: &std::path::Path,
+/// How a test shard is set up. `Default` is the common case: both partitions replicated by
+/// node 1 alone (every write commits at once), the default group config, offsets that never
+/// expire, nobody listening for events, and a 5s write timeout.
+struct ShardSetup {
     image: MetadataImage,
     config: GroupConfig,
     retention: OffsetsRetention,
     events: EventBus,
     write_timeout: Duration,
-) -> Addr<GroupCoordinator> {
-    let replicas = Arc::new(ReplicaManager::new(
-        Arc::new(ReplicaContext {
-            node_id: 1,
-            controller: OnceLock::new(),
-            replica_lag_time_max_ms: 30_000,
-            events: Default::default(),
-        }),
-        dir.to_path_buf(),
-        vec![Arbiter::current()],
-        Arc::new(SupervisorState::default()),
-        BrokerConfig::default(),
-    ));
-    replicas.reconcile(&image, &[]).await.unwrap();
-    GroupCoordinator::new(
-        config,
-        retention,
-        write_timeout,
-        SystemTimer::default().start(),
-        replicas,
-        0,
-        2,
-    )
-    .with_events(events)
-    .start()
+}
+
+impl Default for ShardSetup {
+    fn default() -> Self {
+        ShardSetup {
+            image: image(false),
+            config: GroupConfig::default(),
+            retention: never_expire(),
+            events: EventBus::default(),
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+async fn start(dir: &std::path::Path) -> Addr<GroupCoordinator> {
+    ShardSetup::default().start(dir).await
+}
+
+impl ShardSetup {
+    async fn start(self, dir: &std::path::Path) -> Addr<GroupCoordinator> {
+        let ShardSetup {
+            image,
+            config,
+            retention,
+            events,
+            write_timeout,
+        } = self;
+        let replicas = Arc::new(ReplicaManager::new(
+            Arc::new(ReplicaContext {
+                node_id: 1,
+                controller: OnceLock::new(),
+                replica_lag_time_max_ms: 30_000,
+                events: Default::default(),
+            }),
+            dir.to_path_buf(),
+            vec![Arbiter::current()],
+            Arc::new(SupervisorState::default()),
+            BrokerConfig::default(),
+        ));
+        replicas.reconcile(&image, &[]).await.unwrap();
+        GroupCoordinator::new(
+            config,
+            retention,
+            write_timeout,
+            SystemTimer::default().start(),
+            replicas,
+            0,
+            2,
+        )
+        .with_events(events)
+        .start()
+    }
 }
 
 async fn load(gc: &Addr<GroupCoordinator>, partition: i32) {
@@ -314,11 +316,13 @@ async fn a_recreated_group_announces_its_first_rebalance() {
     let dir = tempfile::tempdir().unwrap();
     let bus = EventBus::default();
     let mut events = bus.subscribe();
-    let retention = OffsetsRetention {
-        retention_ms: i64::MAX,
-        check_interval: Duration::from_secs(3600),
-    };
-    let gc = start_with(dir.path(), quick_config(), retention, bus).await;
+    let gc = ShardSetup {
+        config: quick_config(),
+        events: bus,
+        ..ShardSetup::default()
+    }
+    .start(dir.path())
+    .await;
     let g = group_in(0);
     load(&gc, 0).await;
 
@@ -355,7 +359,13 @@ async fn a_recreated_group_does_not_inherit_the_deleted_ones_empty_since() {
         check_interval: Duration::from_secs(1),
     };
     let started = tokio::time::Instant::now();
-    let gc = start_with(dir.path(), quick_config(), retention, EventBus::default()).await;
+    let gc = ShardSetup {
+        config: quick_config(),
+        retention,
+        ..ShardSetup::default()
+    }
+    .start(dir.path())
+    .await;
     let g = group_in(0);
     load(&gc, 0).await;
 
@@ -412,14 +422,12 @@ fn offset_of(fetched: &[FetchedOffset]) -> Option<i64> {
 async fn a_write_waiting_for_replication_holds_only_its_own_group() {
     let dir = tempfile::tempdir().unwrap();
     let timeout = Duration::from_secs(3);
-    let gc = start_shard(
-        dir.path(),
-        image(true),
-        GroupConfig::default(),
-        never_expire(),
-        EventBus::default(),
-        timeout,
-    )
+    let gc = ShardSetup {
+        image: image(true),
+        write_timeout: timeout,
+        ..ShardSetup::default()
+    }
+    .start(dir.path())
     .await;
     let (stuck, free) = (group_in(0), group_in(1));
     load(&gc, 0).await;
