@@ -344,11 +344,7 @@ pub fn decode_appended(
                 timestamp: r.timestamp,
                 key: r.key,
                 value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                headers: crate::storage::records::header_pairs(r.headers),
                 transactional: r.transactional,
                 control: r.control,
             });

@@ -361,11 +361,7 @@ fn fetch(
                         CliRecord {
                             key: r.key,
                             value: r.value,
-                            headers: r
-                                .headers
-                                .into_iter()
-                                .map(|(k, v)| (k.to_string(), v))
-                                .collect(),
+                            headers: crate::storage::records::header_pairs(r.headers),
                             timestamp: r.timestamp,
                         },
                     )

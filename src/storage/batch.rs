@@ -68,8 +68,8 @@ pub const MAGIC_V2: i8 = 2;
 
 const COMPRESSION_CODEC_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_LOG_APPEND_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub(crate) const TRANSACTIONAL_BIT: i16 = 0x10;
+pub(crate) const CONTROL_BIT: i16 = 0x20;
 /// zstd is codec 4; 5..=7 are undefined.
 const MAX_COMPRESSION_CODEC: i16 = 4;
 /// An uncompressed record takes at least 7 bytes (length, attributes, timestamp delta, offset

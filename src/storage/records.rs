@@ -58,6 +58,17 @@ impl RawRecord<'_> {
 
 /// The batch's records section, decompressed when the batch is compressed. `batch` is the whole
 /// batch, header included.
+/// A decoded record's headers as (key, value) pairs: what the admin CLI prints and what
+/// extensions receive.
+pub fn header_pairs(
+    headers: indexmap::IndexMap<kafka_protocol::protocol::StrBytes, Option<Bytes>>,
+) -> Vec<(String, Option<Bytes>)> {
+    headers
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
 pub fn records_section<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Cow<'a, [u8]>, String> {
     let end = usize::try_from(header.size()).map_err(|e| e.to_string())?;
     let section = batch

@@ -19,12 +19,14 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::batch::{self, BatchHeader, MAGIC_V2, RECORD_BATCH_OVERHEAD};
+use super::batch::{
+    self, BatchHeader, CONTROL_BIT, MAGIC_V2, RECORD_BATCH_OVERHEAD, TRANSACTIONAL_BIT,
+};
 use super::producer_state::NO_SEQUENCE;
 use super::records;
 
-/// Attributes of a marker batch: transactional (bit 4) and control (bit 5), nothing else.
-const MARKER_ATTRIBUTES: i16 = 0x10 | 0x20;
+/// Attributes of a marker batch: transactional and control, nothing else.
+const MARKER_ATTRIBUTES: i16 = TRANSACTIONAL_BIT | CONTROL_BIT;
 /// Version of the control record key and of the marker value this broker writes.
 const CURRENT_VERSION: i16 = 0;
 /// Bytes of a control record key: version and type.
