@@ -11,6 +11,7 @@ use crate::actors::controller::AlterPartition;
 use crate::error::BrokerError;
 use crate::events::BrokerEvent;
 use crate::metadata::PartitionMeta;
+use crate::storage::AppendInfo;
 
 impl PartitionReplica {
     /// Leader-only operations: NOT_LEADER_OR_FOLLOWER elsewhere, and the caller's leader
@@ -61,6 +62,25 @@ impl PartitionReplica {
             self.known_high_watermark = s.high_watermark;
         }
         self.publish_watermarks();
+    }
+
+    /// After a leader append (records or a marker): moves the high watermark and answers
+    /// with where `info` landed.
+    fn appended(
+        &mut self,
+        info: &AppendInfo,
+        leader_epoch: i32,
+        min_insync_replicas: i64,
+    ) -> AppendResult {
+        self.advance_high_watermark();
+        AppendResult {
+            base_offset: info.first_offset,
+            next_offset: info.last_offset + 1,
+            log_append_time: info.log_append_time,
+            log_start_offset: self.watermarks().log_start_offset,
+            leader_epoch,
+            min_insync_replicas,
+        }
     }
 
     /// Asks the controller for a new ISR (Kafka's AlterPartition); the answer, or the
@@ -225,15 +245,7 @@ impl Handler<AppendRecords> for PartitionReplica {
                 records,
             });
         }
-        self.advance_high_watermark();
-        Ok(AppendResult {
-            base_offset: info.first_offset,
-            next_offset: info.last_offset + 1,
-            log_append_time: info.log_append_time,
-            log_start_offset: self.watermarks().log_start_offset,
-            leader_epoch,
-            min_insync_replicas,
-        })
+        Ok(self.appended(&info, leader_epoch, min_insync_replicas))
     }
 }
 
@@ -253,15 +265,8 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
                 now,
             )?)
         })?;
-        self.advance_high_watermark();
-        Ok(AppendResult {
-            base_offset: info.first_offset,
-            next_offset: info.last_offset + 1,
-            log_append_time: info.log_append_time,
-            log_start_offset: self.watermarks().log_start_offset,
-            leader_epoch: self.leader_epoch(),
-            min_insync_replicas,
-        })
+        let leader_epoch = self.leader_epoch();
+        Ok(self.appended(&info, leader_epoch, min_insync_replicas))
     }
 }
 
