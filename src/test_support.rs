@@ -5,14 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, TimestampType};
 use uuid::Uuid;
 
 use crate::metadata::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+use crate::storage::batch_builder::encode_records;
 
 // ---- metadata ----
 
@@ -179,17 +178,7 @@ impl BatchBuilder {
                     .collect(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: self.compression,
-            },
-        )
-        .expect("encode batch");
-        buf.freeze()
+        encode_records(&records, self.compression).expect("encode batch")
     }
 }
 

@@ -55,13 +55,23 @@ pub fn build_batch<'a>(
     if records.is_empty() {
         return Err(StorageError::InvalidRecord("a batch needs a record".into()));
     }
+    encode_records(&records, Compression::None)
+}
+
+/// Encodes `records` in magic v2 with `compression`: one batch while offset − sequence stays
+/// the same from record to record. Shared with the test fixtures' batch builder, so tests
+/// encode batches the way the broker does.
+pub(crate) fn encode_records(
+    records: &[Record],
+    compression: Compression,
+) -> Result<Bytes, StorageError> {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
         records.iter(),
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .map_err(|e| StorageError::InvalidRecord(format!("encoding a record batch: {e}")))?;
