@@ -8,6 +8,7 @@
 pub mod coordinator;
 pub mod marker_channel;
 pub mod markers;
+pub mod messages;
 pub mod records;
 pub mod txn;
 

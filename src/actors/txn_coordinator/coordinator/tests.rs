@@ -10,9 +10,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::*;
+use crate::actors::coordinator_partitions::{LoadPartition, UnloadPartition};
+use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
+use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::config::BrokerConfig;
+use crate::error::BrokerError;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataLog;
 use crate::runtime::supervision::SupervisorState;
