@@ -14,6 +14,7 @@ use crate::actors::coordinator_partitions::{LoadPartition, UnloadPartition};
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
+use crate::actors::txn_coordinator::markers::MarkerWriterSetup;
 use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
@@ -91,14 +92,14 @@ async fn start(timing: Timing) -> Node {
     )
     .start();
     let wheel = SystemTimer::default().start();
-    let markers = MarkerWriter::new(
-        1,
-        replicas.clone(),
-        Arc::new(MetadataCache::new(img)),
-        Vec::new(),
-        wheel.clone(),
-        Duration::from_secs(5),
-        Arc::new(MarkerChannelManager::new(
+    let markers = MarkerWriter::new(MarkerWriterSetup {
+        node_id: 1,
+        replicas: replicas.clone(),
+        metadata: Arc::new(MetadataCache::new(img)),
+        group_coordinators: Vec::new(),
+        wheel: wheel.clone(),
+        write_timeout: Duration::from_secs(5),
+        channels: Arc::new(MarkerChannelManager::new(
             ChannelSettings {
                 client_id: "test".into(),
                 connect_timeout: Duration::from_secs(1),
@@ -106,7 +107,7 @@ async fn start(timing: Timing) -> Node {
             },
             BTreeMap::new(),
         )),
-    );
+    });
     let coordinator = TxnCoordinator::new(TxnCoordinatorSetup {
         config: timing.config,
         abort_check_interval: timing.abort_check_interval,
