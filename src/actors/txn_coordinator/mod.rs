@@ -2,7 +2,7 @@
 //! machine (Kafka's states and transitions, producer id and epoch, the partitions of the open
 //! transaction, timeouts); `records` is its `__transaction_state` record format;
 //! `coordinator` is the `TxnCoordinator` actor that runs the machines, persists every change
-//! and drives markers; `markers` writes a transaction's markers wherever its partitions are
+//! and drives markers, `messages` what it accepts; `markers` writes a transaction's markers wherever its partitions are
 //! led (locally, or with WriteTxnMarkers through `marker_channel` to other brokers).
 
 pub mod coordinator;
