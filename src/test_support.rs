@@ -1,16 +1,24 @@
 //! Fixtures the unit tests share, so each test module builds its metadata and its record
 //! batches the same way: metadata images with brokers (some fenced) and topics (internal ones
 //! included), and record batches as producers send them (keyed or not, idempotent or
-//! transactional, compressed or not).
+//! transactional, compressed or not), and the replicas of a one-node test cluster.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record, TimestampType};
 use uuid::Uuid;
 
+use actix::Arbiter;
+
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
+use crate::actors::partition_replica::ReplicaContext;
+use crate::config::BrokerConfig;
 use crate::metadata::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+use crate::runtime::supervision::SupervisorState;
 use crate::storage::batch_builder::encode_records;
 
 // ---- metadata ----
@@ -271,4 +279,26 @@ impl Producer {
         self.next_seq += count;
         batch.build()
     }
+}
+
+// ---- replicas ----
+
+/// The replicas of node 1 with its logs under `dir`, all on the current arbiter, with no
+/// controller and default broker config, reconciled to `image` (so node 1 leads and follows
+/// what the image says).
+pub(crate) async fn node_one_replicas(dir: &Path, image: &MetadataImage) -> Arc<ReplicaManager> {
+    let replicas = Arc::new(ReplicaManager::new(
+        Arc::new(ReplicaContext {
+            node_id: 1,
+            controller: OnceLock::new(),
+            replica_lag_time_max_ms: 30_000,
+            events: Default::default(),
+        }),
+        dir.to_path_buf(),
+        vec![Arbiter::current()],
+        Arc::new(SupervisorState::default()),
+        BrokerConfig::default(),
+    ));
+    replicas.reconcile(image, &[]).await.unwrap();
+    replicas
 }

@@ -7,19 +7,29 @@
 //! - [`CoordinatorPartitions`] (plain data, one per shard): each owned partition is Loading
 //!   (replaying its log; requests for its groups or ids answer COORDINATOR_LOAD_IN_PROGRESS)
 //!   or Active. A partition the shard does not own answers NOT_COORDINATOR.
-//! - [`WriteFailure`]: how a coordinator's failed write of its own records is answered
-//!   (Kafka's mapping: a lost leadership is NOT_COORDINATOR, so the client looks the
-//!   coordinator up again; a timeout or too few replicas COORDINATOR_NOT_AVAILABLE).
+//! - [`append_to_own_partition`]: a coordinator's write of its own records (`acks=all`, bounded
+//!   wait); [`WriteFailure`]: how such a failed write is answered (Kafka's mapping: a lost
+//!   leadership is NOT_COORDINATOR, so the client looks the coordinator up again; a timeout or
+//!   too few replicas COORDINATOR_NOT_AVAILABLE).
+//! - [`PartitionLoader`], [`elect_partition`] and [`load_partition`]: an election replays the
+//!   partition into the shard.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::actors::group_coordinator::group::GroupError;
+use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
+use crate::actors::partition_replica::replica_manager::ReplicaManager;
+use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::txn::TxnError;
 use crate::error::BrokerError;
+use crate::storage::AppendOrigin;
 
 /// This node now leads `partition` at `leader_epoch`: replay it and coordinate what it holds.
 /// `loaded` fires once the partition is Active (or the load was superseded).
@@ -243,6 +253,28 @@ impl From<WriteFailure> for TxnError {
     }
 }
 
+/// Appends one batch of a coordinator's own records to `partition` of its internal `topic` with
+/// `acks=all` and waits for replication (at most `timeout`); the batch's base offset. The
+/// replica is looked up now, so the write goes to the partition led when it was planned; not
+/// led here is NOT_LEADER_OR_FOLLOWER. A failure is answered through [`WriteFailure::of`].
+pub fn append_to_own_partition(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+    wheel: &Addr<SystemTimer>,
+    timeout: Duration,
+) -> impl Future<Output = Result<i64, BrokerError>> + 'static {
+    let handle = replicas.get(topic, partition);
+    let wheel = wheel.clone();
+    async move {
+        let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
+        let appended =
+            append_replicated(&handle, batch, AppendOrigin::Coordinator, &wheel, timeout).await?;
+        Ok(appended.base_offset)
+    }
+}
+
 /// How long a coordinator waits before replaying a partition again after a failed read.
 const LOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -261,6 +293,25 @@ pub trait PartitionLoader: Actor<Context = Context<Self>> {
     fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions;
     fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>);
     fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>);
+}
+
+/// An election (Kafka's onElection): replays the partition unless it is already here (then only
+/// its epoch moves). `loaded` fires once it is Active, or the load was superseded.
+pub fn elect_partition<A: PartitionLoader>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    partition: i32,
+    leader_epoch: i32,
+    loaded: Option<oneshot::Sender<()>>,
+) {
+    match act.coordinator_partitions().elect(partition, leader_epoch) {
+        Some(load) => load_partition(act, ctx, partition, load, loaded),
+        None => {
+            if let Some(tx) = loaded {
+                let _ = tx.send(());
+            }
+        }
+    }
 }
 
 /// Replays `partition` (load number `load`) off the shard's thread, applies it if the shard is

@@ -28,7 +28,7 @@ use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
 use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::coordinator::{TxnCoordinator, TxnCoordinatorSetup};
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
-use crate::actors::txn_coordinator::markers::MarkerWriter;
+use crate::actors::txn_coordinator::markers::{MarkerWriter, MarkerWriterSetup};
 use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
@@ -431,15 +431,15 @@ pub async fn start_coordinators(
         },
         peer_addresses(&opts.config),
     );
-    let markers = MarkerWriter::new(
-        opts.node_id,
-        replicas.clone(),
-        cache.clone(),
-        groups.clone(),
-        timer.clone(),
-        request_timeout,
-        Arc::new(marker_channels),
-    );
+    let markers = MarkerWriter::new(MarkerWriterSetup {
+        node_id: opts.node_id,
+        replicas: replicas.clone(),
+        metadata: cache.clone(),
+        group_coordinators: groups.clone(),
+        wheel: timer.clone(),
+        write_timeout: request_timeout,
+        channels: Arc::new(marker_channels),
+    });
     let txn_config = crate::actors::txn_coordinator::txn_config(&opts.config);
     let abort_check_interval =
         millis("transaction.abort.timed.out.transaction.cleanup.interval.ms");

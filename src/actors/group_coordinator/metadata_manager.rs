@@ -19,12 +19,10 @@ use super::requests::{Caller, GroupRequest};
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::coordinator_partitions::PartitionState;
 use crate::actors::coordinator_partitions::{
-    load_partition, CoordinatorPartitions, PartitionLoader,
+    append_to_own_partition, elect_partition, CoordinatorPartitions, PartitionLoader,
 };
-use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
 use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::error::BrokerError;
-use crate::storage::AppendOrigin;
 
 use super::coordinator::GroupCoordinator;
 
@@ -63,16 +61,21 @@ impl GroupCoordinator {
         group_id: &str,
         batch: Option<bytes::Bytes>,
     ) -> impl std::future::Future<Output = Result<i64, BrokerError>> + 'static {
-        let partition = self.partition_of(group_id);
-        let handle = self.replicas.get(OFFSETS_TOPIC, partition);
-        let (wheel, timeout) = (self.wheel.clone(), self.write_timeout);
+        let write = batch.map(|batch| {
+            append_to_own_partition(
+                &self.replicas,
+                OFFSETS_TOPIC,
+                self.partition_of(group_id),
+                batch,
+                &self.wheel,
+                self.write_timeout,
+            )
+        });
         async move {
-            let Some(batch) = batch else { return Ok(-1) };
-            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
-            let appended =
-                append_replicated(&handle, batch, AppendOrigin::Coordinator, &wheel, timeout)
-                    .await?;
-            Ok(appended.base_offset)
+            match write {
+                Some(write) => write.await,
+                None => Ok(-1),
+            }
         }
     }
 
@@ -85,14 +88,7 @@ impl GroupCoordinator {
         leader_epoch: i32,
         loaded: Option<oneshot::Sender<()>>,
     ) {
-        match self.partitions.elect(partition, leader_epoch) {
-            Some(load) => load_partition(self, ctx, partition, load, loaded),
-            None => {
-                if let Some(tx) = loaded {
-                    let _ = tx.send(());
-                }
-            }
-        }
+        elect_partition(self, ctx, partition, leader_epoch, loaded);
     }
 
     /// A resignation: the partition's groups are removed (their parked callers and the

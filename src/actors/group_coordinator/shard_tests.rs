@@ -1,7 +1,6 @@
 //! The `GroupCoordinator` shard against real `__consumer_offsets` partitions: it serves only
 //! what it has loaded, removes a group whole, and holds only a group whose write waits.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -11,13 +10,9 @@ use super::coordinator::*;
 use super::group::*;
 use super::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::coordinator_partitions::{LoadPartition, UnloadPartition};
-use crate::actors::partition_replica::replica_manager::ReplicaManager;
-use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::system_timer::SystemTimer;
-use crate::config::BrokerConfig;
 use crate::events::{BrokerEvent, EventBus};
 use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
-use crate::runtime::supervision::SupervisorState;
 
 /// A one-node image where node 1 leads both partitions of `__consumer_offsets`; with
 /// `unreplicated`, partition 0 also lists node 2 in its ISR, which never fetches, so no write
@@ -91,19 +86,7 @@ impl ShardSetup {
             events,
             write_timeout,
         } = self;
-        let replicas = Arc::new(ReplicaManager::new(
-            Arc::new(ReplicaContext {
-                node_id: 1,
-                controller: OnceLock::new(),
-                replica_lag_time_max_ms: 30_000,
-                events: Default::default(),
-            }),
-            dir.to_path_buf(),
-            vec![Arbiter::current()],
-            Arc::new(SupervisorState::default()),
-            BrokerConfig::default(),
-        ));
-        replicas.reconcile(&image, &[]).await.unwrap();
+        let replicas = crate::test_support::node_one_replicas(dir, &image).await;
         GroupCoordinator::new(
             config,
             retention,

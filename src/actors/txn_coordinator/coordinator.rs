@@ -26,6 +26,11 @@
 //!
 //! It reaches logs only through `PartitionReplica` actors, producer ids only through the
 //! `Controller`.
+//!
+//! This file owns the actor, its setup and what follows a decision: carrying out effects,
+//! marker rounds, timeouts and the periodic sweeps. Its messages are in `../messages.rs`
+//! (re-exported here), how each is answered in `requests.rs`, the writes and the partition
+//! loads in `persistence.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,22 +40,18 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::markers::{is_retriable, MarkerOutcome, MarkerWriter, TxnMarker};
-use super::records;
+pub use super::messages::*;
 use super::txn::*;
-use super::{txn_partition_for, TRANSACTION_STATE_TOPIC};
-use crate::actors::controller::{AllocateProducerId, Controller};
-use crate::actors::coordinator_partitions::{
-    load_partition, CoordinatorPartitions, LoadPartition, PartitionLoader, PartitionState,
-    UnloadPartition, WriteFailure,
-};
-use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
-use crate::actors::partition_replica::replica_manager::delayed_produce::append_replicated;
+use super::txn_partition_for;
+use crate::actors::controller::Controller;
+use crate::actors::coordinator_partitions::{CoordinatorPartitions, PartitionState, WriteFailure};
 use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::system_timer::{sleep_via, CancelWakeup, ScheduleWakeup, SystemTimer};
-use crate::error::BrokerError;
 use crate::runtime::clock::wall_clock_ms;
-use crate::storage::AppendOrigin;
 use crate::timing_wheel::TimerId;
+
+mod persistence;
+mod requests;
 
 /// Shortest and longest pause between marker retries.
 const MARKER_RETRY_MIN: Duration = Duration::from_millis(50);
@@ -117,26 +118,6 @@ impl TxnCoordinator {
             .check(self.partition_of(transactional_id))
             .map(|_| ())
             .map_err(TxnError::from)
-    }
-
-    /// Appends one id's record to its `__transaction_state` partition with `acks=all` and
-    /// waits for replication (at most `request.timeout.ms`).
-    fn append(
-        &self,
-        meta: &TxnMetadata,
-    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + 'static {
-        let partition = self.partition_of(&meta.transactional_id);
-        let handle = self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition);
-        let batch = crate::actors::group_coordinator::records::batch(
-            &[(records::key(&meta.transactional_id), records::value(meta))],
-            wall_clock_ms(),
-        );
-        let (wheel, timeout) = (self.setup.wheel.clone(), self.setup.write_timeout);
-        async move {
-            let handle = handle.ok_or(BrokerError::NotLeaderOrFollower)?;
-            append_replicated(&handle, batch, AppendOrigin::Coordinator, &wheel, timeout).await?;
-            Ok(())
-        }
     }
 
     /// Carries out effects in order; `caller` answers the request being handled. A `Persist`
@@ -411,99 +392,6 @@ impl TxnCoordinator {
             self.run(ctx, id, effects, None);
         }
     }
-
-    /// An election: replays the partition unless it is already here (then only its epoch
-    /// moves). `loaded` fires once it is Active, or the load was superseded.
-    fn elect(
-        &mut self,
-        ctx: &mut Context<Self>,
-        partition: i32,
-        leader_epoch: i32,
-        loaded: Option<oneshot::Sender<()>>,
-    ) {
-        match self.partitions.elect(partition, leader_epoch) {
-            Some(load) => load_partition(self, ctx, partition, load, loaded),
-            None => {
-                if let Some(tx) = loaded {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    }
-
-    /// Installs one partition's ids (last record per id wins, a tombstone forgets it), then
-    /// finishes what they left prepared and re-arms the timeouts of open transactions.
-    fn apply_loaded(
-        &mut self,
-        ctx: &mut Context<Self>,
-        partition: i32,
-        loaded: Vec<records::TxnRecord>,
-    ) {
-        let count = loaded.len();
-        let mut ids: Vec<String> = Vec::new();
-        for r in loaded {
-            ids.push(r.transactional_id.clone());
-            match r.metadata {
-                Some(meta) => self.txns.insert(r.transactional_id, meta),
-                None => self.txns.remove(&r.transactional_id),
-            };
-        }
-        ids.sort();
-        ids.dedup();
-        let recovering: Vec<(String, Vec<Effect>)> = ids
-            .into_iter()
-            .filter_map(|id| {
-                let effects = self.txns.get(&id)?.recover();
-                (!effects.is_empty()).then_some((id, effects))
-            })
-            .collect();
-        tracing::info!(
-            shard = self.setup.shard,
-            partition,
-            records = count,
-            transactional_ids = self.txns.len(),
-            completing = recovering
-                .iter()
-                .filter(|(_, fx)| fx.iter().any(|e| matches!(e, Effect::WriteMarkers { .. })))
-                .count(),
-            "transaction coordinator loaded a __transaction_state partition"
-        );
-        for (id, effects) in recovering {
-            self.run(ctx, id, effects, None);
-        }
-    }
-
-    /// A resignation: the partition's ids, their timeouts and their marker rounds are
-    /// dropped; the new coordinator reads them back and finishes what was prepared.
-    fn unload(&mut self, ctx: &mut Context<Self>, partition: i32) {
-        if !self.partitions.resign(partition) {
-            return;
-        }
-        let n = self.setup.txn_partitions;
-        let here = |id: &str| txn_partition_for(id, n) == partition;
-        let ids: Vec<String> = self.txns.keys().filter(|id| here(id)).cloned().collect();
-        for id in &ids {
-            self.txns.remove(id);
-            self.cancel(id);
-        }
-        let rounds: Vec<String> = self
-            .marker_rounds
-            .keys()
-            .filter(|id| here(id))
-            .cloned()
-            .collect();
-        for id in rounds {
-            if let Some((_, task)) = self.marker_rounds.remove(&id) {
-                ctx.cancel_future(task);
-            }
-        }
-        tracing::info!(
-            shard = self.setup.shard,
-            partition,
-            transactional_ids = ids.len(),
-            "transaction coordinator unloaded a __transaction_state partition"
-        );
-    }
 }
 
 impl Actor for TxnCoordinator {
@@ -516,310 +404,6 @@ impl Actor for TxnCoordinator {
         ctx.run_interval(self.setup.expiry_check_interval, |act, ctx| {
             act.expire_ids(ctx)
         });
-    }
-}
-
-// ---- messages ----
-
-/// InitProducerId with a transactional id.
-#[derive(Message)]
-#[rtype(result = "TxnResult")]
-pub struct InitTxnProducerId {
-    pub transactional_id: String,
-    pub timeout_ms: i32,
-    /// The producer id and epoch the client holds (InitProducerId v3+), if it sent them.
-    pub expected: Option<ProducerIdAndEpoch>,
-}
-
-/// AddPartitionsToTxn for one transactional id (partitions already checked to exist).
-#[derive(Message)]
-#[rtype(result = "TxnResult")]
-pub struct AddPartitionsToTxn {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub partitions: Vec<TxnPartition>,
-}
-
-/// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the transaction.
-#[derive(Message)]
-#[rtype(result = "TxnResult")]
-pub struct AddOffsetsToTxn {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub group_id: String,
-}
-
-/// AddPartitionsToTxn v4+ with VerifyOnly: which partitions are in the open transaction.
-#[derive(Message)]
-#[rtype(result = "Result<Verified, TxnError>")]
-pub struct VerifyPartitionsInTxn {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub partitions: Vec<TxnPartition>,
-}
-
-/// EndTxn: commit or abort the open transaction.
-#[derive(Message)]
-#[rtype(result = "TxnResult")]
-pub struct EndTxn {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub commit: bool,
-}
-
-/// DescribeTransactions for ids of this shard.
-#[derive(Message)]
-#[rtype(result = "Vec<(String, Result<TxnDescription, TxnError>)>")]
-pub struct DescribeTxns {
-    pub transactional_ids: Vec<String>,
-}
-
-/// One line of ListTransactions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnListing {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub state: TxnState,
-}
-
-/// ListTransactions: ids in one of `states` (all if empty), held by one of `producer_ids` (all
-/// if empty), whose transaction has run longer than `min_duration_ms` (-1: any), among the
-/// ids this shard coordinates; COORDINATOR_LOAD_IN_PROGRESS while one of its partitions loads.
-#[derive(Message)]
-#[rtype(result = "Result<Vec<TxnListing>, TxnError>")]
-pub struct ListTxns {
-    pub states: Vec<TxnState>,
-    pub producer_ids: Vec<i64>,
-    pub min_duration_ms: i64,
-}
-
-// ---- handlers ----
-
-fn reply_future(rx: oneshot::Receiver<TxnResult>) -> ResponseFuture<TxnResult> {
-    Box::pin(async move { rx.await.unwrap_or(Err(TxnError::CoordinatorNotAvailable)) })
-}
-
-fn ready<T: Send + 'static>(value: T) -> ResponseFuture<T> {
-    Box::pin(async move { value })
-}
-
-impl TxnCoordinator {
-    /// Checks the id before an operation on it; the metadata, or the error to answer.
-    fn lookup(&self, transactional_id: &str) -> Result<&TxnMetadata, TxnError> {
-        if transactional_id.is_empty() {
-            return Err(TxnError::InvalidRequest);
-        }
-        self.check(transactional_id)?;
-        self.txns
-            .get(transactional_id)
-            .ok_or(TxnError::InvalidProducerIdMapping)
-    }
-
-    fn init_with(
-        &mut self,
-        ctx: &mut Context<Self>,
-        msg: InitTxnProducerId,
-        fresh_producer_id: Option<i64>,
-        tx: oneshot::Sender<TxnResult>,
-    ) {
-        let now = wall_clock_ms();
-        let effects = match (self.txns.get(&msg.transactional_id), fresh_producer_id) {
-            (Some(meta), fresh) => meta.init_producer_id(msg.timeout_ms, msg.expected, fresh, now),
-            (None, Some(producer_id)) => {
-                TxnMetadata::new(&msg.transactional_id, producer_id, msg.timeout_ms, now)
-                    .init_producer_id(msg.timeout_ms, msg.expected, None, now)
-            }
-            (None, None) => vec![Effect::Reply(Err(TxnError::UnknownServerError))],
-        };
-        self.run(ctx, msg.transactional_id, effects, Some(tx));
-    }
-}
-
-impl Handler<InitTxnProducerId> for TxnCoordinator {
-    type Result = ResponseFuture<TxnResult>;
-
-    fn handle(&mut self, msg: InitTxnProducerId, ctx: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = validate_init(&msg.transactional_id, msg.timeout_ms, &self.setup.config) {
-            return ready(Err(e));
-        }
-        if let Err(e) = self.check(&msg.transactional_id) {
-            return ready(Err(e));
-        }
-        let (tx, rx) = oneshot::channel();
-        let needs_producer_id = self
-            .txns
-            .get(&msg.transactional_id)
-            .is_none_or(|m| m.needs_new_producer_id(msg.expected));
-        if needs_producer_id {
-            // Waited for, so no other request of this shard runs between the allocation and
-            // its use.
-            let allocate = self.setup.controller.send(AllocateProducerId);
-            ctx.wait(allocate.into_actor(self).map(move |r, act, ctx| match r {
-                Ok(Ok(producer_id)) => act.init_with(ctx, msg, Some(producer_id), tx),
-                other => {
-                    tracing::warn!(transactional_id = %msg.transactional_id, result = ?other.map(|r| r.map(|_| ())),
-                        "allocating a producer id failed");
-                    let _ = tx.send(Err(TxnError::CoordinatorNotAvailable));
-                }
-            }));
-        } else {
-            self.init_with(ctx, msg, None, tx);
-        }
-        reply_future(rx)
-    }
-}
-
-impl Handler<AddPartitionsToTxn> for TxnCoordinator {
-    type Result = ResponseFuture<TxnResult>;
-
-    fn handle(&mut self, msg: AddPartitionsToTxn, ctx: &mut Context<Self>) -> Self::Result {
-        let effects = match self.lookup(&msg.transactional_id) {
-            Ok(meta) => meta.add_partitions(
-                msg.producer_id,
-                msg.producer_epoch,
-                &msg.partitions,
-                wall_clock_ms(),
-            ),
-            Err(e) => return ready(Err(e)),
-        };
-        let (tx, rx) = oneshot::channel();
-        self.run(ctx, msg.transactional_id, effects, Some(tx));
-        reply_future(rx)
-    }
-}
-
-impl Handler<AddOffsetsToTxn> for TxnCoordinator {
-    type Result = ResponseFuture<TxnResult>;
-
-    fn handle(&mut self, msg: AddOffsetsToTxn, ctx: &mut Context<Self>) -> Self::Result {
-        let partition = offsets_partition_for(&msg.group_id, self.setup.offsets_partitions);
-        <Self as Handler<AddPartitionsToTxn>>::handle(
-            self,
-            AddPartitionsToTxn {
-                transactional_id: msg.transactional_id,
-                producer_id: msg.producer_id,
-                producer_epoch: msg.producer_epoch,
-                partitions: vec![(OFFSETS_TOPIC.to_string(), partition)],
-            },
-            ctx,
-        )
-    }
-}
-
-impl Handler<VerifyPartitionsInTxn> for TxnCoordinator {
-    type Result = MessageResult<VerifyPartitionsInTxn>;
-
-    fn handle(&mut self, msg: VerifyPartitionsInTxn, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.lookup(&msg.transactional_id).and_then(|meta| {
-            meta.verify_partitions(msg.producer_id, msg.producer_epoch, &msg.partitions)
-        }))
-    }
-}
-
-impl Handler<EndTxn> for TxnCoordinator {
-    type Result = ResponseFuture<TxnResult>;
-
-    fn handle(&mut self, msg: EndTxn, ctx: &mut Context<Self>) -> Self::Result {
-        let effects = match self.lookup(&msg.transactional_id) {
-            Ok(meta) => meta.end_txn(
-                msg.producer_id,
-                msg.producer_epoch,
-                msg.commit,
-                wall_clock_ms(),
-            ),
-            Err(e) => return ready(Err(e)),
-        };
-        let (tx, rx) = oneshot::channel();
-        self.run(ctx, msg.transactional_id, effects, Some(tx));
-        reply_future(rx)
-    }
-}
-
-impl Handler<DescribeTxns> for TxnCoordinator {
-    type Result = MessageResult<DescribeTxns>;
-
-    fn handle(&mut self, msg: DescribeTxns, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            msg.transactional_ids
-                .into_iter()
-                .map(|id| {
-                    let described = match self.lookup(&id) {
-                        Ok(meta) if meta.state != TxnState::Dead => Ok(meta.describe()),
-                        Ok(_) | Err(TxnError::InvalidProducerIdMapping) => {
-                            Err(TxnError::TransactionalIdNotFound)
-                        }
-                        Err(e) => Err(e),
-                    };
-                    (id, described)
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Handler<ListTxns> for TxnCoordinator {
-    type Result = MessageResult<ListTxns>;
-
-    fn handle(&mut self, msg: ListTxns, _: &mut Context<Self>) -> Self::Result {
-        if self.partitions.any_loading() {
-            return MessageResult(Err(TxnError::CoordinatorLoadInProgress));
-        }
-        let now = wall_clock_ms();
-        let mut listed: Vec<TxnListing> = self
-            .txns
-            .values()
-            .filter(|m| m.state != TxnState::Dead)
-            .filter(|m| msg.states.is_empty() || msg.states.contains(&m.state))
-            .filter(|m| msg.producer_ids.is_empty() || msg.producer_ids.contains(&m.producer_id))
-            .filter(|m| msg.min_duration_ms < 0 || now - m.start_ms > msg.min_duration_ms)
-            .map(|m| TxnListing {
-                transactional_id: m.transactional_id.clone(),
-                producer_id: m.producer_id,
-                state: m.state,
-            })
-            .collect();
-        listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
-        MessageResult(Ok(listed))
-    }
-}
-
-impl Handler<LoadPartition> for TxnCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: LoadPartition, ctx: &mut Context<Self>) {
-        self.elect(ctx, msg.partition, msg.leader_epoch, msg.loaded);
-    }
-}
-
-impl Handler<UnloadPartition> for TxnCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: UnloadPartition, ctx: &mut Context<Self>) {
-        self.unload(ctx, msg.partition);
-    }
-}
-
-impl PartitionLoader for TxnCoordinator {
-    type Entry = records::TxnRecord;
-    const TOPIC: &'static str = TRANSACTION_STATE_TOPIC;
-    fn partition_handle(
-        &self,
-        partition: i32,
-    ) -> Option<crate::actors::partition_replica::replica_manager::PartitionHandle> {
-        self.setup.replicas.get(TRANSACTION_STATE_TOPIC, partition)
-    }
-    fn coordinator_partitions(&mut self) -> &mut CoordinatorPartitions {
-        &mut self.partitions
-    }
-    fn decode(bytes: bytes::Bytes) -> (Vec<Self::Entry>, Option<i64>) {
-        records::decode_batches(bytes)
-    }
-    fn apply_loaded(&mut self, ctx: &mut Context<Self>, partition: i32, entries: Vec<Self::Entry>) {
-        TxnCoordinator::apply_loaded(self, ctx, partition, entries)
     }
 }
 

@@ -73,40 +73,30 @@ enum Route {
     Done(Result<MarkerOutcome, BrokerError>),
 }
 
-/// Everything a marker write reaches. Cheap to clone.
+/// Everything a marker write reaches.
 #[derive(Clone)]
-pub struct MarkerWriter {
-    node_id: i32,
-    replicas: Arc<ReplicaManager>,
-    metadata: Arc<MetadataCache>,
+pub struct MarkerWriterSetup {
+    pub node_id: i32,
+    pub replicas: Arc<ReplicaManager>,
+    pub metadata: Arc<MetadataCache>,
     /// The group coordinator shards; `__consumer_offsets` partition p belongs to shard
     /// p % shards.
-    group_coordinators: Vec<Addr<GroupCoordinator>>,
-    wheel: Addr<SystemTimer>,
+    pub group_coordinators: Vec<Addr<GroupCoordinator>>,
+    pub wheel: Addr<SystemTimer>,
     /// `request.timeout.ms`: how long a local marker waits for replication.
-    write_timeout: Duration,
-    channels: Arc<MarkerChannelManager>,
+    pub write_timeout: Duration,
+    pub channels: Arc<MarkerChannelManager>,
+}
+
+/// Writes markers with what its setup reaches. Cheap to clone.
+#[derive(Clone)]
+pub struct MarkerWriter {
+    setup: MarkerWriterSetup,
 }
 
 impl MarkerWriter {
-    pub fn new(
-        node_id: i32,
-        replicas: Arc<ReplicaManager>,
-        metadata: Arc<MetadataCache>,
-        group_coordinators: Vec<Addr<GroupCoordinator>>,
-        wheel: Addr<SystemTimer>,
-        write_timeout: Duration,
-        channels: Arc<MarkerChannelManager>,
-    ) -> MarkerWriter {
-        MarkerWriter {
-            node_id,
-            replicas,
-            metadata,
-            group_coordinators,
-            wheel,
-            write_timeout,
-            channels,
-        }
+    pub fn new(setup: MarkerWriterSetup) -> MarkerWriter {
+        MarkerWriter { setup }
     }
 
     /// Writes the marker into every partition, wherever each is led; one result per
@@ -118,14 +108,14 @@ impl MarkerWriter {
         partitions: &[TxnPartition],
         marker: TxnMarker,
     ) -> Vec<Result<MarkerOutcome, BrokerError>> {
-        let image = self.metadata.current();
+        let image = self.setup.metadata.current();
         let mut results: Vec<Option<Result<MarkerOutcome, BrokerError>>> =
             vec![None; partitions.len()];
         let mut local = Vec::new();
         let mut remote: BTreeMap<(i32, String), Vec<usize>> = BTreeMap::new();
         for (i, (topic, partition)) in partitions.iter().enumerate() {
-            let endpoint = |broker| self.channels.endpoint(broker, &image);
-            match route(&image, self.node_id, topic, *partition, endpoint) {
+            let endpoint = |broker| self.setup.channels.endpoint(broker, &image);
+            match route(&image, self.setup.node_id, topic, *partition, endpoint) {
                 Route::Local => local.push(i),
                 Route::Remote { broker, endpoint } => {
                     remote.entry((broker, endpoint)).or_default().push(i)
@@ -169,8 +159,9 @@ impl MarkerWriter {
         if crate::test_hooks::txn_markers_held() {
             return Err(BrokerError::NotLeaderOrFollower);
         }
-        let Some(handle) = self.replicas.get(topic, partition) else {
+        let Some(handle) = self.setup.replicas.get(topic, partition) else {
             let known = self
+                .setup
                 .metadata
                 .current()
                 .partition(topic, partition)
@@ -192,16 +183,16 @@ impl MarkerWriter {
             })
             .await??;
         await_replication(
-            &self.wheel,
+            &self.setup.wheel,
             &handle.watermarks,
             &appended,
-            self.write_timeout,
+            self.setup.write_timeout,
         )
         .await?;
-        if topic == OFFSETS_TOPIC && !self.group_coordinators.is_empty() {
-            let shard = partition as usize % self.group_coordinators.len();
+        if topic == OFFSETS_TOPIC && !self.setup.group_coordinators.is_empty() {
+            let shard = partition as usize % self.setup.group_coordinators.len();
             // Awaited, so the offsets are decided before the transaction is marked complete.
-            self.group_coordinators[shard]
+            self.setup.group_coordinators[shard]
                 .send(CompleteTxnOffsets {
                     producer_id: marker.producer_id,
                     commit: marker.commit,
@@ -222,6 +213,7 @@ impl MarkerWriter {
         marker: TxnMarker,
     ) -> Vec<Result<MarkerOutcome, BrokerError>> {
         match self
+            .setup
             .channels
             .send(broker, endpoint, marker_request(marker, partitions))
             .await

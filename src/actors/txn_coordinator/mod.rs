@@ -2,12 +2,13 @@
 //! machine (Kafka's states and transitions, producer id and epoch, the partitions of the open
 //! transaction, timeouts); `records` is its `__transaction_state` record format;
 //! `coordinator` is the `TxnCoordinator` actor that runs the machines, persists every change
-//! and drives markers; `markers` writes a transaction's markers wherever its partitions are
+//! and drives markers, `messages` what it accepts; `markers` writes a transaction's markers wherever its partitions are
 //! led (locally, or with WriteTxnMarkers through `marker_channel` to other brokers).
 
 pub mod coordinator;
 pub mod marker_channel;
 pub mod markers;
+pub mod messages;
 pub mod records;
 pub mod txn;
 

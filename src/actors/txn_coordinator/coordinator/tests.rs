@@ -4,19 +4,22 @@
 //! `__transaction_state` has no replica here, so electing this shard for it leaves it loading.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::*;
-use crate::actors::partition_replica::ReplicaContext;
+use crate::actors::coordinator_partitions::{LoadPartition, UnloadPartition};
+use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::txn_coordinator::marker_channel::{ChannelSettings, MarkerChannelManager};
+use crate::actors::txn_coordinator::markers::MarkerWriterSetup;
+use crate::actors::txn_coordinator::TRANSACTION_STATE_TOPIC;
 use crate::config::BrokerConfig;
+use crate::error::BrokerError;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataLog;
-use crate::runtime::supervision::SupervisorState;
-use crate::test_support::{image, partition, partitions_led_by, topic};
+use crate::test_support::{image, node_one_replicas, partition, partitions_led_by, topic};
 
 const TXN_PARTITIONS: i32 = 3;
 const OFFSETS_PARTITIONS: i32 = 4;
@@ -61,19 +64,7 @@ async fn start(timing: Timing) -> Node {
             topic("offline", vec![partition(0, &[2], &[2], -1)]),
         ],
     );
-    let replicas = Arc::new(ReplicaManager::new(
-        Arc::new(ReplicaContext {
-            node_id: 1,
-            controller: OnceLock::new(),
-            replica_lag_time_max_ms: 30_000,
-            events: Default::default(),
-        }),
-        data.path().to_path_buf(),
-        vec![Arbiter::current()],
-        Arc::new(SupervisorState::default()),
-        BrokerConfig::default(),
-    ));
-    replicas.reconcile(&img, &[]).await.unwrap();
+    let replicas = node_one_replicas(data.path(), &img).await;
     let (log, _) = MetadataLog::open(meta.path()).unwrap();
     let (updates, _) = tokio::sync::mpsc::unbounded_channel();
     // Every metadata change counts as applied here at once.
@@ -87,14 +78,14 @@ async fn start(timing: Timing) -> Node {
     )
     .start();
     let wheel = SystemTimer::default().start();
-    let markers = MarkerWriter::new(
-        1,
-        replicas.clone(),
-        Arc::new(MetadataCache::new(img)),
-        Vec::new(),
-        wheel.clone(),
-        Duration::from_secs(5),
-        Arc::new(MarkerChannelManager::new(
+    let markers = MarkerWriter::new(MarkerWriterSetup {
+        node_id: 1,
+        replicas: replicas.clone(),
+        metadata: Arc::new(MetadataCache::new(img)),
+        group_coordinators: Vec::new(),
+        wheel: wheel.clone(),
+        write_timeout: Duration::from_secs(5),
+        channels: Arc::new(MarkerChannelManager::new(
             ChannelSettings {
                 client_id: "test".into(),
                 connect_timeout: Duration::from_secs(1),
@@ -102,7 +93,7 @@ async fn start(timing: Timing) -> Node {
             },
             BTreeMap::new(),
         )),
-    );
+    });
     let coordinator = TxnCoordinator::new(TxnCoordinatorSetup {
         config: timing.config,
         abort_check_interval: timing.abort_check_interval,
