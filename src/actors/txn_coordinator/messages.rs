@@ -38,15 +38,11 @@ pub struct AddOffsetsToTxn {
     pub group_id: String,
 }
 
-/// AddPartitionsToTxn v4+ with VerifyOnly: which partitions are in the open transaction.
+/// AddPartitionsToTxn v4+ with VerifyOnly: the same request, answered with which of its
+/// partitions are in the open transaction, changing nothing.
 #[derive(Message)]
 #[rtype(result = "Result<Verified, TxnError>")]
-pub struct VerifyPartitionsInTxn {
-    pub transactional_id: String,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub partitions: Vec<TxnPartition>,
-}
+pub struct VerifyPartitionsInTxn(pub AddPartitionsToTxn);
 
 /// EndTxn: commit or abort the open transaction.
 #[derive(Message)]

@@ -98,13 +98,14 @@ async fn one_transaction(
             .collect()
     } else {
         let partitions: Vec<TxnPartition> = requested.into_iter().map(|(tp, _)| tp).collect();
+        let request = AddPartitionsToTxn {
+            transactional_id: transactional_id.clone(),
+            producer_id,
+            producer_epoch,
+            partitions: partitions.clone(),
+        };
         if verify_only {
-            let msg = VerifyPartitionsInTxn {
-                transactional_id: transactional_id.clone(),
-                producer_id,
-                producer_epoch,
-                partitions: partitions.clone(),
-            };
+            let msg = VerifyPartitionsInTxn(request);
             let verified = ctx.ask_txn_coordinator(&transactional_id, msg).await;
             match verified {
                 Ok(per_partition) => per_partition
@@ -124,13 +125,7 @@ async fn one_transaction(
                 Err(e) => partitions.into_iter().map(|tp| (tp, e.code())).collect(),
             }
         } else {
-            let msg = AddPartitionsToTxn {
-                transactional_id: transactional_id.clone(),
-                producer_id,
-                producer_epoch,
-                partitions: partitions.clone(),
-            };
-            let result = ctx.ask_txn_coordinator(&transactional_id, msg).await;
+            let result = ctx.ask_txn_coordinator(&transactional_id, request).await;
             let code = result.map_or_else(|e| code_for_version(e, version, FENCED_SINCE), |_| NONE);
             partitions.into_iter().map(|tp| (tp, code)).collect()
         }

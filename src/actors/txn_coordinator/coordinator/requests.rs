@@ -142,6 +142,7 @@ impl Handler<VerifyPartitionsInTxn> for TxnCoordinator {
     type Result = MessageResult<VerifyPartitionsInTxn>;
 
     fn handle(&mut self, msg: VerifyPartitionsInTxn, _: &mut Context<Self>) -> Self::Result {
+        let VerifyPartitionsInTxn(msg) = msg;
         MessageResult(self.lookup(&msg.transactional_id).and_then(|meta| {
             meta.verify_partitions(msg.producer_id, msg.producer_epoch, &msg.partitions)
         }))

@@ -197,12 +197,12 @@ impl Node {
         (pid, epoch): (i64, i16),
         partitions: &[(&str, i32)],
     ) -> Result<Verified, TxnError> {
-        self.ask(VerifyPartitionsInTxn {
+        self.ask(VerifyPartitionsInTxn(AddPartitionsToTxn {
             transactional_id: id.into(),
             producer_id: pid,
             producer_epoch: epoch,
             partitions: txn_partitions(partitions),
-        })
+        }))
         .await
     }
 
