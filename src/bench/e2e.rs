@@ -26,11 +26,11 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const STAMP: usize = 8;
 
 pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
-    ensure_topic(&o.common.bootstrap, &o.topic)?;
-    let record_size = o.producer.record_size.max(STAMP);
+    ensure_topic(&o.run.common.bootstrap, &o.run.topic)?;
+    let record_size = o.run.producer.record_size.max(STAMP);
     let consumer = assigned_at_end(o)?;
     let producer: ThreadedProducer<CountingContext> =
-        producer_config(&o.common.bootstrap, &o.producer)?
+        producer_config(&o.run.common.bootstrap, &o.run.producer)?
             .create_with_context(CountingContext(Arc::new(Deliveries::default())))
             .context("creating the producer")?;
     let deliveries = producer.context().0.clone();
@@ -41,11 +41,19 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
     let total = (o.rate as f64 * o.duration_secs) as u64;
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
-    let bar = progress(Some(total), o.common.json, "e2e");
-    let meter = BrokerMeter::start(resolve_pid(o.common.broker_pid, &o.common.bootstrap));
+    let bar = progress(Some(total), o.run.common.json, "e2e");
+    let meter = BrokerMeter::start(resolve_pid(
+        o.run.common.broker_pid,
+        &o.run.common.bootstrap,
+    ));
 
     let sender = {
-        let (sent, done, topic, rate) = (sent.clone(), done.clone(), o.topic.topic.clone(), o.rate);
+        let (sent, done, topic, rate) = (
+            sent.clone(),
+            done.clone(),
+            o.run.topic.topic.clone(),
+            o.rate,
+        );
         let mut value = payload(record_size);
         thread::spawn(move || -> anyhow::Result<()> {
             let mut n = 0u64;
@@ -116,14 +124,14 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
         .saturating_sub(received);
     let mut report = Report {
         mode: "e2e",
-        bootstrap: o.common.bootstrap.clone(),
+        bootstrap: o.run.common.bootstrap.clone(),
         settings: serde_json::json!({
-            "topic": o.topic.topic, "partitions": o.topic.partitions,
+            "topic": o.run.topic.topic, "partitions": o.run.topic.partitions,
             "record_size": record_size, "rate": o.rate, "duration_secs": o.duration_secs,
-            "warmup_secs": o.warmup_secs, "acks": o.producer.acks,
-            "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
+            "warmup_secs": o.warmup_secs, "acks": o.run.producer.acks,
+            "compression": o.run.producer.compression, "linger_ms": o.run.producer.linger_ms,
             "not_received": lost,
-            "producer_config": show_properties(&o.producer.producer_config),
+            "producer_config": show_properties(&o.run.producer.producer_config),
             "consumer_config": show_properties(&o.consumer_config),
         }),
         errors: errors + deliveries.failed.load(Ordering::Relaxed) + lost,
@@ -138,7 +146,7 @@ pub fn run(o: &E2eOptions) -> anyhow::Result<Report> {
 /// A consumer assigned every partition of the topic at its current end offset, so it sees
 /// exactly the records this run sends.
 fn assigned_at_end(o: &E2eOptions) -> anyhow::Result<BaseConsumer> {
-    let mut config = base_config(&o.common.bootstrap);
+    let mut config = base_config(&o.run.common.bootstrap);
     config
         .set("group.id", "troupe-bench-e2e")
         .set("enable.auto.commit", "false")
@@ -148,15 +156,15 @@ fn assigned_at_end(o: &E2eOptions) -> anyhow::Result<BaseConsumer> {
     }
     let consumer: BaseConsumer = config.create().context("creating the consumer")?;
     let metadata = consumer
-        .fetch_metadata(Some(&o.topic.topic), Duration::from_secs(10))
+        .fetch_metadata(Some(&o.run.topic.topic), Duration::from_secs(10))
         .context("Metadata")?;
     let mut assignment = TopicPartitionList::new();
     for t in metadata.topics() {
         for p in t.partitions() {
             let (_, high) = consumer
-                .fetch_watermarks(&o.topic.topic, p.id(), Duration::from_secs(10))
+                .fetch_watermarks(&o.run.topic.topic, p.id(), Duration::from_secs(10))
                 .context("ListOffsets")?;
-            assignment.add_partition_offset(&o.topic.topic, p.id(), Offset::Offset(high))?;
+            assignment.add_partition_offset(&o.run.topic.topic, p.id(), Offset::Offset(high))?;
         }
     }
     consumer

@@ -13,9 +13,9 @@ pub struct BenchArgs {
 impl BenchArgs {
     pub fn common(&self) -> &Common {
         match &self.mode {
-            BenchMode::Produce(o) => &o.common,
+            BenchMode::Produce(o) => &o.run.common,
             BenchMode::Consume(o) => &o.common,
-            BenchMode::E2e(o) => &o.common,
+            BenchMode::E2e(o) => &o.run.common,
             BenchMode::Footprint(o) => &o.common,
         }
     }
@@ -124,13 +124,21 @@ impl Amount {
 #[derive(Args, Clone, Debug)]
 pub struct ProduceOptions {
     #[command(flatten)]
+    pub run: ProducerRun,
+    #[command(flatten)]
+    pub amount: Amount,
+}
+
+/// What every mode that produces takes: the broker, the topic it creates and the producer's
+/// settings.
+#[derive(Args, Clone, Debug)]
+pub struct ProducerRun {
+    #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub topic: TopicOptions,
     #[command(flatten)]
     pub producer: ProducerOptions,
-    #[command(flatten)]
-    pub amount: Amount,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -150,11 +158,7 @@ pub struct ConsumeOptions {
 #[derive(Args, Clone, Debug)]
 pub struct E2eOptions {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub topic: TopicOptions,
-    #[command(flatten)]
-    pub producer: ProducerOptions,
+    pub run: ProducerRun,
     /// Records per second the producer sends (spread evenly).
     #[arg(long, default_value_t = 10_000)]
     pub rate: u64,

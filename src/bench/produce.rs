@@ -55,24 +55,24 @@ pub fn send_blocking(
 }
 
 pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
-    ensure_topic(&o.common.bootstrap, &o.topic)?;
+    ensure_topic(&o.run.common.bootstrap, &o.run.topic)?;
     let (record_limit, time_limit) = o.amount.limits();
-    let producers = o.producer.producers.max(1);
+    let producers = o.run.producer.producers.max(1);
     let deliveries = Arc::new(Deliveries::default());
-    let value = Arc::new(payload(o.producer.record_size));
-    let bar = progress(record_limit, o.common.json, "produce");
-    let pid = resolve_pid(o.common.broker_pid, &o.common.bootstrap);
+    let value = Arc::new(payload(o.run.producer.record_size));
+    let bar = progress(record_limit, o.run.common.json, "produce");
+    let pid = resolve_pid(o.run.common.broker_pid, &o.run.common.bootstrap);
     let meter = BrokerMeter::start(pid);
     let started = Instant::now();
     let mut threads = Vec::new();
     for i in 0..producers {
-        let config = producer_config(&o.common.bootstrap, &o.producer)?;
+        let config = producer_config(&o.run.common.bootstrap, &o.run.producer)?;
         let producer: ThreadedProducer<CountingContext> = config
             .create_with_context(CountingContext(deliveries.clone()))
             .context("creating the producer")?;
         let share = record_limit
             .map(|n| n / producers as u64 + u64::from((i as u64) < n % producers as u64));
-        let (topic, value, bar) = (o.topic.topic.clone(), value.clone(), bar.clone());
+        let (topic, value, bar) = (o.run.topic.topic.clone(), value.clone(), bar.clone());
         threads.push(thread::spawn(move || -> anyhow::Result<()> {
             let mut sent = 0u64;
             while share.is_none_or(|n| sent < n) && time_limit.is_none_or(|t| started.elapsed() < t)
@@ -96,17 +96,17 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let delivered = deliveries.delivered.load(Ordering::Relaxed);
-    let bytes = delivered * o.producer.record_size as u64;
+    let bytes = delivered * o.run.producer.record_size as u64;
     let mut report = Report {
         mode: "produce",
-        bootstrap: o.common.bootstrap.clone(),
+        bootstrap: o.run.common.bootstrap.clone(),
         settings: serde_json::json!({
-            "topic": o.topic.topic, "partitions": o.topic.partitions,
-            "record_size": o.producer.record_size, "acks": o.producer.acks,
-            "compression": o.producer.compression, "linger_ms": o.producer.linger_ms,
-            "batch_size": o.producer.batch_size, "producers": producers,
-            "idempotent": o.producer.idempotent,
-            "producer_config": show_properties(&o.producer.producer_config),
+            "topic": o.run.topic.topic, "partitions": o.run.topic.partitions,
+            "record_size": o.run.producer.record_size, "acks": o.run.producer.acks,
+            "compression": o.run.producer.compression, "linger_ms": o.run.producer.linger_ms,
+            "batch_size": o.run.producer.batch_size, "producers": producers,
+            "idempotent": o.run.producer.idempotent,
+            "producer_config": show_properties(&o.run.producer.producer_config),
         }),
         errors: deliveries.failed.load(Ordering::Relaxed),
         broker: meter.map(|m| m.finish(bytes)),

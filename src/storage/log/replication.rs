@@ -540,6 +540,12 @@ mod tests {
     }
 
     /// Everything two replicas must agree on.
+    /// The follower, reopened from `dir` (recovered), is still the leader's replica.
+    fn assert_same_replica_after_reopen(leader: &Log, follower: Log, dir: &Path) {
+        let follower = reopen(follower, dir);
+        assert_same_replica(leader, &follower);
+    }
+
     fn assert_same_replica(leader: &Log, follower: &Log) {
         assert_eq!(follower.log_end_offset(), leader.log_end_offset());
         assert_eq!(raw(follower, 0), raw(leader, 0), "bytes differ");
@@ -639,8 +645,7 @@ mod tests {
         assert_eq!(follower.log_end_offset(), end);
 
         // It all survives a restart, clean or not.
-        let follower = reopen(follower, follower_dir.path());
-        assert_same_replica(&leader, &follower);
+        assert_same_replica_after_reopen(&leader, follower, follower_dir.path());
     }
 
     #[test]
@@ -683,8 +688,7 @@ mod tests {
             3
         );
         // The follower's .txnindex files hold the entries, and a crash rebuilds them.
-        let follower = reopen(follower, follower_dir.path());
-        assert_same_replica(&leader, &follower);
+        assert_same_replica_after_reopen(&leader, follower, follower_dir.path());
     }
 
     #[test]
