@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 };
 
 use super::topic_name;
-use crate::actors::controller::AlterReassignments;
+use crate::actors::controller::{AlterReassignments, PartitionResults};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 
@@ -79,24 +79,16 @@ pub async fn alter(
         .topics
         .iter()
         .map(|t| {
-            let name = t.name.to_string();
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let result = answers
-                        .iter()
-                        .find(|((n, i), _)| *n == name && *i == p.partition_index)
-                        .map(|(_, r)| r.clone())
-                        .unwrap_or(Err(BrokerError::Internal("no answer".into())));
-                    let out = ReassignablePartitionResponse::default()
-                        .with_partition_index(p.partition_index);
-                    match result {
-                        Ok(()) => out,
-                        Err(e) => out
-                            .with_error_code(e.code())
-                            .with_error_message(Some(e.message())),
-                    }
+                    let outcome = answer_for(&answers, t.name.as_str(), p.partition_index);
+                    let (code, message) = BrokerError::code_and_message(&outcome);
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                        .with_error_message(message)
                 })
                 .collect();
             ReassignableTopicResponse::default()
@@ -163,4 +155,13 @@ pub async fn list(
         }
     }
     ListPartitionReassignmentsResponse::default().with_topics(topics)
+}
+
+/// The controller's answer for one partition of the request (every partition gets one).
+fn answer_for(answers: &PartitionResults, topic: &str, partition: i32) -> Result<(), BrokerError> {
+    answers
+        .iter()
+        .find(|((n, i), _)| n == topic && *i == partition)
+        .map(|(_, r)| r.clone())
+        .unwrap_or(Err(BrokerError::Internal("no answer".into())))
 }
