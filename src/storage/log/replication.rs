@@ -540,6 +540,14 @@ mod tests {
     }
 
     /// Everything two replicas must agree on.
+    /// `log`, reopened from `dir` (recovered), ends at `end` with batches starting at
+    /// `expected_bases`.
+    fn reopened_at(log: Log, dir: &Path, end: i64, expected_bases: &[i64]) {
+        let log = reopen(log, dir);
+        assert_eq!(log.log_end_offset(), end);
+        assert_eq!(bases(&log), expected_bases);
+    }
+
     /// The follower, reopened from `dir` (recovered), is still the leader's replica.
     fn assert_same_replica_after_reopen(leader: &Log, follower: Log, dir: &Path) {
         let follower = reopen(follower, dir);
@@ -790,9 +798,7 @@ mod tests {
         assert_eq!(follower.log_end_offset(), 12);
         assert_eq!(bases(&follower), [0, 10]);
         assert_eq!(headers(&follower, 5)[0].base_offset, 10);
-        let follower = reopen(follower, dir.path());
-        assert_eq!(follower.log_end_offset(), 12);
-        assert_eq!(bases(&follower), [0, 10]);
+        reopened_at(follower, dir.path(), 12, &[0, 10]);
     }
 
     #[test]
@@ -1012,9 +1018,7 @@ mod tests {
         assert_eq!(bases(&log), [0]);
         assert_eq!(log.segment_base_offsets(), [0, 3]);
         assert_eq!(log.append(single("f"), NOW).unwrap().first_offset, 3);
-        let log = reopen(log, dir.path());
-        assert_eq!(log.log_end_offset(), 4);
-        assert_eq!(bases(&log), [0, 3]);
+        reopened_at(log, dir.path(), 4, &[0, 3]);
     }
 
     #[test]
