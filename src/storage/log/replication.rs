@@ -187,13 +187,7 @@ impl Log {
     /// truncation; the follower then truncates again.
     pub fn truncate_to(&mut self, offset: i64) -> Result<bool, StorageError> {
         self.ensure_open()?;
-        if offset < 0 {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset,
-                log_end: self.log_end_offset,
-            });
-        }
+        self.refuse_negative(offset)?;
         if offset >= self.log_end_offset {
             self.leader_epoch_cache
                 .truncate_from_end(self.log_end_offset)?;
@@ -239,13 +233,8 @@ impl Log {
         Ok(true)
     }
 
-    /// Deletes the whole log and starts it again, empty, at `offset` (Kafka's
-    /// `truncateFullyAndStartAt`): log start = log end = `offset`, the epoch cache and every
-    /// producer-state snapshot cleared, no producers, the cleaner checkpoint at `offset`. For a
-    /// follower whose fetch offset the leader no longer has. The log start checkpoint is
-    /// written first, so a crash part-way reopens at either the old log or the new start.
-    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
-        self.ensure_open()?;
+    /// A log cannot be cut to, or restarted at, a negative offset.
+    fn refuse_negative(&self, offset: i64) -> Result<(), StorageError> {
         if offset < 0 {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
@@ -253,6 +242,17 @@ impl Log {
                 log_end: self.log_end_offset,
             });
         }
+        Ok(())
+    }
+
+    /// Deletes the whole log and starts it again, empty, at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): log start = log end = `offset`, the epoch cache and every
+    /// producer-state snapshot cleared, no producers, the cleaner checkpoint at `offset`. For a
+    /// follower whose fetch offset the leader no longer has. The log start checkpoint is
+    /// written first, so a crash part-way reopens at either the old log or the new start.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.ensure_open()?;
+        self.refuse_negative(offset)?;
         tracing::info!(dir = %self.dir.display(), offset, "truncating the whole log and starting it again");
         checkpoint::write_log_start_offset(&self.dir, offset)?;
         while let Some((_, segment)) = self.segments.pop_last() {
