@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
@@ -30,30 +30,18 @@ pub async fn handle(
     version: i16,
 ) -> AddPartitionsToTxnResponse {
     if version < 4 {
-        let results = one_transaction(
-            ctx,
-            req.v3_and_below_transactional_id.to_string(),
-            req.v3_and_below_producer_id.0,
-            req.v3_and_below_producer_epoch,
-            req.v3_and_below_topics,
-            false,
-            version,
-        )
-        .await;
+        // v0–3 carry one transaction at the top level: the v4 shape of it, from a client.
+        let txn = AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(req.v3_and_below_transactional_id)
+            .with_producer_id(req.v3_and_below_producer_id)
+            .with_producer_epoch(req.v3_and_below_producer_epoch)
+            .with_topics(req.v3_and_below_topics);
+        let results = one_transaction(ctx, &txn, version).await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
     }
     let mut results = Vec::with_capacity(req.transactions.len());
     for txn in req.transactions {
-        let topic_results = one_transaction(
-            ctx,
-            txn.transactional_id.to_string(),
-            txn.producer_id.0,
-            txn.producer_epoch,
-            txn.topics,
-            txn.verify_only,
-            version,
-        )
-        .await;
+        let topic_results = one_transaction(ctx, &txn, version).await;
         results.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(txn.transactional_id)
@@ -65,13 +53,12 @@ pub async fn handle(
 
 async fn one_transaction(
     ctx: &BrokerContext,
-    transactional_id: String,
-    producer_id: i64,
-    producer_epoch: i16,
-    topics: Vec<AddPartitionsToTxnTopic>,
-    verify_only: bool,
+    txn: &AddPartitionsToTxnTransaction,
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    let transactional_id = txn.transactional_id.to_string();
+    let (producer_id, producer_epoch) = (txn.producer_id.0, txn.producer_epoch);
+    let (topics, verify_only) = (&txn.topics, txn.verify_only);
     let image = ctx.metadata.current();
     let from_client = version < 4;
     let requested: Vec<(TxnPartition, Option<i16>)> = topics
