@@ -83,18 +83,13 @@ pub use state::*;
 // ---------------------------------------------------------------------------
 
 /// A member of the group.
+///
+/// What is persisted of it (`MemberSnapshot`: its ids, client, timeouts, protocols and the
+/// current generation's assignment) is its `persisted` part, read through `Deref`; the rest is
+/// the coordinator's live view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    /// Supported protocols in client preference order.
-    pub protocols: ProtocolList,
-    /// Assignment of the current generation (empty until the leader's SyncGroup).
-    pub assignment: Vec<u8>,
+    pub persisted: MemberSnapshot,
     /// A JoinGroup from this member is parked.
     pub awaiting_join: bool,
     /// A SyncGroup from this member is parked.
@@ -107,6 +102,19 @@ pub struct Member {
     pub join_seq: u64,
     /// Deadline of the armed `MemberSession` timer, if any.
     pub session_deadline_ms: Option<u64>,
+}
+
+impl std::ops::Deref for Member {
+    type Target = MemberSnapshot;
+    fn deref(&self) -> &MemberSnapshot {
+        &self.persisted
+    }
+}
+
+impl std::ops::DerefMut for Member {
+    fn deref_mut(&mut self) -> &mut MemberSnapshot {
+        &mut self.persisted
+    }
 }
 
 impl Member {
@@ -1869,14 +1877,16 @@ mod tests {
             g.members.insert(
                 name.into(),
                 Member {
-                    member_id: name.into(),
-                    group_instance_id: None,
-                    client_id: name.into(),
-                    client_host: String::new(),
-                    session_timeout_ms: 10_000,
-                    rebalance_timeout_ms: 10_000,
-                    protocols: protos.iter().map(|p| (p.to_string(), Vec::new())).collect(),
-                    assignment: Vec::new(),
+                    persisted: MemberSnapshot {
+                        member_id: name.into(),
+                        group_instance_id: None,
+                        client_id: name.into(),
+                        client_host: String::new(),
+                        session_timeout_ms: 10_000,
+                        rebalance_timeout_ms: 10_000,
+                        protocols: protos.iter().map(|p| (p.to_string(), Vec::new())).collect(),
+                        assignment: Vec::new(),
+                    },
                     awaiting_join: false,
                     awaiting_sync: false,
                     last_heartbeat_ms: 0,

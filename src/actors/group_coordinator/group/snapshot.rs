@@ -131,16 +131,7 @@ impl Group {
             members: self
                 .members()
                 .into_iter()
-                .map(|m| MemberSnapshot {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.group_instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    session_timeout_ms: m.session_timeout_ms,
-                    rebalance_timeout_ms: m.rebalance_timeout_ms,
-                    protocols: m.protocols.clone(),
-                    assignment: m.assignment.clone(),
-                })
+                .map(|m| m.persisted.clone())
                 .collect(),
             current_state_timestamp_ms: None,
         }
@@ -196,14 +187,7 @@ impl Group {
             group.members.insert(
                 ms_.member_id.clone(),
                 Member {
-                    member_id: ms_.member_id,
-                    group_instance_id: ms_.group_instance_id,
-                    client_id: ms_.client_id,
-                    client_host: ms_.client_host,
-                    session_timeout_ms: ms_.session_timeout_ms,
-                    rebalance_timeout_ms: ms_.rebalance_timeout_ms,
-                    protocols: ms_.protocols,
-                    assignment: ms_.assignment,
+                    persisted: ms_,
                     awaiting_join: false,
                     awaiting_sync: false,
                     last_heartbeat_ms: now_ms,
