@@ -17,13 +17,7 @@ impl Group {
     ) -> Vec<Effect> {
         let mut fx = Vec::new();
         let member_id = req.member_id.clone();
-        let step = self
-            .join_inner(req, now_ms, next_id, &mut fx)
-            .and_then(|()| {
-                // Kafka re-checks the join after every JoinGroup: this one may have been
-                // the last member the rebalance was waiting for.
-                self.try_complete_join(now_ms, &mut fx)
-            });
+        let step = self.join_step(req, now_ms, next_id, &mut fx);
         conclude(fx, step, |e| {
             Reply::Join(JoinResponse {
                 member_id,
@@ -32,39 +26,63 @@ impl Group {
         })
     }
 
-    pub(super) fn join_inner(
+    /// Admits the join (or answers its refusal), joins the member, then re-checks the join as
+    /// Kafka does after every JoinGroup: this one may have been the last member the rebalance
+    /// was waiting for.
+    fn join_step(
         &mut self,
         req: JoinRequest,
         now_ms: u64,
         next_id: &mut dyn FnMut() -> String,
         fx: &mut Vec<Effect>,
     ) -> Step {
+        if !self.admit_join(&req, now_ms, fx)? {
+            return Ok(());
+        }
+        if req.member_id.is_empty() {
+            self.join_new_member(req, now_ms, fx, next_id)?;
+        } else {
+            self.join_known_member(req, now_ms, fx)?;
+        }
+        self.try_complete_join(now_ms, fx)
+    }
+
+    /// Whether a JoinGroup may join at all; a refusal is answered here (an invalid session
+    /// timeout, a Dead group, a full group, whose refused known member is evicted).
+    fn admit_join(
+        &mut self,
+        req: &JoinRequest,
+        now_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) -> Result<bool, IllegalTransition> {
         if req.session_timeout_ms < self.config.min_session_timeout_ms
             || req.session_timeout_ms > self.config.max_session_timeout_ms
         {
-            join_reply(fx, req.member_id, Err(GroupError::InvalidSessionTimeout));
-            return Ok(());
+            join_reply(
+                fx,
+                req.member_id.clone(),
+                Err(GroupError::InvalidSessionTimeout),
+            );
+            return Ok(false);
         }
         if self.state == GroupState::Dead {
-            join_reply(fx, req.member_id, Err(GroupError::CoordinatorNotAvailable));
-            return Ok(());
+            join_reply(
+                fx,
+                req.member_id.clone(),
+                Err(GroupError::CoordinatorNotAvailable),
+            );
+            return Ok(false);
         }
-        if !self.accept_joining_member(&req) {
+        if !self.accept_joining_member(req) {
             // Kafka evicts a known member that is refused here: the group may
             // have been over the limit after `group.max.size` was lowered.
             if self.members.contains_key(&req.member_id) {
                 self.remove_member_and_update(&req.member_id, now_ms, fx)?;
             }
             join_reply(fx, String::new(), Err(GroupError::GroupMaxSizeReached));
-            return Ok(());
+            return Ok(false);
         }
-        if req.member_id.is_empty() {
-            self.join_new_member(req, now_ms, next_id, fx)?;
-        } else {
-            self.join_known_member(req, now_ms, fx)?;
-        }
-
-        Ok(())
+        Ok(true)
     }
 
     /// `group.max.size` admission. Mid-rebalance the number of members that
@@ -127,12 +145,14 @@ impl Group {
             .any(|(name, _)| others.iter().all(|m| m.supports(name)))
     }
 
+    /// A JoinGroup without a member id: the member gets `{instance or client id}-{suffix}`,
+    /// the suffix taken only once the join is accepted.
     pub(super) fn join_new_member(
         &mut self,
         req: JoinRequest,
         now_ms: u64,
-        next_id: &mut dyn FnMut() -> String,
         fx: &mut Vec<Effect>,
+        member_id_suffix: impl FnOnce() -> String,
     ) -> Step {
         let replaced = req
             .group_instance_id
@@ -148,7 +168,7 @@ impl Group {
             return Ok(());
         }
         let prefix = req.group_instance_id.as_deref().unwrap_or(&req.client_id);
-        let new_id = format!("{prefix}-{}", next_id());
+        let new_id = format!("{prefix}-{}", member_id_suffix());
         if req.group_instance_id.is_some() {
             // Static members skip MEMBER_ID_REQUIRED: the GroupInstanceId already
             // identifies them across retries.
