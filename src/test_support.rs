@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
@@ -290,7 +290,7 @@ pub(crate) async fn node_one_replicas(dir: &Path, image: &MetadataImage) -> Arc<
     let replicas = Arc::new(ReplicaManager::new(
         Arc::new(ReplicaContext {
             node_id: 1,
-            controller: OnceLock::new(),
+            controller: None,
             replica_lag_time_max_ms: 30_000,
             events: Default::default(),
         }),
@@ -298,6 +298,7 @@ pub(crate) async fn node_one_replicas(dir: &Path, image: &MetadataImage) -> Arc<
         vec![Arbiter::current()],
         Arc::new(SupervisorState::default()),
         BrokerConfig::default(),
+        None,
     ));
     replicas.reconcile(image, &[]).await.unwrap();
     replicas

@@ -216,22 +216,22 @@ pub fn start_replica_manager(
 ) -> Arc<ReplicaManager> {
     let replica_context = Arc::new(ReplicaContext {
         node_id: opts.node_id,
-        controller: std::sync::OnceLock::from(control.controller.clone()),
+        controller: Some(control.controller.clone()),
         replica_lag_time_max_ms: opts.config.get_i64("replica.lag.time.max.ms"),
         events: events.clone(),
     });
-    let replicas = Arc::new(ReplicaManager::new(
+    let fetchers = ReplicaFetcherManager::new(
+        FetchSettings::from_config(opts.node_id, &opts.config),
+        peer_addresses(&opts.config),
+    );
+    Arc::new(ReplicaManager::new(
         replica_context,
         opts.data_dir.clone(),
         arbiters.handles.clone(),
         health.clone(),
         opts.config.clone(),
-    ));
-    let _ = replicas.fetchers.set(ReplicaFetcherManager::new(
-        FetchSettings::from_config(opts.node_id, &opts.config),
-        peer_addresses(&opts.config),
-    ));
-    replicas
+        Some(fetchers),
+    ))
 }
 
 /// Starts the task that applies committed metadata here, in order. The returned receiver

@@ -90,7 +90,7 @@ impl PartitionReplica {
         if self.isr_change_in_flight {
             return;
         }
-        let Some(controller) = self.context.controller.get().cloned() else {
+        let Some(controller) = self.context.controller.clone() else {
             return;
         };
         tracing::info!(partition = %self.tp, isr = ?s.isr, proposed = ?new_isr, "proposing an ISR change");

@@ -26,7 +26,7 @@ pub use messages::*;
 pub use read::replay_partition;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -42,8 +42,8 @@ use leadership::LeaderState;
 /// What every partition actor on this node shares.
 pub struct ReplicaContext {
     pub node_id: i32,
-    /// Where ISR changes go (set once the controller has started).
-    pub controller: OnceLock<Addr<Controller>>,
+    /// Where ISR changes go (None: unit tests without a controller).
+    pub controller: Option<Addr<Controller>>,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max_ms: i64,
     /// Leader appends are announced to extensions here.
@@ -393,7 +393,7 @@ mod tests {
             flush_check_interval: hour,
             context: Arc::new(ReplicaContext {
                 node_id: 1,
-                controller: OnceLock::new(),
+                controller: None,
                 replica_lag_time_max_ms: 30_000,
                 events: Default::default(),
             }),

@@ -85,8 +85,9 @@ pub struct ReplicaManager {
     checkpointed_high_watermarks: HighWatermarks,
     /// The last checkpoint written, to skip unchanged rewrites.
     last_checkpoint: parking_lot::Mutex<HighWatermarks>,
-    /// Replica fetchers of the partitions this node follows (set once at startup).
-    pub fetchers: std::sync::OnceLock<Arc<ReplicaFetcherManager>>,
+    /// Replica fetchers of the partitions this node follows (None: unit tests that follow
+    /// nothing).
+    fetchers: Option<Arc<ReplicaFetcherManager>>,
     arbiters: Vec<ArbiterHandle>,
     partitions: DashMap<String, BTreeMap<i32, PartitionHandle>>,
     health: Arc<SupervisorState>,
@@ -100,13 +101,14 @@ impl ReplicaManager {
         arbiters: Vec<ArbiterHandle>,
         health: Arc<SupervisorState>,
         broker_config: BrokerConfig,
+        fetchers: Option<Arc<ReplicaFetcherManager>>,
     ) -> Self {
         ReplicaManager {
             node_id: replica_context.node_id,
             replica_context,
             states: DashMap::new(),
             configs: DashMap::new(),
-            fetchers: std::sync::OnceLock::new(),
+            fetchers,
             checkpointed_high_watermarks: replication_checkpoint::read(&data_dir),
             last_checkpoint: Default::default(),
             data_dir,
@@ -242,7 +244,7 @@ impl ReplicaManager {
                 handle.addr.do_send(BecomeLeaderOrFollower {
                     state: (*p).clone(),
                 });
-                if let Some(fetchers) = self.fetchers.get() {
+                if let Some(fetchers) = self.fetchers.as_ref() {
                     fetchers.partition_state_changed(&tp, p, image, handle);
                 }
             }
@@ -283,7 +285,7 @@ impl ReplicaManager {
             }
         }
         for tp in removed {
-            if let Some(fetchers) = self.fetchers.get() {
+            if let Some(fetchers) = self.fetchers.as_ref() {
                 fetchers.remove_partition(&tp);
             }
             self.states.remove(&tp);
@@ -434,7 +436,7 @@ impl ReplicaManager {
 
     /// Closes every partition cleanly (flush, clean-shutdown marker). Used on shutdown.
     pub async fn close_all(&self) {
-        if let Some(fetchers) = self.fetchers.get() {
+        if let Some(fetchers) = self.fetchers.as_ref() {
             fetchers.stop_all();
         }
         self.checkpoint_high_watermarks().await;
