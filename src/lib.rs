@@ -2,7 +2,7 @@
 //!
 //! Rooms: `protocol` (wire), `actors` (one module per actor kind), `storage` (segmented log),
 //! `metadata` (cluster metadata records and image), `quorum` (the Raft-replicated metadata log),
-//! `config` (the config table), `extension` (user actors and broker events), `http` (health and metrics), `bench` (the benchmark client), `server` (startup and shutdown
+//! `config` (the config table), `security` (SASL's pure core), `extension` (user actors and broker events), `http` (health and metrics), `bench` (the benchmark client), `server` (startup and shutdown
 //! wiring).
 
 pub mod actors;
@@ -21,6 +21,7 @@ pub mod network;
 pub mod protocol;
 pub mod quorum;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod storage;
 #[cfg(feature = "test-hooks")]
