@@ -1,4 +1,4 @@
-//! SASL's pure core: the server side of SASL exchanges.
+//! SASL's pure core: the server side of SASL exchanges and Kafka's JAAS option syntax.
 //!
 //! This room owns only the arithmetic and parsing of authentication, so it can be tested
 //! byte for byte against the RFCs without a broker. It may not touch sockets, actors or
@@ -9,8 +9,10 @@
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
 
+pub mod jaas;
 pub mod plain;
 
+pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
 
 use std::fmt;
