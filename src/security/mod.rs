@@ -1,9 +1,9 @@
-//! SASL's pure core: the server side of SASL exchanges and Kafka's JAAS option syntax.
+//! SASL's pure core: the PLAIN and SCRAM server exchanges and Kafka's JAAS option syntax.
 //!
 //! This room owns only the arithmetic and parsing of authentication, so it can be tested
 //! byte for byte against the RFCs without a broker. It may not touch sockets, actors or
 //! metadata: the connection layer feeds it the bytes of SaslAuthenticate requests and decides
-//! what to answer, and whoever holds the users hands them in.
+//! what to answer, and whoever stores SCRAM credentials hands them in as [`ScramCredential`]s.
 //! It imports nothing else from the broker.
 //!
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
@@ -11,9 +11,11 @@
 
 pub mod jaas;
 pub mod plain;
+pub mod scram;
 
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
+pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
 
 use std::fmt;
 
