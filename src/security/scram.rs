@@ -22,6 +22,9 @@ use subtle::ConstantTimeEq;
 
 /// Kafka's minimum iteration count for SCRAM credentials (and RFC 7677's recommendation).
 pub const MIN_ITERATIONS: u32 = 4096;
+/// Kafka's maximum iteration count for SCRAM credentials: more would let whoever sets a
+/// credential make every login of that user (and the credential's creation) arbitrarily slow.
+pub const MAX_ITERATIONS: u32 = 16384;
 /// Largest SCRAM client message accepted.
 pub const MAX_SCRAM_MESSAGE: usize = 4096;
 
@@ -134,15 +137,15 @@ impl fmt::Debug for ScramCredential {
 
 impl ScramCredential {
     /// Derives the credential of `password` with the given salt. Refuses fewer than
-    /// [`MIN_ITERATIONS`] iterations and an empty salt.
+    /// [`MIN_ITERATIONS`] or more than [`MAX_ITERATIONS`] iterations and an empty salt.
     pub fn new(
         mechanism: ScramMechanism,
         password: &str,
         salt: &[u8],
         iterations: u32,
     ) -> Result<ScramCredential, ScramError> {
-        if iterations < MIN_ITERATIONS {
-            return Err(ScramError::TooFewIterations(iterations));
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(ScramError::IterationsOutOfRange(iterations));
         }
         if salt.is_empty() {
             return Err(ScramError::BadCredential);
@@ -276,8 +279,8 @@ pub enum ScramError {
     },
     #[error("SCRAM exchange is over; no more messages are accepted")]
     Finished,
-    #[error("SCRAM credential needs at least {MIN_ITERATIONS} iterations, got {0}")]
-    TooFewIterations(u32),
+    #[error("SCRAM credential needs {MIN_ITERATIONS} to {MAX_ITERATIONS} iterations, got {0}")]
+    IterationsOutOfRange(u32),
     #[error("SCRAM credential has an empty salt or keys of the wrong length")]
     BadCredential,
 }
@@ -903,7 +906,14 @@ mod tests {
         let m = ScramMechanism::Sha512;
         assert_eq!(
             ScramCredential::new(m, "pw", b"salt", 4095),
-            Err(ScramError::TooFewIterations(4095))
+            Err(ScramError::IterationsOutOfRange(4095))
+        );
+        assert_eq!(
+            ScramCredential::new(m, "pw", b"salt", MAX_ITERATIONS + 1),
+            Err(ScramError::IterationsOutOfRange(MAX_ITERATIONS + 1))
+        );
+        assert!(
+            ScramCredential::new(ScramMechanism::Sha256, "pw", b"salt", MAX_ITERATIONS).is_ok()
         );
         assert_eq!(
             ScramCredential::new(m, "pw", b"", 4096),
