@@ -59,12 +59,9 @@ pub fn build_batch<'a>(
 }
 
 /// Encodes `records` in magic v2 with `compression`: one batch while offset − sequence stays
-/// the same from record to record. Shared with the test fixtures' batch builder, so tests
-/// encode batches the way the broker does.
-pub(crate) fn encode_records(
-    records: &[Record],
-    compression: Compression,
-) -> Result<Bytes, StorageError> {
+/// the same from record to record. Shared with the test fixtures' batch builders (unit and
+/// integration tests), so tests encode batches the way the broker does.
+pub fn encode_records(records: &[Record], compression: Compression) -> Result<Bytes, StorageError> {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,

@@ -1,10 +1,8 @@
 //! Record batches as a plain producer (no producer id) sends them, for tests that write the
 //! wire protocol or the log themselves.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Record, TimestampType};
 
 /// One v2 batch of `records` (key, value, timestamp) at offsets 0.., partition leader epoch
 /// 0, create-time timestamps, base sequence -1 (no producer id).
@@ -33,15 +31,5 @@ pub fn plain_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    troupe::storage::batch_builder::encode_records(&records, compression).unwrap()
 }
