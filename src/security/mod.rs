@@ -1,18 +1,26 @@
-//! SASL's pure core: the PLAIN and SCRAM server exchanges and Kafka's JAAS option syntax.
+//! Security's pure core: the PLAIN and SCRAM server exchanges, Kafka's JAAS option syntax,
+//! and ACL authorization with the semantics of Kafka's StandardAuthorizer.
 //!
-//! This room owns only the arithmetic and parsing of authentication, so it can be tested
-//! byte for byte against the RFCs without a broker. It may not touch sockets, actors or
-//! metadata: the connection layer feeds it the bytes of SaslAuthenticate requests and decides
-//! what to answer, and whoever stores SCRAM credentials hands them in as [`ScramCredential`]s.
-//! It imports nothing else from the broker.
+//! This room owns only the arithmetic, parsing and decisions of authentication and
+//! authorization, so it can be tested byte for byte against the RFCs and rule for rule
+//! against Kafka without a broker. It may not touch sockets, actors or metadata: the
+//! connection layer feeds it the bytes of SaslAuthenticate requests and decides what to
+//! answer, whoever stores SCRAM credentials hands them in as [`ScramCredential`]s, and whoever
+//! stores ACLs hands them in as [`AclBinding`]s and swaps the [`StandardAuthorizer`] built
+//! from them. It imports nothing else from the broker.
 //!
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
 
+pub mod authorizer;
 pub mod jaas;
 pub mod plain;
 pub mod scram;
 
+pub use authorizer::{
+    AccessControlEntry, AclBinding, AclBindingFilter, AclError, AclOperation, AclPermissionType,
+    AuthorizerConfig, Decision, PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
+};
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
 pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
