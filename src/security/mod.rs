@@ -1,10 +1,14 @@
-//! SASL's pure core: the PLAIN and SCRAM server exchanges and Kafka's JAAS option syntax.
+//! SASL's pure core: the PLAIN and SCRAM server exchanges and Kafka's JAAS option syntax;
+//! and TLS: Kafka's `ssl.*` settings turned into a rustls server configuration, the principal
+//! of a client certificate, keystore reload ([`tls`]).
 //!
 //! This room owns only the arithmetic and parsing of authentication, so it can be tested
 //! byte for byte against the RFCs without a broker. It may not touch sockets, actors or
 //! metadata: the connection layer feeds it the bytes of SaslAuthenticate requests and decides
 //! what to answer, and whoever stores SCRAM credentials hands them in as [`ScramCredential`]s.
-//! It imports nothing else from the broker.
+//! It imports nothing else from the broker. TLS reads the PEM files its settings name and
+//! polls them for reload, but opens no socket: the connection layer wraps its own sockets in
+//! the acceptor it gets from here.
 //!
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
@@ -12,6 +16,7 @@
 pub mod jaas;
 pub mod plain;
 pub mod scram;
+pub mod tls;
 
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
