@@ -1,5 +1,7 @@
 //! Security's pure core: the PLAIN and SCRAM server exchanges, Kafka's JAAS option syntax,
-//! and ACL authorization with the semantics of Kafka's StandardAuthorizer.
+//! TLS (Kafka's `ssl.*` settings as a rustls server configuration, the principal of a client
+//! certificate, keystore reload: [`tls`]) and ACL authorization with the semantics of
+//! Kafka's StandardAuthorizer.
 //!
 //! This room owns only the arithmetic, parsing and decisions of authentication and
 //! authorization, so it can be tested byte for byte against the RFCs and rule for rule
@@ -7,7 +9,8 @@
 //! connection layer feeds it the bytes of SaslAuthenticate requests and decides what to
 //! answer, whoever stores SCRAM credentials hands them in as [`ScramCredential`]s, and whoever
 //! stores ACLs hands them in as [`AclBinding`]s and swaps the [`StandardAuthorizer`] built
-//! from them. It imports nothing else from the broker.
+//! from them. TLS reads the PEM files its settings name and polls them for reload, but opens
+//! no socket. It imports nothing else from the broker.
 //!
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
@@ -16,6 +19,7 @@ pub mod authorizer;
 pub mod jaas;
 pub mod plain;
 pub mod scram;
+pub mod tls;
 
 pub use authorizer::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclError, AclOperation, AclPermissionType,
