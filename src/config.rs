@@ -21,6 +21,9 @@ pub enum ConfigKind {
     Long,
     Double,
     List,
+    /// A secret: DescribeConfigs reports it as sensitive with no value, and no error or log
+    /// line repeats it.
+    Password,
 }
 
 impl ConfigKind {
@@ -32,6 +35,7 @@ impl ConfigKind {
             ConfigKind::Long => 5,
             ConfigKind::Double => 6,
             ConfigKind::List => 7,
+            ConfigKind::Password => 9,
         }
     }
 }
@@ -256,7 +260,76 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "On SIGTERM, ask the controller to move leadership away before exiting."),
     def!(Broker, "num.arbiters", None, Int, "0", Range(0, 1024),
         "Actor threads (one actix Arbiter each) that partitions are sharded onto; 0 = one per core."),
+    // ---- listeners and security (Kafka's names; any of them may be set for one listener
+    // only as `listener.name.<listener>.<property>`) ----
+    def!(Broker, "listeners", None, List, "", Any,
+        "NAME://host:port, comma-separated; replaces --listen. Empty: one PLAINTEXT listener on --listen."),
+    def!(Broker, "advertised.listeners", None, List, "", Any,
+        "NAME://host:port clients are told to use, per listener; defaults to each listener's own address."),
+    def!(Broker, "listener.security.protocol.map", None, List,
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", Any,
+        "Listener name → security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
+    def!(Broker, "inter.broker.listener.name", None, String, "", Any,
+        "The listener other brokers' replica fetchers connect to; empty: the first listener."),
+    def!(Broker, "ssl.keystore.type", None, String, "PEM", OneOf(&["PEM"]),
+        "Only PEM (KIP-651): a private key and its certificate chain."),
+    def!(Broker, "ssl.keystore.location", None, String, "", Any,
+        "PEM file holding the private key and the certificate chain."),
+    def!(Broker, "ssl.keystore.key", None, Password, "", Any,
+        "The private key in PEM, inline (instead of ssl.keystore.location)."),
+    def!(Broker, "ssl.keystore.certificate.chain", None, String, "", Any,
+        "The certificate chain in PEM, inline (with ssl.keystore.key)."),
+    def!(Broker, "ssl.key.password", None, Password, "", Any,
+        "Password of an encrypted private key."),
+    def!(Broker, "ssl.truststore.type", None, String, "PEM", OneOf(&["PEM"]),
+        "Only PEM: the CA certificates client certificates are checked against."),
+    def!(Broker, "ssl.truststore.location", None, String, "", Any,
+        "PEM file of trusted CA certificates."),
+    def!(Broker, "ssl.truststore.certificates", None, String, "", Any,
+        "Trusted CA certificates in PEM, inline."),
+    def!(Broker, "ssl.client.auth", None, String, "none", OneOf(&["none", "requested", "required"]),
+        "Ask TLS clients for a certificate: none, requested (optional), required."),
+    def!(Broker, "ssl.principal.mapping.rules", None, String, "DEFAULT", Any,
+        "RULE:pattern/replacement/[LU] rewrites of a client certificate's subject, then DEFAULT."),
+    def!(Broker, "ssl.enabled.protocols", None, List, "TLSv1.2,TLSv1.3", ListOf(&["TLSv1.2", "TLSv1.3"]),
+        "TLS versions served."),
+    def!(Broker, "ssl.cipher.suites", None, List, "", Any,
+        "IANA names of the cipher suites served; empty: rustls's safe defaults."),
+    def!(Broker, "sasl.enabled.mechanisms", None, List, "GSSAPI", Any,
+        "SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI is not served)."),
+    def!(Broker, "sasl.jaas.config", None, Password, "", Any,
+        "JAAS login module options; PLAIN users as user_<name>=\"<password>\". Per listener and mechanism: listener.name.<l>.plain.sasl.jaas.config."),
+    def!(Broker, "connections.max.reauth.ms", None, Long, "0", Range(0, i64::MAX),
+        "Lifetime of a SASL session before the client must re-authenticate (0: no limit)."),
+    def!(Broker, "connection.failed.authentication.delay.ms", None, Int, "100", Range(0, i32::MAX as i64),
+        "Delay before the connection of a failed authentication is closed."),
+    def!(Broker, "authorizer.class.name", None, String, "", Any,
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or `standard`) turns ACLs on; empty: every request is allowed."),
+    def!(Broker, "super.users", None, String, "", Any,
+        "Principals allowed everything, semicolon-separated (User:admin;User:CN=broker)."),
+    def!(Broker, "allow.everyone.if.no.acl.found", None, Boolean, "false", Any,
+        "With the authorizer on, allow a resource that no ACL matches."),
 ];
+
+/// Kafka's per-listener prefix: `listener.name.<listener>.<property>`. Returns the listener
+/// (lower case, as Kafka normalises it) and the property.
+pub fn split_listener_prefix(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, property) = rest.split_once('.')?;
+    (!listener.is_empty() && !property.is_empty()).then_some((listener, property))
+}
+
+/// The definition a per-listener property is validated with: the property's own, or for
+/// `<mechanism>.sasl.jaas.config` (Kafka's per-mechanism JAAS) that of `sasl.jaas.config`.
+fn listener_property_def(property: &str) -> Option<&'static ConfigDef> {
+    if let Some(def) = find_def(Scope::Broker, property) {
+        return Some(def);
+    }
+    let (_mechanism, rest) = property.split_once('.')?;
+    (rest == "sasl.jaas.config")
+        .then(|| find_def(Scope::Broker, rest))
+        .flatten()
+}
 
 /// Looks a config up by name within a scope.
 pub fn find_def(scope: Scope, name: &str) -> Option<&'static ConfigDef> {
@@ -285,7 +358,11 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
     let v = value.trim();
     let bad = |reason: String| ConfigError::InvalidValue {
         name: def.name.into(),
-        value: value.into(),
+        value: if def.kind == ConfigKind::Password {
+            "[hidden]".into()
+        } else {
+            value.into()
+        },
         reason,
     };
     match def.kind {
@@ -314,7 +391,7 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
                 }
             }
         }
-        ConfigKind::String => {
+        ConfigKind::String | ConfigKind::Password => {
             if let OneOf(allowed) = def.validator {
                 if !allowed.contains(&v) {
                     return Err(bad(format!("must be one of {}", allowed.join(", "))));
@@ -357,6 +434,9 @@ pub struct BrokerConfig {
     values: BTreeMap<String, String>,
     /// Names whose value came from somewhere other than the built-in default.
     explicitly_set: std::collections::BTreeSet<String>,
+    /// `listener.name.<listener>.<property>` overrides, keyed by that full name (listener
+    /// lower-cased).
+    listener_values: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -369,6 +449,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             values,
             explicitly_set: Default::default(),
+            listener_values: Default::default(),
         }
     }
 }
@@ -376,6 +457,14 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Sets one broker property by its Kafka name, validating it.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some((listener, property)) = split_listener_prefix(name) {
+            let def = listener_property_def(property)
+                .ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+            let v = validate(def, value)?;
+            let key = format!("listener.name.{}.{property}", listener.to_ascii_lowercase());
+            self.listener_values.insert(key, v);
+            return Ok(());
+        }
         let def =
             find_def(Scope::Broker, name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let v = validate(def, value)?;
@@ -427,6 +516,30 @@ impl BrokerConfig {
     }
     pub fn is_explicit(&self, name: &str) -> bool {
         self.explicitly_set.contains(name)
+    }
+
+    /// A property as one listener sees it: `listener.name.<listener>.<name>` if set, else the
+    /// broker-wide value. Empty strings count as unset for the override.
+    pub fn listener_value(&self, listener: &str, name: &str) -> &str {
+        let key = format!("listener.name.{}.{name}", listener.to_ascii_lowercase());
+        match self.listener_values.get(&key) {
+            Some(v) => v,
+            None => self.get(name),
+        }
+    }
+
+    /// Kafka's JAAS lookup for a SASL mechanism on a listener:
+    /// `listener.name.<l>.<mechanism>.sasl.jaas.config`, then `sasl.jaas.config`.
+    pub fn jaas_config(&self, listener: &str, mechanism: &str) -> &str {
+        let key = format!(
+            "listener.name.{}.{}.sasl.jaas.config",
+            listener.to_ascii_lowercase(),
+            mechanism.to_ascii_lowercase()
+        );
+        match self.listener_values.get(&key) {
+            Some(v) => v,
+            None => self.get("sasl.jaas.config"),
+        }
     }
 
     /// The effective value of a topic config given the topic's overrides, and where it came from.
@@ -616,6 +729,7 @@ fn kind_name(kind: ConfigKind) -> &'static str {
         ConfigKind::Long => "long",
         ConfigKind::Double => "double",
         ConfigKind::List => "list",
+        ConfigKind::Password => "password",
     }
 }
 
@@ -734,6 +848,57 @@ mod tests {
         );
         m.insert("cleanup.policy".to_string(), "shred".to_string());
         assert!(validate_topic_configs(&m).is_err());
+    }
+
+    #[test]
+    fn listener_prefixed_properties_override_the_broker_wide_value() {
+        let mut cfg = BrokerConfig::default();
+        cfg.set("ssl.client.auth", "requested").unwrap();
+        cfg.set("listener.name.SSL.ssl.client.auth", "required")
+            .unwrap();
+        assert_eq!(cfg.listener_value("ssl", "ssl.client.auth"), "required");
+        assert_eq!(cfg.listener_value("SSL", "ssl.client.auth"), "required");
+        assert_eq!(
+            cfg.listener_value("sasl_ssl", "ssl.client.auth"),
+            "requested"
+        );
+        // Validated with the property's own definition.
+        assert!(cfg
+            .set("listener.name.ssl.ssl.client.auth", "sometimes")
+            .is_err());
+        assert!(matches!(
+            cfg.set("listener.name.ssl.no.such.property", "1"),
+            Err(ConfigError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn jaas_config_is_looked_up_per_listener_and_mechanism_then_broker_wide() {
+        let mut cfg = BrokerConfig::default();
+        cfg.set("sasl.jaas.config", "broker-wide").unwrap();
+        cfg.set(
+            "listener.name.sasl_ssl.plain.sasl.jaas.config",
+            "per-listener",
+        )
+        .unwrap();
+        assert_eq!(cfg.jaas_config("SASL_SSL", "PLAIN"), "per-listener");
+        assert_eq!(cfg.jaas_config("SASL_SSL", "SCRAM-SHA-256"), "broker-wide");
+        assert_eq!(cfg.jaas_config("sasl_plaintext", "PLAIN"), "broker-wide");
+    }
+
+    #[test]
+    fn an_invalid_password_value_is_not_repeated_in_the_error() {
+        let def = ConfigDef {
+            name: "test.secret",
+            broker_synonym: None,
+            kind: ConfigKind::Password,
+            default: "",
+            validator: OneOf(&["x"]),
+            scope: Scope::Broker,
+            doc: "",
+        };
+        let err = validate(&def, "hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

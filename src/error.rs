@@ -95,6 +95,16 @@ pub enum BrokerError {
     EligibleLeadersNotAvailable(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
+    /// The authorizer refused the request on a topic, group, the cluster or a transactional
+    /// id (with `authorizer.class.name` set).
+    #[error("Topic authorization failed.")]
+    TopicAuthorizationFailed,
+    #[error("Group authorization failed.")]
+    GroupAuthorizationFailed,
+    #[error("Cluster authorization failed.")]
+    ClusterAuthorizationFailed,
+    #[error("Transactional Id authorization failed.")]
+    TransactionalIdAuthorizationFailed,
     /// Another broker could not be reached or answered nothing usable.
     #[error("network error: {0}")]
     NetworkException(String),
@@ -138,6 +148,12 @@ impl BrokerError {
             BrokerError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
             BrokerError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
             BrokerError::NotController => ResponseError::NotController,
+            BrokerError::TopicAuthorizationFailed => ResponseError::TopicAuthorizationFailed,
+            BrokerError::GroupAuthorizationFailed => ResponseError::GroupAuthorizationFailed,
+            BrokerError::ClusterAuthorizationFailed => ResponseError::ClusterAuthorizationFailed,
+            BrokerError::TransactionalIdAuthorizationFailed => {
+                ResponseError::TransactionalIdAuthorizationFailed
+            }
             BrokerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
             BrokerError::BrokerNotAvailable(_) => ResponseError::BrokerNotAvailable,
             BrokerError::NotCoordinator => ResponseError::NotCoordinator,
@@ -431,4 +447,20 @@ mod tests {
         assert_eq!(code_for_version(TxnError::ProducerFenced, 1, 2), 47);
         assert_eq!(code_for_version(TxnError::ProducerFenced, 2, 2), 90);
     }
+}
+
+/// The Kafka code of a refused SASL step (SaslHandshake / SaslAuthenticate).
+pub fn sasl_error_code(e: &crate::security::SaslError) -> i16 {
+    use crate::security::SaslError;
+    match e {
+        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+        SaslError::IllegalState(_) => ResponseError::IllegalSaslState,
+        SaslError::AuthenticationFailed(_) => ResponseError::SaslAuthenticationFailed,
+    }
+    .code()
+}
+
+/// The code of the ILLEGAL_SASL_STATE answer to SASL requests outside an exchange.
+pub fn illegal_sasl_state() -> i16 {
+    ResponseError::IllegalSaslState.code()
 }

@@ -199,6 +199,7 @@ mod tests {
                     host: "h".into(),
                     port: 9092,
                     rack: None,
+                    endpoints: Vec::new(),
                 },
             );
         }

@@ -30,6 +30,7 @@ pub(crate) fn broker(id: i32) -> BrokerInfo {
         host: format!("broker{id}"),
         port: 9090 + id,
         rack: None,
+        endpoints: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! wire. The cluster issue replaces `MetadataLog` with an openraft log without touching the
 //! records or the image.
 
+pub mod authorizer_cache;
 pub mod cache;
 
 use std::collections::BTreeMap;
@@ -41,9 +42,38 @@ pub struct TopicMeta {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BrokerInfo {
     pub id: i32,
+    /// The inter-broker listener's advertised address (what replica fetchers dial).
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Every listener's advertised address, as Kafka registers a broker's endpoints. Empty in
+    /// records from before listeners were named: then `host`/`port` serve every client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<BrokerEndpoint>,
+}
+
+/// One listener of a broker as clients reach it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    /// Kafka's listener name, upper case.
+    pub listener: String,
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerInfo {
+    /// The address a client that connected through `listener` is given for this broker;
+    /// `None` when the broker has no such listener (Kafka leaves it out of the answer). An
+    /// empty listener name (in-process callers) gets the inter-broker address.
+    pub fn address_for(&self, listener: &str) -> Option<(&str, i32)> {
+        if self.endpoints.is_empty() || listener.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.listener.eq_ignore_ascii_case(listener))
+            .map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 /// A change to cluster metadata, as written to the metadata log.

@@ -1,6 +1,8 @@
 //! `Connection`: one per client TCP connection. Owns framing and the order of responses.
 //!
-//! A reader task turns bytes into frames (bounded by `socket.request.max.bytes`); requests are
+//! On a TLS listener the handshake comes first (its client certificate, if any, names the
+//! principal); on a SASL listener the SASL exchange (`authentication`) comes next. Then a
+//! reader task turns bytes into frames (bounded by `socket.request.max.bytes`); requests are
 //! handled concurrently, up to `MAX_IN_FLIGHT` per connection (librdkafka pipelines five), and
 //! their responses are written strictly in request order. Bad framing or an undecodable request
 //! closes this connection only, with a logged reason. On shutdown it stops reading, finishes
@@ -15,14 +17,18 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::BrokerContext;
+use crate::network::authentication::authenticate;
+use crate::network::listener::ListenerSecurity;
 use crate::protocol::response::ResponseFrame;
-use crate::protocol::{frame::read_frame, handle_frame, ProtocolError};
+use crate::protocol::{frame::read_frame, handle_frame, ProtocolError, Session};
 use crate::runtime::supervision::panic_message;
+use crate::security::ANONYMOUS;
 
 /// Requests handled at once on one connection before the reader waits.
 const MAX_IN_FLIGHT: usize = 16;
@@ -32,6 +38,7 @@ pub struct Connection {
     peer: SocketAddr,
     broker: Arc<BrokerContext>,
     shutdown: watch::Receiver<bool>,
+    listener: Arc<ListenerSecurity>,
 }
 
 impl Connection {
@@ -40,13 +47,38 @@ impl Connection {
         peer: SocketAddr,
         broker: Arc<BrokerContext>,
         shutdown: watch::Receiver<bool>,
+        listener: Arc<ListenerSecurity>,
     ) -> Self {
         Connection {
             stream,
             peer,
             broker,
             shutdown,
+            listener,
         }
+    }
+}
+
+/// Where response frames go: the socket itself (file ranges by `sendfile`), or a TLS stream
+/// (file ranges read and encrypted: the kernel cannot send them as they are).
+pub enum FrameWriter {
+    Plain(OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<crate::network::tls::ServerTlsStream>),
+}
+
+impl FrameWriter {
+    pub async fn write(&mut self, frame: &ResponseFrame) -> std::io::Result<()> {
+        match self {
+            FrameWriter::Plain(w) => frame.write_to(w).await,
+            FrameWriter::Tls(w) => frame.write_copying(w).await,
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            FrameWriter::Plain(w) => w.shutdown().await,
+            FrameWriter::Tls(w) => w.shutdown().await,
+        };
     }
 }
 
@@ -67,6 +99,7 @@ impl Actor for Connection {
             self.peer,
             self.broker.clone(),
             self.shutdown.clone(),
+            self.listener.clone(),
         );
         ctx.spawn(serving.into_actor(self).map(|_, _, ctx| ctx.stop()));
     }
@@ -84,11 +117,11 @@ impl Actor for Connection {
 async fn guarded_handle(
     broker: &Arc<BrokerContext>,
     frame: Bytes,
-    peer: &str,
+    session: &Session,
 ) -> Result<Option<ResponseFrame>, ProtocolError> {
     #[cfg(feature = "test-hooks")]
     let is_produce = frame.get(..2) == Some(&[0, 0]);
-    match AssertUnwindSafe(handle_frame(broker, frame, peer))
+    match AssertUnwindSafe(handle_frame(broker, frame, session))
         .catch_unwind()
         .await
     {
@@ -110,15 +143,92 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<BrokerContext>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    listener: Arc<ListenerSecurity>,
 ) {
     let _ = stream.set_nodelay(true);
+    let mut session = Session {
+        host: peer.ip().to_string(),
+        listener: listener.name.clone(),
+        principal: Arc::from(ANONYMOUS),
+    };
+    match &listener.tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            serve_stream(
+                reader,
+                FrameWriter::Plain(writer),
+                peer,
+                broker,
+                shutdown,
+                &listener,
+                session,
+            )
+            .await
+        }
+        Some(tls) => {
+            let accepted = match tls.accept(stream).await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    metrics::counter!("troupe_tls_handshake_failures_total",
+                        "listener" => listener.name.to_string())
+                    .increment(1);
+                    tracing::warn!(%peer, listener = %listener.name, reason = %e, "closing connection: TLS handshake failed");
+                    return;
+                }
+            };
+            if let Some(principal) = accepted.principal {
+                session.principal = Arc::from(principal.as_str());
+            }
+            let (reader, writer) = tokio::io::split(accepted.stream);
+            serve_stream(
+                reader,
+                FrameWriter::Tls(writer),
+                peer,
+                broker,
+                shutdown,
+                &listener,
+                session,
+            )
+            .await
+        }
+    }
+}
+
+/// Serves one connection's (decrypted) byte stream: the SASL exchange if the listener asks
+/// for one, then requests until the client leaves or shutdown drains it.
+async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
+    mut reader: R,
+    mut writer: FrameWriter,
+    peer: SocketAddr,
+    broker: Arc<BrokerContext>,
+    mut shutdown: watch::Receiver<bool>,
+    listener: &ListenerSecurity,
+    mut session: Session,
+) {
     let max_frame = broker
         .config
         .get_i64("socket.request.max.bytes")
         .clamp(1, i32::MAX as i64) as i32;
-    let (mut reader, mut writer) = stream.into_split();
-    let host = peer.ip().to_string();
+    if let Some(sasl) = &listener.sasl {
+        match authenticate(
+            &mut reader,
+            &mut writer,
+            sasl.clone(),
+            &broker,
+            &session,
+            max_frame,
+        )
+        .await
+        {
+            Ok(principal) => session.principal = Arc::from(principal.as_str()),
+            Err(end) => {
+                tracing::warn!(%peer, listener = %listener.name, reason = %end, "closing connection: SASL authentication did not complete");
+                writer.shutdown().await;
+                return;
+            }
+        }
+    }
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(MAX_IN_FLIGHT);
     let read_task = actix::spawn(async move {
         loop {
@@ -145,7 +255,7 @@ async fn serve(
             Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                 Ok(Some(response)) => {
                     let response: ResponseFrame = response;
-                    if let Err(e) = response.write_to(&mut writer).await {
+                    if let Err(e) = writer.write(&response).await {
                         if e.kind() == std::io::ErrorKind::UnexpectedEof {
                             tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
                         } else {
@@ -163,8 +273,8 @@ async fn serve(
             frame = frames_rx.recv(), if !draining && in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(frame) => {
                     let broker = broker.clone();
-                    let host = host.clone();
-                    in_flight.push_back(async move { guarded_handle(&broker, frame, &host).await });
+                    let session = session.clone();
+                    in_flight.push_back(async move { guarded_handle(&broker, frame, &session).await });
                 }
                 None => draining = true,
             },
@@ -179,5 +289,5 @@ async fn serve(
         }
     }
     read_task.abort();
-    let _ = writer.shutdown().await;
+    writer.shutdown().await;
 }

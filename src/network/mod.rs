@@ -1,9 +1,14 @@
 //! The Kafka listener's side of the network: accepting client connections and carrying each
 //! one's frames to the protocol layer and its responses back, in order.
 //!
-//! This room owns sockets: the accept loop (`listener`) and one `Connection` actor per client
-//! (framing, in-flight limit, response order, the `sendfile` of fetched file ranges). It hands
-//! every frame to `protocol::handle_frame` and knows nothing of what a request means.
+//! This room owns sockets: which listeners a node has (`endpoints`), the accept loop
+//! (`listener`, one per listener, with its TLS and SASL settings) and one `Connection` actor per
+//! client (TLS handshake, SASL exchange, framing, in-flight limit, response order, the
+//! `sendfile` of fetched file ranges). It hands every frame of an authenticated session to
+//! `protocol::handle_frame` and knows nothing of what a request means.
 
+pub mod authentication;
 pub mod connection;
+pub mod endpoints;
 pub mod listener;
+pub mod tls;

@@ -63,6 +63,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    // SASL (KIP-152 framing). On a SASL listener the connection runs the exchange itself
+    // before anything else is served; anywhere else they are answered ILLEGAL_SASL_STATE.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -147,19 +151,30 @@ pub fn parse_request(frame: Bytes) -> Result<ParsedRequest, ProtocolError> {
     })
 }
 
-/// Who sent a request: the header's client id and the connection's peer. Group members are
-/// described with these.
+/// Who is on the other end of a connection: its address, the listener it came through and
+/// the principal it authenticated as (`User:ANONYMOUS` when it did not).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub host: String,
+    pub listener: Arc<str>,
+    pub principal: Arc<str>,
+}
+
+/// Who sent a request: the header's client id and the connection's session. Group members
+/// are described with these, and the authorizer decides by them.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub client_id: String,
     pub host: String,
+    pub listener: Arc<str>,
+    pub principal: Arc<str>,
 }
 
 /// One request frame in, at most one response frame (length prefix included) out.
 pub async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: Bytes,
-    peer: &str,
+    session: &Session,
 ) -> Result<Option<ResponseFrame>, ProtocolError> {
     let (version, correlation_id, request) = match parse_request(frame)? {
         ParsedRequest::UnsupportedApiVersions { correlation_id } => {
@@ -174,7 +189,9 @@ pub async fn handle_frame(
         } => {
             let client = ClientInfo {
                 client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
-                host: peer.to_string(),
+                host: session.host.clone(),
+                listener: session.listener.clone(),
+                principal: session.principal.clone(),
             };
             (version, correlation_id, (*body, client))
         }
@@ -189,7 +206,7 @@ pub async fn handle_frame(
     response
 }
 
-fn api_label(request: &RequestKind) -> &'static str {
+pub fn api_label(request: &RequestKind) -> &'static str {
     match request {
         RequestKind::Produce(_) => "Produce",
         RequestKind::Fetch(_) => "Fetch",
@@ -227,6 +244,8 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::ElectLeaders(_) => "ElectLeaders",
         RequestKind::AlterPartitionReassignments(_) => "AlterPartitionReassignments",
         RequestKind::ListPartitionReassignments(_) => "ListPartitionReassignments",
+        RequestKind::SaslHandshake(_) => "SaslHandshake",
+        RequestKind::SaslAuthenticate(_) => "SaslAuthenticate",
         _ => "Other",
     }
 }
@@ -245,10 +264,17 @@ async fn route(
             encode_response(cid, version, &resp).map(|b| Some(b.into()))
         }};
     }
+    // For handlers that answer by who is asking (its listener, its principal).
+    macro_rules! serve_client {
+        ($req:expr, $handler:expr) => {{
+            let resp = $handler(ctx, $req, version, &client).await;
+            encode_response(cid, version, &resp).map(|b| Some(b.into()))
+        }};
+    }
     match request {
         RequestKind::Produce(req) => {
             let acks = req.acks;
-            let resp = produce::handle(ctx, req, version).await;
+            let resp = produce::handle(ctx, req, version, &client).await;
             if acks == 0 {
                 Ok(None) // acks=0: the client expects no response at all
             } else {
@@ -256,29 +282,29 @@ async fn route(
             }
         }
         RequestKind::Fetch(req) => {
-            let reply = fetch::handle(ctx, req, version).await;
+            let reply = fetch::handle(ctx, req, version, &client).await;
             fetch::encode_fetch_response(cid, version, &reply.response, &reply.records).map(Some)
         }
-        RequestKind::ListOffsets(req) => serve!(req, list_offsets::handle),
-        RequestKind::Metadata(req) => serve!(req, metadata::handle),
-        RequestKind::FindCoordinator(req) => serve!(req, find_coordinator::handle),
+        RequestKind::ListOffsets(req) => serve_client!(req, list_offsets::handle),
+        RequestKind::Metadata(req) => serve_client!(req, metadata::handle),
+        RequestKind::FindCoordinator(req) => serve_client!(req, find_coordinator::handle),
         RequestKind::ApiVersions(req) => serve!(req, api_versions::handle),
-        RequestKind::CreateTopics(req) => serve!(req, create_topics::handle),
+        RequestKind::CreateTopics(req) => serve_client!(req, create_topics::handle),
         RequestKind::DeleteTopics(req) => serve!(req, delete_topics::handle),
-        RequestKind::InitProducerId(req) => serve!(req, init_producer_id::handle),
+        RequestKind::InitProducerId(req) => serve_client!(req, init_producer_id::handle),
         RequestKind::DescribeConfigs(req) => serve!(req, describe_configs::handle),
         RequestKind::AlterConfigs(req) => serve!(req, alter_configs::handle),
         RequestKind::IncrementalAlterConfigs(req) => serve!(req, alter_configs::handle_incremental),
         RequestKind::DeleteRecords(req) => serve!(req, delete_records::handle),
         RequestKind::CreatePartitions(req) => serve!(req, create_partitions::handle),
-        RequestKind::DescribeCluster(req) => serve!(req, describe_cluster::handle),
+        RequestKind::DescribeCluster(req) => serve_client!(req, describe_cluster::handle),
         RequestKind::JoinGroup(req) => {
             let resp = join_group::handle(ctx, req, version, client).await;
             encode_response(cid, version, &resp).map(|b| Some(b.into()))
         }
-        RequestKind::SyncGroup(req) => serve!(req, sync_group::handle),
-        RequestKind::Heartbeat(req) => serve!(req, heartbeat::handle),
-        RequestKind::LeaveGroup(req) => serve!(req, leave_group::handle),
+        RequestKind::SyncGroup(req) => serve_client!(req, sync_group::handle),
+        RequestKind::Heartbeat(req) => serve_client!(req, heartbeat::handle),
+        RequestKind::LeaveGroup(req) => serve_client!(req, leave_group::handle),
         RequestKind::OffsetCommit(req) => serve!(req, offset_commit::handle),
         RequestKind::OffsetFetch(req) => serve!(req, offset_fetch::handle),
         RequestKind::DescribeGroups(req) => serve!(req, describe_groups::handle),
@@ -298,6 +324,16 @@ async fn route(
             serve!(req, partition_reassignments::alter)
         }
         RequestKind::ListPartitionReassignments(req) => serve!(req, partition_reassignments::list),
+        // Reached only outside a SASL exchange: a plaintext or SSL listener, or a session that
+        // already authenticated (re-authentication is not offered).
+        RequestKind::SaslHandshake(req) => {
+            encode_response(cid, version, &sasl_handshake::illegal_state(req))
+                .map(|b| Some(b.into()))
+        }
+        RequestKind::SaslAuthenticate(_) => {
+            encode_response(cid, version, &sasl_authenticate::illegal_state())
+                .map(|b| Some(b.into()))
+        }
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

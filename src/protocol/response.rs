@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::storage::FileSlice;
@@ -94,6 +94,30 @@ impl ResponseFrame {
         let written = self.write_parts(writer).await;
         set_cork(fd, false);
         written
+    }
+
+    /// Writes the frame through a stream that transforms bytes (TLS): file ranges are read
+    /// into memory off the actor thread, then written like any other bytes.
+    pub async fn write_copying<W: AsyncWrite + Unpin>(&self, writer: &mut W) -> io::Result<()> {
+        for part in &self.parts {
+            match part {
+                ResponsePart::Bytes(b) => writer.write_all(b).await?,
+                ResponsePart::File(f) => {
+                    let slice = f.clone();
+                    let bytes = tokio::task::spawn_blocking(move || slice.read_bytes())
+                        .await
+                        .map_err(io::Error::other)??;
+                    if bytes.len() != f.len as usize {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "segment shorter than the range being sent (truncated under the read)",
+                        ));
+                    }
+                    writer.write_all(&bytes).await?;
+                }
+            }
+        }
+        writer.flush().await
     }
 
     async fn write_parts(&self, writer: &mut OwnedWriteHalf) -> io::Result<()> {

@@ -1,7 +1,7 @@
-//! Security's pure core: the PLAIN and SCRAM server exchanges, Kafka's JAAS option syntax,
-//! TLS (Kafka's `ssl.*` settings as a rustls server configuration, the principal of a client
-//! certificate, keystore reload: [`tls`]) and ACL authorization with the semantics of
-//! Kafka's StandardAuthorizer.
+//! Security's pure core: listener security protocols, the SASL exchange (PLAIN and SCRAM
+//! server steps), Kafka's JAAS option syntax, TLS (Kafka's `ssl.*` settings as a rustls
+//! server configuration, the principal of a client certificate, keystore reload: [`tls`]) and
+//! ACL authorization with the semantics of Kafka's StandardAuthorizer.
 //!
 //! This room owns only the arithmetic, parsing and decisions of authentication and
 //! authorization, so it can be tested byte for byte against the RFCs and rule for rule
@@ -18,6 +18,7 @@
 pub mod authorizer;
 pub mod jaas;
 pub mod plain;
+pub mod sasl;
 pub mod scram;
 pub mod tls;
 
@@ -27,9 +28,66 @@ pub use authorizer::{
 };
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
+pub use sasl::{SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep};
 pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
 
 use std::fmt;
+
+/// Kafka's security protocols, one per listener (`listener.security.protocol.map`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Kafka's names, case-insensitive as Kafka parses them.
+    pub fn from_name(name: &str) -> Option<SecurityProtocol> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
+            "SSL" => Some(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        }
+    }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    /// Kafka's wire id (Metadata v0 era `security_protocol_type`, DescribeCluster listeners).
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+}
+
+/// The principal of a connection that did not authenticate (PLAINTEXT, SSL without a client
+/// certificate), as Kafka names it.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
 
 /// A password or other secret string. Its `Debug` prints no part of it and it has no
 /// `Display`, so it cannot slip into a log line by formatting.

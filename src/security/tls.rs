@@ -28,6 +28,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Secret;
 
+mod x509_v1;
+
 /// `ssl.keystore.type`: only `PEM` is supported.
 pub const SSL_KEYSTORE_TYPE: &str = "ssl.keystore.type";
 /// `ssl.keystore.location`: a PEM file with the private key and the certificate chain.
@@ -542,7 +544,8 @@ fn load_keystore(settings: &TlsSettings) -> Result<KeyMaterial, TlsError> {
     }
 }
 
-fn load_truststore(truststore: &Truststore) -> Result<RootCertStore, TlsError> {
+/// The truststore as rustls roots, and its certificates (DER) for [`x509_v1`].
+fn load_truststore(truststore: &Truststore) -> Result<(RootCertStore, Vec<Vec<u8>>), TlsError> {
     let (property, origin, certs) = match truststore {
         Truststore::File(path) => {
             let pem = read_file(SSL_TRUSTSTORE_LOCATION, path)?;
@@ -556,12 +559,14 @@ fn load_truststore(truststore: &Truststore) -> Result<RootCertStore, TlsError> {
         }
     };
     let mut roots = RootCertStore::empty();
+    let mut anchors = Vec::new();
     for cert in certs {
+        anchors.push(cert.as_ref().to_vec());
         roots
             .add(cert)
             .map_err(|e| pem_error(property, &origin, format!("unusable CA certificate: {e}")))?;
     }
-    Ok(roots)
+    Ok((roots, anchors))
 }
 
 /// rustls' ring provider. rustls deprecates it for lacking post-quantum key exchange, which
@@ -594,13 +599,18 @@ pub fn build_server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, 
             })
         }
         (auth, Some(truststore)) => {
-            let roots = Arc::new(load_truststore(truststore)?);
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let (roots, anchors) = load_truststore(truststore)?;
+            let algorithms = provider.signature_verification_algorithms;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
                 _ => verifier,
             };
-            builder.with_client_cert_verifier(verifier.build()?)
+            builder.with_client_cert_verifier(Arc::new(x509_v1::V1TolerantVerifier::new(
+                verifier.build()?,
+                anchors,
+                algorithms,
+            )))
         }
     };
     let material = load_keystore(settings)?;

@@ -8,6 +8,7 @@ use clap::Parser;
 
 use super::{ClusterOptions, ServeOptions};
 use crate::config::{read_toml_properties, BrokerConfig};
+use crate::network::endpoints::{parse_listeners, ListenerEndpoint};
 
 /// `troupe serve`'s flags (also what `Broker::builder().args(...)` parses).
 #[derive(Parser, Debug)]
@@ -159,10 +160,35 @@ pub fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
             .or_else(|| from_file("controller.quorum.voters")),
         args.role.or_else(|| from_file("process.roles")),
     )?;
+    let listeners = if config.get("listeners").is_empty() {
+        vec![ListenerEndpoint::plaintext(listen, &advertised).map_err(anyhow::Error::msg)?]
+    } else {
+        parse_listeners(
+            config.get("listeners"),
+            config.get("advertised.listeners"),
+            config.get("listener.security.protocol.map"),
+        )
+        .map_err(anyhow::Error::msg)?
+    };
+    let inter_broker = match config.get("inter.broker.listener.name") {
+        "" => listeners[0].clone(),
+        name => listeners
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!("inter.broker.listener.name {name} is not in listeners")
+            })?,
+    };
+    // The inter-broker listener's address is the one the node registers and peers fetch from.
+    let listen = inter_broker.bind;
+    let advertised = inter_broker.advertised();
     Ok(ServeOptions {
         data_dir,
         listen,
         advertised,
+        listeners,
+        inter_broker_listener: inter_broker.name,
         http,
         node_id,
         config,

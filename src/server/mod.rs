@@ -32,6 +32,7 @@ use crate::config::BrokerConfig;
 use crate::events::EventBus;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
+use crate::network::endpoints::ListenerEndpoint;
 use crate::runtime::supervision::SupervisorState;
 use coordinator_elections::CoordinatorElections;
 use startup::{Arbiters, CoordinatorDeps, NodeIdentity, Running};
@@ -40,9 +41,14 @@ use startup::{Arbiters, CoordinatorDeps, NodeIdentity, Running};
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// The inter-broker listener's bind address (what `--listen` sets for a one-listener node).
     pub listen: SocketAddr,
-    /// host:port clients are told to connect to.
+    /// The inter-broker listener's advertised host:port, registered with the controller.
     pub advertised: String,
+    /// Every Kafka listener of this node (`listeners`, or one PLAINTEXT from `--listen`).
+    pub listeners: Vec<ListenerEndpoint>,
+    /// `inter.broker.listener.name` (the first listener when unset).
+    pub inter_broker_listener: String,
     pub http: SocketAddr,
     pub node_id: i32,
     pub config: BrokerConfig,
@@ -106,6 +112,8 @@ async fn serve(
     hooks: Vec<StartHook>,
 ) -> anyhow::Result<()> {
     let identity = NodeIdentity::of(&opts)?;
+    let listener_security = startup::listener_security(&opts)?;
+    let authorizer = startup::authorizer(&opts.config)?;
     let arbiters = Arbiters::start(&opts.config);
     let events = EventBus::default();
     let health = Arc::new(SupervisorState::default());
@@ -174,6 +182,7 @@ async fn serve(
         txn_coordinators: coordinators.txns,
         txn_partitions: internal.txn_partitions,
         markers: coordinators.markers,
+        authorizer,
     });
     let wired = Wired {
         broker: &broker,
@@ -185,8 +194,15 @@ async fn serve(
         hooks.into_iter().map(|hook| hook(&wired)).collect();
 
     let (stop_accepting, accepting) = watch::channel(false);
-    let kafka_addr = startup::start_listener(opts.listen, &arbiters, &broker, accepting).await?;
+    let bound =
+        startup::start_listeners(&opts, &listener_security, &arbiters, &broker, accepting).await?;
+    startup::reload_certificates_on_sighup(&listener_security);
     health.set_serving(true);
+    for (endpoint, addr) in opts.listeners.iter().zip(&bound) {
+        tracing::info!(listener = %endpoint.name, protocol = endpoint.protocol.name(),
+            bound = %addr, advertised = %endpoint.advertised(), "Kafka listener serving");
+    }
+    let kafka_addr = bound[0];
     tracing::info!(
         kafka = %kafka_addr, advertised = %opts.advertised, http = %http_addr, node_id = opts.node_id,
         arbiters = arbiters.count(), data_dir = %opts.data_dir.display(), "troupe ready"

@@ -34,11 +34,13 @@ use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::events::EventBus;
+use crate::metadata::authorizer_cache::{is_standard_authorizer, AuthorizerCache};
 use crate::metadata::cache::MetadataCache;
-use crate::metadata::{BrokerInfo, MetadataImage, MetadataLog};
-use crate::network::listener::Listener;
+use crate::metadata::{BrokerEndpoint, BrokerInfo, MetadataImage, MetadataLog};
+use crate::network::listener::{Listener, ListenerSecurity};
 use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 use crate::runtime::supervision::SupervisorState;
+use crate::security::authorizer::AuthorizerConfig;
 
 /// Who this node is: its cluster and the address clients are told.
 pub struct NodeIdentity {
@@ -285,6 +287,15 @@ pub async fn join_cluster(
             host: identity.advertised_host.clone(),
             port: identity.advertised_port,
             rack: None,
+            endpoints: opts
+                .listeners
+                .iter()
+                .map(|l| BrokerEndpoint {
+                    listener: l.name.clone(),
+                    host: l.advertised_host.clone(),
+                    port: l.advertised_port,
+                })
+                .collect(),
         },
         control.clustered(),
     )
@@ -494,19 +505,93 @@ pub fn start_log_cleaner(
     LogCleaner::new(replicas.clone(), CleanerSettings::from_config(config)).start()
 }
 
-/// The Kafka listener: binds, then accepts connections onto the arbiters until `shutdown`.
-pub async fn start_listener(
-    listen: SocketAddr,
+/// The ACL authorizer `authorizer.class.name` asks for (`None`: no authorizer, everything
+/// allowed). Any other class name is refused rather than silently ignored.
+pub fn authorizer(config: &BrokerConfig) -> anyhow::Result<Option<Arc<AuthorizerCache>>> {
+    let class = config.get("authorizer.class.name");
+    if class.trim().is_empty() {
+        return Ok(None);
+    }
+    if !is_standard_authorizer(class) {
+        anyhow::bail!(
+            "authorizer.class.name {class} is not served; use org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        );
+    }
+    let settings = AuthorizerConfig::from_properties(
+        Some(config.get("super.users")),
+        Some(config.get("allow.everyone.if.no.acl.found")),
+    )
+    .map_err(|e| anyhow::anyhow!("super.users / allow.everyone.if.no.acl.found: {e}"))?;
+    Ok(Some(Arc::new(AuthorizerCache::new(settings))))
+}
+
+/// Each listener's security (TLS stores read, SASL users parsed), before anything is bound:
+/// a broken keystore or JAAS line stops the node at startup, naming the listener.
+pub fn listener_security(opts: &ServeOptions) -> anyhow::Result<Vec<Arc<ListenerSecurity>>> {
+    opts.listeners
+        .iter()
+        .map(|l| {
+            ListenerSecurity::from_config(l, &opts.config)
+                .map(Arc::new)
+                .map_err(anyhow::Error::msg)
+        })
+        .collect()
+}
+
+/// The Kafka listeners: each binds, then accepts connections onto the arbiters until
+/// `shutdown`; TLS listeners start watching their certificate files. Returns the bound
+/// addresses in `opts.listeners` order.
+pub async fn start_listeners(
+    opts: &ServeOptions,
+    security: &[Arc<ListenerSecurity>],
     arbiters: &Arbiters,
     broker: &Arc<BrokerContext>,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding Kafka listener on {listen}"))?;
-    let bound = listener.local_addr()?;
-    Listener::new(listener, arbiters.handles.clone(), broker.clone(), shutdown).start();
+) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut bound = Vec::new();
+    for (endpoint, security) in opts.listeners.iter().zip(security) {
+        let listener = tokio::net::TcpListener::bind(endpoint.bind)
+            .await
+            .with_context(|| {
+                format!(
+                    "binding Kafka listener {} on {}",
+                    endpoint.name, endpoint.bind
+                )
+            })?;
+        bound.push(listener.local_addr()?);
+        if let Some(tls) = &security.tls {
+            tls.watch_files();
+        }
+        Listener::new(
+            listener,
+            arbiters.handles.clone(),
+            broker.clone(),
+            shutdown.clone(),
+            security.clone(),
+        )
+        .start();
+    }
     Ok(bound)
+}
+
+/// SIGHUP re-reads every TLS listener's certificate files (they are also polled).
+pub fn reload_certificates_on_sighup(security: &[Arc<ListenerSecurity>]) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let tls: Vec<_> = security.iter().filter_map(|s| s.tls.clone()).collect();
+    if tls.is_empty() {
+        return;
+    }
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    actix::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: re-reading TLS certificate files");
+            for listener in &tls {
+                listener.reload();
+            }
+        }
+    });
 }
 
 /// What shutting down needs to reach.

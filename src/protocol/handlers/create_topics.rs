@@ -8,21 +8,44 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{set_values, str_bytes};
+use super::{authorize, authorized, set_values, str_bytes, CLUSTER};
 use crate::actors::controller::{CreateTopics, NewTopic};
 use crate::broker::BrokerContext;
 use crate::config::{Scope, CONFIG_DEFS};
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: CreateTopicsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     let mut new_topics = Vec::new();
     let mut invalid: Vec<Option<BrokerError>> = Vec::new();
+    // Kafka's check: CREATE on the cluster, or else on each topic.
+    let may_create_any = authorized(
+        ctx,
+        client,
+        AclOperation::Create,
+        ResourceType::Cluster,
+        CLUSTER,
+    );
     for t in &req.topics {
+        if !may_create_any {
+            if let Err(e) = authorize(
+                ctx,
+                client,
+                AclOperation::Create,
+                ResourceType::Topic,
+                &t.name,
+            ) {
+                invalid.push(Some(e));
+                continue;
+            }
+        }
         if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
             invalid.push(Some(BrokerError::InvalidRequest(
                 "both replica assignments and partitions/replication factor were given".into(),

@@ -1,4 +1,5 @@
-//! DescribeCluster: brokers and controller from the `MetadataCache`.
+//! DescribeCluster: brokers (their addresses on the client's listener) and controller from
+//! the `MetadataCache`.
 
 use std::sync::Arc;
 
@@ -7,23 +8,28 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use super::str_bytes;
 use crate::broker::BrokerContext;
+use crate::protocol::ClientInfo;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     _req: DescribeClusterRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> DescribeClusterResponse {
     let image = ctx.metadata.current();
     let brokers = image
         .brokers
         .values()
         .filter(|b| image.is_broker_live(b.id))
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(b.id))
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
-                .with_rack(b.rack.as_deref().map(str_bytes))
+        .filter_map(|b| {
+            let (host, port) = b.address_for(&client.listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
+                    .with_rack(b.rack.as_deref().map(str_bytes)),
+            )
         })
         .collect();
     DescribeClusterResponse::default()

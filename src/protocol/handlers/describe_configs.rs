@@ -100,9 +100,12 @@ fn entry(
     docs: bool,
     version: i16,
 ) -> DescribeConfigsResourceResult {
+    // A secret is reported as sensitive, never by value (Kafka does the same).
+    let sensitive = d.kind == crate::config::ConfigKind::Password;
     let r = DescribeConfigsResourceResult::default()
         .with_name(str_bytes(d.name))
-        .with_value(Some(str_bytes(value)));
+        .with_value((!sensitive).then(|| str_bytes(value)))
+        .with_is_sensitive(sensitive);
     let r = if version >= 1 {
         r.with_config_source(source as i8)
     } else {

@@ -11,32 +11,44 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::str_bytes;
+use super::{authorize, str_bytes};
 use crate::actors::group_coordinator::{offsets_partition_for, OFFSETS_TOPIC};
 use crate::actors::txn_coordinator::{txn_partition_for, TRANSACTION_STATE_TOPIC};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
-use crate::metadata::{BrokerInfo, MetadataImage};
+use crate::metadata::MetadataImage;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: FindCoordinatorRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> FindCoordinatorResponse {
     // v0 has no key type: groups only.
     let key_type = if version == 0 { 0 } else { req.key_type };
     let image = ctx.metadata.current();
-    let find = |key: &str| -> Result<BrokerInfo, BrokerError> {
+    let listener = &*client.listener;
+    let find = |key: &str| -> Result<Address, BrokerError> {
+        // Kafka's check: DESCRIBE on the group or transactional id.
+        let resource_type = match key_type {
+            1 => ResourceType::TransactionalId,
+            _ => ResourceType::Group,
+        };
+        authorize(ctx, client, AclOperation::Describe, resource_type, key)?;
         match key_type {
             0 => coordinator(
                 &image,
                 OFFSETS_TOPIC,
                 offsets_partition_for(key, ctx.offsets_partitions),
+                listener,
             ),
             1 => coordinator(
                 &image,
                 TRANSACTION_STATE_TOPIC,
                 txn_partition_for(key, ctx.txn_partitions),
+                listener,
             ),
             _ => Err(BrokerError::InvalidRequest(format!(
                 "unknown coordinator key type {key_type}"
@@ -78,13 +90,22 @@ pub async fn handle(
     }
 }
 
+/// A coordinator as the client is told to reach it.
+#[derive(Debug)]
+struct Address {
+    id: i32,
+    host: String,
+    port: i32,
+}
+
 /// The broker that coordinates what `partition` of the internal `topic` holds: its leader,
-/// if that broker is registered and not fenced.
+/// if that broker is registered, not fenced and has the client's listener.
 fn coordinator(
     image: &MetadataImage,
     topic: &str,
     partition: i32,
-) -> Result<BrokerInfo, BrokerError> {
+    listener: &str,
+) -> Result<Address, BrokerError> {
     let leader = image
         .partition(topic, partition)
         .map(|p| p.leader)
@@ -92,11 +113,18 @@ fn coordinator(
     if leader < 0 || !image.is_broker_live(leader) {
         return Err(BrokerError::CoordinatorNotAvailable);
     }
-    image
+    let broker = image
         .brokers
         .get(&leader)
-        .cloned()
-        .ok_or(BrokerError::CoordinatorNotAvailable)
+        .ok_or(BrokerError::CoordinatorNotAvailable)?;
+    let (host, port) = broker
+        .address_for(listener)
+        .ok_or(BrokerError::CoordinatorNotAvailable)?;
+    Ok(Address {
+        id: broker.id,
+        host: host.to_string(),
+        port,
+    })
 }
 
 #[cfg(test)]
@@ -113,17 +141,38 @@ mod tests {
     #[test]
     fn the_coordinator_is_the_live_leader_of_the_keys_partition() {
         let image = image(&[1, 2, -1, 3]);
-        let found = coordinator(&image, OFFSETS_TOPIC, 0).unwrap();
+        let found = coordinator(&image, OFFSETS_TOPIC, 0, "").unwrap();
         assert_eq!(
             (found.id, found.host.as_str(), found.port),
             (1, "broker1", 9091)
         );
         // Fenced leader, no leader, unregistered leader, unknown partition or topic.
         for partition in [1, 2, 3, 4] {
-            let e = coordinator(&image, OFFSETS_TOPIC, partition).unwrap_err();
+            let e = coordinator(&image, OFFSETS_TOPIC, partition, "").unwrap_err();
             assert_eq!(e.code(), 15, "partition {partition}");
         }
-        let e = coordinator(&image, TRANSACTION_STATE_TOPIC, 0).unwrap_err();
+        let e = coordinator(&image, TRANSACTION_STATE_TOPIC, 0, "").unwrap_err();
         assert_eq!(e.code(), 15);
+    }
+
+    #[test]
+    fn the_coordinator_is_given_on_the_clients_listener() {
+        let mut image = image(&[1]);
+        image.brokers.get_mut(&1).unwrap().endpoints = vec![
+            crate::metadata::BrokerEndpoint {
+                listener: "PLAINTEXT".into(),
+                host: "inside".into(),
+                port: 9092,
+            },
+            crate::metadata::BrokerEndpoint {
+                listener: "SASL_SSL".into(),
+                host: "outside".into(),
+                port: 9094,
+            },
+        ];
+        let found = coordinator(&image, OFFSETS_TOPIC, 0, "SASL_SSL").unwrap();
+        assert_eq!((found.host.as_str(), found.port), ("outside", 9094));
+        // A listener the leader does not have: not available to this client.
+        assert!(coordinator(&image, OFFSETS_TOPIC, 0, "SSL").is_err());
     }
 }

@@ -6,12 +6,26 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::actors::group_coordinator::coordinator::Heartbeat;
 use crate::broker::BrokerContext;
+use crate::protocol::handlers::authorize;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: HeartbeatRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> HeartbeatResponse {
+    // Kafka's check: READ on the group.
+    if let Err(e) = authorize(
+        ctx,
+        client,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return HeartbeatResponse::default().with_error_code(e.code());
+    }
     let group_id = req.group_id.to_string();
     let msg = Heartbeat {
         group_id: group_id.clone(),

@@ -14,6 +14,9 @@ use crate::actors::txn_coordinator::txn::{
 };
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::handlers::{authorize, authorized, authorized_for_any, CLUSTER};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 /// PRODUCER_FENCED is understood from v4; older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 4;
@@ -29,7 +32,31 @@ pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: InitProducerIdRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> InitProducerIdResponse {
+    // Kafka's checks: WRITE on the transactional id; an idempotent producer needs
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    let refused = match &req.transactional_id {
+        Some(id) => authorize(
+            ctx,
+            client,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+        .err(),
+        None => (!authorized(
+            ctx,
+            client,
+            AclOperation::IdempotentWrite,
+            ResourceType::Cluster,
+            CLUSTER,
+        ) && !authorized_for_any(ctx, client, AclOperation::Write, ResourceType::Topic))
+        .then_some(BrokerError::ClusterAuthorizationFailed),
+    };
+    if let Some(e) = refused {
+        return failed(e.code());
+    }
     if let Some(transactional_id) = &req.transactional_id {
         return transactional(ctx, &req, transactional_id.to_string(), version).await;
     }

@@ -10,7 +10,9 @@ use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::JoinGroup;
 use crate::actors::group_coordinator::group::{GroupError, JoinRequest, JoinResponse};
 use crate::broker::BrokerContext;
+use crate::protocol::handlers::authorize;
 use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -18,6 +20,16 @@ pub async fn handle(
     version: i16,
     client: ClientInfo,
 ) -> JoinGroupResponse {
+    // Kafka's check: READ on the group.
+    if let Err(e) = authorize(
+        ctx,
+        &client,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return JoinGroupResponse::default().with_error_code(e.code());
+    }
     let group_id = req.group_id.to_string();
     let request = JoinRequest {
         member_id: req.member_id.to_string(),

@@ -9,12 +9,26 @@ use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::LeaveGroup;
 use crate::actors::group_coordinator::group::LeaveMember;
 use crate::broker::BrokerContext;
+use crate::protocol::handlers::authorize;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: LeaveGroupRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> LeaveGroupResponse {
+    // Kafka's check: READ on the group.
+    if let Err(e) = authorize(
+        ctx,
+        client,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return LeaveGroupResponse::default().with_error_code(e.code());
+    }
     let group_id = req.group_id.to_string();
     let members = if version >= 3 {
         req.members

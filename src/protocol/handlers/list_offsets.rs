@@ -9,23 +9,36 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::partition_handle;
+use super::{authorize, partition_handle};
 use crate::actors::partition_replica::{IsolationLevel, ListOffset};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ListOffsetsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> ListOffsetsResponse {
     let image = ctx.metadata.current();
     let isolation_level = IsolationLevel::from_wire(req.isolation_level);
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
+        // Kafka's check: DESCRIBE on the topic.
+        let allowed = authorize(
+            ctx,
+            client,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            &name,
+        );
         let lookups = t.partitions.into_iter().map(|p| {
-            let handle = partition_handle(ctx, &image, &name, p.partition_index);
+            let handle = allowed
+                .clone()
+                .and_then(|_| partition_handle(ctx, &image, &name, p.partition_index));
             async move {
                 let r: Result<(i64, i64, i32), BrokerError> = async {
                     let h = handle?;

@@ -11,16 +11,19 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
-use super::{str_bytes, topic_name};
+use super::{authorized, authorized_operations, str_bytes, topic_name, CLUSTER};
 use crate::actors::controller::{CreateTopics, NewTopic};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: MetadataRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> MetadataResponse {
     let mut image = ctx.metadata.current();
     // v0: an empty list means "all topics"; v1+: null means all, empty means none.
@@ -35,12 +38,40 @@ pub async fn handle(
     };
     let allow_auto_create = (version < 4 || req.allow_auto_topic_creation)
         && ctx.config.get_bool("auto.create.topics.enable");
+    // Kafka's checks: a topic is listed only to a principal allowed to DESCRIBE it (a topic
+    // asked for by name answers TOPIC_AUTHORIZATION_FAILED instead), and auto-creation also
+    // needs CREATE on the cluster or the topic.
+    let may_describe = |name: &str| {
+        authorized(
+            ctx,
+            client,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            name,
+        )
+    };
+    let may_create_any = authorized(
+        ctx,
+        client,
+        AclOperation::Create,
+        ResourceType::Cluster,
+        CLUSTER,
+    );
+    let may_create = |name: &str| {
+        may_create_any || authorized(ctx, client, AclOperation::Create, ResourceType::Topic, name)
+    };
+    let operations = TopicOperations::new(
+        ctx,
+        client,
+        version,
+        req.include_topic_authorized_operations,
+    );
 
     let mut topics = Vec::new();
     match requested {
         None => {
-            for t in image.topics.values() {
-                topics.push(topic_response(t, version, &image));
+            for t in image.topics.values().filter(|t| may_describe(&t.name)) {
+                topics.push(operations.apply(topic_response(t, version, &image), &t.name));
             }
         }
         Some(list) => {
@@ -49,6 +80,7 @@ pub async fn handle(
                     .iter()
                     .filter_map(|(n, _)| n.clone())
                     .filter(|n| !image.topics.contains_key(n) && validate_topic_name(n).is_ok())
+                    .filter(|n| may_describe(n) && may_create(n))
                     .map(|name| NewTopic {
                         name,
                         num_partitions: -1,
@@ -78,10 +110,20 @@ pub async fn handle(
                     Some(n) => image.topics.get(n),
                     None => image.topic_by_id(&id),
                 };
+                let refused = match (&name, found) {
+                    (Some(n), _) => !may_describe(n),
+                    (None, Some(t)) => !may_describe(&t.name),
+                    (None, None) => false,
+                };
                 match found {
-                    Some(t) => topics.push(topic_response(t, version, &image)),
-                    None => {
+                    Some(t) if !refused => {
+                        topics.push(operations.apply(topic_response(t, version, &image), &t.name))
+                    }
+                    _ => {
                         let err = match &name {
+                            _ if refused && name.is_some() => BrokerError::TopicAuthorizationFailed,
+                            // A topic id the principal may not describe is not confirmed to exist.
+                            None if refused => BrokerError::UnknownTopicId,
                             Some(n) if validate_topic_name(n).is_err() => {
                                 BrokerError::InvalidTopic(n.clone())
                             }
@@ -108,16 +150,20 @@ pub async fn handle(
         .brokers
         .values()
         .filter(|b| image.is_broker_live(b.id))
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
-                .with_rack(if version >= 1 {
-                    b.rack.as_deref().map(str_bytes)
-                } else {
-                    None
-                })
+        .filter_map(|b| {
+            // Each client is given the brokers' addresses on the listener it came through.
+            let (host, port) = b.address_for(&client.listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
+                    .with_rack(if version >= 1 {
+                        b.rack.as_deref().map(str_bytes)
+                    } else {
+                        None
+                    }),
+            )
         })
         .collect();
     // Fields a version lacks must stay at their defaults, or the encoder refuses the response.
@@ -134,6 +180,38 @@ pub async fn handle(
             -1
         }))
         .with_topics(topics)
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+                authorized_operations(ctx, client, ResourceType::Cluster, CLUSTER)
+            } else {
+                i32::MIN
+            },
+        )
+}
+
+/// KIP-430: the operations the principal may do on each listed topic, when asked (v8+).
+struct TopicOperations<'a> {
+    ctx: &'a BrokerContext,
+    client: &'a ClientInfo,
+    wanted: bool,
+}
+
+impl<'a> TopicOperations<'a> {
+    fn new(ctx: &'a BrokerContext, client: &'a ClientInfo, version: i16, asked: bool) -> Self {
+        TopicOperations {
+            ctx,
+            client,
+            wanted: version >= 8 && asked,
+        }
+    }
+
+    fn apply(&self, topic: MetadataResponseTopic, name: &str) -> MetadataResponseTopic {
+        if !self.wanted {
+            return topic;
+        }
+        let ops = authorized_operations(self.ctx, self.client, ResourceType::Topic, name);
+        topic.with_topic_authorized_operations(ops)
+    }
 }
 
 fn topic_response(t: &TopicMeta, version: i16, image: &MetadataImage) -> MetadataResponseTopic {

@@ -1,6 +1,7 @@
-//! One thin handler per Kafka API: decode is done by the router; each handler asks the
-//! subsystem that owns the state (an actor by message; Produce and Fetch the `ReplicaManager`)
-//! and builds the response. No handler keeps state.
+//! One thin handler per Kafka API: decode is done by the router; each handler authorizes
+//! what Kafka's `KafkaApis` authorizes for that API (`authorize`, a no-op without
+//! `authorizer.class.name`), asks the subsystem that owns the state (an actor by message;
+//! Produce and Fetch the `ReplicaManager`) and builds the response. No handler keeps state.
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
@@ -33,6 +34,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -45,6 +48,117 @@ use crate::actors::partition_replica::replica_manager::PartitionHandle;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
 use crate::metadata::MetadataImage;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
+
+/// Whether the request's principal may do `operation` on the named resource.
+pub(crate) fn authorized(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    operation: AclOperation,
+    resource_type: ResourceType,
+    name: &str,
+) -> bool {
+    ctx.authorize(
+        &client.principal,
+        &client.host,
+        operation,
+        resource_type,
+        name,
+    )
+}
+
+/// `authorized`, as the error Kafka answers a refusal with for that resource type.
+pub(crate) fn authorize(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    operation: AclOperation,
+    resource_type: ResourceType,
+    name: &str,
+) -> Result<(), BrokerError> {
+    if authorized(ctx, client, operation, resource_type, name) {
+        return Ok(());
+    }
+    metrics::counter!("troupe_authorization_denied_total",
+        "resource_type" => resource_type_label(resource_type))
+    .increment(1);
+    Err(match resource_type {
+        ResourceType::Group => BrokerError::GroupAuthorizationFailed,
+        ResourceType::Cluster => BrokerError::ClusterAuthorizationFailed,
+        ResourceType::TransactionalId => BrokerError::TransactionalIdAuthorizationFailed,
+        _ => BrokerError::TopicAuthorizationFailed,
+    })
+}
+
+/// Kafka's `authorizeByResourceType`: whether the principal may do `operation` on some
+/// resource of this type — an ALLOW ACL for it exists, and no DENY on the wildcard name
+/// (every resource of the type) takes it back. Super users always may.
+pub(crate) fn authorized_for_any(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    operation: AclOperation,
+    resource_type: ResourceType,
+) -> bool {
+    use crate::security::authorizer::{
+        AclBinding, AclPermissionType, PatternType, WILDCARD, WILDCARD_PRINCIPAL,
+    };
+    let Some(a) = ctx.acl_authorizer() else {
+        return true;
+    };
+    if a.is_super_user(&client.principal) {
+        return true;
+    }
+    let applies = |b: &AclBinding| {
+        b.pattern.resource_type == resource_type
+            && (b.entry.principal == *client.principal || b.entry.principal == WILDCARD_PRINCIPAL)
+            && (b.entry.host == WILDCARD || b.entry.host == client.host)
+            && (b.entry.operation == operation || b.entry.operation == AclOperation::All)
+    };
+    let denied_everywhere = a.acls().any(|b| {
+        applies(b)
+            && b.entry.permission == AclPermissionType::Deny
+            && b.pattern.pattern_type == PatternType::Literal
+            && b.pattern.name == WILDCARD
+    });
+    !denied_everywhere
+        && a.acls()
+            .any(|b| applies(b) && b.entry.permission == AclPermissionType::Allow)
+}
+
+/// KIP-430's bit field of the operations the principal may do on a resource (all of the
+/// type's operations when no authorizer is configured, as Kafka answers).
+pub(crate) fn authorized_operations(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    let supported = resource_type.supported_operations();
+    match ctx.acl_authorizer() {
+        Some(a) => a.authorized_operations(
+            &client.principal,
+            &client.host,
+            resource_type,
+            name,
+            supported,
+        ),
+        None => supported.iter().fold(0, |bits, op| bits | (1 << op.code())),
+    }
+}
+
+/// Kafka's cluster resource name, for cluster-level checks.
+pub(crate) const CLUSTER: &str = crate::security::authorizer::CLUSTER_NAME;
+
+fn resource_type_label(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::Topic => "topic",
+        ResourceType::Group => "group",
+        ResourceType::Cluster => "cluster",
+        ResourceType::TransactionalId => "transactional_id",
+        ResourceType::DelegationToken => "delegation_token",
+        _ => "other",
+    }
+}
 
 /// Finds the actor of a partition hosted here, or the error a client is answered with
 /// (`ReplicaManager::partition_or_error`).

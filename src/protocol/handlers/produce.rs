@@ -9,18 +9,66 @@ use std::time::Duration;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::topic_name;
+use super::{authorize, authorized, topic_name};
 use crate::actors::partition_replica::replica_manager::{
     AppendOptions, PartitionAppend, PartitionAppendResult, TopicAppend,
 };
 use crate::broker::BrokerContext;
+use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ProduceRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> ProduceResponse {
-    // Authorization (the security issue) goes here, before anything is appended.
+    // Kafka's checks: WRITE on the transactional id of a transactional produce (else every
+    // partition is refused), then WRITE on each topic; nothing refused is appended.
+    let refused_all = req.transactional_id.as_ref().and_then(|id| {
+        authorize(
+            ctx,
+            client,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+        .err()
+    });
+    let (allowed, refused): (Vec<_>, Vec<_>) = req.topic_data.into_iter().partition(|t| {
+        refused_all.is_none()
+            && authorized(
+                ctx,
+                client,
+                AclOperation::Write,
+                ResourceType::Topic,
+                &t.name,
+            )
+    });
+    let refused_responses = refused.into_iter().map(|t| {
+        let error = refused_all
+            .clone()
+            .unwrap_or(BrokerError::TopicAuthorizationFailed);
+        let partitions = t
+            .partition_data
+            .iter()
+            .map(|p| {
+                partition_response(
+                    &t.name,
+                    PartitionAppendResult {
+                        partition: p.index,
+                        result: Err(error.clone()),
+                    },
+                    version,
+                )
+            })
+            .collect();
+        TopicProduceResponse::default()
+            .with_name(t.name)
+            .with_partition_responses(partitions)
+    });
+    let refused_responses: Vec<TopicProduceResponse> = refused_responses.collect();
     let image = ctx.metadata.current();
     let options = AppendOptions {
         required_acks: req.acks,
@@ -28,8 +76,7 @@ pub async fn handle(
         image: &image,
         timer: &ctx.timer,
     };
-    let topics = req
-        .topic_data
+    let topics = allowed
         .into_iter()
         .map(|t| TopicAppend {
             topic: t.name.to_string(),
@@ -56,6 +103,7 @@ pub async fn handle(
                 .with_name(topic_name(&t.topic))
                 .with_partition_responses(partitions)
         })
+        .chain(refused_responses)
         .collect();
     ProduceResponse::default().with_responses(responses)
 }

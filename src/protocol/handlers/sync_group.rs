@@ -9,12 +9,26 @@ use super::str_bytes;
 use crate::actors::group_coordinator::coordinator::SyncGroup;
 use crate::actors::group_coordinator::group::SyncRequest;
 use crate::broker::BrokerContext;
+use crate::protocol::handlers::authorize;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: SyncGroupRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> SyncGroupResponse {
+    // Kafka's check: READ on the group.
+    if let Err(e) = authorize(
+        ctx,
+        client,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return SyncGroupResponse::default().with_error_code(e.code());
+    }
     let group_id = req.group_id.to_string();
     let request = SyncRequest {
         member_id: req.member_id.to_string(),

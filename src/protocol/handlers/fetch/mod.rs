@@ -20,12 +20,15 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
+use super::{authorize, authorized, CLUSTER};
 use crate::actors::partition_replica::replica_manager::{
     FetchParams, FetchPartition, FetchPartitionResult,
 };
 use crate::actors::partition_replica::IsolationLevel;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 /// The response without its records, and each partition's records (file ranges) in response
 /// order, for [`encode_fetch_response`].
@@ -34,12 +37,52 @@ pub struct FetchReply {
     pub records: Vec<PartitionRecords>,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchReply {
-    // Authorization (the security issue) goes here, before any partition is read.
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: FetchRequest,
+    version: i16,
+    client: &ClientInfo,
+) -> FetchReply {
+    // Fetch v15 moved the replica id into `replica_state`.
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    // Kafka's checks: a follower's fetch needs CLUSTER_ACTION on the cluster, a consumer's
+    // READ on each topic; a refused topic's partitions answer TOPIC_AUTHORIZATION_FAILED and
+    // are not read.
+    let follower_allowed = replica_id < 0
+        || authorized(
+            ctx,
+            client,
+            AclOperation::ClusterAction,
+            ResourceType::Cluster,
+            CLUSTER,
+        );
+    let refused: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| {
+            !follower_allowed
+                || (replica_id < 0
+                    && authorize(
+                        ctx,
+                        client,
+                        AclOperation::Read,
+                        ResourceType::Topic,
+                        &t.topic,
+                    )
+                    .is_err())
+        })
+        .collect();
     let image = ctx.metadata.current();
     let mut partitions = Vec::new();
     let mut topic_of = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
+        if refused[ti] {
+            continue;
+        }
         for p in &t.partitions {
             topic_of.push(ti);
             partitions.push(FetchPartition {
@@ -52,12 +95,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         }
     }
     let params = FetchParams {
-        // Fetch v15 moved the replica id into `replica_state`.
-        replica_id: if version >= 15 {
-            req.replica_state.replica_id.0
-        } else {
-            req.replica_id.0
-        },
+        replica_id,
         isolation: IsolationLevel::from_wire(req.isolation_level),
         max_bytes: if req.max_bytes <= 0 {
             i32::MAX as usize
@@ -83,6 +121,13 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         .collect();
     // Records go in response order: topic by topic, each topic's partitions in request order.
     let mut by_topic: Vec<Vec<PartitionRecords>> = vec![Vec::new(); responses.len()];
+    for (ti, t) in req.topics.iter().enumerate().filter(|(ti, _)| refused[*ti]) {
+        for p in &t.partitions {
+            let data = error_partition(p.partition, &BrokerError::TopicAuthorizationFailed);
+            responses[ti].partitions.push(data);
+            by_topic[ti].push(None);
+        }
+    }
     for (ti, p) in topic_of.into_iter().zip(fetched.partitions) {
         let (mut data, records) = partition_data(p);
         if version < 5 {
