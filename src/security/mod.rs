@@ -9,10 +9,12 @@
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
 
+pub mod add_scram;
 pub mod jaas;
 pub mod plain;
 pub mod scram;
 
+pub use add_scram::{parse_add_scram, AddScramError, ScramBootstrap};
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
 pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
