@@ -63,6 +63,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    // Security metadata (issue #15). The ACL APIs' v0 is gone from Kafka 4 and kafka-protocol.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -227,6 +233,11 @@ fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::ElectLeaders(_) => "ElectLeaders",
         RequestKind::AlterPartitionReassignments(_) => "AlterPartitionReassignments",
         RequestKind::ListPartitionReassignments(_) => "ListPartitionReassignments",
+        RequestKind::DescribeAcls(_) => "DescribeAcls",
+        RequestKind::CreateAcls(_) => "CreateAcls",
+        RequestKind::DeleteAcls(_) => "DeleteAcls",
+        RequestKind::DescribeUserScramCredentials(_) => "DescribeUserScramCredentials",
+        RequestKind::AlterUserScramCredentials(_) => "AlterUserScramCredentials",
         _ => "Other",
     }
 }
@@ -298,6 +309,13 @@ async fn route(
             serve!(req, partition_reassignments::alter)
         }
         RequestKind::ListPartitionReassignments(req) => serve!(req, partition_reassignments::list),
+        RequestKind::DescribeAcls(req) => serve!(req, acls::describe),
+        RequestKind::CreateAcls(req) => serve!(req, acls::create),
+        RequestKind::DeleteAcls(req) => serve!(req, acls::delete),
+        RequestKind::DescribeUserScramCredentials(req) => {
+            serve!(req, scram_credentials::describe)
+        }
+        RequestKind::AlterUserScramCredentials(req) => serve!(req, scram_credentials::alter),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",
