@@ -76,10 +76,10 @@ impl BrokerContext {
     /// A user's stored SCRAM credential for `mechanism`, from the cluster metadata.
     pub fn scram_credential(
         &self,
-        _user: &str,
-        _mechanism: crate::security::ScramMechanism,
+        user: &str,
+        mechanism: crate::security::ScramMechanism,
     ) -> Option<crate::security::ScramCredential> {
-        None
+        self.metadata.current().scram_credential(user, mechanism)
     }
 
     /// The coordinator shard of a group: its `__consumer_offsets` partition modulo the shards.

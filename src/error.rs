@@ -93,6 +93,14 @@ pub enum BrokerError {
     PreferredLeaderNotAvailable(String),
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
+    #[error("{0}")]
+    UnacceptableCredential(String),
+    #[error("{0}")]
+    DuplicateResource(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
     /// The authorizer refused the request on a topic, group, the cluster or a transactional
@@ -166,6 +174,10 @@ impl BrokerError {
             BrokerError::EligibleLeadersNotAvailable(_) => {
                 ResponseError::EligibleLeadersNotAvailable
             }
+            BrokerError::UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+            BrokerError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential,
+            BrokerError::DuplicateResource(_) => ResponseError::DuplicateResource,
+            BrokerError::ResourceNotFound(_) => ResponseError::ResourceNotFound,
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
             BrokerError::NetworkException(_) => ResponseError::NetworkException,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,

@@ -380,6 +380,44 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
             DeleteGroupsRequest::default()
                 .with_groups_names(vec![GroupId(StrBytes::from_static_str("nobody"))]),
         ),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(
+            vec![create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(format!("matrix-{version}")))
+                .with_resource_pattern_type(3)
+                .with_principal(StrBytes::from_static_str("User:matrix"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(3)
+                .with_permission_type(3)],
+        )),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(
+            vec![delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(2)
+                .with_resource_name_filter(Some(StrBytes::from_string(format!("matrix-{version}"))))
+                .with_pattern_type_filter(3)
+                .with_operation(1)
+                .with_permission_type(1)],
+        )),
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+        }
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                    .with_name(StrBytes::from_static_str("matrix"))
+                    .with_mechanism(1)
+                    .with_iterations(4096)
+                    .with_salt(Bytes::from_static(b"salt"))
+                    .with_salted_password(Bytes::from(vec![7u8; 32])),
+            ]),
+        ),
         other => panic!("no request built for {other:?}: add one when advertising it"),
     }
 }
@@ -506,6 +544,26 @@ fn every_advertised_version_answers() {
                     .transaction_states
                     .iter()
                     .any(|s| s.transactional_id.0.as_str() == TXN_ID));
+            }
+            if let ResponseKind::DescribeAcls(r) = &resp {
+                assert_eq!(r.error_code, 0, "DescribeAcls v{v}");
+            }
+            if let ResponseKind::CreateAcls(r) = &resp {
+                assert_eq!(r.results[0].error_code, 0, "CreateAcls v{v}");
+            }
+            if let ResponseKind::DeleteAcls(r) = &resp {
+                assert_eq!(r.filter_results[0].error_code, 0, "DeleteAcls v{v}");
+                assert_eq!(
+                    r.filter_results[0].matching_acls.len(),
+                    1,
+                    "DeleteAcls v{v}"
+                );
+            }
+            if let ResponseKind::DescribeUserScramCredentials(r) = &resp {
+                assert_eq!(r.error_code, 0, "DescribeUserScramCredentials v{v}");
+            }
+            if let ResponseKind::AlterUserScramCredentials(r) = &resp {
+                assert_eq!(r.results[0].error_code, 0, "AlterUserScramCredentials v{v}");
             }
             if let ResponseKind::Fetch(f) = &resp {
                 assert_eq!(f.responses[0].partitions[0].error_code, 0, "Fetch v{v}");

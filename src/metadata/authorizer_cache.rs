@@ -8,8 +8,8 @@ use arc_swap::ArcSwap;
 
 use super::MetadataImage;
 use crate::security::authorizer::{
-    AccessControlEntry, AclBinding, AclOperation, AclPermissionType, AuthorizerConfig, PatternType,
-    ResourcePattern, ResourceType, StandardAuthorizer,
+    AccessControlEntry, AclBinding, AclOperation, AclPermissionType, AuthorizerConfig,
+    PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
 };
 
 /// Kafka's two spellings of `authorizer.class.name` that turn ACLs on.
@@ -33,8 +33,8 @@ pub struct AuthorizerCache {
 
 impl AuthorizerCache {
     pub fn new(config: AuthorizerConfig) -> AuthorizerCache {
-        let empty =
-            StandardAuthorizer::new(Vec::new(), config.clone()).expect("an empty ACL set is valid");
+        let empty = StandardAuthorizer::new(Vec::new(), config.clone())
+            .expect("an empty ACL set is valid");
         AuthorizerCache {
             config,
             current: ArcSwap::from_pointee(Built {
@@ -70,6 +70,25 @@ impl AuthorizerCache {
 
 /// The image's ACL records as bindings; a record with a code this build does not know is
 /// left out (and logged), never widened.
-pub fn acl_bindings(_image: &MetadataImage) -> Vec<AclBinding> {
-    Vec::new() // TEMP until the ACL records merge
+pub fn acl_bindings(image: &MetadataImage) -> Vec<AclBinding> {
+    image
+        .acls
+        .values()
+        .filter_map(|r| {
+            let binding = AclBinding::new(
+                ResourcePattern::new(
+                    ResourceType::from_code(r.resource_type)?,
+                    r.resource_name.clone(),
+                    PatternType::from_code(r.pattern_type)?,
+                ),
+                AccessControlEntry::new(
+                    r.principal.clone(),
+                    r.host.clone(),
+                    AclOperation::from_code(r.operation)?,
+                    AclPermissionType::from_code(r.permission_type)?,
+                ),
+            );
+            Some(binding)
+        })
+        .collect()
 }

@@ -67,6 +67,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // before anything else is served; anywhere else they are answered ILLEGAL_SASL_STATE.
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // Security metadata (issue #15). The ACL APIs' v0 is gone from Kafka 4 and kafka-protocol.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -246,6 +252,11 @@ pub fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::ListPartitionReassignments(_) => "ListPartitionReassignments",
         RequestKind::SaslHandshake(_) => "SaslHandshake",
         RequestKind::SaslAuthenticate(_) => "SaslAuthenticate",
+        RequestKind::DescribeAcls(_) => "DescribeAcls",
+        RequestKind::CreateAcls(_) => "CreateAcls",
+        RequestKind::DeleteAcls(_) => "DeleteAcls",
+        RequestKind::DescribeUserScramCredentials(_) => "DescribeUserScramCredentials",
+        RequestKind::AlterUserScramCredentials(_) => "AlterUserScramCredentials",
         _ => "Other",
     }
 }
@@ -333,6 +344,15 @@ async fn route(
         RequestKind::SaslAuthenticate(_) => {
             encode_response(cid, version, &sasl_authenticate::illegal_state())
                 .map(|b| Some(b.into()))
+        }
+        RequestKind::DescribeAcls(req) => serve_client!(req, acls::describe),
+        RequestKind::CreateAcls(req) => serve_client!(req, acls::create),
+        RequestKind::DeleteAcls(req) => serve_client!(req, acls::delete),
+        RequestKind::DescribeUserScramCredentials(req) => {
+            serve_client!(req, scram_credentials::describe)
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            serve_client!(req, scram_credentials::alter)
         }
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(

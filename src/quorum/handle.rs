@@ -78,6 +78,9 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log_writer: Mutex<Option<WriterThread>>,
     snapshots: Arc<SnapshotStore>,
+    /// This voter found its raft log empty at start and initialized the membership: the
+    /// metadata log is new (the bootstrap of a new cluster, or a new voter's first start).
+    pristine: std::sync::atomic::AtomicBool,
 }
 
 impl Quorum {
@@ -179,6 +182,7 @@ impl Quorum {
                 tasks: Mutex::new(vec![server_task, watcher_task]),
                 log_writer: Mutex::new(Some(log_writer)),
                 snapshots,
+                pristine: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         if cfg.is_voter {
@@ -202,6 +206,9 @@ impl Quorum {
         if raft.is_initialized().await? {
             return Ok(());
         }
+        self.inner
+            .pristine
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let members: BTreeMap<NodeId, BasicNode> = self
             .inner
             .voters
@@ -238,6 +245,13 @@ impl Quorum {
     pub fn leader(&self) -> Option<i32> {
         let leader = self.inner.raft.metrics().borrow().current_leader;
         leader.and_then(to_troupe_id)
+    }
+
+    /// Whether this voter's raft log was empty when it started (its metadata log is new).
+    pub fn was_pristine(&self) -> bool {
+        self.inner
+            .pristine
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn is_leader(&self) -> bool {

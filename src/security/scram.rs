@@ -52,6 +52,25 @@ impl ScramMechanism {
         }
     }
 
+    /// Kafka's wire and record code of the mechanism (`ScramMechanism.type()`: 1 is
+    /// SCRAM-SHA-256, 2 is SCRAM-SHA-512), as in AlterUserScramCredentials and
+    /// `UserScramCredentialRecord`.
+    pub fn kafka_type(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    /// The mechanism of a Kafka code; `None` for Kafka's UNKNOWN (0) and anything else.
+    pub fn from_kafka_type(code: i8) -> Option<ScramMechanism> {
+        match code {
+            1 => Some(ScramMechanism::Sha256),
+            2 => Some(ScramMechanism::Sha512),
+            _ => None,
+        }
+    }
+
     fn hash_len(self) -> usize {
         match self {
             ScramMechanism::Sha256 => 32,
@@ -151,13 +170,33 @@ impl ScramCredential {
             return Err(ScramError::BadCredential);
         }
         let salted = mechanism.hi(password.as_bytes(), salt, iterations);
-        let client_key = mechanism.hmac(&salted, b"Client Key");
+        ScramCredential::from_salted_password(mechanism, salt, &salted, iterations)
+    }
+
+    /// The credential of a password the client already salted and iterated (`SaltedPassword
+    /// = Hi(password, salt, iterations)`), as Kafka's AlterUserScramCredentials upsertion
+    /// carries it: the server derives `StoredKey` and `ServerKey` and keeps neither the salted
+    /// password nor the password. Refuses iterations outside [`MIN_ITERATIONS`]..=
+    /// [`MAX_ITERATIONS`], an empty salt and an empty salted password.
+    pub fn from_salted_password(
+        mechanism: ScramMechanism,
+        salt: &[u8],
+        salted_password: &[u8],
+        iterations: u32,
+    ) -> Result<ScramCredential, ScramError> {
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(ScramError::IterationsOutOfRange(iterations));
+        }
+        if salt.is_empty() || salted_password.is_empty() {
+            return Err(ScramError::BadCredential);
+        }
+        let client_key = mechanism.hmac(salted_password, b"Client Key");
         Ok(ScramCredential {
             mechanism,
             salt: salt.to_vec(),
             iterations,
             stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.hmac(&salted, b"Server Key"),
+            server_key: mechanism.hmac(salted_password, b"Server Key"),
         })
     }
 
@@ -945,6 +984,33 @@ mod tests {
         assert_eq!(a.salt().len(), 32);
         assert_ne!(a.salt(), b.salt());
         assert_ne!(a.stored_key(), b.stored_key());
+    }
+
+    #[test]
+    fn a_salted_password_gives_the_credential_of_its_password() {
+        for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+            let salt = b"some salt";
+            let from_password = ScramCredential::new(m, "pencil", salt, 4096).unwrap();
+            let salted = m.hi(b"pencil", salt, 4096);
+            let from_salted =
+                ScramCredential::from_salted_password(m, salt, &salted, 4096).unwrap();
+            assert_eq!(from_password, from_salted);
+            assert_eq!(
+                ScramCredential::from_salted_password(m, salt, &salted, 4095),
+                Err(ScramError::IterationsOutOfRange(4095))
+            );
+            assert_eq!(
+                ScramCredential::from_salted_password(m, b"", &salted, 4096),
+                Err(ScramError::BadCredential)
+            );
+            assert_eq!(
+                ScramCredential::from_salted_password(m, salt, b"", 4096),
+                Err(ScramError::BadCredential)
+            );
+            assert_eq!(ScramMechanism::from_kafka_type(m.kafka_type()), Some(m));
+        }
+        assert_eq!(ScramMechanism::from_kafka_type(0), None);
+        assert_eq!(ScramMechanism::Sha512.kafka_type(), 2);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use clap::Parser;
 use super::{ClusterOptions, ServeOptions};
 use crate::config::{read_toml_properties, BrokerConfig};
 use crate::network::endpoints::{parse_listeners, ListenerEndpoint};
+use crate::security::{parse_add_scram, Secret};
 
 /// `troupe serve`'s flags (also what `Broker::builder().args(...)` parses).
 #[derive(Parser, Debug)]
@@ -45,6 +46,17 @@ pub struct ServeArgs {
     /// `broker` (follows the quorum without voting).
     #[arg(long, env = "TROUPE_ROLE")]
     pub role: Option<String>,
+    /// A SCRAM credential for a new metadata log, in kafka-storage's syntax:
+    /// `SCRAM-SHA-256=[name=admin,password=admin-secret]` (optionally `iterations=N`,
+    /// `salt=BASE64`, or `saltedpassword=BASE64` instead of the password). Repeatable. Applied
+    /// once, when the metadata log is new; ignored on later starts.
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=...,password=...]", value_parser = secret_arg)]
+    pub add_scram: Vec<Secret>,
+}
+
+/// Keeps an `--add-scram` value out of `Debug` (and out of clap's own error texts).
+fn secret_arg(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 /// The cluster options, or None for a single broker (no voters given).
@@ -183,7 +195,13 @@ pub fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     // The inter-broker listener's address is the one the node registers and peers fetch from.
     let listen = inter_broker.bind;
     let advertised = inter_broker.advertised();
+    let bootstrap_scram = args
+        .add_scram
+        .iter()
+        .map(|spec| parse_add_scram(spec.expose()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ServeOptions {
+        bootstrap_scram,
         data_dir,
         listen,
         advertised,

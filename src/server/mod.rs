@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub config: BrokerConfig,
     /// Present when this node is part of a cluster (a controller quorum is configured).
     pub cluster: Option<ClusterOptions>,
+    /// `--add-scram` credentials: written when the metadata log is new, else ignored.
+    pub bootstrap_scram: Vec<crate::security::ScramBootstrap>,
 }
 
 /// How this node joins the controller quorum.

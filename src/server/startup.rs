@@ -15,8 +15,9 @@ use super::coordinator_elections::{CoordinatorElections, Shards};
 use super::metadata_publisher::MetadataPublisher;
 use super::{data_dir, ServeOptions};
 use crate::actors::controller::{
-    BrokerHeartbeat, ControlledShutdown, Controller, CreateTopics, ForwardTarget, Forwarded,
-    NewTopic, RegisterBroker,
+    BootstrapScramCredentials, BrokerHeartbeat, ControlledShutdown, Controller, ControllerRequest,
+    ControllerResponse, CreateTopics, ExecuteLocal, ForwardTarget, Forwarded, NewTopic,
+    RegisterBroker,
 };
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::view::GroupsView;
@@ -36,6 +37,7 @@ use crate::error::BrokerError;
 use crate::events::EventBus;
 use crate::metadata::authorizer_cache::{is_standard_authorizer, AuthorizerCache};
 use crate::metadata::cache::MetadataCache;
+use crate::metadata::UserScramCredentialRecord;
 use crate::metadata::{BrokerEndpoint, BrokerInfo, MetadataImage, MetadataLog};
 use crate::network::listener::{Listener, ListenerSecurity};
 use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
@@ -128,6 +130,7 @@ pub async fn start_controller(
     let (applied_tx, applied_rx) = watch::channel(0u64);
     let Some(c) = &opts.cluster else {
         let (metadata_log, records) = MetadataLog::open(&opts.data_dir.join("__cluster_metadata"))?;
+        let fresh = records.is_empty();
         let mut image = MetadataImage {
             cluster_id: identity.cluster_id.clone(),
             ..Default::default()
@@ -155,6 +158,25 @@ pub async fn start_controller(
             opts.config.clone(),
         )
         .start();
+        if fresh && !opts.bootstrap_scram.is_empty() {
+            // Directly on the local controller: the publisher that `Call` waits on starts later.
+            let request = ControllerRequest::BootstrapScramCredentials {
+                records: scram_records(opts),
+            };
+            match controller.send(ExecuteLocal(request)).await?.response {
+                ControllerResponse::Done(Ok(())) => {}
+                ControllerResponse::Done(Err(e)) => {
+                    return Err(anyhow::Error::new(e).context("writing the --add-scram credentials"))
+                }
+                other => anyhow::bail!("unexpected controller answer {other:?}"),
+            }
+            tracing::info!(
+                users = ?scram_users(opts),
+                "--add-scram credentials written to the new metadata log"
+            );
+        } else if !opts.bootstrap_scram.is_empty() {
+            ignore_add_scram(opts);
+        }
         let (fixed_tx, fixed_rx) = watch::channel(Some(opts.node_id));
         return Ok(ControlPlane {
             controller,
@@ -189,6 +211,13 @@ pub async fn start_controller(
     .context("starting the controller quorum")?;
     let controller = Controller::clustered(quorum.clone(), applied_rx, opts.config.clone()).start();
     *target.lock() = Some(controller.clone());
+    if !opts.bootstrap_scram.is_empty() {
+        if quorum.was_pristine() {
+            bootstrap_scram_in_cluster(controller.clone(), scram_records(opts), scram_users(opts));
+        } else {
+            ignore_add_scram(opts);
+        }
+    }
     if !c.is_voter {
         let q = quorum.clone();
         actix::spawn(async move {
@@ -205,6 +234,57 @@ pub async fn start_controller(
         applied: Some(applied_tx),
         _fixed_controller: None,
     })
+}
+
+/// The `--add-scram` credentials as records.
+fn scram_records(opts: &ServeOptions) -> Vec<UserScramCredentialRecord> {
+    opts.bootstrap_scram
+        .iter()
+        .map(|b| UserScramCredentialRecord::of(&b.user, &b.credential))
+        .collect()
+}
+
+/// (user, mechanism) of each `--add-scram` credential, for logs.
+fn scram_users(opts: &ServeOptions) -> Vec<(String, &'static str)> {
+    opts.bootstrap_scram
+        .iter()
+        .map(|b| (b.user.clone(), b.credential.mechanism().name()))
+        .collect()
+}
+
+fn ignore_add_scram(opts: &ServeOptions) {
+    tracing::info!(
+        users = ?scram_users(opts),
+        "--add-scram ignored: the metadata log is not new"
+    );
+}
+
+/// A voter of a new cluster: its `--add-scram` credentials go to whichever controller is
+/// active once there is one (retried until it answers; credentials another voter already
+/// wrote are skipped by the controller).
+fn bootstrap_scram_in_cluster(
+    controller: Addr<Controller>,
+    records: Vec<UserScramCredentialRecord>,
+    users: Vec<(String, &'static str)>,
+) {
+    actix::spawn(async move {
+        loop {
+            let call = BootstrapScramCredentials {
+                records: records.clone(),
+            };
+            match controller.send(call).await {
+                Ok(Ok(())) => {
+                    tracing::info!(users = ?users, "--add-scram credentials written at the cluster's bootstrap");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "--add-scram credentials not written yet; retrying")
+                }
+                Err(_) => return,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
 }
 
 /// The registry of this node's partition replicas and the fetchers that follow other

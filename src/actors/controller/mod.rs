@@ -20,6 +20,7 @@ pub mod changes;
 pub mod election;
 pub mod placement;
 pub mod requests;
+pub mod security;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,8 +38,8 @@ use crate::metadata::{
 use crate::quorum::{MetadataUpdate, Quorum, QuorumError};
 use changes::{Plan, Planner};
 pub use requests::{
-    ControllerReply, ControllerRequest, ControllerResponse, ElectionType, ForwardTarget, Forwarded,
-    NewTopic, Reassignment,
+    AclDeletions, ControllerReply, ControllerRequest, ControllerResponse, ElectionType,
+    ForwardTarget, Forwarded, NewTopic, Reassignment, ScramUpsertion, UserResults,
 };
 
 /// Producer ids are reserved from the metadata log in blocks, so ids are never reused after a
@@ -59,7 +60,7 @@ enum Backend {
     /// One broker: a local file, applied here and handed to this node's publisher.
     Local {
         log: Arc<Mutex<MetadataLog>>,
-        image: MetadataImage,
+        image: Box<MetadataImage>,
         updates: mpsc::UnboundedSender<MetadataUpdate>,
     },
     /// A cluster: the Raft quorum; every node's publisher subscribes to it.
@@ -96,7 +97,7 @@ impl Controller {
         Controller {
             backend: Backend::Local {
                 log: Arc::new(Mutex::new(log)),
-                image,
+                image: Box::new(image),
                 updates,
             },
             config,
@@ -134,7 +135,7 @@ impl Controller {
 
     fn image(&self) -> Arc<MetadataImage> {
         match &self.backend {
-            Backend::Local { image, .. } => Arc::new(image.clone()),
+            Backend::Local { image, .. } => Arc::new((**image).clone()),
             Backend::Quorum(q) => q.image(),
         }
     }
@@ -169,7 +170,7 @@ impl Controller {
                     let _ = updates.send(MetadataUpdate {
                         index,
                         records,
-                        image: Arc::new(image.clone()),
+                        image: Arc::new((**image).clone()),
                     });
                     Ok(index)
                 }))
@@ -292,6 +293,15 @@ impl Controller {
                 planner.alter_reassignments(&partitions)
             }
             ControllerRequest::CompleteReassignments => planner.complete_reassignments(),
+            ControllerRequest::AlterScramCredentials {
+                deletions,
+                upsertions,
+            } => planner.alter_scram_credentials(&deletions, &upsertions),
+            ControllerRequest::CreateAcls { acls } => planner.create_acls(&acls),
+            ControllerRequest::DeleteAcls { filters } => planner.delete_acls(&filters),
+            ControllerRequest::BootstrapScramCredentials { records } => {
+                planner.bootstrap_scram_credentials(records)
+            }
             ControllerRequest::AllocateProducerId => {
                 unreachable!("allocate_producer_id handles it")
             }
@@ -495,6 +505,8 @@ answer_variant!(Vec<Result<TopicMeta, BrokerError>>, Topics);
 answer_variant!(Result<i64, BrokerError>, ProducerId);
 answer_variant!(Result<PartitionMeta, BrokerError>, Partition);
 answer_variant!(PartitionResults, Elections);
+answer_variant!(UserResults, Users);
+answer_variant!(AclDeletions, AclDeletions);
 
 /// A typed message for callers on this node: the `ControllerRequest` it stands for, and the
 /// answer its caller gets when no active controller answered (NOT_CONTROLLER for each item).
@@ -722,5 +734,83 @@ impl ControllerCall for AlterReassignments {
             partitions: self.partitions,
         };
         (request, refused)
+    }
+}
+
+/// AlterUserScramCredentials: per user, its outcome.
+#[derive(Message)]
+#[rtype(result = "UserResults")]
+pub struct AlterScramCredentials {
+    /// (user, Kafka's mechanism code)
+    pub deletions: Vec<(String, i8)>,
+    pub upsertions: Vec<ScramUpsertion>,
+}
+
+impl ControllerCall for AlterScramCredentials {
+    type Answer = UserResults;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::AlterScramCredentials {
+            deletions: self.deletions,
+            upsertions: self.upsertions,
+        };
+        let ControllerResponse::Users(refused) =
+            ControllerResponse::error_for(&request, BrokerError::NotController)
+        else {
+            unreachable!("error_for answers AlterScramCredentials with Users")
+        };
+        (request, refused)
+    }
+}
+
+/// CreateAcls: one outcome per ACL, in request order.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<(), BrokerError>>")]
+pub struct CreateAcls {
+    pub acls: Vec<crate::metadata::AclRecord>,
+}
+
+impl ControllerCall for CreateAcls {
+    type Answer = Vec<Result<(), BrokerError>>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.acls.iter());
+        (ControllerRequest::CreateAcls { acls: self.acls }, refused)
+    }
+}
+
+/// DeleteAcls: per filter, the ACLs removed.
+#[derive(Message)]
+#[rtype(result = "AclDeletions")]
+pub struct DeleteAcls {
+    pub filters: Vec<crate::metadata::AclFilter>,
+}
+
+impl ControllerCall for DeleteAcls {
+    type Answer = AclDeletions;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.filters.iter());
+        (
+            ControllerRequest::DeleteAcls {
+                filters: self.filters,
+            },
+            refused,
+        )
+    }
+}
+
+/// `--add-scram` on a new metadata log: these credentials, each only if its user has none of
+/// that mechanism yet (so every voter of a new cluster may send the same ones).
+#[derive(Message)]
+#[rtype(result = "Result<(), BrokerError>")]
+pub struct BootstrapScramCredentials {
+    pub records: Vec<crate::metadata::UserScramCredentialRecord>,
+}
+
+impl ControllerCall for BootstrapScramCredentials {
+    type Answer = Result<(), BrokerError>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let request = ControllerRequest::BootstrapScramCredentials {
+            records: self.records,
+        };
+        (request, Err(BrokerError::NotController))
     }
 }

@@ -9,7 +9,8 @@ use actix::Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
-use crate::metadata::{BrokerInfo, PartitionMeta, TopicMeta};
+use crate::metadata::security::base64_bytes;
+use crate::metadata::{AclFilter, AclRecord, BrokerInfo, PartitionMeta, TopicMeta};
 use crate::quorum::ForwardHandler;
 
 /// One partition of an AlterPartitionReassignments: (topic, partition) and its target replica
@@ -36,6 +37,38 @@ pub enum ElectionType {
     Preferred,
     Unclean,
 }
+
+/// One upsertion of AlterUserScramCredentials as the client sent it: the password salted
+/// and iterated by the client. The controller derives the stored keys from it. Its `Debug`
+/// shows no salted password.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ScramUpsertion {
+    pub name: String,
+    /// Kafka's mechanism code.
+    pub mechanism: i8,
+    pub iterations: i32,
+    #[serde(with = "base64_bytes")]
+    pub salt: Vec<u8>,
+    #[serde(with = "base64_bytes")]
+    pub salted_password: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramUpsertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramUpsertion")
+            .field("name", &self.name)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .field("salted_password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Per user: the outcome of AlterUserScramCredentials.
+pub type UserResults = Vec<(String, Result<(), BrokerError>)>;
+
+/// Per DeleteAcls filter: the ACLs it removed, or why the filter was refused.
+pub type AclDeletions = Vec<Result<Vec<AclRecord>, BrokerError>>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ControllerRequest {
@@ -87,6 +120,24 @@ pub enum ControllerRequest {
     AlterReassignments {
         partitions: Vec<Reassignment>,
     },
+    /// AlterUserScramCredentials: deletions (user, mechanism code) and upsertions.
+    AlterScramCredentials {
+        deletions: Vec<(String, i8)>,
+        upsertions: Vec<ScramUpsertion>,
+    },
+    /// CreateAcls: one outcome per ACL.
+    CreateAcls {
+        acls: Vec<AclRecord>,
+    },
+    /// DeleteAcls: per filter, the ACLs it matched are removed.
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
+    /// Internal (`--add-scram` at the bootstrap of a new cluster): these credentials, each
+    /// only if its user has none of that mechanism yet.
+    BootstrapScramCredentials {
+        records: Vec<crate::metadata::UserScramCredentialRecord>,
+    },
     /// Internal (the active controller's tick): finish reassignments whose targets are in sync.
     CompleteReassignments,
     /// Internal (the active controller's own timers): fence these silent brokers.
@@ -103,6 +154,8 @@ pub enum ControllerResponse {
     ProducerId(Result<i64, BrokerError>),
     Partition(Result<PartitionMeta, BrokerError>),
     Elections(Vec<((String, i32), Result<(), BrokerError>)>),
+    Users(UserResults),
+    AclDeletions(AclDeletions),
 }
 
 impl ControllerResponse {
@@ -123,6 +176,14 @@ impl ControllerResponse {
                 v.iter()
                     .map(|(tp, r)| (tp.clone(), r.clone().and(Err(e.clone()))))
                     .collect(),
+            ),
+            ControllerResponse::Users(v) => ControllerResponse::Users(
+                v.iter()
+                    .map(|(u, r)| (u.clone(), r.clone().and(Err(e.clone()))))
+                    .collect(),
+            ),
+            ControllerResponse::AclDeletions(v) => ControllerResponse::AclDeletions(
+                v.iter().map(|r| r.clone().and(Err(e.clone()))).collect(),
             ),
         }
     }
@@ -154,6 +215,28 @@ impl ControllerResponse {
                     .map(|tp| (tp.clone(), Err(e.clone())))
                     .collect(),
             ),
+            ControllerRequest::AlterScramCredentials {
+                deletions,
+                upsertions,
+            } => {
+                let mut users: Vec<String> = Vec::new();
+                let names = deletions
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(upsertions.iter().map(|u| &u.name));
+                for name in names {
+                    if !users.contains(name) {
+                        users.push(name.clone());
+                    }
+                }
+                ControllerResponse::Users(users.into_iter().map(|u| (u, Err(e.clone()))).collect())
+            }
+            ControllerRequest::CreateAcls { acls } => {
+                ControllerResponse::Each(acls.iter().map(|_| Err(e.clone())).collect())
+            }
+            ControllerRequest::DeleteAcls { filters } => {
+                ControllerResponse::AclDeletions(filters.iter().map(|_| Err(e.clone())).collect())
+            }
             _ => ControllerResponse::Done(Err(e)),
         }
     }

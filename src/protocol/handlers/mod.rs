@@ -3,6 +3,7 @@
 //! `authorizer.class.name`), asks the subsystem that owns the state (an actor by message;
 //! Produce and Fetch the `ReplicaManager`) and builds the response. No handler keeps state.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -36,6 +37,7 @@ pub mod partition_reassignments;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod scram_credentials;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
