@@ -94,13 +94,15 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
                     }
                     Err(e) => {
                         count_failure(&listener, mechanism);
-                        // Kafka's delay: a client guessing passwords waits for each answer.
+                        write(writer, encode_response(correlation_id, version, &response)).await?;
+                        // Kafka's delayed close: the answer goes out at once, the connection
+                        // closes `connection.failed.authentication.delay.ms` later, so a
+                        // client guessing passwords cannot retry faster than that.
                         let delay = broker
                             .config
                             .get_i64("connection.failed.authentication.delay.ms")
                             .max(0) as u64;
                         tokio::time::sleep(Duration::from_millis(delay)).await;
-                        write(writer, encode_response(correlation_id, version, &response)).await?;
                         return Err(AuthenticationEnd::Refused(e.to_string()));
                     }
                 }
