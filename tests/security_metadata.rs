@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::cluster::{Cluster, ClusterSpec};
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -319,4 +320,48 @@ fn a_bad_add_scram_value_names_the_user_but_not_the_password() {
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// Polls `f` until it returns true (30 s).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn in_a_cluster_add_scram_seeds_the_new_quorum_and_acls_replicate() {
+    let mut cluster = Cluster::start(ClusterSpec {
+        extra_args: vec![
+            "--add-scram".into(),
+            "SCRAM-SHA-512=[name=admin,password=admin-secret,iterations=8192]".into(),
+        ],
+        ..Default::default()
+    });
+    let admin = vec![("admin".to_string(), vec![(SHA512, 8192)])];
+    for id in 1..=3 {
+        let mut c = Conn::open(cluster.node(id));
+        eventually("--add-scram visible on every node", || {
+            c.describe_scram() == admin
+        });
+    }
+    // Written through node 1 (forwarded when it is not the active controller), seen on all.
+    let mut c = Conn::open(cluster.node(1));
+    assert_eq!(
+        c.create_acls(&[("orders", LITERAL, "User:alice", READ)]),
+        vec![0]
+    );
+    assert_eq!(
+        c.alter_scram(&[], &[("alice", SHA256, 4096)]),
+        vec![("alice".into(), 0)]
+    );
+    for id in 1..=3 {
+        let mut c = Conn::open(cluster.node(id));
+        eventually("the ACL and credential replicated", || {
+            c.describe_acls(None).len() == 1 && c.describe_scram().len() == 2
+        });
+    }
+    assert!(!cluster.logs().contains("admin-secret"));
 }
