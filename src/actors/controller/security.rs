@@ -274,9 +274,6 @@ fn validate_new_acl(acl: &AclRecord) -> Result<(), BrokerError> {
             ))
         }
     }
-    if acl.host.is_empty() {
-        return invalid("host should not be empty".into());
-    }
     Ok(())
 }
 
