@@ -382,6 +382,9 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
         ),
         ApiKey::DescribeAcls => RequestKind::DescribeAcls(
             DescribeAclsRequest::default()
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_resource_type_filter(1)
                 .with_pattern_type_filter(1)
                 .with_operation(1)
@@ -402,6 +405,8 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                 .with_resource_type_filter(2)
                 .with_resource_name_filter(Some(StrBytes::from_string(format!("matrix-{version}"))))
                 .with_pattern_type_filter(3)
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_operation(1)
                 .with_permission_type(1)],
         )),

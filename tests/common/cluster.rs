@@ -19,6 +19,8 @@ pub struct ClusterSpec {
     pub proxied: bool,
     /// Extra `--override key=value` for every node.
     pub overrides: Vec<(String, String)>,
+    /// Extra `troupe serve` arguments for every node (e.g. `--add-scram`).
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ClusterSpec {
@@ -28,6 +30,7 @@ impl Default for ClusterSpec {
             brokers_only: 0,
             proxied: false,
             overrides: Vec::new(),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -126,6 +129,7 @@ impl Cluster {
             if !voter {
                 args.extend(["--role".into(), "broker".into()]);
             }
+            args.extend(spec.extra_args.iter().cloned());
             let mut overrides: Vec<(String, String)> = FAST
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

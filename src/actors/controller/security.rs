@@ -4,7 +4,7 @@
 //! `RemoveAccessControlEntry` records, with Kafka's validation and error codes
 //! (`ScramControlManager`, `AclControlManager`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -28,17 +28,18 @@ enum ScramOp<'a> {
 }
 
 impl Planner<'_> {
-    /// AlterUserScramCredentials. A user named twice in the request (in deletions, upsertions
-    /// or both) gets DUPLICATE_RESOURCE and nothing of it is changed; each other user's one
-    /// operation is validated on its own. Results are per user, in order of first appearance.
+    /// AlterUserScramCredentials, as Kafka's `ScramControlManager`: each user's first
+    /// operation is validated when it is met; a user whose first operation was valid and who
+    /// appears again gets DUPLICATE_RESOURCE and nothing of it changes; later appearances of a
+    /// refused user are ignored. Results are per user, in order of first appearance.
     pub fn alter_scram_credentials(
         &self,
         deletions: &[(String, i8)],
         upsertions: &[ScramUpsertion],
     ) -> Plan {
         let mut order: Vec<&str> = Vec::new();
-        let mut ops: BTreeMap<&str, ScramOp> = BTreeMap::new();
-        let mut duplicated: HashSet<&str> = HashSet::new();
+        let mut accepted: HashMap<&str, MetadataRecord> = HashMap::new();
+        let mut refused: HashMap<&str, BrokerError> = HashMap::new();
         let all = deletions
             .iter()
             .map(|(name, m)| (name.as_str(), ScramOp::Delete(*m)))
@@ -51,24 +52,41 @@ impl Planner<'_> {
             if !order.contains(&name) {
                 order.push(name);
             }
-            if duplicated.contains(name) {
+            if refused.contains_key(name) {
                 continue;
             }
-            if ops.remove(name).is_some() {
-                duplicated.insert(name);
-            } else {
-                ops.insert(name, op);
+            if accepted.remove(name).is_some() {
+                refused.insert(
+                    name,
+                    BrokerError::DuplicateResource(
+                        "a user credential cannot be altered twice in the same request".into(),
+                    ),
+                );
+                continue;
+            }
+            let outcome = match op {
+                ScramOp::Delete(m) => self.scram_deletion(name, m),
+                ScramOp::Upsert(u) => scram_upsertion(u),
+            };
+            match outcome {
+                Ok(record) => {
+                    accepted.insert(name, record);
+                }
+                Err(e) => {
+                    refused.insert(name, e);
+                }
             }
         }
         let mut records = Vec::new();
         let mut results = Vec::new();
         for name in order {
-            let outcome = match ops.get(name) {
-                None => Err(BrokerError::DuplicateResource(format!(
-                    "user '{name}' appears more than once in the request"
-                ))),
-                Some(ScramOp::Delete(m)) => self.scram_deletion(name, *m).map(|r| records.push(r)),
-                Some(ScramOp::Upsert(u)) => scram_upsertion(u).map(|r| records.push(r)),
+            let outcome = match (accepted.remove(name), refused.remove(name)) {
+                (_, Some(e)) => Err(e),
+                (Some(record), None) => {
+                    records.push(record);
+                    Ok(())
+                }
+                (None, None) => unreachable!("every user is accepted or refused"),
             };
             results.push((name.to_string(), outcome));
         }
@@ -79,10 +97,7 @@ impl Planner<'_> {
     }
 
     fn scram_deletion(&self, name: &str, mechanism: i8) -> Result<MetadataRecord, BrokerError> {
-        scram_mechanism(mechanism)?;
-        if name.is_empty() {
-            return Err(empty_user());
-        }
+        scram_user_and_mechanism(name, mechanism)?;
         let exists = self
             .image
             .scram_credentials
@@ -178,21 +193,20 @@ impl Planner<'_> {
     }
 }
 
-fn empty_user() -> BrokerError {
-    BrokerError::UnacceptableCredential("username must not be empty".into())
-}
-
-fn scram_mechanism(code: i8) -> Result<ScramMechanism, BrokerError> {
+/// Kafka's order: an empty user name first, then the mechanism.
+fn scram_user_and_mechanism(name: &str, code: i8) -> Result<ScramMechanism, BrokerError> {
+    if name.is_empty() {
+        return Err(BrokerError::UnacceptableCredential(
+            "username must not be empty".into(),
+        ));
+    }
     ScramMechanism::from_kafka_type(code).ok_or_else(|| {
         BrokerError::UnsupportedSaslMechanism(format!("unknown SCRAM mechanism {code}"))
     })
 }
 
 fn scram_upsertion(u: &ScramUpsertion) -> Result<MetadataRecord, BrokerError> {
-    let mechanism = scram_mechanism(u.mechanism)?;
-    if u.name.is_empty() {
-        return Err(empty_user());
-    }
+    let mechanism = scram_user_and_mechanism(&u.name, u.mechanism)?;
     if u.iterations < MIN_ITERATIONS as i32 {
         return Err(BrokerError::UnacceptableCredential(format!(
             "too few iterations: {} is below {MIN_ITERATIONS}",
@@ -259,9 +273,6 @@ fn validate_new_acl(acl: &AclRecord) -> Result<(), BrokerError> {
                 acl.principal
             ))
         }
-    }
-    if acl.host.is_empty() {
-        return invalid("host should not be empty".into());
     }
     Ok(())
 }
@@ -340,6 +351,7 @@ mod tests {
                     upsert("ivan", 1, 4096),
                     upsert("ivan", 2, 4096),
                     upsert("ivan", 2, 4096),
+                    upsert("frank", 1, 4096),
                 ],
             )
         });
@@ -349,7 +361,7 @@ mod tests {
                 ("alice".into(), code(ResponseError::DuplicateResource)),
                 ("carol".into(), code(ResponseError::ResourceNotFound)),
                 ("dave".into(), code(ResponseError::UnsupportedSaslMechanism)),
-                ("".into(), code(ResponseError::DuplicateResource)),
+                ("".into(), code(ResponseError::UnacceptableCredential)),
                 ("erin".into(), code(ResponseError::UnsupportedSaslMechanism)),
                 ("frank".into(), code(ResponseError::UnacceptableCredential)),
                 ("grace".into(), code(ResponseError::UnacceptableCredential)),
