@@ -296,14 +296,46 @@ mod tests {
         ));
     }
 
-    /// A full SCRAM-SHA-256 exchange, the client side computed here from RFC 5802's formulas.
-    #[test]
-    fn scram_exchange_authenticates_with_a_stored_credential() {
+    /// The client side of RFC 5802 for `pencil`, computed here: the client-final message for
+    /// `server_first`, sending `nonce` as its r= attribute.
+    fn client_final(
+        salt: &[u8],
+        client_first_bare: &str,
+        server_first: &str,
+        nonce: &str,
+    ) -> String {
         use base64::engine::general_purpose::STANDARD as B64;
         use base64::Engine;
         use hmac::{Hmac, Mac};
         use sha2::{Digest, Sha256};
 
+        let hmac = |key: &[u8], data: &[u8]| {
+            let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        };
+        let mut salted = hmac(b"pencil", &[salt, &[0, 0, 0, 1]].concat());
+        let mut u = salted.clone();
+        for _ in 1..4096 {
+            u = hmac(b"pencil", &u);
+            salted.iter_mut().zip(&u).for_each(|(a, b)| *a ^= b);
+        }
+        let client_key = hmac(&salted, b"Client Key");
+        let stored_key = Sha256::digest(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        format!("{without_proof},p={}", B64.encode(proof))
+    }
+
+    /// Runs a SCRAM-SHA-256 exchange for `user`/`pencil`; `nonce_sent` picks the r= of the
+    /// client-final from (client nonce, combined nonce).
+    fn scram_exchange(nonce_sent: impl Fn(&str, &str) -> String) -> Result<SaslStep, SaslError> {
         let mech = ScramMechanism::Sha256;
         let salt = b"0123456789abcdef";
         let stored = ScramCredential::new(mech, "pencil", salt, 4096).unwrap();
@@ -321,43 +353,45 @@ mod tests {
             panic!("expected a challenge")
         };
         let server_first = String::from_utf8(server_first).unwrap();
-        let nonce = server_first
+        let combined = server_first
             .split(',')
             .find_map(|a| a.strip_prefix("r="))
-            .unwrap();
-        assert!(nonce.starts_with("clientnonce"));
+            .unwrap()
+            .to_string();
+        assert!(combined.starts_with("clientnonce"));
+        let nonce = nonce_sent("clientnonce", &combined);
+        let message = client_final(salt, client_first_bare, &server_first, &nonce);
+        let outcome = s.authenticate(message.as_bytes(), no_credentials);
+        assert_eq!(s.is_authenticated(), outcome.is_ok());
+        outcome
+    }
 
-        let hmac = |key: &[u8], data: &[u8]| {
-            let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-            m.update(data);
-            m.finalize().into_bytes().to_vec()
-        };
-        let mut salted = hmac(b"pencil", &[salt.as_slice(), &[0, 0, 0, 1]].concat());
-        let mut u = salted.clone();
-        for _ in 1..4096 {
-            u = hmac(b"pencil", &u);
-            salted.iter_mut().zip(&u).for_each(|(a, b)| *a ^= b);
-        }
-        let client_key = hmac(&salted, b"Client Key");
-        let stored_key = Sha256::digest(&client_key);
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-        let signature = hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&signature)
-            .map(|(a, b)| a ^ b)
-            .collect();
-        let client_final = format!("{without_proof},p={}", B64.encode(proof));
-        let step = s
-            .authenticate(client_final.as_bytes(), no_credentials)
-            .unwrap();
+    #[test]
+    fn scram_exchange_authenticates_with_a_stored_credential() {
+        let step = scram_exchange(|_, combined| combined.to_string()).unwrap();
         let SaslStep::Authenticated { principal, token } = step else {
             panic!("expected success")
         };
         assert_eq!(principal, "User:user");
         assert!(String::from_utf8(token).unwrap().starts_with("v="));
-        assert!(s.is_authenticated());
+    }
+
+    /// librdkafka 2.0 (Debian's kcat) repeats its own nonce in front of the combined one;
+    /// exactly that form is accepted, any other prefix is not.
+    #[test]
+    fn scram_accepts_the_legacy_librdkafka_nonce_and_nothing_looser() {
+        let legacy = scram_exchange(|client, combined| format!("{client}{combined}"));
+        assert!(
+            matches!(legacy, Ok(SaslStep::Authenticated { .. })),
+            "{legacy:?}"
+        );
+        let other_prefix = scram_exchange(|_, combined| format!("xxxxxxxxxxx{combined}"));
+        assert!(matches!(
+            other_prefix,
+            Err(SaslError::AuthenticationFailed(_))
+        ));
+        let truncated = scram_exchange(|_, combined| combined[1..].to_string());
+        assert!(matches!(truncated, Err(SaslError::AuthenticationFailed(_))));
     }
 
     #[test]

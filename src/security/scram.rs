@@ -471,7 +471,15 @@ impl ScramServer {
         if cbind != pending.gs2_header.as_bytes() {
             return Err(ScramError::ChannelBindingMismatch);
         }
-        if nonce != pending.nonce {
+        // librdkafka before 2.x sends its own nonce again in front of the combined one
+        // (`r=<client nonce><client nonce><server nonce>`); Apache Kafka accepted that for years
+        // (its check was `endsWith`), and Debian's kcat still does it. Exactly that form is
+        // accepted, nothing looser: the proof covers the message as sent either way.
+        let client_nonce = &pending.nonce[..pending.nonce.len() - self.server_nonce.len()];
+        let legacy = nonce.len() == client_nonce.len() + pending.nonce.len()
+            && nonce.starts_with(client_nonce)
+            && nonce.ends_with(pending.nonce.as_str());
+        if nonce != pending.nonce && !legacy {
             return Err(ScramError::NonceMismatch);
         }
         let proof = BASE64

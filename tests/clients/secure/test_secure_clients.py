@@ -43,7 +43,8 @@ def mtls_conf():
 @pytest.fixture
 def topic():
     t = name()
-    AdminClient(admin_conf()).create_topics([NewTopic(t, 1, 1)])[t].result(30)
+    admin = AdminClient(admin_conf())  # kept alive until the future resolves
+    admin.create_topics([NewTopic(t, 1, 1)])[t].result(30)
     return t
 
 
