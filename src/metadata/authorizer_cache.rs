@@ -8,8 +8,8 @@ use arc_swap::ArcSwap;
 
 use super::MetadataImage;
 use crate::security::authorizer::{
-    AccessControlEntry, AclBinding, AclOperation, AclPermissionType, AuthorizerConfig,
-    PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
+    AccessControlEntry, AclBinding, AclOperation, AclPermissionType, AuthorizerConfig, PatternType,
+    ResourcePattern, ResourceType, StandardAuthorizer,
 };
 
 /// Kafka's two spellings of `authorizer.class.name` that turn ACLs on.
@@ -33,8 +33,8 @@ pub struct AuthorizerCache {
 
 impl AuthorizerCache {
     pub fn new(config: AuthorizerConfig) -> AuthorizerCache {
-        let empty = StandardAuthorizer::new(Vec::new(), config.clone())
-            .expect("an empty ACL set is valid");
+        let empty =
+            StandardAuthorizer::new(Vec::new(), config.clone()).expect("an empty ACL set is valid");
         AuthorizerCache {
             config,
             current: ArcSwap::from_pointee(Built {

@@ -70,9 +70,11 @@ pub fn parse_listeners(
         let (advertised_host, advertised_port) = match advertised.iter().find(|(n, ..)| *n == name)
         {
             Some((_, h, p)) => (h.clone(), *p),
-            None if host.is_empty() || bind.ip().is_unspecified() => return Err(format!(
+            None if host.is_empty() || bind.ip().is_unspecified() => {
+                return Err(format!(
                 "listener {name} binds every interface: give its address in advertised.listeners"
-            )),
+            ))
+            }
             None => (host.clone(), port),
         };
         out.push(ListenerEndpoint {

@@ -15,19 +15,19 @@
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
 
-pub mod authorizer;
 pub mod add_scram;
+pub mod authorizer;
 pub mod jaas;
 pub mod plain;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
 
+pub use add_scram::{parse_add_scram, AddScramError, ScramBootstrap};
 pub use authorizer::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclError, AclOperation, AclPermissionType,
     AuthorizerConfig, Decision, PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
 };
-pub use add_scram::{parse_add_scram, AddScramError, ScramBootstrap};
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use plain::{PlainError, PlainUsers};
 pub use sasl::{SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep};

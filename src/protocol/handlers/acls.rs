@@ -30,7 +30,14 @@ pub async fn create(
     _version: i16,
     client: &ClientInfo,
 ) -> CreateAclsResponse {
-    let refused = authorize(ctx, client, AclOperation::Alter, ResourceType::Cluster, CLUSTER).err();
+    let refused = authorize(
+        ctx,
+        client,
+        AclOperation::Alter,
+        ResourceType::Cluster,
+        CLUSTER,
+    )
+    .err();
     let acls: Vec<AclRecord> = req
         .creations
         .iter()
@@ -90,7 +97,14 @@ pub async fn describe(
     _version: i16,
     client: &ClientInfo,
 ) -> DescribeAclsResponse {
-    let refused = authorize(ctx, client, AclOperation::Describe, ResourceType::Cluster, CLUSTER).err();
+    let refused = authorize(
+        ctx,
+        client,
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        CLUSTER,
+    )
+    .err();
     if let Some(e) = refused {
         return DescribeAclsResponse::default()
             .with_error_code(e.code())
@@ -161,7 +175,14 @@ pub async fn delete(
     _version: i16,
     client: &ClientInfo,
 ) -> DeleteAclsResponse {
-    let refused = authorize(ctx, client, AclOperation::Alter, ResourceType::Cluster, CLUSTER).err();
+    let refused = authorize(
+        ctx,
+        client,
+        AclOperation::Alter,
+        ResourceType::Cluster,
+        CLUSTER,
+    )
+    .err();
     let filters: Vec<AclFilter> = req
         .filters
         .iter()

@@ -28,7 +28,14 @@ pub async fn alter(
     _version: i16,
     client: &ClientInfo,
 ) -> AlterUserScramCredentialsResponse {
-    let refused = authorize(ctx, client, AclOperation::Alter, ResourceType::Cluster, CLUSTER).err();
+    let refused = authorize(
+        ctx,
+        client,
+        AclOperation::Alter,
+        ResourceType::Cluster,
+        CLUSTER,
+    )
+    .err();
     let call = AlterScramCredentials {
         deletions: req
             .deletions
@@ -82,7 +89,14 @@ pub async fn describe(
     _version: i16,
     client: &ClientInfo,
 ) -> DescribeUserScramCredentialsResponse {
-    let refused = authorize(ctx, client, AclOperation::Describe, ResourceType::Cluster, CLUSTER).err();
+    let refused = authorize(
+        ctx,
+        client,
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        CLUSTER,
+    )
+    .err();
     if let Some(e) = refused {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(e.code())
