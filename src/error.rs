@@ -416,6 +416,22 @@ impl From<actix::MailboxError> for BrokerError {
     }
 }
 
+/// The Kafka code of a refused SASL step (SaslHandshake / SaslAuthenticate).
+pub fn sasl_error_code(e: &crate::security::SaslError) -> i16 {
+    use crate::security::SaslError;
+    match e {
+        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+        SaslError::IllegalState(_) => ResponseError::IllegalSaslState,
+        SaslError::AuthenticationFailed(_) => ResponseError::SaslAuthenticationFailed,
+    }
+    .code()
+}
+
+/// The code of the ILLEGAL_SASL_STATE answer to SASL requests outside an exchange.
+pub fn illegal_sasl_state() -> i16 {
+    ResponseError::IllegalSaslState.code()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,20 +475,4 @@ mod tests {
         assert_eq!(code_for_version(TxnError::ProducerFenced, 1, 2), 47);
         assert_eq!(code_for_version(TxnError::ProducerFenced, 2, 2), 90);
     }
-}
-
-/// The Kafka code of a refused SASL step (SaslHandshake / SaslAuthenticate).
-pub fn sasl_error_code(e: &crate::security::SaslError) -> i16 {
-    use crate::security::SaslError;
-    match e {
-        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism,
-        SaslError::IllegalState(_) => ResponseError::IllegalSaslState,
-        SaslError::AuthenticationFailed(_) => ResponseError::SaslAuthenticationFailed,
-    }
-    .code()
-}
-
-/// The code of the ILLEGAL_SASL_STATE answer to SASL requests outside an exchange.
-pub fn illegal_sasl_state() -> i16 {
-    ResponseError::IllegalSaslState.code()
 }
