@@ -301,13 +301,15 @@ async fn route(
         RequestKind::FindCoordinator(req) => serve_client!(req, find_coordinator::handle),
         RequestKind::ApiVersions(req) => serve!(req, api_versions::handle),
         RequestKind::CreateTopics(req) => serve_client!(req, create_topics::handle),
-        RequestKind::DeleteTopics(req) => serve!(req, delete_topics::handle),
+        RequestKind::DeleteTopics(req) => serve_client!(req, delete_topics::handle),
         RequestKind::InitProducerId(req) => serve_client!(req, init_producer_id::handle),
-        RequestKind::DescribeConfigs(req) => serve!(req, describe_configs::handle),
-        RequestKind::AlterConfigs(req) => serve!(req, alter_configs::handle),
-        RequestKind::IncrementalAlterConfigs(req) => serve!(req, alter_configs::handle_incremental),
-        RequestKind::DeleteRecords(req) => serve!(req, delete_records::handle),
-        RequestKind::CreatePartitions(req) => serve!(req, create_partitions::handle),
+        RequestKind::DescribeConfigs(req) => serve_client!(req, describe_configs::handle),
+        RequestKind::AlterConfigs(req) => serve_client!(req, alter_configs::handle),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            serve_client!(req, alter_configs::handle_incremental)
+        }
+        RequestKind::DeleteRecords(req) => serve_client!(req, delete_records::handle),
+        RequestKind::CreatePartitions(req) => serve_client!(req, create_partitions::handle),
         RequestKind::DescribeCluster(req) => serve_client!(req, describe_cluster::handle),
         RequestKind::JoinGroup(req) => {
             let resp = join_group::handle(ctx, req, version, client).await;
@@ -316,25 +318,29 @@ async fn route(
         RequestKind::SyncGroup(req) => serve_client!(req, sync_group::handle),
         RequestKind::Heartbeat(req) => serve_client!(req, heartbeat::handle),
         RequestKind::LeaveGroup(req) => serve_client!(req, leave_group::handle),
-        RequestKind::OffsetCommit(req) => serve!(req, offset_commit::handle),
-        RequestKind::OffsetFetch(req) => serve!(req, offset_fetch::handle),
-        RequestKind::DescribeGroups(req) => serve!(req, describe_groups::handle),
-        RequestKind::ListGroups(req) => serve!(req, list_groups::handle),
-        RequestKind::DeleteGroups(req) => serve!(req, delete_groups::handle),
-        RequestKind::OffsetDelete(req) => serve!(req, offset_delete::handle),
-        RequestKind::AddPartitionsToTxn(req) => serve!(req, add_partitions_to_txn::handle),
-        RequestKind::AddOffsetsToTxn(req) => serve!(req, add_offsets_to_txn::handle),
-        RequestKind::EndTxn(req) => serve!(req, end_txn::handle),
-        RequestKind::WriteTxnMarkers(req) => serve!(req, write_txn_markers::handle),
-        RequestKind::TxnOffsetCommit(req) => serve!(req, txn_offset_commit::handle),
-        RequestKind::DescribeTransactions(req) => serve!(req, describe_transactions::handle),
-        RequestKind::ListTransactions(req) => serve!(req, list_transactions::handle),
-        RequestKind::OffsetForLeaderEpoch(req) => serve!(req, offset_for_leader_epoch::handle),
-        RequestKind::ElectLeaders(req) => serve!(req, elect_leaders::handle),
-        RequestKind::AlterPartitionReassignments(req) => {
-            serve!(req, partition_reassignments::alter)
+        RequestKind::OffsetCommit(req) => serve_client!(req, offset_commit::handle),
+        RequestKind::OffsetFetch(req) => serve_client!(req, offset_fetch::handle),
+        RequestKind::DescribeGroups(req) => serve_client!(req, describe_groups::handle),
+        RequestKind::ListGroups(req) => serve_client!(req, list_groups::handle),
+        RequestKind::DeleteGroups(req) => serve_client!(req, delete_groups::handle),
+        RequestKind::OffsetDelete(req) => serve_client!(req, offset_delete::handle),
+        RequestKind::AddPartitionsToTxn(req) => serve_client!(req, add_partitions_to_txn::handle),
+        RequestKind::AddOffsetsToTxn(req) => serve_client!(req, add_offsets_to_txn::handle),
+        RequestKind::EndTxn(req) => serve_client!(req, end_txn::handle),
+        RequestKind::WriteTxnMarkers(req) => serve_client!(req, write_txn_markers::handle),
+        RequestKind::TxnOffsetCommit(req) => serve_client!(req, txn_offset_commit::handle),
+        RequestKind::DescribeTransactions(req) => serve_client!(req, describe_transactions::handle),
+        RequestKind::ListTransactions(req) => serve_client!(req, list_transactions::handle),
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            serve_client!(req, offset_for_leader_epoch::handle)
         }
-        RequestKind::ListPartitionReassignments(req) => serve!(req, partition_reassignments::list),
+        RequestKind::ElectLeaders(req) => serve_client!(req, elect_leaders::handle),
+        RequestKind::AlterPartitionReassignments(req) => {
+            serve_client!(req, partition_reassignments::alter)
+        }
+        RequestKind::ListPartitionReassignments(req) => {
+            serve_client!(req, partition_reassignments::list)
+        }
         // Reached only outside a SASL exchange: a plaintext or SSL listener, or a session that
         // already authenticated (re-authentication is not offered).
         RequestKind::SaslHandshake(req) => {

@@ -6,6 +6,11 @@
 //! As in Kafka, every partition must exist (else UNKNOWN_TOPIC_OR_PARTITION) and a client may
 //! not add internal topics (TOPIC_AUTHORIZATION_FAILED); if any partition fails those checks
 //! the transaction is left alone and the others answer OPERATION_NOT_ATTEMPTED.
+//!
+//! Kafka's checks: a client (v0–3) needs WRITE on the transactional id (else every partition
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE on each topic (else TOPIC_AUTHORIZATION_FAILED,
+//! the others OPERATION_NOT_ATTEMPTED); a broker (v4+) needs CLUSTER_ACTION on the cluster
+//! (else the request's top-level CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -15,11 +20,13 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
-use super::topic_name;
+use super::{authorize, authorized_topics, topic_name, CLUSTER};
 use crate::actors::txn_coordinator::coordinator::{AddPartitionsToTxn, VerifyPartitionsInTxn};
 use crate::actors::txn_coordinator::txn::{code_for_version, TxnError, TxnPartition};
 use crate::broker::BrokerContext;
-use crate::error::{ResponseError, NONE};
+use crate::error::{BrokerError, ResponseError, NONE};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 /// PRODUCER_FENCED is understood from v2; older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 2;
@@ -28,6 +35,7 @@ pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: AddPartitionsToTxnRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> AddPartitionsToTxnResponse {
     if version < 4 {
         // v0–3 carry one transaction at the top level: the v4 shape of it, from a client.
@@ -36,12 +44,21 @@ pub async fn handle(
             .with_producer_id(req.v3_and_below_producer_id)
             .with_producer_epoch(req.v3_and_below_producer_epoch)
             .with_topics(req.v3_and_below_topics);
-        let results = one_transaction(ctx, &txn, version).await;
+        let results = one_transaction(ctx, &txn, version, client).await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    if let Err(e) = authorize(
+        ctx,
+        client,
+        AclOperation::ClusterAction,
+        ResourceType::Cluster,
+        CLUSTER,
+    ) {
+        return AddPartitionsToTxnResponse::default().with_error_code(e.code());
     }
     let mut results = Vec::with_capacity(req.transactions.len());
     for txn in req.transactions {
-        let topic_results = one_transaction(ctx, &txn, version).await;
+        let topic_results = one_transaction(ctx, &txn, version, client).await;
         results.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(txn.transactional_id)
@@ -55,12 +72,42 @@ async fn one_transaction(
     ctx: &BrokerContext,
     txn: &AddPartitionsToTxnTransaction,
     version: i16,
+    client: &ClientInfo,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let transactional_id = txn.transactional_id.to_string();
     let (producer_id, producer_epoch) = (txn.producer_id.0, txn.producer_epoch);
     let (topics, verify_only) = (&txn.topics, txn.verify_only);
     let image = ctx.metadata.current();
     let from_client = version < 4;
+    if from_client {
+        let check = authorize(
+            ctx,
+            client,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            &transactional_id,
+        );
+        if let Err(e) = check {
+            let codes = topics.iter().flat_map(|t| {
+                let code = e.code();
+                t.partitions
+                    .iter()
+                    .map(move |p| ((t.name.to_string(), *p), code))
+            });
+            return by_topic(codes.collect());
+        }
+    }
+    let writable = if from_client {
+        authorized_topics(
+            ctx,
+            client,
+            AclOperation::Write,
+            topics.iter().map(|t| t.name.as_str()),
+        )
+    } else {
+        Default::default()
+    };
+    let writable = &writable;
     let requested: Vec<(TxnPartition, Option<i16>)> = topics
         .iter()
         .flat_map(|t| {
@@ -68,6 +115,9 @@ async fn one_transaction(
             let topic = image.topics.get(&name);
             t.partitions.iter().map(move |p| {
                 let refused = match topic {
+                    _ if from_client && !writable.contains(&name) => {
+                        Some(BrokerError::TopicAuthorizationFailed.code())
+                    }
                     Some(meta) if from_client && meta.internal => {
                         Some(ResponseError::TopicAuthorizationFailed.code())
                     }

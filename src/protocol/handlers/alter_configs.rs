@@ -1,6 +1,8 @@
 //! AlterConfigs (replaces a topic's whole override set) and IncrementalAlterConfigs (SET,
 //! DELETE, APPEND, SUBTRACT on single keys), committed by the `Controller`. Broker configs are
 //! static in this release: altering them is refused with INVALID_REQUEST.
+//! Kafka's check: ALTER_CONFIGS on the topic, or on the cluster for a broker (or broker
+//! logger) resource; else that resource answers TOPIC_ / CLUSTER_AUTHORIZATION_FAILED.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,10 +13,12 @@ use kafka_protocol::messages::{
 };
 
 use super::describe_configs::RESOURCE_TOPIC;
-use super::set_values;
+use super::{authorize_config_resource, set_values};
 use crate::actors::controller::AlterTopicConfigs;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::AclOperation;
 
 async fn alter_topic(
     ctx: &BrokerContext,
@@ -41,10 +45,20 @@ pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: AlterConfigsRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> AlterConfigsResponse {
     let mut responses = Vec::new();
     for res in req.resources {
-        let outcome = if res.resource_type != RESOURCE_TOPIC {
+        let check = authorize_config_resource(
+            ctx,
+            client,
+            AclOperation::AlterConfigs,
+            res.resource_type,
+            res.resource_name.as_str(),
+        );
+        let outcome = if let Err(e) = check {
+            Err(e)
+        } else if res.resource_type != RESOURCE_TOPIC {
             Err(not_a_topic())
         } else {
             let configs = set_values(res.configs.iter().map(|c| (&c.name, c.value.as_ref())));
@@ -120,11 +134,19 @@ pub async fn handle_incremental(
     ctx: &Arc<BrokerContext>,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for res in req.resources {
         let topic = res.resource_name.to_string();
         let outcome = async {
+            authorize_config_resource(
+                ctx,
+                client,
+                AclOperation::AlterConfigs,
+                res.resource_type,
+                &topic,
+            )?;
             if res.resource_type != RESOURCE_TOPIC {
                 return Err(not_a_topic());
             }

@@ -1,20 +1,28 @@
 //! DeleteTopics: by name (v0–5) or by name or topic id (v6), committed by the `Controller`,
 //! which also stops the partitions' actors and removes their data.
+//!
+//! Kafka's checks, per topic: without DESCRIBE on it TOPIC_AUTHORIZATION_FAILED whether or not
+//! it exists (and, named by id, its name is not answered); an unknown topic the principal may
+//! describe UNKNOWN_TOPIC_OR_PARTITION (by id UNKNOWN_TOPIC_ID); then DELETE on it, else
+//! TOPIC_AUTHORIZATION_FAILED.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 
-use super::topic_name;
+use super::{authorize, topic_name};
 use crate::actors::controller::DeleteTopics;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: DeleteTopicsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> DeleteTopicsResponse {
     let image = ctx.metadata.current();
     // Resolve every entry to (name, id) or an error.
@@ -52,6 +60,32 @@ pub async fn handle(
             })
             .collect()
     };
+    // Authorization, once the name is known: DESCRIBE first (hiding whether the topic
+    // exists), then DELETE on an existing topic.
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|(name, id, pre)| {
+            let Some(n) = name.as_deref().filter(|_| pre.is_ok()) else {
+                return (name, id, pre);
+            };
+            if let Err(e) = authorize(ctx, client, AclOperation::Describe, ResourceType::Topic, n) {
+                // Named by id only: without DESCRIBE the name is not answered.
+                let name = if version >= 6 && id_only(&req, &id) {
+                    None
+                } else {
+                    name.clone()
+                };
+                return (name, id, Err(e));
+            }
+            // An unknown topic is left to the controller (UNKNOWN_TOPIC_OR_PARTITION).
+            let check = if image.topics.contains_key(n) {
+                authorize(ctx, client, AclOperation::Delete, ResourceType::Topic, n)
+            } else {
+                Ok(())
+            };
+            (name, id, check)
+        })
+        .collect();
     let names: Vec<String> = entries
         .iter()
         .filter(|e| e.2.is_ok())
@@ -92,4 +126,13 @@ pub async fn handle(
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// Whether a v6 request named this topic by id only.
+fn id_only(req: &DeleteTopicsRequest, id: &uuid::Uuid) -> bool {
+    !id.is_nil()
+        && req
+            .topics
+            .iter()
+            .any(|t| t.name.is_none() && t.topic_id == *id)
 }

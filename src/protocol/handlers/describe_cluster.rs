@@ -1,18 +1,20 @@
 //! DescribeCluster: brokers (their addresses on the client's listener) and controller from
-//! the `MetadataCache`.
+//! the `MetadataCache`. No check, as in Kafka; the principal's operations on the cluster
+//! (KIP-430) when asked.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::str_bytes;
+use super::{authorized_operations, str_bytes, CLUSTER};
 use crate::broker::BrokerContext;
 use crate::protocol::ClientInfo;
+use crate::security::authorizer::ResourceType;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
     _version: i16,
     client: &ClientInfo,
 ) -> DescribeClusterResponse {
@@ -36,4 +38,9 @@ pub async fn handle(
         .with_cluster_id(str_bytes(&image.cluster_id))
         .with_controller_id(BrokerId(image.controller_id))
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
+            authorized_operations(ctx, client, ResourceType::Cluster, CLUSTER)
+        } else {
+            i32::MIN
+        })
 }

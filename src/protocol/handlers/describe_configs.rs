@@ -1,5 +1,7 @@
 //! DescribeConfigs: topic configs (override, broker synonym or default, with synonyms when
 //! asked) and broker configs, both from the one config table in `crate::config`.
+//! Kafka's check: DESCRIBE_CONFIGS on the topic, or on the cluster for a broker (or broker
+//! logger) resource; else that resource answers TOPIC_ / CLUSTER_AUTHORIZATION_FAILED.
 
 use std::sync::Arc;
 
@@ -8,18 +10,22 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use super::str_bytes;
+use super::{authorize_config_resource, str_bytes};
 use crate::broker::BrokerContext;
 use crate::config::{ConfigDef, ConfigSource, Scope, CONFIG_DEFS};
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::AclOperation;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: DescribeConfigsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> DescribeConfigsResponse {
     let image = ctx.metadata.current();
     let results = req
@@ -35,6 +41,17 @@ pub async fn handle(
             let base = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
+            if let Err(e) = authorize_config_resource(
+                ctx,
+                client,
+                AclOperation::DescribeConfigs,
+                res.resource_type,
+                &name,
+            ) {
+                return base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(e.message()));
+            }
             match res.resource_type {
                 RESOURCE_TOPIC => match image.topics.get(&name) {
                     None => base.with_error_code(BrokerError::UnknownTopicOrPartition.code()),

@@ -1,6 +1,7 @@
 //! DescribeTransactions: state, producer, timeout, start time and partitions of each
 //! transactional id, asked of the shard that owns it. Unknown (or expiring) ids answer
-//! TRANSACTIONAL_ID_NOT_FOUND.
+//! TRANSACTIONAL_ID_NOT_FOUND. Kafka's check: DESCRIBE on each transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED for it).
 
 use std::sync::Arc;
 
@@ -9,19 +10,37 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TransactionalId,
 };
 
-use super::{str_bytes, topic_name};
+use super::{authorize, str_bytes, topic_name};
 use crate::actors::txn_coordinator::coordinator::DescribeTxns;
 use crate::actors::txn_coordinator::txn::{TxnDescription, TxnError};
 use crate::broker::BrokerContext;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: DescribeTransactionsRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> DescribeTransactionsResponse {
     let mut states = Vec::with_capacity(req.transactional_ids.len());
     for id in req.transactional_ids {
         let id = id.to_string();
+        let check = authorize(
+            ctx,
+            client,
+            AclOperation::Describe,
+            ResourceType::TransactionalId,
+            &id,
+        );
+        if let Err(e) = check {
+            states.push(
+                TransactionState::default()
+                    .with_transactional_id(TransactionalId(str_bytes(&id)))
+                    .with_error_code(e.code()),
+            );
+            continue;
+        }
         let described = ctx
             .txn_coordinator(&id)
             .send(DescribeTxns {

@@ -4,6 +4,9 @@
 //! (ELECTION_NOT_NEEDED if it already leads, PREFERRED_LEADER_NOT_AVAILABLE otherwise).
 //! Unclean: a partition without a live leader gets the first live replica even out of sync
 //! (ELIGIBLE_LEADERS_NOT_AVAILABLE when there is none).
+//!
+//! Kafka's check: ALTER on the cluster (else CLUSTER_AUTHORIZATION_FAILED, top level from v1 and
+//! on every listed partition).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,16 +14,28 @@ use std::sync::Arc;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
-use super::topic_name;
+use super::{authorize, topic_name, CLUSTER};
 use crate::actors::controller::{ElectLeaders, ElectionType};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ElectLeadersRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> ElectLeadersResponse {
+    if let Err(e) = authorize(
+        ctx,
+        client,
+        AclOperation::Alter,
+        ResourceType::Cluster,
+        CLUSTER,
+    ) {
+        return refused(req, version, e);
+    }
     let election = match (version, req.election_type) {
         (0, _) | (_, 0) => ElectionType::Preferred,
         (_, 1) => ElectionType::Unclean,
@@ -75,4 +90,34 @@ pub async fn handle(
             })
             .collect(),
     )
+}
+
+/// Every listed partition (and, from v1, the request) answering `e`.
+fn refused(req: ElectLeadersRequest, version: i16, e: BrokerError) -> ElectLeadersResponse {
+    let results = req
+        .topic_partitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    PartitionResult::default()
+                        .with_partition_id(p)
+                        .with_error_code(e.code())
+                        .with_error_message(Some(e.message()))
+                })
+                .collect();
+            ReplicaElectionResult::default()
+                .with_topic(t.topic)
+                .with_partition_result(partitions)
+        })
+        .collect();
+    let response = ElectLeadersResponse::default().with_replica_election_results(results);
+    if version >= 1 {
+        response.with_error_code(e.code())
+    } else {
+        response
+    }
 }

@@ -1,6 +1,7 @@
 //! ListTransactions: every transactional id of every shard, filtered by state names, producer
 //! ids and (v1+) how long the transaction has run. State names Kafka does not know are
-//! returned in UnknownStateFilters (and match nothing).
+//! returned in UnknownStateFilters (and match nothing). Kafka's check: only the ids the
+//! principal may DESCRIBE are listed.
 
 use std::sync::Arc;
 
@@ -9,15 +10,18 @@ use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
 
-use super::str_bytes;
+use super::{authorized, str_bytes};
 use crate::actors::txn_coordinator::coordinator::ListTxns;
 use crate::actors::txn_coordinator::txn::{TxnError, TxnState};
 use crate::broker::BrokerContext;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: ListTransactionsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> ListTransactionsResponse {
     let mut states = Vec::new();
     let mut unknown = Vec::new();
@@ -52,6 +56,15 @@ pub async fn handle(
     }
     let transaction_states = listed
         .into_iter()
+        .filter(|l| {
+            authorized(
+                ctx,
+                client,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                &l.transactional_id,
+            )
+        })
         .map(|l| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(str_bytes(&l.transactional_id)))

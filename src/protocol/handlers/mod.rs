@@ -127,6 +127,44 @@ pub(crate) fn authorized_for_any(
             .any(|b| applies(b) && b.entry.permission == AclPermissionType::Allow)
 }
 
+/// The topics of `topics` the principal may do `operation` on (each name asked once).
+pub(crate) fn authorized_topics<'a>(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    operation: AclOperation,
+    topics: impl IntoIterator<Item = &'a str>,
+) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut allowed = std::collections::HashSet::new();
+    for t in topics {
+        if seen.insert(t) && authorize(ctx, client, operation, ResourceType::Topic, t).is_ok() {
+            allowed.insert(t.to_string());
+        }
+    }
+    allowed
+}
+
+/// Kafka's check of a config resource (DescribeConfigs, AlterConfigs,
+/// IncrementalAlterConfigs): `operation` on the topic for a topic, on the cluster for a
+/// broker or broker logger. Other resource types are left to the handler to refuse.
+pub(crate) fn authorize_config_resource(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), BrokerError> {
+    match resource_type {
+        describe_configs::RESOURCE_TOPIC => {
+            authorize(ctx, client, operation, ResourceType::Topic, name)
+        }
+        describe_configs::RESOURCE_BROKER | describe_configs::RESOURCE_BROKER_LOGGER => {
+            authorize(ctx, client, operation, ResourceType::Cluster, CLUSTER)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// KIP-430's bit field of the operations the principal may do on a resource (all of the
 /// type's operations when no authorizer is configured, as Kafka answers).
 pub(crate) fn authorized_operations(

@@ -4,6 +4,9 @@
 //! answer UNSTABLE_OFFSET_COMMIT instead. A group this node does not coordinate (or is still
 //! loading) fails as a whole, where each version puts it: every requested partition (v1), the
 //! top-level error (v2–7), the group's error (v8+).
+//!
+//! Kafka's checks: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED, placed as above) and
+//! DESCRIBE on each topic (`fetch_group`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,11 +18,13 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{str_bytes, topic_name};
+use super::{authorize, authorized_topics, str_bytes, topic_name};
 use crate::actors::group_coordinator::coordinator::{CommittedOffset, FetchOffsets, FetchedOffset};
 use crate::actors::group_coordinator::group::GroupError;
 use crate::broker::BrokerContext;
-use crate::error::NONE;
+use crate::error::{BrokerError, NONE};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 async fn fetch(
     ctx: &BrokerContext,
@@ -143,57 +148,120 @@ fn by_topic(fetched: Vec<FetchedOffset>, version: i16) -> ByTopic {
     out
 }
 
+/// One group's answers after Kafka's checks: DESCRIBE on the group (else the group's error is
+/// GROUP_AUTHORIZATION_FAILED), DESCRIBE on each topic (requested partitions of other topics
+/// answer TOPIC_AUTHORIZATION_FAILED; an all-topics fetch leaves them out). Err: the code the
+/// whole group fails with.
+async fn fetch_group(
+    ctx: &BrokerContext,
+    client: &ClientInfo,
+    group_id: &str,
+    partitions: Option<Vec<(String, i32)>>,
+    require_stable: bool,
+    version: i16,
+) -> Result<ByTopic, i16> {
+    authorize(
+        ctx,
+        client,
+        AclOperation::Describe,
+        ResourceType::Group,
+        group_id,
+    )
+    .map_err(|e| e.code())?;
+    let (partitions, refused) = match partitions {
+        None => (None, Vec::new()),
+        Some(ps) => {
+            let describable = authorized_topics(
+                ctx,
+                client,
+                AclOperation::Describe,
+                ps.iter().map(|(t, _)| t.as_str()),
+            );
+            let (allowed, refused): (Vec<_>, Vec<_>) =
+                ps.into_iter().partition(|(t, _)| describable.contains(t));
+            (Some(allowed), refused)
+        }
+    };
+    let all_topics = partitions.is_none();
+    let mut fetched = fetch(ctx, group_id.to_string(), partitions, require_stable)
+        .await
+        .map_err(|e| e.code())?;
+    if all_topics {
+        let describable = authorized_topics(
+            ctx,
+            client,
+            AclOperation::Describe,
+            fetched.iter().map(|(t, _, _)| t.as_str()),
+        );
+        fetched.retain(|(t, _, _)| describable.contains(t));
+    }
+    let mut answers = by_topic(fetched, version);
+    for (t, p) in refused {
+        let code = BrokerError::TopicAuthorizationFailed.code();
+        answers
+            .entry(t)
+            .or_default()
+            .push(PartitionAnswer::new(p, None, code, version));
+    }
+    Ok(answers)
+}
+
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: OffsetFetchRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> OffsetFetchResponse {
     if version >= 8 {
         let mut groups = Vec::new();
         for g in req.groups {
             let partitions = g.topics.map(|ts| requested_partitions!(ts));
-            let fetched = fetch(ctx, g.group_id.to_string(), partitions, req.require_stable).await;
-            let fetched = match fetched {
-                Ok(f) => f,
-                Err(e) => {
-                    groups.push(
-                        OffsetFetchResponseGroup::default()
-                            .with_group_id(GroupId(g.group_id.0))
-                            .with_error_code(e.code()),
-                    );
-                    continue;
-                }
-            };
-            let topics = topic_answers(by_topic(fetched, version))
-                .map(OffsetFetchResponseTopics::from)
-                .collect();
-            groups.push(
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(GroupId(g.group_id.0))
-                    .with_topics(topics),
-            );
+            let group = OffsetFetchResponseGroup::default().with_group_id(GroupId(g.group_id.0));
+            let fetched = fetch_group(
+                ctx,
+                client,
+                group.group_id.as_str(),
+                partitions,
+                req.require_stable,
+                version,
+            )
+            .await;
+            groups.push(match fetched {
+                Ok(answers) => group.with_topics(
+                    topic_answers(answers)
+                        .map(OffsetFetchResponseTopics::from)
+                        .collect(),
+                ),
+                Err(code) => group.with_error_code(code),
+            });
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let partitions = req.topics.map(|ts| requested_partitions!(ts));
     let require_stable = version >= 7 && req.require_stable;
-    let fetched = match fetch(
+    let answers = match fetch_group(
         ctx,
-        req.group_id.to_string(),
+        client,
+        req.group_id.as_str(),
         partitions.clone(),
         require_stable,
+        version,
     )
     .await
     {
-        Ok(f) => f,
-        Err(e) if version < 2 => partitions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(t, p)| (t, p, Err(e)))
-            .collect(),
-        Err(e) => return OffsetFetchResponse::default().with_error_code(e.code()),
+        Ok(a) => a,
+        Err(code) if version < 2 => {
+            let mut out = ByTopic::new();
+            for (t, p) in partitions.unwrap_or_default() {
+                out.entry(t)
+                    .or_default()
+                    .push(PartitionAnswer::new(p, None, code, version));
+            }
+            out
+        }
+        Err(code) => return OffsetFetchResponse::default().with_error_code(code),
     };
-    let topics = topic_answers(by_topic(fetched, version))
+    let topics = topic_answers(answers)
         .map(OffsetFetchResponseTopic::from)
         .collect();
     OffsetFetchResponse::default().with_topics(topics)

@@ -3,6 +3,9 @@
 //! ones keep serving); once every target replica is in the ISR the active controller shrinks
 //! the replicas to the target, electing a target replica as leader if the old one leaves.
 //! A null replica list cancels (back to the original replicas).
+//!
+//! Kafka's checks: ALTER on the cluster to alter, DESCRIBE on the cluster to list (else the
+//! request's CLUSTER_AUTHORIZATION_FAILED; Alter's partitions carry it too).
 
 use std::sync::Arc;
 
@@ -17,16 +20,29 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
-use super::topic_name;
+use super::{authorize, topic_name, CLUSTER};
 use crate::actors::controller::{AlterReassignments, PartitionResults};
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn alter(
     ctx: &Arc<BrokerContext>,
     req: AlterPartitionReassignmentsRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> AlterPartitionReassignmentsResponse {
+    let check = authorize(
+        ctx,
+        client,
+        AclOperation::Alter,
+        ResourceType::Cluster,
+        CLUSTER,
+    );
+    if let Err(e) = check {
+        return alter_refused(req, version, e);
+    }
     let image = ctx.metadata.current();
     let mut partitions = Vec::new();
     let mut refused = Vec::new();
@@ -96,14 +112,49 @@ pub async fn alter(
                 .with_partitions(partitions)
         })
         .collect();
-    // The response field exists from v1; v0 keeps its default.
-    let echoed = if version >= 1 {
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(echoed(&req, version))
+        .with_responses(responses)
+}
+
+/// The response field exists from v1; v0 keeps its default.
+fn echoed(req: &AlterPartitionReassignmentsRequest, version: i16) -> bool {
+    if version >= 1 {
         req.allow_replication_factor_change
     } else {
         AlterPartitionReassignmentsResponse::default().allow_replication_factor_change
-    };
+    }
+}
+
+/// The request, and every partition of it, answering `e` (Kafka's error response).
+fn alter_refused(
+    req: AlterPartitionReassignmentsRequest,
+    version: i16,
+    e: BrokerError,
+) -> AlterPartitionReassignmentsResponse {
+    let responses = req
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(e.code())
+                        .with_error_message(Some(e.message()))
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
     AlterPartitionReassignmentsResponse::default()
-        .with_allow_replication_factor_change(echoed)
+        .with_allow_replication_factor_change(echoed(&req, version))
+        .with_error_code(e.code())
+        .with_error_message(Some(e.message()))
         .with_responses(responses)
 }
 
@@ -111,7 +162,20 @@ pub async fn list(
     ctx: &Arc<BrokerContext>,
     req: ListPartitionReassignmentsRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> ListPartitionReassignmentsResponse {
+    let check = authorize(
+        ctx,
+        client,
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        CLUSTER,
+    );
+    if let Err(e) = check {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(e.message()));
+    }
     let image = ctx.metadata.current();
     let wanted = |topic: &str, partition: i32| match &req.topics {
         None => true,

@@ -2,6 +2,10 @@
 //! member (v3+ send member id and generation; older producers send neither and are accepted),
 //! writes them as the producer's transactional batch, and keeps them pending, invisible to
 //! OffsetFetch, until the transaction's marker commits or drops them.
+//!
+//! Kafka's checks: WRITE on the transactional id (else every partition
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group (else GROUP_AUTHORIZATION_FAILED),
+//! READ on each topic (else its partitions TOPIC_AUTHORIZATION_FAILED, not committed).
 
 use std::sync::Arc;
 
@@ -10,17 +14,45 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::requested_offsets;
+use super::{authorize, authorized_topics, requested_offsets};
 use crate::actors::group_coordinator::coordinator::{CommitTxnOffsets, CommittedOffset};
 use crate::broker::BrokerContext;
-use crate::error::{GroupError, ResponseError, NONE};
+use crate::error::{BrokerError, GroupError, ResponseError, NONE};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: TxnOffsetCommitRequest,
     version: i16,
+    client: &ClientInfo,
 ) -> TxnOffsetCommitResponse {
     let group_id = req.group_id.to_string();
+    let check = authorize(
+        ctx,
+        client,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    )
+    .and_then(|()| {
+        authorize(
+            ctx,
+            client,
+            AclOperation::Read,
+            ResourceType::Group,
+            &group_id,
+        )
+    });
+    if let Err(e) = check {
+        return respond(req, |_, _| e.code());
+    }
+    let readable = authorized_topics(
+        ctx,
+        client,
+        AclOperation::Read,
+        req.topics.iter().map(|t| t.name.as_str()),
+    );
     let image = ctx.metadata.current();
     let exists = |topic: &str, partition: i32| {
         image
@@ -29,7 +61,7 @@ pub async fn handle(
             .is_some_and(|t| t.partitions.iter().any(|p| p.index == partition))
     };
     let offsets: Vec<(String, i32, CommittedOffset)> = requested_offsets!(req.topics, version >= 2)
-        .filter(|(t, p, _)| exists(t, *p))
+        .filter(|(t, p, _)| readable.contains(t) && exists(t, *p))
         .collect();
     let code = if offsets.is_empty() {
         NONE
@@ -45,23 +77,33 @@ pub async fn handle(
         };
         GroupError::code_of(&ctx.ask_group_coordinator(&group_id, msg).await)
     };
+    respond(req, |name, partition| {
+        if !readable.contains(name) {
+            BrokerError::TopicAuthorizationFailed.code()
+        } else if exists(name, partition) {
+            code
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        }
+    })
+}
+
+/// Every requested partition, with its code.
+fn respond(
+    req: TxnOffsetCommitRequest,
+    code: impl Fn(&str, i32) -> i16,
+) -> TxnOffsetCommitResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
-            let name = t.name.to_string();
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = if exists(&name, p.partition_index) {
-                        code
-                    } else {
-                        ResponseError::UnknownTopicOrPartition.code()
-                    };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(code(t.name.as_str(), p.partition_index))
                 })
                 .collect();
             TxnOffsetCommitResponseTopic::default()

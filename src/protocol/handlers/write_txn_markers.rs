@@ -3,6 +3,7 @@
 //! through `MarkerWriter::write_local` directly). Same path, same effect: `acks=all`, and
 //! pending transactional offsets in `__consumer_offsets` decided. Never forwarded: a partition
 //! not led here answers NOT_LEADER_OR_FOLLOWER and the sender routes again.
+//! Kafka's check: CLUSTER_ACTION on the cluster (else every partition CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -11,15 +12,26 @@ use kafka_protocol::messages::write_txn_markers_response::{
 };
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
+use super::{authorize, CLUSTER};
 use crate::actors::txn_coordinator::markers::{MarkerOutcome, TxnMarker};
 use crate::broker::BrokerContext;
 use crate::error::{BrokerError, NONE};
+use crate::protocol::ClientInfo;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     req: WriteTxnMarkersRequest,
     _version: i16,
+    client: &ClientInfo,
 ) -> WriteTxnMarkersResponse {
+    let allowed = authorize(
+        ctx,
+        client,
+        AclOperation::ClusterAction,
+        ResourceType::Cluster,
+        CLUSTER,
+    );
     let mut markers = Vec::with_capacity(req.markers.len());
     for m in req.markers {
         let marker = TxnMarker {
@@ -31,11 +43,16 @@ pub async fn handle(
         let mut topics = Vec::with_capacity(m.topics.len());
         for t in m.topics {
             let topic = t.name.to_string();
-            let writes = t
-                .partition_indexes
-                .iter()
-                .map(|p| ctx.markers.write_local(&topic, *p, marker));
-            let results = futures::future::join_all(writes).await;
+            let results = match &allowed {
+                Ok(()) => {
+                    let writes = t
+                        .partition_indexes
+                        .iter()
+                        .map(|p| ctx.markers.write_local(&topic, *p, marker));
+                    futures::future::join_all(writes).await
+                }
+                Err(e) => vec![Err(e.clone()); t.partition_indexes.len()],
+            };
             let partitions = t
                 .partition_indexes
                 .iter()
