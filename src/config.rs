@@ -678,7 +678,9 @@ pub fn example_toml() -> String {
     );
     for d in CONFIG_DEFS.iter().filter(|d| d.scope == Scope::Broker) {
         let value = match d.kind {
-            ConfigKind::String | ConfigKind::List => format!("\"{}\"", d.default),
+            ConfigKind::String | ConfigKind::List | ConfigKind::Password => {
+                format!("\"{}\"", d.default)
+            }
             _ => d.default.to_string(),
         };
         out.push_str(&format!("\n# {}\n# \"{}\" = {}\n", d.doc, d.name, value));

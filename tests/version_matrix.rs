@@ -423,6 +423,14 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                     .with_salted_password(Bytes::from(vec![7u8; 32])),
             ]),
         ),
+        // This broker's listener is PLAINTEXT: both answer ILLEGAL_SASL_STATE (checked below);
+        // the SASL exchange itself is exercised on SASL listeners by tests/clients/secure.
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        ),
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p")),
+        ),
         other => panic!("no request built for {other:?}: add one when advertising it"),
     }
 }
@@ -569,6 +577,15 @@ fn every_advertised_version_answers() {
             }
             if let ResponseKind::AlterUserScramCredentials(r) = &resp {
                 assert_eq!(r.results[0].error_code, 0, "AlterUserScramCredentials v{v}");
+            }
+            if let ResponseKind::SaslHandshake(r) = &resp {
+                assert_eq!(r.error_code, 34, "SaslHandshake v{v}: ILLEGAL_SASL_STATE");
+            }
+            if let ResponseKind::SaslAuthenticate(r) = &resp {
+                assert_eq!(
+                    r.error_code, 34,
+                    "SaslAuthenticate v{v}: ILLEGAL_SASL_STATE"
+                );
             }
             if let ResponseKind::Fetch(f) = &resp {
                 assert_eq!(f.responses[0].partitions[0].error_code, 0, "Fetch v{v}");
