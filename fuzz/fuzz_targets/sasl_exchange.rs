@@ -28,6 +28,7 @@ fn listener() -> Arc<SaslListenerConfig> {
                     SaslMechanism::Scram(ScramMechanism::Sha512),
                 ],
                 plain_users: PlainUsers::new([("user".to_string(), Secret::new("pencil"))]),
+                oauthbearer: None,
             })
         })
         .clone()

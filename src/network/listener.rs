@@ -14,7 +14,11 @@ use crate::config::BrokerConfig;
 use crate::network::connection::Connection;
 use crate::network::endpoints::ListenerEndpoint;
 use crate::network::tls::TlsListener;
-use crate::security::{JaasConfig, SaslListenerConfig, SaslMechanism, SecurityProtocol};
+use crate::security::oauthbearer::jwks_file_from_url;
+use crate::security::{
+    JaasConfig, OAuthBearerSettings, OAuthBearerValidator, SaslListenerConfig, SaslMechanism,
+    SecurityProtocol,
+};
 
 /// What a connection on one listener must go through before it is served.
 #[derive(Debug)]
@@ -64,7 +68,7 @@ fn sasl_config(listener: &str, config: &BrokerConfig) -> Result<SaslListenerConf
     {
         let mechanism = SaslMechanism::from_name(name).ok_or_else(|| {
             format!(
-                "listener {listener}: SASL mechanism {name} is not served (sasl.enabled.mechanisms may list PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+                "listener {listener}: SASL mechanism {name} is not served (sasl.enabled.mechanisms may list PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)"
             )
         })?;
         if !out.mechanisms.contains(&mechanism) {
@@ -89,7 +93,54 @@ fn sasl_config(listener: &str, config: &BrokerConfig) -> Result<SaslListenerConf
             .and_then(|j| j.plain_users())
             .map_err(|e| format!("listener {listener}: PLAIN's sasl.jaas.config: {e}"))?;
     }
+    if out.mechanisms.contains(&SaslMechanism::OAuthBearer) {
+        out.oauthbearer = Some(Arc::new(oauthbearer_validator(listener, config)?));
+    }
     Ok(out)
+}
+
+/// OAUTHBEARER's validator for a listener, from the `sasl.oauthbearer.*` properties (per
+/// listener through `listener.name.<l>.`). Kafka's default, unsecured validator (unsigned
+/// tokens) is not served: a JWKS file is required.
+fn oauthbearer_validator(
+    listener: &str,
+    config: &BrokerConfig,
+) -> Result<OAuthBearerValidator, String> {
+    let value = |name: &str| config.listener_value(listener, name).trim().to_string();
+    let url = value("sasl.oauthbearer.jwks.endpoint.url");
+    if url.is_empty() {
+        return Err(format!(
+            "listener {listener} enables OAUTHBEARER but sasl.oauthbearer.jwks.endpoint.url is not set: name the JWKS file whose keys verify tokens (file:///path/to/jwks.json)"
+        ));
+    }
+    let jwks_file = jwks_file_from_url(&url).map_err(|e| format!("listener {listener}: {e}"))?;
+    let issuer = value("sasl.oauthbearer.expected.issuer");
+    let settings = OAuthBearerSettings {
+        jwks_file,
+        expected_audience: value("sasl.oauthbearer.expected.audience")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+        expected_issuer: (!issuer.is_empty()).then_some(issuer),
+        sub_claim_name: value("sasl.oauthbearer.sub.claim.name"),
+        scope_claim_name: value("sasl.oauthbearer.scope.claim.name"),
+        clock_skew_seconds: config
+            .listener_value(listener, "sasl.oauthbearer.clock.skew.seconds")
+            .trim()
+            .parse()
+            .map_err(|_| {
+                format!("listener {listener}: sasl.oauthbearer.clock.skew.seconds must be a non-negative integer")
+            })?,
+    };
+    if settings.sub_claim_name.is_empty() {
+        return Err(format!(
+            "listener {listener}: sasl.oauthbearer.sub.claim.name is empty"
+        ));
+    }
+    OAuthBearerValidator::new(settings)
+        .map_err(|e| format!("listener {listener}: OAUTHBEARER: {e}"))
 }
 
 pub struct Listener {

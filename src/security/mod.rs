@@ -1,7 +1,8 @@
-//! Security's pure core: listener security protocols, the SASL exchange (PLAIN and SCRAM
-//! server steps), Kafka's JAAS option syntax, TLS (Kafka's `ssl.*` settings as a rustls
-//! server configuration, the principal of a client certificate, keystore reload: [`tls`]) and
-//! ACL authorization with the semantics of Kafka's StandardAuthorizer.
+//! Security's pure core: listener security protocols, the SASL exchange (PLAIN, SCRAM and
+//! OAUTHBEARER server steps; OAUTHBEARER's JWT checks against a JWKS file: [`oauthbearer`]),
+//! Kafka's JAAS option syntax, TLS (Kafka's `ssl.*` settings as a rustls server
+//! configuration, the principal of a client certificate, keystore reload: [`tls`]) and ACL
+//! authorization with the semantics of Kafka's StandardAuthorizer.
 //!
 //! This room owns only the arithmetic, parsing and decisions of authentication and
 //! authorization, so it can be tested byte for byte against the RFCs and rule for rule
@@ -9,8 +10,8 @@
 //! connection layer feeds it the bytes of SaslAuthenticate requests and decides what to
 //! answer, whoever stores SCRAM credentials hands them in as [`ScramCredential`]s, and whoever
 //! stores ACLs hands them in as [`AclBinding`]s and swaps the [`StandardAuthorizer`] built
-//! from them. TLS reads the PEM files its settings name and polls them for reload, but opens
-//! no socket. It imports nothing else from the broker.
+//! from them. TLS reads the PEM files its settings name and polls them for reload, and
+//! OAUTHBEARER reads its JWKS file (again when it changes), but neither opens a socket. It imports nothing else from the broker.
 //!
 //! Secrets (passwords, salted passwords, keys) never reach a `Debug`, `Display` or error
 //! text: they live in [`Secret`] or in types whose `Debug` redacts them.
@@ -18,6 +19,7 @@
 pub mod add_scram;
 pub mod authorizer;
 pub mod jaas;
+pub mod oauthbearer;
 pub mod plain;
 pub mod sasl;
 pub mod scram;
@@ -29,6 +31,7 @@ pub use authorizer::{
     AuthorizerConfig, Decision, PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
 };
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
+pub use oauthbearer::{OAuthBearerSettings, OAuthBearerValidator};
 pub use plain::{PlainError, PlainUsers};
 pub use sasl::{SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep};
 pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};

@@ -6,9 +6,14 @@
 //! [`SaslSession::handshake`] and [`SaslSession::authenticate`], encodes the answers and
 //! closes the connection after a failure. SCRAM credentials are looked up through a closure
 //! so this room stays ignorant of where they are stored (the cluster metadata).
+//!
+//! OAUTHBEARER (RFC 7628) answers an invalid token with Kafka's JSON error challenge
+//! (`{"status":"invalid_token"}`); the client acknowledges it with a single `\x01` and the
+//! exchange then fails with SASL_AUTHENTICATION_FAILED.
 
 use std::sync::Arc;
 
+use super::oauthbearer::{self, OAuthBearerValidator};
 use super::plain::PlainUsers;
 use super::scram::{ScramCredential, ScramMechanism, ScramServer};
 
@@ -17,6 +22,7 @@ use super::scram::{ScramCredential, ScramMechanism, ScramServer};
 pub enum SaslMechanism {
     Plain,
     Scram(ScramMechanism),
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -24,23 +30,26 @@ impl SaslMechanism {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::Scram(m) => m.name(),
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
     pub fn from_name(name: &str) -> Option<SaslMechanism> {
         match name {
             "PLAIN" => Some(SaslMechanism::Plain),
+            "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
             other => ScramMechanism::from_name(other).map(SaslMechanism::Scram),
         }
     }
 }
 
 /// What one SASL listener offers: its enabled mechanisms (in the operator's order, as
-/// SaslHandshake lists them) and, for PLAIN, its users.
+/// SaslHandshake lists them), for PLAIN its users, for OAUTHBEARER its token validator.
 #[derive(Clone, Debug, Default)]
 pub struct SaslListenerConfig {
     pub mechanisms: Vec<SaslMechanism>,
     pub plain_users: PlainUsers,
+    pub oauthbearer: Option<Arc<OAuthBearerValidator>>,
 }
 
 impl SaslListenerConfig {
@@ -80,6 +89,9 @@ enum State {
     AwaitingHandshake,
     Handshaken(SaslMechanism),
     Scram(Box<ScramServer>),
+    /// OAUTHBEARER sent its error challenge; the client's `\x01` ends the exchange. Holds why
+    /// the token was refused.
+    OAuthBearerRefused(String),
     Authenticated,
     Failed,
 }
@@ -97,6 +109,7 @@ impl std::fmt::Debug for SaslSession {
             State::AwaitingHandshake => "awaiting handshake",
             State::Handshaken(_) => "handshaken",
             State::Scram(_) => "scram in progress",
+            State::OAuthBearerRefused(_) => "oauthbearer token refused",
             State::Authenticated => "authenticated",
             State::Failed => "failed",
         };
@@ -189,6 +202,18 @@ impl SaslSession {
                     State::Scram(server),
                 )
             }
+            State::Handshaken(SaslMechanism::OAuthBearer) => {
+                oauthbearer_initial(self.config.oauthbearer.as_deref(), token)?
+            }
+            State::OAuthBearerRefused(reason) => {
+                return Err(SaslError::AuthenticationFailed(
+                    if token == [oauthbearer::SEPARATOR] {
+                        format!("Authentication failed: {reason}")
+                    } else {
+                        "Invalid OAUTHBEARER client message after an error challenge".into()
+                    },
+                ))
+            }
             State::Scram(mut server) => {
                 let mechanism = server.mechanism();
                 let done = server
@@ -203,6 +228,36 @@ impl SaslSession {
         };
         self.state = next;
         Ok(step)
+    }
+}
+
+/// OAUTHBEARER's only client step: a valid token authenticates its subject; a refused one
+/// gets the JSON error challenge. A malformed message fails at once, as in Kafka.
+fn oauthbearer_initial(
+    validator: Option<&OAuthBearerValidator>,
+    token: &[u8],
+) -> Result<(SaslStep, State), SaslError> {
+    let failed = |e: String| SaslError::AuthenticationFailed(e);
+    let response = oauthbearer::parse_initial_response(token).map_err(|e| failed(e.to_string()))?;
+    let validator = validator
+        .ok_or_else(|| failed("OAUTHBEARER has no token validator on this listener".into()))?;
+    match validator.validate(&response.token) {
+        Ok(valid) => {
+            if !response.authzid.is_empty() && response.authzid != valid.principal_name {
+                return Err(failed(
+                    "Authentication failed: Client requested an authorization id that is different from the token's principal name".into(),
+                ));
+            }
+            let step = SaslStep::Authenticated {
+                principal: format!("User:{}", valid.principal_name),
+                token: Vec::new(),
+            };
+            Ok((step, State::Authenticated))
+        }
+        Err(e) => Ok((
+            SaslStep::Challenge(oauthbearer::INVALID_TOKEN_CHALLENGE.as_bytes().to_vec()),
+            State::OAuthBearerRefused(e.to_string()),
+        )),
     }
 }
 
@@ -228,6 +283,7 @@ mod tests {
         Arc::new(SaslListenerConfig {
             mechanisms: mechanisms.to_vec(),
             plain_users: PlainUsers::new([("alice".to_string(), Secret::new("alice-secret"))]),
+            oauthbearer: None,
         })
     }
 
@@ -392,6 +448,82 @@ mod tests {
         ));
         let truncated = scram_exchange(|_, combined| combined[1..].to_string());
         assert!(matches!(truncated, Err(SaslError::AuthenticationFailed(_))));
+    }
+
+    fn oauth_session(f: &crate::security::oauthbearer::tests::Fixture) -> SaslSession {
+        use crate::security::oauthbearer::tests::validator;
+        let config = Arc::new(SaslListenerConfig {
+            mechanisms: vec![SaslMechanism::OAuthBearer],
+            plain_users: PlainUsers::default(),
+            oauthbearer: Some(Arc::new(validator(f))),
+        });
+        let mut s = SaslSession::new(config);
+        assert_eq!(s.handshake("OAUTHBEARER"), Ok(SaslMechanism::OAuthBearer));
+        s
+    }
+
+    fn initial_response(authzid: &str, token: &str) -> Vec<u8> {
+        format!("n,{authzid},\x01auth=Bearer {token}\x01\x01").into_bytes()
+    }
+
+    #[test]
+    fn oauthbearer_valid_token_authenticates_its_subject() {
+        use crate::security::oauthbearer::tests::{claims, fixture, sign_rsa};
+        let f = fixture();
+        let mut s = oauth_session(&f);
+        let token = sign_rsa(&claims(), "rsa-1");
+        assert_eq!(
+            s.authenticate(&initial_response("a=alice", &token), no_credentials),
+            Ok(SaslStep::Authenticated {
+                principal: "User:alice".into(),
+                token: vec![]
+            })
+        );
+        assert!(s.is_authenticated());
+        // An authorization id other than the subject is refused.
+        let mut s = oauth_session(&f);
+        let err = s
+            .authenticate(&initial_response("a=bob", &token), no_credentials)
+            .unwrap_err();
+        assert!(matches!(err, SaslError::AuthenticationFailed(_)));
+    }
+
+    #[test]
+    fn oauthbearer_refused_token_gets_the_error_challenge_then_fails() {
+        use crate::security::oauthbearer::tests::{claims, fixture, sign_rsa};
+        let f = fixture();
+        let mut s = oauth_session(&f);
+        let token = sign_rsa(&claims(), "unknown-kid");
+        assert_eq!(
+            s.authenticate(&initial_response("", &token), no_credentials),
+            Ok(SaslStep::Challenge(
+                br#"{"status":"invalid_token"}"#.to_vec()
+            ))
+        );
+        let err = s.authenticate(b"\x01", no_credentials).unwrap_err();
+        let SaslError::AuthenticationFailed(message) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(!message.contains(&token) && !message.contains("unknown-kid"));
+        assert!(!s.is_authenticated());
+        assert!(matches!(
+            s.authenticate(&initial_response("", &token), no_credentials),
+            Err(SaslError::IllegalState(_))
+        ));
+        // Anything but \x01 after the challenge also ends the exchange.
+        let mut s = oauth_session(&f);
+        s.authenticate(&initial_response("", &token), no_credentials)
+            .unwrap();
+        assert!(matches!(
+            s.authenticate(&initial_response("", &token), no_credentials),
+            Err(SaslError::AuthenticationFailed(_))
+        ));
+        // A malformed first message fails at once.
+        let mut s = oauth_session(&f);
+        assert!(matches!(
+            s.authenticate(b"n,,auth=Bearer x", no_credentials),
+            Err(SaslError::AuthenticationFailed(_))
+        ));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 # The project's own security tests with stock clients (kcat, kafka-python, aiokafka,
 # confluent-kafka): makes a throw-away CA (openssl), starts a release `troupe serve` with four
 # listeners (PLAINTEXT, SSL with client certificates required, SASL_SSL, SASL_PLAINTEXT), SASL
-# PLAIN/SCRAM, a bootstrapped SCRAM super user and the ACL authorizer, runs
+# PLAIN/SCRAM/OAUTHBEARER (a JWKS file of an RSA and an EC key made here), a bootstrapped
+# SCRAM super user and the ACL authorizer, runs
 # tests/clients/secure, stops it. The shared kit's `security` marker is run separately
 # (../shared/conformance/run-secure-troupe.sh).
 set -u
@@ -25,6 +26,24 @@ mkdir -p "$pki"
   openssl req -newkey rsa:2048 -nodes -subj "/CN=secure-tests-client" \
     -keyout client.key -out client.csr 2>/dev/null
   openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.crt 2>/dev/null
+  # OAUTHBEARER: the tests sign JWTs with these; the broker verifies with jwks.json (the
+  # public halves of oauth-rsa and oauth-ec; oauth-other is a key the broker does not know).
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out oauth-rsa.key 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out oauth-other.key 2>/dev/null
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out oauth-ec.key 2>/dev/null
+  python3 - <<'PY'
+import base64, json
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+def b64(n, size=None):
+    size = size or (n.bit_length() + 7) // 8
+    return base64.urlsafe_b64encode(n.to_bytes(size, "big")).rstrip(b"=").decode()
+rsa = load_pem_private_key(open("oauth-rsa.key", "rb").read(), None).public_key().public_numbers()
+ec = load_pem_private_key(open("oauth-ec.key", "rb").read(), None).public_key().public_numbers()
+keys = [{"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": b64(rsa.n), "e": b64(rsa.e)},
+        {"kty": "EC", "kid": "ec-1", "use": "sig", "alg": "ES256", "crv": "P-256",
+         "x": b64(ec.x, 32), "y": b64(ec.y, 32)}]
+json.dump({"keys": keys}, open("jwks.json", "w"))
+PY
 ) || { echo "certificate generation failed"; exit 2; }
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -35,11 +54,14 @@ jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_admi
   --override ssl.keystore.type=PEM --override "ssl.keystore.location=$pki/server.pem" \
   --override ssl.truststore.type=PEM --override "ssl.truststore.location=$pki/ca.pem" \
   --override listener.name.ssl.ssl.client.auth=required \
-  --override sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
+  --override sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER \
+  --override "sasl.oauthbearer.jwks.endpoint.url=file://$pki/jwks.json" \
+  --override sasl.oauthbearer.expected.audience=kafka,troupe-tests \
+  --override sasl.oauthbearer.expected.issuer=https://issuer.troupe.test \
   --override "listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas" \
   --override "listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas" \
   --override authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer \
-  --override "super.users=User:admin;User:CN=secure-tests-client" \
+  --override "super.users=User:admin;User:CN=secure-tests-client;User:oauth-client" \
   --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]' \
   --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]' \
   >"$work/broker.log" 2>&1 &

@@ -1,7 +1,8 @@
 """Stock clients against a secured Troupe (started by tests/clients/run-secure.sh): kcat
 (Debian's, librdkafka 2.0) over SSL and SASL_SSL, kafka-python and aiokafka over SASL_SSL with
-SCRAM, certificate rotation under a producing client, and bad input on the TLS and SASL
-ports answered by a closed connection while the broker keeps serving."""
+SCRAM, confluent-kafka with OAUTHBEARER (JWTs signed here, checked against the JWKS file
+run-secure.sh wrote), certificate rotation under a producing client, and bad input on the TLS
+and SASL ports answered by a closed connection while the broker keeps serving."""
 import asyncio
 import os
 import shutil
@@ -13,8 +14,9 @@ import threading
 import time
 import uuid
 
+import jwt
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 E = os.environ.get
@@ -205,6 +207,102 @@ def test_a_broken_certificate_file_is_refused_and_the_old_one_kept():
     finally:
         with open(path, "w") as f:
             f.write(good)
+
+
+# ---- OAUTHBEARER (KIP-768): JWTs signed here, verified by the broker with jwks.json ----
+
+OAUTH_SUB = "oauth-client"  # in super.users (run-secure.sh)
+OAUTH_KEYS = {"RS256": ("oauth-rsa.key", "rsa-1"), "ES256": ("oauth-ec.key", "ec-1")}
+
+
+def oauth_token(alg="RS256", key_file=None, kid=None, **claims):
+    default_key, default_kid = OAUTH_KEYS[alg]
+    now = int(time.time())
+    body = {"sub": OAUTH_SUB, "aud": "troupe-tests", "iss": "https://issuer.troupe.test",
+            "iat": now, "exp": now + 600, "scope": "kafka"}
+    body.update(claims)
+    with open(os.path.join(PKI, key_file or default_key)) as f:
+        key = f.read()
+    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid or default_kid})
+
+
+def oauth_conf(address, protocol, token, errors=None):
+    def oauth_cb(_config):
+        return token, time.time() + 600
+
+    conf = {"bootstrap.servers": address, "security.protocol": protocol,
+            "sasl.mechanism": "OAUTHBEARER", "oauth_cb": oauth_cb}
+    if protocol == "SASL_SSL":
+        conf["ssl.ca.location"] = CA
+    if errors is not None:
+        conf["error_cb"] = errors.append
+    return conf
+
+
+@pytest.mark.parametrize("alg,listener,protocol", [("RS256", "SECURE_SASL_SSL", "SASL_SSL"),
+                                                   ("ES256", "SECURE_SASL_PLAINTEXT", "SASL_PLAINTEXT")])
+def test_confluent_kafka_with_a_valid_jwt_produces_and_consumes(topic, alg, listener, protocol):
+    conf = oauth_conf(E(listener), protocol, oauth_token(alg))
+    producer = Producer(conf)
+    failed = []
+    for i in range(5):
+        producer.produce(topic, f"oauth-{i}".encode(), on_delivery=lambda err, _m: err and failed.append(err))
+    assert producer.flush(30) == 0
+    assert not failed, failed
+    consumer = Consumer({**conf, "group.id": name("oauth-group"), "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([topic])
+        got = []
+        deadline = time.time() + 30
+        while len(got) < 5 and time.time() < deadline:
+            m = consumer.poll(1)
+            if m is not None and not m.error():
+                got.append(m.value().decode())
+        assert got == [f"oauth-{i}" for i in range(5)]
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("case", ["other key", "expired", "wrong audience", "wrong issuer"])
+def test_confluent_kafka_with_a_bad_jwt_is_refused(case):
+    token = {
+        "other key": lambda: oauth_token(key_file="oauth-other.key"),
+        "expired": lambda: oauth_token(exp=int(time.time()) - 3600),
+        "wrong audience": lambda: oauth_token(aud="somebody-else"),
+        "wrong issuer": lambda: oauth_token(iss="https://elsewhere.test"),
+    }[case]()
+    errors = []
+    producer = Producer({**oauth_conf(E("SECURE_SASL_SSL"), "SASL_SSL", token, errors),
+                         "message.timeout.ms": 10000})
+    delivery = []
+    producer.produce(name("oauth-refused"), b"never", on_delivery=lambda err, _m: delivery.append(err))
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+        producer.poll(0.5)
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), (errors, delivery)
+    producer.purge()
+    producer.flush(5)
+    with open(E("SECURE_BROKER_LOG")) as f:
+        assert token.split(".")[2] not in f.read(), "the token's signature appears in the broker log"
+
+
+def test_oauthbearer_error_challenge_then_failure_on_the_wire():
+    """RFC 7628: a refused token gets {"status":"invalid_token"}; the client's \x01 then gets
+    SASL_AUTHENTICATION_FAILED and the connection closes."""
+    s = connect(E("SECURE_SASL_PLAINTEXT"))
+    assert handshake(s, b"OAUTHBEARER") == 0
+    token = oauth_token(key_file="oauth-other.key")
+    s.sendall(frame(36, 0, 2, kbytes(f"n,,\x01auth=Bearer {token}\x01\x01".encode())))
+    body = read_response(s)
+    (corr, error) = struct.unpack(">ih", body[:6])
+    assert (corr, error) == (2, 0)
+    (msg_len,) = struct.unpack(">h", body[6:8])
+    auth_bytes_at = 8 + max(msg_len, 0)
+    (n,) = struct.unpack(">i", body[auth_bytes_at:auth_bytes_at + 4])
+    assert body[auth_bytes_at + 4:auth_bytes_at + 4 + n] == b'{"status":"invalid_token"}'
+    assert authenticate(s, b"\x01", correlation_id=3) == 58
+    assert closed(s)
+    broker_still_serves()
 
 
 # ---- bad input: raw Kafka frames on the SASL and TLS ports ----
