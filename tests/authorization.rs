@@ -8,15 +8,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use common::raw::RawConnection;
 use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 const ALLOWED: &str = "allowed";
 const DENIED: &str = "denied";
@@ -50,49 +48,18 @@ fn code(e: ResponseError) -> i16 {
 }
 
 struct Conn {
-    stream: TcpStream,
-    correlation_id: i32,
+    raw: RawConnection,
 }
 
 impl Conn {
     fn open(b: &Broker) -> Conn {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
         Conn {
-            stream,
-            correlation_id: 0,
+            raw: RawConnection::open(b, "authz"),
         }
     }
 
     fn send(&mut self, version: i16, request: RequestKind) -> ResponseKind {
-        let api = request_api(&request);
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(s("authz")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, api.request_header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-        let mut len = [0u8; 4];
-        self.stream
-            .read_exact(&mut len)
-            .unwrap_or_else(|e| panic!("{api:?} v{version}: connection dropped: {e}"));
-        let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut resp).unwrap();
-        let mut resp = Bytes::from(resp);
-        let hdr = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
-        assert_eq!(hdr.correlation_id, self.correlation_id);
-        ResponseKind::decode(api, &mut resp, version).unwrap()
+        self.raw.call(request_api(&request), version, &request)
     }
 }
 

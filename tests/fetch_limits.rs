@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use common::raw::RawConnection;
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -34,17 +32,13 @@ fn batch(i: usize) -> Bytes {
 }
 
 struct Client {
-    stream: TcpStream,
-    correlation_id: i32,
+    raw: RawConnection,
 }
 
 impl Client {
     fn connect(b: &Broker) -> Client {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
-        stream.set_nodelay(true).unwrap();
         Client {
-            stream,
-            correlation_id: 0,
+            raw: RawConnection::open(b, "fetch-limits"),
         }
     }
 
@@ -53,32 +47,7 @@ impl Client {
         Req: Encodable,
         Resp: Decodable,
     {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("fetch-limits")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, api.request_header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut response).unwrap();
-        let mut response = Bytes::from(response);
-        let header =
-            ResponseHeader::decode(&mut response, api.response_header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.correlation_id);
-        let decoded = Resp::decode(&mut response, version).unwrap();
-        assert!(!response.has_remaining(), "{api:?}: trailing bytes");
-        decoded
+        self.raw.call_typed(api, version, request)
     }
 
     fn produce(&mut self, partition: i32, records: Bytes) {

@@ -4,15 +4,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use common::cluster::{Cluster, ClusterSpec};
+use common::raw::RawConnection;
 use common::*;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 // Kafka's codes (ResourceType, PatternType, AclOperation, AclPermissionType, ScramMechanism).
 const TOPIC: i8 = 2;
@@ -27,45 +26,18 @@ const SHA512: i8 = 2;
 const RESOURCE_NOT_FOUND: i16 = 91;
 
 struct Conn {
-    stream: TcpStream,
-    cid: i32,
+    raw: RawConnection,
 }
 
 impl Conn {
     fn open(b: &Broker) -> Conn {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Conn { stream, cid: 0 }
+        Conn {
+            raw: RawConnection::open(b, "security-test"),
+        }
     }
 
     fn call(&mut self, api: ApiKey, version: i16, request: RequestKind) -> ResponseKind {
-        self.cid += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.cid)
-            .with_client_id(Some(StrBytes::from_static_str("security-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, api.request_header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut resp).unwrap();
-        let mut resp = Bytes::from(resp);
-        let hdr = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
-        assert_eq!(hdr.correlation_id, self.cid);
-        let decoded = ResponseKind::decode(api, &mut resp, version).unwrap();
-        assert!(!resp.has_remaining());
-        decoded
+        self.raw.call(api, version, &request)
     }
 
     /// user → [(mechanism, iterations)] of every user.

@@ -3,13 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use common::raw::RawConnection;
 use common::*;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use troupe::protocol::SUPPORTED_APIS;
 
@@ -435,58 +433,15 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
     }
 }
 
-fn round_trip(
-    stream: &mut TcpStream,
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-) -> ResponseKind {
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("matrix")));
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, api.request_header_version(version))
-        .unwrap();
-    request(api, version).encode(&mut body, version).unwrap();
-    let mut frame = BytesMut::new();
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).unwrap();
-
-    let mut len = [0u8; 4];
-    stream
-        .read_exact(&mut len)
-        .unwrap_or_else(|e| panic!("{api:?} v{version}: connection dropped: {e}"));
-    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut resp).unwrap();
-    let mut resp = Bytes::from(resp);
-    let hdr = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
-    assert_eq!(hdr.correlation_id, correlation_id);
-    let decoded = ResponseKind::decode(api, &mut resp, version)
-        .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
-    assert!(!resp.has_remaining(), "{api:?} v{version}: trailing bytes");
-    decoded
-}
-
-use kafka_protocol::protocol::Decodable;
-
 #[test]
 fn every_advertised_version_answers() {
     // No initial rebalance delay: JoinGroup v0-3 answer when the join phase completes.
     let b = Broker::start_with(&["--override", "group.initial.rebalance.delay.ms=0"]);
     create_topic(&b, TOPIC, 1, &[]);
-    let mut stream = TcpStream::connect(b.bootstrap()).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    let mut cid = 0;
+    let mut conn = RawConnection::open(&b, "matrix");
     for (api, lo, hi) in SUPPORTED_APIS {
         for v in *lo..=*hi {
-            cid += 1;
-            let resp = round_trip(&mut stream, *api, v, cid);
+            let resp = conn.call(*api, v, &request(*api, v));
             if let ResponseKind::Produce(p) = &resp {
                 assert_eq!(
                     p.responses[0].partition_responses[0].error_code, 0,
@@ -600,7 +555,8 @@ fn every_advertised_version_answers() {
         }
     }
     // ApiVersions lists exactly the table.
-    let ResponseKind::ApiVersions(av) = round_trip(&mut stream, ApiKey::ApiVersions, 3, 9999)
+    let ResponseKind::ApiVersions(av) =
+        conn.call(ApiKey::ApiVersions, 3, &request(ApiKey::ApiVersions, 3))
     else {
         unreachable!()
     };

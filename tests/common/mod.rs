@@ -1,12 +1,14 @@
 //! Test harness: `Broker` runs the real `troupe` binary on free loopback ports with its own
 //! data dir (alone, or as a `cluster::Cluster` node); `read_back` reads a partition back;
-//! `batches` builds record batches; rdkafka client helpers.
+//! `batches` builds record batches; `raw` sends raw kafka-protocol requests; rdkafka client
+//! helpers.
 #![allow(dead_code)]
 
 pub mod batches;
 mod broker;
 pub mod cluster;
 pub mod proxy;
+pub mod raw;
 pub mod read_back;
 
 use std::net::TcpListener;
