@@ -1,6 +1,6 @@
 //! The `troupe` command line: `troupe serve` runs a broker; `topic`, `group`, `cluster`,
-//! `produce` and `consume` administer any Kafka-compatible cluster over the Kafka protocol
-//! (`troupe::admin`).
+//! `acl`, `user`, `quota`, `produce` and `consume` administer any Kafka-compatible cluster over
+//! the Kafka protocol (`troupe::admin`).
 
 use std::path::PathBuf;
 
@@ -45,6 +45,15 @@ enum Command {
     /// Brokers, controller, under-replicated and offline partitions.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Add, list and remove ACLs (brokers with authorizer.class.name set).
+    #[command(subcommand)]
+    Acl(AclCommand),
+    /// Users' SCRAM credentials.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Client quotas (per user, client id, or IP).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Produce one record per line of stdin.
     Produce(ProduceArgs),
     /// Print records, one per line.
@@ -152,6 +161,173 @@ enum GroupCommand {
 #[derive(Subcommand)]
 enum ClusterCommand {
     Status {
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+/// The resource an `acl` command is about.
+#[derive(Args, Clone)]
+struct AclResource {
+    #[arg(long)]
+    topic: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+    /// The cluster resource (`kafka-cluster`).
+    #[arg(long)]
+    cluster: bool,
+    #[arg(long)]
+    transactional_id: Option<String>,
+    /// literal (default) or prefixed; `list` and `remove` also take any and match.
+    #[arg(long = "resource-pattern-type", alias = "pattern")]
+    pattern: Option<String>,
+}
+
+impl AclResource {
+    fn selector(self) -> admin::acl::ResourceSelector {
+        admin::acl::ResourceSelector {
+            topic: self.topic,
+            group: self.group,
+            cluster: self.cluster,
+            transactional_id: self.transactional_id,
+            pattern: self.pattern,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AclCommand {
+    /// Grant (or with --deny, deny) operations on a resource to a principal.
+    Add {
+        #[command(flatten)]
+        resource: AclResource,
+        /// Type:name, e.g. User:alice or User:* .
+        #[arg(long)]
+        principal: String,
+        /// Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs,
+        /// AlterConfigs, IdempotentWrite, All; repeatable.
+        #[arg(long = "operation", required = true)]
+        operations: Vec<String>,
+        /// The client host the ACL applies to.
+        #[arg(long, default_value = admin::acl::ANY_HOST)]
+        host: String,
+        /// A DENY ACL (DENY wins over every ALLOW).
+        #[arg(long)]
+        deny: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// ACLs of a resource and/or principal (every ACL when neither is given).
+    List {
+        #[command(flatten)]
+        resource: AclResource,
+        #[arg(long)]
+        principal: Option<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Remove the ACLs matching a resource and/or principal (and operations, if given).
+    Remove {
+        #[command(flatten)]
+        resource: AclResource,
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long = "operation")]
+        operations: Vec<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// SCRAM-SHA-256 / SCRAM-SHA-512 credentials.
+    #[command(subcommand)]
+    Scram(ScramCommand),
+}
+
+#[derive(Subcommand)]
+enum ScramCommand {
+    /// Create or replace a user's credential (the password is salted here, never sent).
+    Set {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long, env = "TROUPE_SCRAM_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value_t = 4096)]
+        iterations: u32,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Users with their mechanisms and iteration counts.
+    List {
+        users: Vec<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    Delete {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+/// The entity a `quota` command is about.
+#[derive(Args, Clone)]
+struct QuotaEntity {
+    #[arg(long)]
+    user: Option<String>,
+    /// The default of every user.
+    #[arg(long)]
+    user_default: bool,
+    #[arg(long)]
+    client_id: Option<String>,
+    /// The default of every client id.
+    #[arg(long)]
+    client_default: bool,
+    #[arg(long)]
+    ip: Option<String>,
+    #[arg(long)]
+    ip_default: bool,
+}
+
+impl QuotaEntity {
+    fn selector(self) -> admin::quota::EntitySelector {
+        admin::quota::EntitySelector {
+            user: self.user,
+            user_default: self.user_default,
+            client_id: self.client_id,
+            client_default: self.client_default,
+            ip: self.ip,
+            ip_default: self.ip_default,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum QuotaCommand {
+    /// Set (--config key=value) or remove (--remove key) quotas of one entity.
+    Set {
+        #[command(flatten)]
+        entity: QuotaEntity,
+        /// producer_byte_rate, consumer_byte_rate, request_percentage, ...; repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        #[arg(long = "remove", value_name = "KEY")]
+        removals: Vec<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Quotas of the entities matching the flags (all when none is given).
+    Describe {
+        #[command(flatten)]
+        entity: QuotaEntity,
+        /// Only entities with exactly the given components.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         connect: Connect,
     },
@@ -329,6 +505,80 @@ fn run_admin(command: Command) -> Result<(), AdminError> {
         Command::Cluster(ClusterCommand::Status { connect: c }) => {
             admin::topic::cluster_status(&mut connect(&c)?, c.json)
         }
+        Command::Acl(AclCommand::Add {
+            resource,
+            principal,
+            operations,
+            host,
+            deny,
+            connect: c,
+        }) => admin::acl::add(
+            &mut connect(&c)?,
+            &admin::acl::AclSpec {
+                resource: resource.selector(),
+                principal,
+                host,
+                operations,
+                deny,
+            },
+        ),
+        Command::Acl(AclCommand::List {
+            resource,
+            principal,
+            connect: c,
+        }) => admin::acl::list(
+            &mut connect(&c)?,
+            &resource.selector(),
+            principal.as_deref(),
+            c.json,
+        ),
+        Command::Acl(AclCommand::Remove {
+            resource,
+            principal,
+            operations,
+            connect: c,
+        }) => admin::acl::remove(
+            &mut connect(&c)?,
+            &resource.selector(),
+            principal.as_deref(),
+            &operations,
+            c.json,
+        ),
+        Command::User(UserCommand::Scram(ScramCommand::Set {
+            user,
+            mechanism,
+            password,
+            iterations,
+            connect: c,
+        })) => {
+            let mechanism = admin::user::parse_mechanism(&mechanism)?;
+            admin::user::set(&mut connect(&c)?, &user, mechanism, &password, iterations)
+        }
+        Command::User(UserCommand::Scram(ScramCommand::List { users, connect: c })) => {
+            admin::user::list(&mut connect(&c)?, &users, c.json)
+        }
+        Command::User(UserCommand::Scram(ScramCommand::Delete {
+            user,
+            mechanism,
+            connect: c,
+        })) => {
+            let mechanism = admin::user::parse_mechanism(&mechanism)?;
+            admin::user::delete(&mut connect(&c)?, &user, mechanism)
+        }
+        Command::Quota(QuotaCommand::Set {
+            entity,
+            configs,
+            removals,
+            connect: c,
+        }) => {
+            let settings = admin::quota::parse_settings(&configs)?;
+            admin::quota::set(&mut connect(&c)?, &entity.selector(), &settings, &removals)
+        }
+        Command::Quota(QuotaCommand::Describe {
+            entity,
+            strict,
+            connect: c,
+        }) => admin::quota::describe(&mut connect(&c)?, &entity.selector(), strict, c.json),
         Command::Produce(args) => {
             let headers = args
                 .headers

@@ -297,3 +297,202 @@ fn produce_and_consume_carry_keys_headers_and_json() {
     );
     assert_eq!(text.trim(), "a|third|trace=t-1");
 }
+
+/// `troupe user scram`, `troupe acl` against a broker with the StandardAuthorizer on (the
+/// PLAINTEXT CLI is `User:ANONYMOUS`, made a super user here): credentials are set, listed
+/// without secrets and deleted; ACLs are added, listed by resource and principal, and
+/// removed by operation; a second principal is refused by the broker with exit code 1.
+#[test]
+fn scram_users_and_acls_through_the_cli() {
+    let b = Broker::start_with(&[
+        "--override",
+        "authorizer.class.name=standard",
+        "--override",
+        "super.users=User:ANONYMOUS",
+    ]);
+    ok(
+        &b,
+        &[
+            "user",
+            "scram",
+            "set",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-256",
+            "--password",
+            "alice-secret",
+        ],
+    );
+    ok(
+        &b,
+        &[
+            "user",
+            "scram",
+            "set",
+            "alice",
+            "--password",
+            "alice-secret",
+            "--iterations",
+            "8192",
+        ],
+    );
+    let users = json(&b, &["user", "scram", "list"]);
+    assert_eq!(
+        users,
+        serde_json::json!([
+            {"user": "alice", "mechanism": "SCRAM-SHA-256", "iterations": 4096},
+            {"user": "alice", "mechanism": "SCRAM-SHA-512", "iterations": 8192},
+        ])
+    );
+    assert!(!b.log_text().contains("alice-secret"));
+
+    ok(
+        &b,
+        &[
+            "acl",
+            "add",
+            "--topic",
+            "orders",
+            "--principal",
+            "User:alice",
+            "--operation",
+            "Read",
+            "--operation",
+            "describe",
+        ],
+    );
+    ok(
+        &b,
+        &[
+            "acl",
+            "add",
+            "--topic",
+            "orders-",
+            "--resource-pattern-type",
+            "prefixed",
+            "--principal",
+            "User:alice",
+            "--operation",
+            "Write",
+            "--deny",
+        ],
+    );
+    ok(
+        &b,
+        &[
+            "acl",
+            "add",
+            "--group",
+            "billing",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "Read",
+        ],
+    );
+    let on_orders = json(&b, &["acl", "list", "--topic", "orders"]);
+    let ops: Vec<&str> = on_orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["Read", "Describe"], "{on_orders}");
+    assert_eq!(on_orders[0]["pattern_type"], "Literal");
+    assert_eq!(on_orders[0]["permission_type"], "Allow");
+    assert_eq!(on_orders[0]["host"], "*");
+    let alices = json(&b, &["acl", "list", "--principal", "User:alice"]);
+    assert_eq!(alices.as_array().unwrap().len(), 3, "{alices}");
+    let denied = alices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["permission_type"] == "Deny")
+        .unwrap();
+    assert_eq!(
+        (
+            denied["resource_name"].as_str(),
+            denied["pattern_type"].as_str()
+        ),
+        (Some("orders-"), Some("Prefixed"))
+    );
+    assert_eq!(json(&b, &["acl", "list"]).as_array().unwrap().len(), 4);
+
+    let removed = json(
+        &b,
+        &[
+            "acl",
+            "remove",
+            "--topic",
+            "orders",
+            "--principal",
+            "User:alice",
+            "--operation",
+            "read",
+        ],
+    );
+    assert_eq!(removed.as_array().unwrap().len(), 1, "{removed}");
+    assert_eq!(removed[0]["operation"], "Read");
+    let left = json(&b, &["acl", "list", "--topic", "orders"]);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["operation"], "Describe");
+
+    // Removing needs a resource or a principal: no accidental "delete every ACL".
+    let everything = troupe(&b, &["acl", "remove"], None);
+    assert_eq!(everything.status.code(), Some(2));
+
+    ok(
+        &b,
+        &[
+            "user",
+            "scram",
+            "delete",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+    );
+    let users = json(&b, &["user", "scram", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+    assert_eq!(users[0]["mechanism"], "SCRAM-SHA-512");
+    // Deleting a credential that is not there is the broker's RESOURCE_NOT_FOUND: exit 1.
+    let missing = troupe(
+        &b,
+        &[
+            "user",
+            "scram",
+            "delete",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+        None,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("ResourceNotFound"));
+}
+
+/// Without being a super user (no ACLs, allow.everyone.if.no.acl.found=false) the CLI is told
+/// CLUSTER_AUTHORIZATION_FAILED, exits 1 and says so.
+#[test]
+fn the_cli_names_an_authorization_failure() {
+    let b = Broker::start_with(&["--override", "authorizer.class.name=standard"]);
+    let out = troupe(
+        &b,
+        &[
+            "acl",
+            "add",
+            "--cluster",
+            "--principal",
+            "User:eve",
+            "--operation",
+            "All",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ClusterAuthorizationFailed"), "{stderr}");
+    let out = troupe(&b, &["user", "scram", "list"], None);
+    assert_eq!(out.status.code(), Some(1));
+}

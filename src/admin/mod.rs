@@ -1,4 +1,4 @@
-//! The admin CLI's room: `troupe topic|group|cluster|produce|consume`. Everything goes through
+//! The admin CLI's room: `troupe topic|group|cluster|acl|user|quota|produce|consume`. Everything goes through
 //! the Kafka protocol (`client.rs`), never the broker's internals, so the same commands work
 //! against any Kafka-compatible broker or cluster.
 //!
@@ -6,11 +6,14 @@
 //! rely on: 0 done; 1 the broker refused (the Kafka error is named, with what to do); 2 bad
 //! usage; 3 no broker reachable; 4 the broker's answer could not be used.
 
+pub mod acl;
 pub mod client;
 pub mod group;
 pub mod output;
+pub mod quota;
 pub mod records;
 pub mod topic;
+pub mod user;
 
 use std::time::Duration;
 

@@ -92,6 +92,13 @@ impl ScramMechanism {
         }
     }
 
+    /// `SaltedPassword = Hi(password, salt, iterations)`: what a client sends in
+    /// AlterUserScramCredentials (the admin CLI computes it; the broker never sees the
+    /// password).
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+        self.hi(password.as_bytes(), salt, iterations)
+    }
+
     /// RFC 5802's `Hi`: PBKDF2 with this mechanism's HMAC, one block.
     fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {

@@ -125,7 +125,7 @@ pub async fn handle(
         for p in &t.partitions {
             let data = error_partition(p.partition, &BrokerError::TopicAuthorizationFailed);
             responses[ti].partitions.push(data);
-            by_topic[ti].push(None);
+            by_topic[ti].push(no_records());
         }
     }
     for (ti, p) in topic_of.into_iter().zip(fetched.partitions) {
@@ -145,7 +145,7 @@ pub async fn handle(
     }
 }
 
-/// One partition's response fields, and its records (`None` for a partition that answered
+/// One partition's response fields, and its records (empty for a partition that answered
 /// with an error).
 fn partition_data(p: FetchPartitionResult) -> (PartitionData, PartitionRecords) {
     match p.result {
@@ -169,8 +169,16 @@ fn partition_data(p: FetchPartitionResult) -> (PartitionData, PartitionRecords) 
                 .with_partition_index(p.partition);
             (data, Some(fetched.records))
         }
-        Err(e) => (error_partition(p.partition, &e), None),
+        Err(e) => (error_partition(p.partition, &e), no_records()),
     }
+}
+
+/// The records of a partition that answered with an error: an empty record set, as Kafka
+/// sends (`MemoryRecords.EMPTY`), never a null one. librdkafka refuses a null record set
+/// ("invalid MessageSetSize -1") and drops the whole response with it, so one refused or
+/// moved partition would hide every other partition's records and error codes.
+fn no_records() -> PartitionRecords {
+    Some(Vec::new())
 }
 
 fn error_partition(partition: i32, e: &BrokerError) -> PartitionData {
