@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's own security tests with stock clients (kcat, kafka-python, aiokafka,
+# The project's own security tests with stock clients (kcat, kafka-python, aiokafka, kafkajs,
 # confluent-kafka): makes a throw-away CA (openssl), starts a release `troupe serve` with four
 # listeners (PLAINTEXT, SSL with client certificates required, SASL_SSL, SASL_PLAINTEXT), SASL
 # PLAIN/SCRAM/OAUTHBEARER (a JWKS file of an RSA and an EC key made here), a bootstrapped

@@ -129,6 +129,35 @@ def test_aiokafka_over_sasl_ssl_scram_sha_256(topic):
     assert asyncio.run(run()) == [f"ak-{i}".encode() for i in range(5)]
 
 
+KAFKAJS = os.path.join(os.path.dirname(__file__), "..", "kafkajs")
+
+
+def kafkajs(mechanism, user=ADMIN, password=ADMIN_PW, retries=5):
+    """Runs tests/clients/kafkajs/roundtrip.js against the SASL_SSL listener; its JSON summary."""
+    env = {**os.environ, "KAFKAJS_BROKER": E("SECURE_SASL_SSL"), "KAFKAJS_CA": CA,
+           "KAFKAJS_MECHANISM": mechanism, "KAFKAJS_USER": user, "KAFKAJS_PASSWORD": password,
+           "KAFKAJS_TOPIC": name("kafkajs"), "KAFKAJS_RETRIES": str(retries)}
+    run = subprocess.run(["node", os.path.join(KAFKAJS, "roundtrip.js")], env=env,
+                         capture_output=True, timeout=120)
+    import json
+    lines = run.stdout.decode().strip().splitlines()
+    assert lines, run.stderr.decode()
+    return json.loads(lines[-1])
+
+
+@pytest.mark.parametrize("mechanism", ["scram-sha-256", "scram-sha-512", "plain"])
+def test_kafkajs_over_sasl_ssl(mechanism):
+    result = kafkajs(mechanism)
+    assert result["ok"], result
+    assert result["received"] == result["sent"] and len(result["sent"]) == 10
+
+
+def test_kafkajs_with_a_wrong_password_is_refused():
+    result = kafkajs("scram-sha-512", password="not-the-password", retries=0)
+    assert not result["ok"]
+    assert result["error"] == "KafkaJSSASLAuthenticationError", result
+
+
 def presented_certificate(address):
     host, port = address.split(":")
     ctx = ssl.create_default_context(cafile=CA)
