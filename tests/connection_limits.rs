@@ -30,7 +30,11 @@ enum Outcome {
 
 impl Client {
     fn connect(b: &Broker) -> Client {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
+        Client::connect_to(&b.bootstrap())
+    }
+
+    fn connect_to(address: &str) -> Client {
+        let stream = TcpStream::connect(address).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -85,9 +89,13 @@ impl Client {
 /// Opens connections until one is served (the broker may not have seen an earlier close yet;
 /// until then each attempt is refused and closed).
 fn served_connection(b: &Broker) -> Client {
+    served_connection_to(b, &b.bootstrap())
+}
+
+fn served_connection_to(b: &Broker, address: &str) -> Client {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut c = Client::connect(b);
+        let mut c = Client::connect_to(address);
         match c.api_versions() {
             Outcome::Served => return c,
             other => assert!(
@@ -189,6 +197,45 @@ fn max_connections_per_ip_closes_the_connection_past_the_limit() {
     served.push(served_connection(&b));
     let mut again = Client::connect(&b);
     assert!(again.closed_by_broker(), "the limit no longer holds");
+}
+
+#[test]
+fn a_failed_sasl_exchange_gives_its_connection_back() {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let b = Broker::start_with(&[
+        "--override",
+        &format!("listeners=SASL_PLAINTEXT://{address}"),
+        "--override",
+        "sasl.enabled.mechanisms=PLAIN",
+        "--override",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";",
+        "--override",
+        "max.connections.per.ip=1",
+    ]);
+    // Unauthenticated, the one connection still counts: a second is refused.
+    let mut first = Client::connect_to(&address);
+    assert_eq!(first.api_versions(), Outcome::Served);
+    assert!(Client::connect_to(&address).closed_by_broker());
+
+    // A Metadata request before authenticating ends the SASL exchange and the connection...
+    let mut metadata = Vec::new();
+    metadata.extend_from_slice(&14i32.to_be_bytes()); // the frame size
+    metadata.extend_from_slice(&3i16.to_be_bytes()); // Metadata v0
+    metadata.extend_from_slice(&0i16.to_be_bytes());
+    metadata.extend_from_slice(&99i32.to_be_bytes());
+    metadata.extend_from_slice(&(-1i16).to_be_bytes()); // no client id
+    metadata.extend_from_slice(&0i32.to_be_bytes()); // no topics
+    first.stream.write_all(&metadata).unwrap();
+    let mut rest = Vec::new();
+    let _ = first.stream.read_to_end(&mut rest);
+    // ...and its slot: the next connection from the same address is served.
+    served_connection_to(&b, &address);
+    assert!(
+        b.log_text()
+            .contains("SASL authentication did not complete"),
+        "the first connection did not end in its SASL exchange"
+    );
 }
 
 #[test]
