@@ -52,6 +52,9 @@ pub enum Validator {
     OneOf(&'static [&'static str]),
     /// A comma list whose items are each one of these.
     ListOf(&'static [&'static str]),
+    /// Kafka's `host:count` comma list (`max.connections.per.ip.overrides`); see
+    /// `parse_host_counts`.
+    HostCounts,
 }
 
 /// One configuration property.
@@ -321,7 +324,43 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "Principals allowed everything, semicolon-separated (User:admin;User:CN=broker)."),
     def!(Broker, "allow.everyone.if.no.acl.found", None, Boolean, "false", Any,
         "With the authorizer on, allow a resource that no ACL matches."),
+    // ---- connection limits (KIP-402, KIP-612); max.connections and
+    // max.connection.creation.rate also per listener as listener.name.<l>.<property> ----
+    def!(Broker, "max.connections", None, Int, "2147483647", Range(0, i32::MAX as i64),
+        "Most open connections: broker-wide over all listeners but the inter-broker one, and per listener as listener.name.<l>.max.connections. At the limit a listener stops accepting until a connection closes."),
+    def!(Broker, "max.connections.per.ip", None, Int, "2147483647", Range(0, i32::MAX as i64),
+        "Most open connections from one IP address (over all listeners); a connection past it is closed at once. 0 is allowed only with overrides."),
+    def!(Broker, "max.connections.per.ip.overrides", None, String, "", HostCounts,
+        "Per-IP or hostname exceptions to max.connections.per.ip, comma-separated host:count (hostName:100,127.0.0.1:200)."),
+    def!(Broker, "max.connection.creation.rate", None, Int, "2147483647", Range(0, i32::MAX as i64),
+        "New connections accepted per second, broker-wide (not the inter-broker listener) and per listener as listener.name.<l>.max.connection.creation.rate; a listener past it delays accepting."),
 ];
+
+/// Parses Kafka's `host:count` comma list (`max.connections.per.ip.overrides`): entries split
+/// at their last `:` (so IPv6 addresses keep theirs), counts non-negative ints. Empty: none.
+pub fn parse_host_counts(value: &str) -> Result<Vec<(String, i32)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (host, count) = entry
+                .rsplit_once(':')
+                .ok_or_else(|| format!("entry '{entry}' is not host:count"))?;
+            let host = host.trim();
+            if host.is_empty() {
+                return Err(format!("entry '{entry}' has no host"));
+            }
+            let count: i32 = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|c: &i32| *c >= 0)
+                .ok_or_else(|| format!("entry '{entry}': the count must be an int >= 0"))?;
+            Ok((host.to_string(), count))
+        })
+        .collect()
+}
 
 /// Kafka's per-listener prefix: `listener.name.<listener>.<property>`. Returns the listener
 /// (lower case, as Kafka normalises it) and the property.
@@ -408,6 +447,9 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<String, ConfigError> {
                 if !allowed.contains(&v) {
                     return Err(bad(format!("must be one of {}", allowed.join(", "))));
                 }
+            }
+            if matches!(def.validator, HostCounts) {
+                parse_host_counts(v).map_err(bad)?;
             }
         }
         ConfigKind::List => {
@@ -759,6 +801,7 @@ fn valid_values(v: &Validator) -> String {
         Validator::DoubleRange(lo, hi) => format!("[{lo}, {hi}]"),
         Validator::OneOf(values) => values.join(", "),
         Validator::ListOf(values) => format!("list of {}", values.join(", ")),
+        Validator::HostCounts => "list of host:count".to_string(),
     }
 }
 
@@ -884,6 +927,55 @@ mod tests {
             cfg.set("listener.name.ssl.no.such.property", "1"),
             Err(ConfigError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn connection_limits_resolve_per_listener_and_overrides_are_validated() {
+        let mut cfg = BrokerConfig::default();
+        assert_eq!(
+            cfg.listener_value("CLIENT", "max.connections"),
+            "2147483647"
+        );
+        cfg.set("max.connections", "100").unwrap();
+        cfg.set("listener.name.CLIENT.max.connections", "7")
+            .unwrap();
+        cfg.set("listener.name.client.max.connection.creation.rate", "3")
+            .unwrap();
+        assert_eq!(cfg.listener_value("CLIENT", "max.connections"), "7");
+        assert_eq!(cfg.listener_value("OTHER", "max.connections"), "100");
+        assert_eq!(
+            cfg.listener_value("client", "max.connection.creation.rate"),
+            "3"
+        );
+        assert!(cfg.set("max.connections", "-1").is_err());
+        assert!(cfg.set("max.connections.per.ip", "2147483648").is_err());
+
+        cfg.set(
+            "max.connections.per.ip.overrides",
+            "broker-a:100, 127.0.0.1:200,::1:5",
+        )
+        .unwrap();
+        assert_eq!(
+            parse_host_counts(cfg.get("max.connections.per.ip.overrides")).unwrap(),
+            vec![
+                ("broker-a".to_string(), 100),
+                ("127.0.0.1".to_string(), 200),
+                ("::1".to_string(), 5)
+            ]
+        );
+        assert_eq!(parse_host_counts("").unwrap(), vec![]);
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:-1",
+            "127.0.0.1:x",
+            ":3",
+            "h:2147483648",
+        ] {
+            assert!(
+                cfg.set("max.connections.per.ip.overrides", bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
     }
 
     #[test]

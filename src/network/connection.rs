@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::broker::BrokerContext;
 use crate::network::authentication::authenticate;
+use crate::network::connection_quotas::ConnectionSlot;
 use crate::network::listener::ListenerSecurity;
 use crate::protocol::response::ResponseFrame;
 use crate::protocol::{frame::read_frame, handle_frame, ProtocolError, Session};
@@ -39,6 +40,9 @@ pub struct Connection {
     broker: Arc<BrokerContext>,
     shutdown: watch::Receiver<bool>,
     listener: Arc<ListenerSecurity>,
+    /// This connection's share of the connection limits, given back when the actor is
+    /// dropped, however it stopped.
+    _slot: ConnectionSlot,
 }
 
 impl Connection {
@@ -48,6 +52,7 @@ impl Connection {
         broker: Arc<BrokerContext>,
         shutdown: watch::Receiver<bool>,
         listener: Arc<ListenerSecurity>,
+        slot: ConnectionSlot,
     ) -> Self {
         Connection {
             stream,
@@ -55,6 +60,7 @@ impl Connection {
             broker,
             shutdown,
             listener,
+            _slot: slot,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `Listener`: the accept loop of one Kafka listener. Spreads new `Connection` actors over the
 //! arbiters round-robin, each with the listener's security (`ListenerSecurity`: TLS and SASL
-//! as `listener.security.protocol.map` and the `listener.name.<l>.` properties say); stops
+//! as `listener.security.protocol.map` and the `listener.name.<l>.` properties say), within
+//! the connection limits (`ConnectionQuotas`: it pauses at `max.connections`, delays past
+//! `max.connection.creation.rate`, closes a connection past `max.connections.per.ip`); stops
 //! accepting when shutdown begins. Owns nothing else.
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use tokio::sync::watch;
 use crate::broker::BrokerContext;
 use crate::config::BrokerConfig;
 use crate::network::connection::Connection;
+use crate::network::connection_quotas::ConnectionQuotas;
 use crate::network::endpoints::ListenerEndpoint;
 use crate::network::tls::TlsListener;
 use crate::security::oauthbearer::jwks_file_from_url;
@@ -149,6 +152,7 @@ pub struct Listener {
     broker: Arc<BrokerContext>,
     shutdown: watch::Receiver<bool>,
     security: Arc<ListenerSecurity>,
+    quotas: Arc<ConnectionQuotas>,
 }
 
 impl Listener {
@@ -158,6 +162,7 @@ impl Listener {
         broker: Arc<BrokerContext>,
         shutdown: watch::Receiver<bool>,
         security: Arc<ListenerSecurity>,
+        quotas: Arc<ConnectionQuotas>,
     ) -> Self {
         Listener {
             listener: Some(listener),
@@ -165,6 +170,7 @@ impl Listener {
             broker,
             shutdown,
             security,
+            quotas,
         }
     }
 }
@@ -179,34 +185,61 @@ impl Actor for Listener {
         let arbiters = self.arbiters.clone();
         let broker = self.broker.clone();
         let security = self.security.clone();
+        let quotas = self.quotas.clone();
         let mut shutdown = self.shutdown.clone();
         let accept_loop = async move {
             let mut next = 0usize;
             loop {
+                // At max.connections the socket stays in the kernel's backlog until a
+                // connection of this listener (or, for the broker-wide limit, any) closes.
                 tokio::select! {
+                    _ = quotas.wait_for_slot(&security.name) => {}
+                    _ = shutdown.changed() => break,
+                }
+                let (stream, peer) = tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            let Ok(std_stream) = stream.into_std() else { continue };
-                            let arbiter = &arbiters[next % arbiters.len()];
-                            next = next.wrapping_add(1);
-                            let broker = broker.clone();
-                            let shutdown = shutdown.clone();
-                            let security = security.clone();
-                            Connection::start_in_arbiter(arbiter, move |_| {
-                                // Registered with the arbiter's own reactor.
-                                let stream = tokio::net::TcpStream::from_std(std_stream)
-                                    .map_err(|e| tracing::warn!(%peer, error = %e, "cannot register socket"))
-                                    .ok();
-                                Connection::new(stream, peer, broker, shutdown, security)
-                            });
-                        }
+                        Ok(accepted) => accepted,
                         Err(e) => {
                             tracing::warn!(error = %e, "accept failed");
                             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
                         }
                     },
                     _ = shutdown.changed() => break,
-                }
+                };
+                let slot = tokio::select! {
+                    slot = quotas.admit(&security.name, peer.ip()) => slot,
+                    _ = shutdown.changed() => break,
+                };
+                let slot = match slot {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        // Kafka closes it at once; the client sees the connection end.
+                        tracing::info!(%peer, listener = %security.name, reason = %refused, "rejected connection");
+                        metrics::counter!("troupe_connections_refused_total",
+                            "listener" => security.name.to_string(), "reason" => refused.reason())
+                        .increment(1);
+                        drop(stream);
+                        continue;
+                    }
+                };
+                let Ok(std_stream) = stream.into_std() else {
+                    continue;
+                };
+                let arbiter = &arbiters[next % arbiters.len()];
+                next = next.wrapping_add(1);
+                let broker = broker.clone();
+                let shutdown = shutdown.clone();
+                let security = security.clone();
+                // The slot travels with the connection: if the arbiter cannot start it, the
+                // dropped closure gives it back.
+                Connection::start_in_arbiter(arbiter, move |_| {
+                    // Registered with the arbiter's own reactor.
+                    let stream = tokio::net::TcpStream::from_std(std_stream)
+                        .map_err(|e| tracing::warn!(%peer, error = %e, "cannot register socket"))
+                        .ok();
+                    Connection::new(stream, peer, broker, shutdown, security, slot)
+                });
             }
             tracing::info!(listener = %security.name, "listener stopped accepting connections");
         };

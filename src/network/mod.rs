@@ -2,13 +2,15 @@
 //! one's frames to the protocol layer and its responses back, in order.
 //!
 //! This room owns sockets: which listeners a node has (`endpoints`), the accept loop
-//! (`listener`, one per listener, with its TLS and SASL settings) and one `Connection` actor per
+//! (`listener`, one per listener, with its TLS and SASL settings), the connection limits they
+//! share (`connection_quotas`) and one `Connection` actor per
 //! client (TLS handshake, SASL exchange, framing, in-flight limit, response order, the
 //! `sendfile` of fetched file ranges). It hands every frame of an authenticated session to
 //! `protocol::handle_frame` and knows nothing of what a request means.
 
 pub mod authentication;
 pub mod connection;
+pub mod connection_quotas;
 pub mod endpoints;
 pub mod listener;
 pub mod tls;

@@ -39,6 +39,7 @@ use crate::metadata::authorizer_cache::{is_standard_authorizer, AuthorizerCache}
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::UserScramCredentialRecord;
 use crate::metadata::{BrokerEndpoint, BrokerInfo, MetadataImage, MetadataLog};
+use crate::network::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::network::listener::{Listener, ListenerSecurity};
 use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
 use crate::runtime::supervision::SupervisorState;
@@ -628,6 +629,10 @@ pub async fn start_listeners(
     broker: &Arc<BrokerContext>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<SocketAddr>> {
+    let names: Vec<&str> = opts.listeners.iter().map(|l| l.name.as_str()).collect();
+    let limits = ConnectionLimits::from_config(&opts.config, &names, &opts.inter_broker_listener)
+        .map_err(anyhow::Error::msg)?;
+    let quotas = Arc::new(ConnectionQuotas::new(limits));
     let mut bound = Vec::new();
     for (endpoint, security) in opts.listeners.iter().zip(security) {
         let listener = tokio::net::TcpListener::bind(endpoint.bind)
@@ -648,6 +653,7 @@ pub async fn start_listeners(
             broker.clone(),
             shutdown.clone(),
             security.clone(),
+            quotas.clone(),
         )
         .start();
     }
