@@ -321,6 +321,10 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "Principals allowed everything, semicolon-separated (User:admin;User:CN=broker)."),
     def!(Broker, "allow.everyone.if.no.acl.found", None, Boolean, "false", Any,
         "With the authorizer on, allow a resource that no ACL matches."),
+    def!(Broker, "quota.window.size.seconds", None, Int, "1", Range(1, i32::MAX as i64),
+        "Length of one sample of a client quota's rate, in seconds."),
+    def!(Broker, "quota.window.num", None, Int, "11", Range(1, 1000),
+        "Samples a client quota's rate is measured over."),
 ];
 
 /// Kafka's per-listener prefix: `listener.name.<listener>.<property>`. Returns the listener
