@@ -337,7 +337,8 @@ mod tests {
     /// Every level, added from lowest to highest precedence: each new one takes over.
     #[test]
     fn resolution_follows_kafkas_eight_levels() {
-        let levels: [(&[(&str, Option<&str>)], QuotaLevel); 8] = [
+        type Entity<'a> = &'a [(&'a str, Option<&'a str>)];
+        let levels: [(Entity, QuotaLevel); 8] = [
             (&[(CLIENT_ID, None)], QuotaLevel::DefaultClient),
             (&[(CLIENT_ID, Some("c"))], QuotaLevel::Client),
             (&[(USER, None)], QuotaLevel::DefaultUser),
