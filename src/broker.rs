@@ -17,6 +17,7 @@ use crate::config::BrokerConfig;
 use crate::error::{GroupError, TxnError};
 use crate::metadata::authorizer_cache::AuthorizerCache;
 use crate::metadata::cache::MetadataCache;
+use crate::quota::QuotaManagers;
 use crate::runtime::supervision::SupervisorState;
 use crate::security::authorizer::{AclOperation, ResourceType, StandardAuthorizer};
 
@@ -46,6 +47,9 @@ pub struct BrokerContext {
     /// The ACL authorizer when `authorizer.class.name` turns it on; `None`: everything is
     /// allowed (Kafka without an authorizer).
     pub authorizer: Option<Arc<AuthorizerCache>>,
+    /// Client quota measurements (produce and fetch bytes, request time); the quotas
+    /// themselves are in the metadata image.
+    pub quotas: Arc<QuotaManagers>,
 }
 
 impl BrokerContext {

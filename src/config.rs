@@ -334,6 +334,10 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "Per-IP or hostname exceptions to max.connections.per.ip, comma-separated host:count (hostName:100,127.0.0.1:200)."),
     def!(Broker, "max.connection.creation.rate", None, Int, "2147483647", Range(0, i32::MAX as i64),
         "New connections accepted per second, broker-wide (not the inter-broker listener) and per listener as listener.name.<l>.max.connection.creation.rate; a listener past it delays accepting."),
+    def!(Broker, "quota.window.size.seconds", None, Int, "1", Range(1, i32::MAX as i64),
+        "Length of one sample of a client quota's rate, in seconds."),
+    def!(Broker, "quota.window.num", None, Int, "11", Range(1, 1000),
+        "Samples a client quota's rate is measured over."),
 ];
 
 /// Parses Kafka's `host:count` comma list (`max.connections.per.ip.overrides`): entries split

@@ -103,6 +103,10 @@ pub enum BrokerError {
     ResourceNotFound(String),
     #[error("storage error: {0}")]
     KafkaStorage(String),
+    /// A request names something this version of the protocol does not know (an unknown
+    /// quota entity type in DescribeClientQuotas).
+    #[error("{0}")]
+    UnsupportedVersion(String),
     /// The authorizer refused the request on a topic, group, the cluster or a transactional
     /// id (with `authorizer.class.name` set).
     #[error("Topic authorization failed.")]
@@ -179,6 +183,7 @@ impl BrokerError {
             BrokerError::DuplicateResource(_) => ResponseError::DuplicateResource,
             BrokerError::ResourceNotFound(_) => ResponseError::ResourceNotFound,
             BrokerError::KafkaStorage(_) => ResponseError::KafkaStorageError,
+            BrokerError::UnsupportedVersion(_) => ResponseError::UnsupportedVersion,
             BrokerError::NetworkException(_) => ResponseError::NetworkException,
             BrokerError::Internal(_) => ResponseError::UnknownServerError,
         };

@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod network;
 pub mod protocol;
 pub mod quorum;
+pub mod quota;
 pub mod runtime;
 pub mod security;
 pub mod server;

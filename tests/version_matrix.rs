@@ -421,6 +421,26 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
                     .with_salted_password(Bytes::from(vec![7u8; 32])),
             ]),
         ),
+        ApiKey::AlterClientQuotas => {
+            RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("client-id"))
+                        .with_entity_name(Some(StrBytes::from_string(format!(
+                            "matrix-{version}"
+                        ))))])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1048576.0)]),
+            ]))
+        }
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_components(vec![
+                describe_client_quotas_request::ComponentData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_match_type(2),
+            ]),
+        ),
         // This broker's listener is PLAINTEXT: both answer ILLEGAL_SASL_STATE (checked below);
         // the SASL exchange itself is exercised on SASL listeners by tests/clients/secure.
         ApiKey::SaslHandshake => RequestKind::SaslHandshake(
@@ -532,6 +552,16 @@ fn every_advertised_version_answers() {
             }
             if let ResponseKind::AlterUserScramCredentials(r) = &resp {
                 assert_eq!(r.results[0].error_code, 0, "AlterUserScramCredentials v{v}");
+            }
+            if let ResponseKind::AlterClientQuotas(r) = &resp {
+                assert_eq!(r.entries[0].error_code, 0, "AlterClientQuotas v{v}");
+            }
+            if let ResponseKind::DescribeClientQuotas(r) = &resp {
+                assert_eq!(r.error_code, 0, "DescribeClientQuotas v{v}");
+                assert!(
+                    r.entries.as_ref().is_some_and(|e| !e.is_empty()),
+                    "DescribeClientQuotas v{v} lists the quota AlterClientQuotas set"
+                );
             }
             if let ResponseKind::SaslHandshake(r) = &resp {
                 assert_eq!(r.error_code, 34, "SaslHandshake v{v}: ILLEGAL_SASL_STATE");

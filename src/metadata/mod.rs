@@ -7,6 +7,7 @@
 
 pub mod authorizer_cache;
 pub mod cache;
+pub mod quotas;
 pub mod security;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::security::{ScramCredential, ScramMechanism};
+pub use quotas::{ClientQuotaRecord, ClientQuotas, EntityData};
 pub use security::{
     acl_filter_matches, AccessControlEntryRecord, AclFilter, AclRecord, StoredScramCredential,
     UserScramCredentialRecord,
@@ -151,6 +153,8 @@ pub enum MetadataRecord {
     RemoveAccessControlEntry {
         id: Uuid,
     },
+    /// A client quota is set or removed (Kafka's `ClientQuotaRecord`).
+    ClientQuota(ClientQuotaRecord),
 }
 
 /// A partition reassignment in progress.
@@ -183,6 +187,9 @@ pub struct MetadataImage {
     /// ACLs by id.
     #[serde(default)]
     pub acls: BTreeMap<Uuid, AclRecord>,
+    /// Client quotas: entity → key → value.
+    #[serde(default)]
+    pub client_quotas: ClientQuotas,
     /// Number of records applied; bumps on every change.
     pub version: u64,
 }
@@ -293,6 +300,7 @@ impl MetadataImage {
             MetadataRecord::RemoveAccessControlEntry { id } => {
                 self.acls.remove(id);
             }
+            MetadataRecord::ClientQuota(r) => self.client_quotas.apply(r),
         }
     }
 

@@ -7,6 +7,10 @@
 //! their responses are written strictly in request order. Bad framing or an undecodable request
 //! closes this connection only, with a logged reason. On shutdown it stops reading, finishes
 //! what is in flight, and closes.
+//!
+//! A throttled response (client quotas, KIP-219) is written at once; then the connection is
+//! muted for its throttle time: no further request is read from the socket or handled until
+//! it ends, so a client that ignores `throttle_time_ms` is held all the same.
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -236,8 +240,22 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
         }
     }
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(MAX_IN_FLIGHT);
+    // Until when this connection is muted by a throttled response.
+    let (muted_tx, mut muted_rx) = watch::channel(tokio::time::Instant::now());
     let read_task = actix::spawn(async move {
         loop {
+            // Muted: read nothing from the socket until the throttle ends (it may be extended
+            // while we sleep).
+            loop {
+                let until = *muted_rx.borrow_and_update();
+                if until <= tokio::time::Instant::now() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => {}
+                    changed = muted_rx.changed() => if changed.is_err() { return },
+                }
+            }
             match read_frame(&mut reader, max_frame).await {
                 Ok(Some(frame)) => {
                     if frames_tx.send(frame).await.is_err() {
@@ -255,13 +273,25 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
 
     let mut in_flight = FuturesOrdered::new();
     let mut draining = *shutdown.borrow();
+    let mut muted_until = tokio::time::Instant::now();
     loop {
+        let muted = muted_until > tokio::time::Instant::now();
         tokio::select! {
             biased;
             Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                 Ok(Some(response)) => {
                     let response: ResponseFrame = response;
-                    if let Err(e) = writer.write(&response).await {
+                    let mute = response.mute();
+                    let written = if response.is_empty() {
+                        Ok(())
+                    } else {
+                        writer.write(&response).await
+                    };
+                    if !mute.is_zero() {
+                        muted_until = muted_until.max(tokio::time::Instant::now() + mute);
+                        let _ = muted_tx.send(muted_until);
+                    }
+                    if let Err(e) = written {
                         if e.kind() == std::io::ErrorKind::UnexpectedEof {
                             tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
                         } else {
@@ -276,7 +306,8 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
                     break;
                 }
             },
-            frame = frames_rx.recv(), if !draining && in_flight.len() < MAX_IN_FLIGHT => match frame {
+            _ = tokio::time::sleep_until(muted_until), if muted && !draining => {}
+            frame = frames_rx.recv(), if !draining && !muted && in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(frame) => {
                     let broker = broker.clone();
                     let session = session.clone();

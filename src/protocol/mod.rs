@@ -8,6 +8,7 @@
 pub mod frame;
 pub mod handlers;
 pub mod response;
+pub mod throttle;
 
 use response::ResponseFrame;
 
@@ -73,6 +74,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // Client quotas (KIP-546).
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeClientQuotas, 0, 1),
 ];
 
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
@@ -182,6 +186,7 @@ pub async fn handle_frame(
     frame: Bytes,
     session: &Session,
 ) -> Result<Option<ResponseFrame>, ProtocolError> {
+    let request_bytes = frame.len();
     let (version, correlation_id, request) = match parse_request(frame)? {
         ParsedRequest::UnsupportedApiVersions { correlation_id } => {
             return encode_response(correlation_id, 0, &handlers::api_versions::unsupported())
@@ -205,7 +210,7 @@ pub async fn handle_frame(
     let (request, client) = request;
     let label = api_label(&request);
     let started = std::time::Instant::now();
-    let response = route(ctx, version, correlation_id, request, client).await;
+    let response = route(ctx, version, correlation_id, request, client, request_bytes).await;
     metrics::counter!("troupe_requests_total", "api" => label).increment(1);
     metrics::histogram!("troupe_request_latency_seconds", "api" => label)
         .record(started.elapsed().as_secs_f64());
@@ -257,6 +262,8 @@ pub fn api_label(request: &RequestKind) -> &'static str {
         RequestKind::DeleteAcls(_) => "DeleteAcls",
         RequestKind::DescribeUserScramCredentials(_) => "DescribeUserScramCredentials",
         RequestKind::AlterUserScramCredentials(_) => "AlterUserScramCredentials",
+        RequestKind::DescribeClientQuotas(_) => "DescribeClientQuotas",
+        RequestKind::AlterClientQuotas(_) => "AlterClientQuotas",
         _ => "Other",
     }
 }
@@ -267,34 +274,64 @@ async fn route(
     cid: i32,
     request: RequestKind,
     client: ClientInfo,
+    request_bytes: usize,
 ) -> Result<Option<ResponseFrame>, ProtocolError> {
     use handlers::*;
+    use throttle::{request_throttle, timed, Throttled};
     macro_rules! serve {
         ($req:expr, $handler:expr) => {{
             let resp = $handler(ctx, $req, version).await;
             encode_response(cid, version, &resp).map(|b| Some(b.into()))
         }};
     }
-    // For handlers that answer by who is asking (its listener, its principal).
+    // For handlers that answer by who is asking (its listener, its principal). The time spent
+    // in the handler counts against the client's request quota.
     macro_rules! serve_client {
         ($req:expr, $handler:expr) => {{
-            let resp = $handler(ctx, $req, version, &client).await;
-            encode_response(cid, version, &resp).map(|b| Some(b.into()))
+            let (mut resp, busy) = timed($handler(ctx, $req, version, &client)).await;
+            let throttle_ms = request_throttle(ctx, &client, busy);
+            ctx.quotas.request.throttle(throttle_ms);
+            resp.set_throttle_time_ms(throttle_ms);
+            encode_response(cid, version, &resp)
+                .map(|b| Some(ResponseFrame::from(b).muted_for(throttle_ms)))
         }};
     }
     match request {
         RequestKind::Produce(req) => {
             let acks = req.acks;
-            let resp = produce::handle(ctx, req, version, &client).await;
+            let (mut resp, busy) = timed(produce::handle(ctx, req, version, &client)).await;
+            let throttle_ms = throttle::produce_throttle(ctx, &client, request_bytes, busy);
             if acks == 0 {
-                Ok(None) // acks=0: the client expects no response at all
-            } else {
-                encode_response(cid, version, &resp).map(|b| Some(b.into()))
+                // acks=0: the client expects no response at all; a throttle still mutes.
+                return Ok(
+                    (throttle_ms > 0).then(|| ResponseFrame::default().muted_for(throttle_ms))
+                );
             }
+            resp.set_throttle_time_ms(throttle_ms);
+            encode_response(cid, version, &resp)
+                .map(|b| Some(ResponseFrame::from(b).muted_for(throttle_ms)))
         }
         RequestKind::Fetch(req) => {
-            let reply = fetch::handle(ctx, req, version, &client).await;
-            fetch::encode_fetch_response(cid, version, &reply.response, &reply.records).map(Some)
+            let from_follower = if version >= 15 {
+                req.replica_state.replica_id.0 >= 0
+            } else {
+                req.replica_id.0 >= 0
+            };
+            let (reply, busy) = timed(fetch::handle(ctx, req, version, &client)).await;
+            let frame =
+                fetch::encode_fetch_response(cid, version, &reply.response, &reply.records)?;
+            if from_follower {
+                // Replication is never throttled by client quotas.
+                return Ok(Some(frame));
+            }
+            let throttle_ms = throttle::fetch_throttle(ctx, &client, frame.len(), busy);
+            if throttle_ms == 0 {
+                return Ok(Some(frame));
+            }
+            // Kafka answers a throttled fetch empty (its bytes were taken back from the quota).
+            let empty = throttle::throttled_fetch_response(&reply.response, throttle_ms);
+            fetch::encode_fetch_response(cid, version, &empty, &[])
+                .map(|f| Some(f.muted_for(throttle_ms)))
         }
         RequestKind::ListOffsets(req) => serve_client!(req, list_offsets::handle),
         RequestKind::Metadata(req) => serve_client!(req, metadata::handle),
@@ -312,8 +349,13 @@ async fn route(
         RequestKind::CreatePartitions(req) => serve_client!(req, create_partitions::handle),
         RequestKind::DescribeCluster(req) => serve_client!(req, describe_cluster::handle),
         RequestKind::JoinGroup(req) => {
-            let resp = join_group::handle(ctx, req, version, client).await;
-            encode_response(cid, version, &resp).map(|b| Some(b.into()))
+            let (mut resp, busy) =
+                timed(join_group::handle(ctx, req, version, client.clone())).await;
+            let throttle_ms = request_throttle(ctx, &client, busy);
+            ctx.quotas.request.throttle(throttle_ms);
+            resp.set_throttle_time_ms(throttle_ms);
+            encode_response(cid, version, &resp)
+                .map(|b| Some(ResponseFrame::from(b).muted_for(throttle_ms)))
         }
         RequestKind::SyncGroup(req) => serve_client!(req, sync_group::handle),
         RequestKind::Heartbeat(req) => serve_client!(req, heartbeat::handle),
@@ -327,7 +369,11 @@ async fn route(
         RequestKind::AddPartitionsToTxn(req) => serve_client!(req, add_partitions_to_txn::handle),
         RequestKind::AddOffsetsToTxn(req) => serve_client!(req, add_offsets_to_txn::handle),
         RequestKind::EndTxn(req) => serve_client!(req, end_txn::handle),
-        RequestKind::WriteTxnMarkers(req) => serve_client!(req, write_txn_markers::handle),
+        // Inter-broker (a cluster action): exempt from client quotas.
+        RequestKind::WriteTxnMarkers(req) => {
+            let resp = write_txn_markers::handle(ctx, req, version, &client).await;
+            encode_response(cid, version, &resp).map(|b| Some(b.into()))
+        }
         RequestKind::TxnOffsetCommit(req) => serve_client!(req, txn_offset_commit::handle),
         RequestKind::DescribeTransactions(req) => serve_client!(req, describe_transactions::handle),
         RequestKind::ListTransactions(req) => serve_client!(req, list_transactions::handle),
@@ -360,6 +406,8 @@ async fn route(
         RequestKind::AlterUserScramCredentials(req) => {
             serve_client!(req, scram_credentials::alter)
         }
+        RequestKind::DescribeClientQuotas(req) => serve_client!(req, client_quotas::describe),
+        RequestKind::AlterClientQuotas(req) => serve_client!(req, client_quotas::alter),
         // parse_request admits only APIs in SUPPORTED_APIS, all routed above.
         other => Err(ProtocolError::Encode(format!(
             "no handler for {}",

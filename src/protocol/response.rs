@@ -5,6 +5,10 @@
 //! The frame's length prefix is part of the first bytes part and counts every part, so a file
 //! range that comes up short (its segment was truncated under the read) cannot be papered over:
 //! the connection is closed with a logged reason, as for any framing failure.
+//!
+//! A frame may also tell its connection to mute itself (KIP-219): read no further request
+//! for the throttle time after the frame is written. A frame with no parts only mutes (a
+//! throttled acks=0 produce, which gets no response).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -39,19 +43,36 @@ impl ResponsePart {
 #[derive(Clone, Debug, Default)]
 pub struct ResponseFrame {
     parts: Vec<ResponsePart>,
+    /// How long the connection reads no further request once this frame is written.
+    mute: std::time::Duration,
 }
 
 impl From<Bytes> for ResponseFrame {
     fn from(b: Bytes) -> Self {
         ResponseFrame {
             parts: vec![ResponsePart::Bytes(b)],
+            mute: Default::default(),
         }
     }
 }
 
 impl ResponseFrame {
     pub fn from_parts(parts: Vec<ResponsePart>) -> Self {
-        ResponseFrame { parts }
+        ResponseFrame {
+            parts,
+            mute: Default::default(),
+        }
+    }
+
+    /// The same frame, muting its connection for `throttle_ms` after it is written.
+    pub fn muted_for(mut self, throttle_ms: i64) -> Self {
+        self.mute = std::time::Duration::from_millis(throttle_ms.max(0) as u64);
+        self
+    }
+
+    /// How long the connection must stop reading requests after writing this frame.
+    pub fn mute(&self) -> std::time::Duration {
+        self.mute
     }
 
     pub fn parts(&self) -> &[ResponsePart] {

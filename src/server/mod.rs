@@ -33,6 +33,7 @@ use crate::events::EventBus;
 use crate::metadata::cache::MetadataCache;
 use crate::metadata::MetadataImage;
 use crate::network::endpoints::ListenerEndpoint;
+use crate::quota::QuotaManagers;
 use crate::runtime::supervision::SupervisorState;
 use coordinator_elections::CoordinatorElections;
 use startup::{Arbiters, CoordinatorDeps, NodeIdentity, Running};
@@ -185,6 +186,10 @@ async fn serve(
         txn_partitions: internal.txn_partitions,
         markers: coordinators.markers,
         authorizer,
+        quotas: Arc::new(QuotaManagers::new(
+            opts.config.get_i64("quota.window.size.seconds"),
+            opts.config.get_i64("quota.window.num"),
+        )),
     });
     let wired = Wired {
         broker: &broker,

@@ -19,6 +19,7 @@
 pub mod changes;
 pub mod election;
 pub mod placement;
+pub mod quotas;
 pub mod requests;
 pub mod security;
 
@@ -299,6 +300,10 @@ impl Controller {
             } => planner.alter_scram_credentials(&deletions, &upsertions),
             ControllerRequest::CreateAcls { acls } => planner.create_acls(&acls),
             ControllerRequest::DeleteAcls { filters } => planner.delete_acls(&filters),
+            ControllerRequest::AlterClientQuotas {
+                alterations,
+                validate_only,
+            } => planner.alter_client_quotas(&alterations, validate_only),
             ControllerRequest::BootstrapScramCredentials { records } => {
                 planner.bootstrap_scram_credentials(records)
             }
@@ -794,6 +799,26 @@ impl ControllerCall for DeleteAcls {
             },
             refused,
         )
+    }
+}
+
+/// AlterClientQuotas: one outcome per entry, in request order.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<(), BrokerError>>")]
+pub struct AlterClientQuotas {
+    pub alterations: Vec<quotas::QuotaAlteration>,
+    pub validate_only: bool,
+}
+
+impl ControllerCall for AlterClientQuotas {
+    type Answer = Vec<Result<(), BrokerError>>;
+    fn into_request(self) -> (ControllerRequest, Self::Answer) {
+        let refused = not_controller(self.alterations.iter());
+        let request = ControllerRequest::AlterClientQuotas {
+            alterations: self.alterations,
+            validate_only: self.validate_only,
+        };
+        (request, refused)
     }
 }
 

@@ -133,6 +133,11 @@ pub enum ControllerRequest {
     DeleteAcls {
         filters: Vec<AclFilter>,
     },
+    /// AlterClientQuotas: one outcome per entry.
+    AlterClientQuotas {
+        alterations: Vec<super::quotas::QuotaAlteration>,
+        validate_only: bool,
+    },
     /// Internal (`--add-scram` at the bootstrap of a new cluster): these credentials, each
     /// only if its user has none of that mechanism yet.
     BootstrapScramCredentials {
@@ -236,6 +241,9 @@ impl ControllerResponse {
             }
             ControllerRequest::DeleteAcls { filters } => {
                 ControllerResponse::AclDeletions(filters.iter().map(|_| Err(e.clone())).collect())
+            }
+            ControllerRequest::AlterClientQuotas { alterations, .. } => {
+                ControllerResponse::Each(alterations.iter().map(|_| Err(e.clone())).collect())
             }
             _ => ControllerResponse::Done(Err(e)),
         }
