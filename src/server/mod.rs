@@ -185,6 +185,7 @@ async fn serve(
         txn_partitions: internal.txn_partitions,
         markers: coordinators.markers,
         authorizer,
+        authorization_denials: Default::default(),
     });
     let wired = Wired {
         broker: &broker,
