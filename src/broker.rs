@@ -50,11 +50,50 @@ pub struct BrokerContext {
     /// Client quota measurements (produce and fetch bytes, request time); the quotas
     /// themselves are in the metadata image.
     pub quotas: Arc<QuotaManagers>,
+    /// Counts the checks `authorize` refuses.
+    pub authorization_denials: AuthorizationDenials,
+}
+
+/// `troupe_authorization_denied_total` by resource type, with Kafka's names (Topic, Group,
+/// Cluster, TransactionalId, DelegationToken, User). The counter handles are registered once,
+/// when the broker context is built (after the recorder is installed), so a denial costs one
+/// atomic add and no allocation.
+pub struct AuthorizationDenials {
+    by_type: [metrics::Counter; 6],
+}
+
+impl AuthorizationDenials {
+    const TYPES: [(ResourceType, &'static str); 6] = [
+        (ResourceType::Topic, "Topic"),
+        (ResourceType::Group, "Group"),
+        (ResourceType::Cluster, "Cluster"),
+        (ResourceType::TransactionalId, "TransactionalId"),
+        (ResourceType::DelegationToken, "DelegationToken"),
+        (ResourceType::User, "User"),
+    ];
+
+    fn count(&self, resource_type: ResourceType) {
+        if let Some(i) = Self::TYPES.iter().position(|(t, _)| *t == resource_type) {
+            self.by_type[i].increment(1);
+        }
+    }
+}
+
+impl Default for AuthorizationDenials {
+    fn default() -> Self {
+        AuthorizationDenials {
+            by_type: Self::TYPES.map(|(_, label)| {
+                metrics::counter!("troupe_authorization_denied_total", "resource_type" => label)
+            }),
+        }
+    }
 }
 
 impl BrokerContext {
     /// Whether `principal`, connected from `host`, may do `operation` on the named resource.
-    /// Always true when no authorizer is configured.
+    /// Always true when no authorizer is configured. Every single-resource check of every
+    /// handler comes through here, so this is where refusals are counted (as Kafka's
+    /// authorizer counts each denied action).
     pub fn authorize(
         &self,
         principal: &str,
@@ -65,7 +104,13 @@ impl BrokerContext {
     ) -> bool {
         match self.acl_authorizer() {
             None => true,
-            Some(a) => a.authorize(principal, host, operation, resource_type, name),
+            Some(a) => {
+                let allowed = a.authorize(principal, host, operation, resource_type, name);
+                if !allowed {
+                    self.authorization_denials.count(resource_type);
+                }
+                allowed
+            }
         }
     }
 

@@ -315,7 +315,7 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
     def!(Broker, "sasl.oauthbearer.clock.skew.seconds", None, Int, "30", Range(0, i32::MAX as i64),
         "OAUTHBEARER: leeway for exp and nbf, in seconds."),
     def!(Broker, "connections.max.reauth.ms", None, Long, "0", Range(0, i64::MAX),
-        "Lifetime of a SASL session before the client must re-authenticate (0: no limit)."),
+        "Longest lifetime of a SASL session before the client must re-authenticate or be disconnected (KIP-368; 0: only the credential's own expiry, an OAUTHBEARER token's exp, bounds it). Per listener and mechanism: listener.name.<l>.<mechanism>.connections.max.reauth.ms."),
     def!(Broker, "connection.failed.authentication.delay.ms", None, Int, "100", Range(0, i32::MAX as i64),
         "Delay before the connection of a failed authentication is closed."),
     def!(Broker, "authorizer.class.name", None, String, "", Any,
@@ -374,14 +374,20 @@ pub fn split_listener_prefix(name: &str) -> Option<(&str, &str)> {
     (!listener.is_empty() && !property.is_empty()).then_some((listener, property))
 }
 
+/// Properties Kafka also reads per SASL mechanism of a listener:
+/// `listener.name.<l>.<mechanism>.<property>`.
+const PER_MECHANISM_PROPERTIES: [&str; 2] = ["sasl.jaas.config", "connections.max.reauth.ms"];
+
 /// The definition a per-listener property is validated with: the property's own, or for
-/// `<mechanism>.sasl.jaas.config` (Kafka's per-mechanism JAAS) that of `sasl.jaas.config`.
+/// `<mechanism>.sasl.jaas.config` (Kafka's per-mechanism JAAS) and
+/// `<mechanism>.connections.max.reauth.ms` that of the property without the mechanism.
 fn listener_property_def(property: &str) -> Option<&'static ConfigDef> {
     if let Some(def) = find_def(Scope::Broker, property) {
         return Some(def);
     }
     let (_mechanism, rest) = property.split_once('.')?;
-    (rest == "sasl.jaas.config")
+    PER_MECHANISM_PROPERTIES
+        .contains(&rest)
         .then(|| find_def(Scope::Broker, rest))
         .flatten()
 }
@@ -597,6 +603,21 @@ impl BrokerConfig {
         match self.listener_values.get(&key) {
             Some(v) => v,
             None => self.get("sasl.jaas.config"),
+        }
+    }
+
+    /// A property Kafka reads per SASL mechanism of a listener (`connections.max.reauth.ms`):
+    /// `listener.name.<l>.<mechanism>.<name>`, then `listener.name.<l>.<name>`, then the
+    /// broker-wide value.
+    pub fn listener_mechanism_value(&self, listener: &str, mechanism: &str, name: &str) -> &str {
+        let key = format!(
+            "listener.name.{}.{}.{name}",
+            listener.to_ascii_lowercase(),
+            mechanism.to_ascii_lowercase()
+        );
+        match self.listener_values.get(&key) {
+            Some(v) => v,
+            None => self.listener_value(listener, name),
         }
     }
 
@@ -994,6 +1015,37 @@ mod tests {
         assert_eq!(cfg.jaas_config("SASL_SSL", "PLAIN"), "per-listener");
         assert_eq!(cfg.jaas_config("SASL_SSL", "SCRAM-SHA-256"), "broker-wide");
         assert_eq!(cfg.jaas_config("sasl_plaintext", "PLAIN"), "broker-wide");
+    }
+
+    #[test]
+    fn max_reauth_is_looked_up_per_mechanism_then_listener_then_broker_wide() {
+        let mut cfg = BrokerConfig::default();
+        assert_eq!(
+            cfg.listener_mechanism_value("SASL_SSL", "PLAIN", "connections.max.reauth.ms"),
+            "0"
+        );
+        cfg.set("connections.max.reauth.ms", "60000").unwrap();
+        cfg.set("listener.name.sasl_ssl.connections.max.reauth.ms", "30000")
+            .unwrap();
+        cfg.set(
+            "listener.name.sasl_ssl.scram-sha-512.connections.max.reauth.ms",
+            "3000",
+        )
+        .unwrap();
+        let v = |l, m| cfg.listener_mechanism_value(l, m, "connections.max.reauth.ms");
+        assert_eq!(v("SASL_SSL", "SCRAM-SHA-512"), "3000");
+        assert_eq!(v("SASL_SSL", "PLAIN"), "30000");
+        assert_eq!(v("SASL_PLAINTEXT", "SCRAM-SHA-512"), "60000");
+        // Validated as the property itself: a negative lifetime is refused.
+        assert!(cfg
+            .set(
+                "listener.name.sasl_ssl.plain.connections.max.reauth.ms",
+                "-1"
+            )
+            .is_err());
+        assert!(cfg
+            .set("listener.name.sasl_ssl.plain.no.such.property", "1")
+            .is_err());
     }
 
     #[test]

@@ -517,4 +517,22 @@ fn each_api_answers_kafkas_authorization_errors() {
         r.replica_election_results[0].partition_result[0].error_code,
         caf
     );
+
+    // Every refusal above is counted by resource type, and nothing the client was allowed.
+    let text = reqwest::blocking::get(b.http_url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let denied = |resource_type: &str| {
+        let sample =
+            format!("troupe_authorization_denied_total{{resource_type=\"{resource_type}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample.as_str()))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+            .unwrap_or_else(|| panic!("no {sample}in:\n{text}"))
+    };
+    for resource_type in ["Topic", "Group", "TransactionalId", "Cluster"] {
+        assert!(denied(resource_type) >= 1.0, "{resource_type}");
+    }
+    assert_eq!(denied("DelegationToken"), 0.0);
 }

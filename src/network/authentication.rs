@@ -1,8 +1,15 @@
-//! The SASL exchange at the start of a connection on a SASL listener (KIP-152 framing):
+//! The SASL exchange of a connection on a SASL listener (KIP-152 framing): at the start,
 //! ApiVersions may come first, then SaslHandshake, then SaslAuthenticate requests until the
-//! mechanism is done. Requests are taken one at a time; nothing else is served before the
-//! exchange succeeds, and any failure answers the client, waits
-//! `connection.failed.authentication.delay.ms` and closes the connection.
+//! mechanism is done; nothing else is served before it succeeds. Any failure answers the
+//! client, waits `connection.failed.authentication.delay.ms` and closes the connection.
+//!
+//! Re-authentication (KIP-368) runs the same exchange again on an authenticated connection,
+//! begun by a SaslHandshake (the connection decides when one may begin, see `connection`):
+//! the same mechanism and principal are required, ApiVersions is not expected, and success
+//! renews the session's lifetime. Each successful exchange tells the client (SaslAuthenticate
+//! v1+) the session's lifetime: `connections.max.reauth.ms` of the listener and mechanism,
+//! bounded by the credential's own expiry (an OAUTHBEARER token's `exp`), or 0 when nothing
+//! bounds it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +17,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::RequestKind;
 use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::broker::BrokerContext;
 use crate::network::connection::FrameWriter;
+use crate::network::listener::ListenerSecurity;
 use crate::protocol::frame::read_frame;
 use crate::protocol::handlers::{sasl_authenticate, sasl_handshake};
 use crate::protocol::response::ResponseFrame;
 use crate::protocol::{encode_response, handle_frame, parse_request, ParsedRequest, Session};
-use crate::security::{SaslListenerConfig, SaslSession, SaslStep};
+use crate::runtime::clock::wall_clock_ms;
+use crate::security::reauth::session_lifetime_ms;
+use crate::security::{SaslMechanism, SaslSession, SaslStep};
 
 /// Why the exchange ended without a principal; the connection is closed after it.
 #[derive(Debug, thiserror::Error)]
@@ -28,29 +40,87 @@ pub enum AuthenticationEnd {
     Refused(String),
 }
 
-/// Runs the exchange; returns the authenticated principal (`User:<name>`).
-pub async fn authenticate<R: AsyncRead + Unpin>(
-    reader: &mut R,
+/// A finished exchange.
+#[derive(Debug)]
+pub struct Authenticated {
+    /// `User:<name>`.
+    pub principal: String,
+    pub mechanism: SaslMechanism,
+    /// When the session expires (KIP-368); `None`: never.
+    pub expires_at: Option<Instant>,
+}
+
+/// Where an exchange reads the client's requests from.
+pub(crate) trait FrameSource {
+    /// The next request frame; `Ok(None)` when the client went away.
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, String>;
+}
+
+/// The socket itself, one frame at a time: the first exchange, before anything else is read.
+pub(crate) struct SocketFrames<'a, R> {
+    pub reader: &'a mut R,
+    pub max_frame: i32,
+}
+
+impl<R: AsyncRead + Unpin> FrameSource for SocketFrames<'_, R> {
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, String> {
+        read_frame(self.reader, self.max_frame)
+            .await
+            .map_err(|e| format!("bad frame: {e}"))
+    }
+}
+
+/// Frames the connection's reader task already read: a re-authentication, beginning with the
+/// SaslHandshake that started it.
+pub(crate) struct QueuedFrames<'a> {
+    pub first: Option<Bytes>,
+    pub rest: &'a mut mpsc::Receiver<Bytes>,
+}
+
+impl FrameSource for QueuedFrames<'_> {
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, String> {
+        match self.first.take() {
+            Some(frame) => Ok(Some(frame)),
+            None => Ok(self.rest.recv().await),
+        }
+    }
+}
+
+/// Runs `exchange` (a first authentication or a re-authentication) to its end.
+pub(crate) async fn authenticate(
+    frames: &mut impl FrameSource,
     writer: &mut FrameWriter,
-    sasl: Arc<SaslListenerConfig>,
+    mut exchange: SaslSession,
+    listener: &ListenerSecurity,
     broker: &Arc<BrokerContext>,
     session: &Session,
-    max_frame: i32,
-) -> Result<String, AuthenticationEnd> {
-    let mut exchange = SaslSession::new(sasl);
-    let listener = session.listener.to_string();
+) -> Result<Authenticated, AuthenticationEnd> {
+    let counters = Counters {
+        listener: session.listener.to_string(),
+        reauthentication: exchange.is_reauthentication(),
+    };
+    let during = if counters.reauthentication {
+        "during SASL re-authentication"
+    } else {
+        "before SASL authentication completed"
+    };
     loop {
-        let frame = match read_frame(reader, max_frame).await {
+        let frame = match frames.next_frame().await {
             Ok(Some(frame)) => frame,
             Ok(None) => return Err(AuthenticationEnd::ClientGone),
-            Err(e) => return Err(AuthenticationEnd::Refused(format!("bad frame: {e}"))),
+            Err(e) => return Err(AuthenticationEnd::Refused(e)),
         };
         let parsed = parse_request(frame.clone())
             .map_err(|e| AuthenticationEnd::Refused(format!("bad request: {e}")))?;
         let (version, correlation_id, body) = match parsed {
-            ParsedRequest::UnsupportedApiVersions { .. } => {
+            ParsedRequest::UnsupportedApiVersions { .. } if !counters.reauthentication => {
                 answer_normally(writer, broker, frame, session).await?;
                 continue;
+            }
+            ParsedRequest::UnsupportedApiVersions { .. } => {
+                return Err(AuthenticationEnd::Refused(format!(
+                    "ApiVersions request {during}"
+                )))
             }
             ParsedRequest::Request {
                 version,
@@ -60,12 +130,15 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
             } => (version, correlation_id, *body),
         };
         match body {
-            RequestKind::ApiVersions(_) => answer_normally(writer, broker, frame, session).await?,
+            // Kafka serves ApiVersions before the first exchange only.
+            RequestKind::ApiVersions(_) if !counters.reauthentication => {
+                answer_normally(writer, broker, frame, session).await?
+            }
             RequestKind::SaslHandshake(req) => {
                 let (response, outcome) = sasl_handshake::handle(&mut exchange, &req);
                 write(writer, encode_response(correlation_id, version, &response)).await?;
                 if let Err(e) = outcome {
-                    count_failure(&listener, req.mechanism.as_str());
+                    counters.failure(req.mechanism.as_str());
                     return Err(AuthenticationEnd::Refused(e.to_string()));
                 }
                 if version == 0 {
@@ -80,20 +153,41 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
                     sasl_authenticate::handle(&mut exchange, &req, |user, mechanism| {
                         broker.scram_credential(user, mechanism)
                     });
-                let mechanism = exchange_mechanism(&exchange);
-                match outcome {
-                    Ok(SaslStep::Challenge(_)) => {
+                let mechanism = exchange.mechanism();
+                let mechanism_name = mechanism.map(|m| m.name()).unwrap_or("none");
+                match (outcome, mechanism) {
+                    (Ok(SaslStep::Challenge(_)), _) => {
                         write(writer, encode_response(correlation_id, version, &response)).await?;
                     }
-                    Ok(SaslStep::Authenticated { principal, .. }) => {
+                    (Ok(SaslStep::Authenticated { principal, .. }), Some(mechanism)) => {
+                        let lifetime = session_lifetime_ms(
+                            listener.max_reauth_ms(mechanism),
+                            exchange.credential_expiry_ms(),
+                            wall_clock_ms(),
+                        );
+                        let expires_at =
+                            lifetime.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
+                        // Not encoded below v1: those clients are not told, and are
+                        // disconnected at expiry all the same (Kafka does the same).
+                        let response = response.with_session_lifetime_ms(lifetime.unwrap_or(0));
                         write(writer, encode_response(correlation_id, version, &response)).await?;
-                        metrics::counter!("troupe_authentication_success_total",
-                            "listener" => listener.clone(), "mechanism" => mechanism)
-                        .increment(1);
-                        return Ok(principal);
+                        counters.success(mechanism_name);
+                        tracing::debug!(listener = %session.listener, host = %session.host,
+                            principal, mechanism = mechanism_name, session_lifetime_ms = lifetime,
+                            reauthentication = counters.reauthentication, "SASL session authenticated");
+                        return Ok(Authenticated {
+                            principal,
+                            mechanism,
+                            expires_at,
+                        });
                     }
-                    Err(e) => {
-                        count_failure(&listener, mechanism);
+                    (Ok(SaslStep::Authenticated { .. }), None) => {
+                        return Err(AuthenticationEnd::Refused(
+                            "SASL exchange ended without a mechanism".into(),
+                        ))
+                    }
+                    (Err(e), _) => {
+                        counters.failure(mechanism_name);
                         write(writer, encode_response(correlation_id, version, &response)).await?;
                         // Kafka's delayed close: the answer goes out at once, the connection
                         // closes `connection.failed.authentication.delay.ms` later, so a
@@ -109,7 +203,7 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
             }
             other => {
                 return Err(AuthenticationEnd::Refused(format!(
-                    "{} request before SASL authentication completed",
+                    "{} request {during}",
                     crate::protocol::api_label(&other)
                 )))
             }
@@ -117,17 +211,37 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
     }
 }
 
-fn exchange_mechanism(exchange: &SaslSession) -> &'static str {
-    exchange.mechanism().map(|m| m.name()).unwrap_or("none")
+/// The success and failure counters of one exchange: `troupe_authentication_*` for a first
+/// authentication, `troupe_reauthentication_*` for a re-authentication, by listener and
+/// mechanism.
+struct Counters {
+    listener: String,
+    reauthentication: bool,
 }
 
-fn count_failure(listener: &str, mechanism: &str) {
-    let mechanism = crate::security::SaslMechanism::from_name(mechanism)
-        .map(|m| m.name())
-        .unwrap_or("unsupported");
-    metrics::counter!("troupe_authentication_failure_total",
-        "listener" => listener.to_string(), "mechanism" => mechanism)
-    .increment(1);
+impl Counters {
+    fn success(&self, mechanism: &'static str) {
+        let name = if self.reauthentication {
+            "troupe_reauthentication_success_total"
+        } else {
+            "troupe_authentication_success_total"
+        };
+        metrics::counter!(name, "listener" => self.listener.clone(), "mechanism" => mechanism)
+            .increment(1);
+    }
+
+    fn failure(&self, mechanism: &str) {
+        let mechanism = SaslMechanism::from_name(mechanism)
+            .map(|m| m.name())
+            .unwrap_or("unsupported");
+        let name = if self.reauthentication {
+            "troupe_reauthentication_failure_total"
+        } else {
+            "troupe_authentication_failure_total"
+        };
+        metrics::counter!(name, "listener" => self.listener.clone(), "mechanism" => mechanism)
+            .increment(1);
+    }
 }
 
 async fn answer_normally(

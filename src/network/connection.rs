@@ -11,29 +11,39 @@
 //! A throttled response (client quotas, KIP-219) is written at once; then the connection is
 //! muted for its throttle time: no further request is read from the socket or handled until
 //! it ends, so a client that ignores `throttle_time_ms` is held all the same.
+//!
+//! A SASL session with a lifetime (KIP-368, `connections.max.reauth.ms` or an expiring
+//! credential) is renewed by a SaslHandshake: the responses of the requests before it are
+//! written first, in order, then the re-authentication runs. A session past its expiry is
+//! closed when its next request other than that SaslHandshake arrives, as Kafka's
+//! `SocketServer` does (the requests still in flight are dropped with it).
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::broker::BrokerContext;
-use crate::network::authentication::authenticate;
+use crate::network::authentication::{authenticate, Authenticated, QueuedFrames, SocketFrames};
 use crate::network::connection_quotas::ConnectionSlot;
 use crate::network::listener::ListenerSecurity;
 use crate::protocol::response::ResponseFrame;
 use crate::protocol::{frame::read_frame, handle_frame, ProtocolError, Session};
 use crate::runtime::supervision::panic_message;
-use crate::security::ANONYMOUS;
+use crate::security::reauth::may_begin_reauthentication;
+use crate::security::{Reauthenticating, SaslMechanism, SaslSession, ANONYMOUS};
 
 /// Requests handled at once on one connection before the reader waits.
 const MAX_IN_FLIGHT: usize = 16;
@@ -205,6 +215,94 @@ async fn serve(
     }
 }
 
+/// What a SASL-authenticated connection keeps of its session for KIP-368.
+struct SaslSessionState {
+    mechanism: SaslMechanism,
+    /// `None`: the session never expires (and cannot be re-authenticated).
+    expires_at: Option<Instant>,
+    last_reauthentication_began: Option<Instant>,
+}
+
+impl SaslSessionState {
+    fn new(done: Authenticated) -> SaslSessionState {
+        SaslSessionState {
+            mechanism: done.mechanism,
+            expires_at: done.expires_at,
+            last_reauthentication_began: None,
+        }
+    }
+}
+
+/// What to do with a request frame of an established connection.
+#[derive(Debug, PartialEq, Eq)]
+enum FrameAction {
+    Serve,
+    /// A SaslHandshake that begins a re-authentication.
+    Reauthenticate,
+    /// The session outlived its lifetime: close the connection.
+    Expired,
+}
+
+/// Kafka's `SocketServer` rule: a SaslHandshake re-authenticates when the session has an
+/// expiry and the last re-authentication began at least a second ago; otherwise an expired
+/// session is closed, and everything else is served (a SaslHandshake that may not
+/// re-authenticate is answered ILLEGAL_SASL_STATE by its handler).
+fn classify(frame: &[u8], sasl: Option<&SaslSessionState>, now: Instant) -> FrameAction {
+    let Some(sasl) = sasl else {
+        return FrameAction::Serve;
+    };
+    let Some(expires_at) = sasl.expires_at else {
+        return FrameAction::Serve;
+    };
+    let is_handshake = frame.get(..2) == Some(&(ApiKey::SaslHandshake as i16).to_be_bytes()[..]);
+    let since_last = sasl
+        .last_reauthentication_began
+        .map(|began| now.saturating_duration_since(began).as_millis() as u64);
+    if is_handshake && may_begin_reauthentication(since_last) {
+        FrameAction::Reauthenticate
+    } else if now > expires_at {
+        FrameAction::Expired
+    } else {
+        FrameAction::Serve
+    }
+}
+
+/// Writes the response of a finished request: how long the connection is then muted (a
+/// throttled response), or `None` when the connection must close.
+async fn write_done(
+    writer: &mut FrameWriter,
+    peer: SocketAddr,
+    done: Result<Option<ResponseFrame>, ProtocolError>,
+) -> Option<Duration> {
+    match done {
+        Ok(Some(response)) => {
+            let mute = response.mute();
+            // A throttled acks=0 produce has nothing to send but still mutes.
+            let written = if response.is_empty() {
+                Ok(())
+            } else {
+                writer.write(&response).await
+            };
+            match written {
+                Ok(()) => Some(mute),
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
+                    } else {
+                        tracing::debug!(%peer, error = %e, "client went away");
+                    }
+                    None
+                }
+            }
+        }
+        Ok(None) => Some(Duration::ZERO),
+        Err(e) => {
+            tracing::warn!(%peer, reason = %e, "closing connection: bad request");
+            None
+        }
+    }
+}
+
 /// Serves one connection's (decrypted) byte stream: the SASL exchange if the listener asks
 /// for one, then requests until the client leaves or shutdown drains it.
 async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
@@ -220,18 +318,27 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
         .config
         .get_i64("socket.request.max.bytes")
         .clamp(1, i32::MAX as i64) as i32;
+    let mut sasl_session = None;
     if let Some(sasl) = &listener.sasl {
+        let mut frames = SocketFrames {
+            reader: &mut reader,
+            max_frame,
+        };
+        let exchange = SaslSession::new(sasl.clone());
         match authenticate(
-            &mut reader,
+            &mut frames,
             &mut writer,
-            sasl.clone(),
+            exchange,
+            listener,
             &broker,
             &session,
-            max_frame,
         )
         .await
         {
-            Ok(principal) => session.principal = Arc::from(principal.as_str()),
+            Ok(done) => {
+                session.principal = Arc::from(done.principal.as_str());
+                sasl_session = Some(SaslSessionState::new(done));
+            }
             Err(end) => {
                 tracing::warn!(%peer, listener = %listener.name, reason = %end, "closing connection: SASL authentication did not complete");
                 writer.shutdown().await;
@@ -278,41 +385,64 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
         let muted = muted_until > tokio::time::Instant::now();
         tokio::select! {
             biased;
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
-                Ok(Some(response)) => {
-                    let response: ResponseFrame = response;
-                    let mute = response.mute();
-                    let written = if response.is_empty() {
-                        Ok(())
-                    } else {
-                        writer.write(&response).await
-                    };
-                    if !mute.is_zero() {
-                        muted_until = muted_until.max(tokio::time::Instant::now() + mute);
-                        let _ = muted_tx.send(muted_until);
-                    }
-                    if let Err(e) = written {
-                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                            tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
-                        } else {
-                            tracing::debug!(%peer, error = %e, "client went away");
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                match write_done(&mut writer, peer, done).await {
+                    Some(mute) => {
+                        if !mute.is_zero() {
+                            muted_until = muted_until.max(tokio::time::Instant::now() + mute);
+                            let _ = muted_tx.send(muted_until);
                         }
-                        break;
                     }
+                    None => break,
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(%peer, reason = %e, "closing connection: bad request");
-                    break;
-                }
-            },
+            }
             _ = tokio::time::sleep_until(muted_until), if muted && !draining => {}
             frame = frames_rx.recv(), if !draining && !muted && in_flight.len() < MAX_IN_FLIGHT => match frame {
-                Some(frame) => {
-                    let broker = broker.clone();
-                    let session = session.clone();
-                    in_flight.push_back(async move { guarded_handle(&broker, frame, &session).await });
-                }
+                Some(frame) => match classify(&frame, sasl_session.as_ref(), Instant::now()) {
+                    FrameAction::Serve => {
+                        let broker = broker.clone();
+                        let session = session.clone();
+                        in_flight.push_back(async move { guarded_handle(&broker, frame, &session).await });
+                    }
+                    FrameAction::Expired => {
+                        metrics::counter!("troupe_expired_connections_killed_total",
+                            "listener" => listener.name.to_string())
+                        .increment(1);
+                        tracing::info!(%peer, listener = %listener.name, principal = %session.principal,
+                            "closing connection: SASL session expired and was not re-authenticated");
+                        break;
+                    }
+                    FrameAction::Reauthenticate => {
+                        // The answers to the requests before the SaslHandshake go out first.
+                        let mut written = true;
+                        while let Some(done) = in_flight.next().await {
+                            written = written && write_done(&mut writer, peer, done).await.is_some();
+                        }
+                        if !written {
+                            break;
+                        }
+                        let (Some(sasl), Some(state)) = (&listener.sasl, sasl_session.as_mut()) else {
+                            break;
+                        };
+                        state.last_reauthentication_began = Some(Instant::now());
+                        let exchange = SaslSession::reauthenticating(
+                            sasl.clone(),
+                            Reauthenticating {
+                                mechanism: state.mechanism,
+                                principal: session.principal.to_string(),
+                            },
+                        );
+                        let mut frames = QueuedFrames { first: Some(frame), rest: &mut frames_rx };
+                        match authenticate(&mut frames, &mut writer, exchange, listener, &broker, &session).await {
+                            Ok(done) => state.expires_at = done.expires_at,
+                            Err(end) => {
+                                tracing::warn!(%peer, listener = %listener.name, reason = %end,
+                                    "closing connection: SASL re-authentication failed");
+                                break;
+                            }
+                        }
+                    }
+                },
                 None => draining = true,
             },
             changed = shutdown.changed(), if !draining => {
@@ -327,4 +457,101 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
     }
     read_task.abort();
     writer.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn frame(api_key: ApiKey) -> Vec<u8> {
+        let mut f = (api_key as i16).to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 1, 0, 0, 0, 7]);
+        f
+    }
+
+    fn state(expires_at: Option<Instant>, began: Option<Instant>) -> SaslSessionState {
+        SaslSessionState {
+            mechanism: SaslMechanism::Plain,
+            expires_at,
+            last_reauthentication_began: began,
+        }
+    }
+
+    #[test]
+    fn without_a_sasl_session_or_an_expiry_everything_is_served() {
+        let now = Instant::now();
+        let handshake = frame(ApiKey::SaslHandshake);
+        assert_eq!(classify(&handshake, None, now), FrameAction::Serve);
+        let forever = state(None, None);
+        assert_eq!(
+            classify(&handshake, Some(&forever), now),
+            FrameAction::Serve
+        );
+        assert_eq!(
+            classify(
+                &frame(ApiKey::Produce),
+                Some(&forever),
+                now + Duration::from_secs(86_400)
+            ),
+            FrameAction::Serve
+        );
+    }
+
+    #[test]
+    fn a_session_past_its_expiry_is_closed_on_its_next_request() {
+        let now = Instant::now();
+        let s = state(Some(now + Duration::from_secs(3)), None);
+        let produce = frame(ApiKey::Produce);
+        assert_eq!(classify(&produce, Some(&s), now), FrameAction::Serve);
+        assert_eq!(
+            classify(&produce, Some(&s), now + Duration::from_secs(3)),
+            FrameAction::Serve,
+            "expired only once past the expiry"
+        );
+        let later = now + Duration::from_millis(3_001);
+        assert_eq!(classify(&produce, Some(&s), later), FrameAction::Expired);
+        assert_eq!(
+            classify(&frame(ApiKey::SaslAuthenticate), Some(&s), later),
+            FrameAction::Expired
+        );
+        // A SaslHandshake re-authenticates, before or after the expiry.
+        let handshake = frame(ApiKey::SaslHandshake);
+        assert_eq!(
+            classify(&handshake, Some(&s), now),
+            FrameAction::Reauthenticate
+        );
+        assert_eq!(
+            classify(&handshake, Some(&s), later),
+            FrameAction::Reauthenticate
+        );
+    }
+
+    #[test]
+    fn at_most_one_reauthentication_begins_a_second() {
+        let now = Instant::now();
+        let handshake = frame(ApiKey::SaslHandshake);
+        let s = state(Some(now + Duration::from_secs(60)), Some(now));
+        let soon = now + Duration::from_millis(500);
+        assert_eq!(classify(&handshake, Some(&s), soon), FrameAction::Serve);
+        assert_eq!(
+            classify(&handshake, Some(&s), now + Duration::from_secs(1)),
+            FrameAction::Reauthenticate
+        );
+        // Too soon and expired: closed, as Kafka does.
+        let expired = state(Some(now), Some(now));
+        assert_eq!(
+            classify(&handshake, Some(&expired), soon),
+            FrameAction::Expired
+        );
+    }
+
+    #[test]
+    fn a_frame_too_short_for_an_api_key_is_not_a_handshake() {
+        let now = Instant::now();
+        let s = state(Some(now + Duration::from_secs(60)), None);
+        assert_eq!(classify(&[0], Some(&s), now), FrameAction::Serve);
+        assert_eq!(classify(&[], Some(&s), now), FrameAction::Serve);
+    }
 }

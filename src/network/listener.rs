@@ -32,6 +32,9 @@ pub struct ListenerSecurity {
     pub tls: Option<Arc<TlsListener>>,
     /// SASL_PLAINTEXT and SASL_SSL: the mechanisms offered and PLAIN's users.
     pub sasl: Option<Arc<SaslListenerConfig>>,
+    /// `connections.max.reauth.ms` of each enabled SASL mechanism on this listener (KIP-368;
+    /// 0: off), resolved as Kafka does per listener and mechanism.
+    pub max_reauth_ms: Vec<(SaslMechanism, i64)>,
 }
 
 impl ListenerSecurity {
@@ -52,12 +55,30 @@ impl ListenerSecurity {
         } else {
             None
         };
+        let max_reauth_ms = sasl
+            .iter()
+            .flat_map(|s| s.mechanisms.iter())
+            .map(|&m| {
+                let value =
+                    config.listener_mechanism_value(name, m.name(), "connections.max.reauth.ms");
+                (m, value.trim().parse::<i64>().unwrap_or(0).max(0))
+            })
+            .collect();
         Ok(ListenerSecurity {
             name: Arc::from(name),
             protocol: endpoint.protocol,
             tls,
             sasl,
+            max_reauth_ms,
         })
+    }
+
+    /// `connections.max.reauth.ms` for sessions authenticated with `mechanism` (0: off).
+    pub fn max_reauth_ms(&self, mechanism: SaslMechanism) -> i64 {
+        self.max_reauth_ms
+            .iter()
+            .find(|(m, _)| *m == mechanism)
+            .map_or(0, |(_, ms)| *ms)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod authorizer;
 pub mod jaas;
 pub mod oauthbearer;
 pub mod plain;
+pub mod reauth;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
@@ -33,7 +34,9 @@ pub use authorizer::{
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use oauthbearer::{OAuthBearerSettings, OAuthBearerValidator};
 pub use plain::{PlainError, PlainUsers};
-pub use sasl::{SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep};
+pub use sasl::{
+    Reauthenticating, SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep,
+};
 pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
 
 use std::fmt;

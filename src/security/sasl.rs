@@ -7,6 +7,10 @@
 //! closes the connection after a failure. SCRAM credentials are looked up through a closure
 //! so this room stays ignorant of where they are stored (the cluster metadata).
 //!
+//! Re-authentication (KIP-368) runs the same exchange again on an authenticated connection
+//! ([`SaslSession::reauthenticating`]); as in Kafka it must use the mechanism of the original
+//! exchange and end with the same principal, or it fails.
+//!
 //! OAUTHBEARER (RFC 7628) answers an invalid token with Kafka's JSON error challenge
 //! (`{"status":"invalid_token"}`); the client acknowledges it with a single `\x01` and the
 //! exchange then fails with SASL_AUTHENTICATION_FAILED.
@@ -92,6 +96,9 @@ enum State {
     /// OAUTHBEARER sent its error challenge; the client's `\x01` ends the exchange. Holds why
     /// the token was refused.
     OAuthBearerRefused(String),
+    /// Re-authentication named another mechanism than the original exchange's. Kafka answers
+    /// the SaslHandshake with NONE and fails the next SaslAuthenticate with this message.
+    ReauthBadMechanism(String),
     Authenticated,
     Failed,
 }
@@ -101,6 +108,19 @@ pub struct SaslSession {
     config: Arc<SaslListenerConfig>,
     mechanism: Option<SaslMechanism>,
     state: State,
+    /// Set when this exchange re-authenticates a session: what it must match.
+    reauthenticating: Option<Reauthenticating>,
+    /// When the credential that authenticated expires (ms since the epoch): an OAUTHBEARER
+    /// token's `exp`. `None` for credentials without one (PLAIN, SCRAM).
+    credential_expiry_ms: Option<i64>,
+}
+
+/// The session a re-authentication renews: its mechanism and principal must not change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reauthenticating {
+    pub mechanism: SaslMechanism,
+    /// `User:<name>`.
+    pub principal: String,
 }
 
 impl std::fmt::Debug for SaslSession {
@@ -110,6 +130,7 @@ impl std::fmt::Debug for SaslSession {
             State::Handshaken(_) => "handshaken",
             State::Scram(_) => "scram in progress",
             State::OAuthBearerRefused(_) => "oauthbearer token refused",
+            State::ReauthBadMechanism(_) => "re-authentication with another mechanism",
             State::Authenticated => "authenticated",
             State::Failed => "failed",
         };
@@ -125,7 +146,29 @@ impl SaslSession {
             config,
             mechanism: None,
             state: State::AwaitingHandshake,
+            reauthenticating: None,
+            credential_expiry_ms: None,
         }
+    }
+
+    /// A re-authentication (KIP-368) of the session `previous` authenticated.
+    pub fn reauthenticating(
+        config: Arc<SaslListenerConfig>,
+        previous: Reauthenticating,
+    ) -> SaslSession {
+        SaslSession {
+            reauthenticating: Some(previous),
+            ..SaslSession::new(config)
+        }
+    }
+
+    pub fn is_reauthentication(&self) -> bool {
+        self.reauthenticating.is_some()
+    }
+
+    /// When the credential of a finished exchange expires (ms since the epoch), if it does.
+    pub fn credential_expiry_ms(&self) -> Option<i64> {
+        self.credential_expiry_ms
     }
 
     pub fn config(&self) -> &SaslListenerConfig {
@@ -152,7 +195,14 @@ impl SaslSession {
         match SaslMechanism::from_name(mechanism).filter(|m| self.config.mechanisms.contains(m)) {
             Some(m) => {
                 self.mechanism = Some(m);
-                self.state = State::Handshaken(m);
+                self.state = match &self.reauthenticating {
+                    Some(previous) if previous.mechanism != m => State::ReauthBadMechanism(format!(
+                        "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                        m.name(),
+                        previous.mechanism.name()
+                    )),
+                    _ => State::Handshaken(m),
+                };
                 Ok(m)
             }
             None => {
@@ -202,8 +252,14 @@ impl SaslSession {
                     State::Scram(server),
                 )
             }
+            State::ReauthBadMechanism(reason) => {
+                return Err(SaslError::AuthenticationFailed(reason))
+            }
             State::Handshaken(SaslMechanism::OAuthBearer) => {
-                oauthbearer_initial(self.config.oauthbearer.as_deref(), token)?
+                let (step, next, expiry) =
+                    oauthbearer_initial(self.config.oauthbearer.as_deref(), token)?;
+                self.credential_expiry_ms = expiry;
+                (step, next)
             }
             State::OAuthBearerRefused(reason) => {
                 return Err(SaslError::AuthenticationFailed(
@@ -226,6 +282,18 @@ impl SaslSession {
                 (step, State::Authenticated)
             }
         };
+        if let (SaslStep::Authenticated { principal, .. }, Some(previous)) =
+            (&step, &self.reauthenticating)
+        {
+            if *principal != previous.principal {
+                // Kafka's ensurePrincipalUnchanged; the state stays Failed.
+                return Err(SaslError::AuthenticationFailed(format!(
+                    "Cannot change principals during re-authentication from {}: {}",
+                    super::reauth::principal_for_message(&previous.principal),
+                    super::reauth::principal_for_message(principal)
+                )));
+            }
+        }
         self.state = next;
         Ok(step)
     }
@@ -233,10 +301,11 @@ impl SaslSession {
 
 /// OAUTHBEARER's only client step: a valid token authenticates its subject; a refused one
 /// gets the JSON error challenge. A malformed message fails at once, as in Kafka.
+/// On success also the token's `exp` in ms since the epoch (it bounds the session, KIP-368).
 fn oauthbearer_initial(
     validator: Option<&OAuthBearerValidator>,
     token: &[u8],
-) -> Result<(SaslStep, State), SaslError> {
+) -> Result<(SaslStep, State, Option<i64>), SaslError> {
     let failed = |e: String| SaslError::AuthenticationFailed(e);
     let response = oauthbearer::parse_initial_response(token).map_err(|e| failed(e.to_string()))?;
     let validator = validator
@@ -252,11 +321,15 @@ fn oauthbearer_initial(
                 principal: format!("User:{}", valid.principal_name),
                 token: Vec::new(),
             };
-            Ok((step, State::Authenticated))
+            let expiry_ms = i64::try_from(valid.expires_at)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000);
+            Ok((step, State::Authenticated, Some(expiry_ms)))
         }
         Err(e) => Ok((
             SaslStep::Challenge(oauthbearer::INVALID_TOKEN_CHALLENGE.as_bytes().to_vec()),
             State::OAuthBearerRefused(e.to_string()),
+            None,
         )),
     }
 }
@@ -282,7 +355,10 @@ mod tests {
     fn config(mechanisms: &[SaslMechanism]) -> Arc<SaslListenerConfig> {
         Arc::new(SaslListenerConfig {
             mechanisms: mechanisms.to_vec(),
-            plain_users: PlainUsers::new([("alice".to_string(), Secret::new("alice-secret"))]),
+            plain_users: PlainUsers::new([
+                ("alice".to_string(), Secret::new("alice-secret")),
+                ("bob".to_string(), Secret::new("bob-secret")),
+            ]),
             oauthbearer: None,
         })
     }
@@ -544,5 +620,107 @@ mod tests {
             s.authenticate(final_msg.as_bytes(), no_credentials),
             Err(SaslError::AuthenticationFailed(_))
         ));
+    }
+
+    fn alice_by(mechanism: SaslMechanism) -> Reauthenticating {
+        Reauthenticating {
+            mechanism,
+            principal: "User:alice".into(),
+        }
+    }
+
+    #[test]
+    fn reauthentication_as_the_same_principal_succeeds() {
+        let mut s = SaslSession::reauthenticating(
+            config(&[SaslMechanism::Plain]),
+            alice_by(SaslMechanism::Plain),
+        );
+        assert!(s.is_reauthentication());
+        assert_eq!(s.handshake("PLAIN"), Ok(SaslMechanism::Plain));
+        assert!(matches!(
+            s.authenticate(b"\0alice\0alice-secret", no_credentials),
+            Ok(SaslStep::Authenticated { principal, .. }) if principal == "User:alice"
+        ));
+        assert!(s.is_authenticated());
+        assert_eq!(
+            s.credential_expiry_ms(),
+            None,
+            "PLAIN's credential never expires"
+        );
+    }
+
+    #[test]
+    fn reauthentication_as_another_principal_fails_with_kafkas_message() {
+        let mut s = SaslSession::reauthenticating(
+            config(&[SaslMechanism::Plain]),
+            alice_by(SaslMechanism::Plain),
+        );
+        s.handshake("PLAIN").unwrap();
+        let err = s
+            .authenticate(b"\0bob\0bob-secret", no_credentials)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SaslError::AuthenticationFailed(
+                "Cannot change principals during re-authentication from User.alice: User.bob"
+                    .into()
+            )
+        );
+        assert!(!s.is_authenticated());
+        // A first authentication as bob is of course fine.
+        let mut first = SaslSession::new(config(&[SaslMechanism::Plain]));
+        first.handshake("PLAIN").unwrap();
+        assert!(first
+            .authenticate(b"\0bob\0bob-secret", no_credentials)
+            .is_ok());
+    }
+
+    #[test]
+    fn reauthentication_with_another_mechanism_fails_at_the_authenticate_step() {
+        let both = [
+            SaslMechanism::Plain,
+            SaslMechanism::Scram(ScramMechanism::Sha256),
+        ];
+        let mut s = SaslSession::reauthenticating(
+            config(&both),
+            alice_by(SaslMechanism::Scram(ScramMechanism::Sha256)),
+        );
+        // Kafka answers the handshake NONE (the mechanism is enabled) ...
+        assert_eq!(s.handshake("PLAIN"), Ok(SaslMechanism::Plain));
+        // ... and refuses the token that follows, whatever it is.
+        let err = s
+            .authenticate(b"\0alice\0alice-secret", no_credentials)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SaslError::AuthenticationFailed(
+                "SASL mechanism 'PLAIN' requested by client is not supported for re-authentication of mechanism 'SCRAM-SHA-256'"
+                    .into()
+            )
+        );
+        assert!(!s.is_authenticated());
+        // A mechanism the listener does not enable is refused at the handshake, as always.
+        let mut s = SaslSession::reauthenticating(
+            config(&[SaslMechanism::Plain]),
+            alice_by(SaslMechanism::Plain),
+        );
+        assert!(matches!(
+            s.handshake("SCRAM-SHA-512"),
+            Err(SaslError::UnsupportedMechanism(_))
+        ));
+    }
+
+    #[test]
+    fn oauthbearer_remembers_the_tokens_expiry() {
+        use crate::security::oauthbearer::tests::{claims, fixture, sign_rsa};
+        let f = fixture();
+        let mut s = oauth_session(&f);
+        let c = claims();
+        let exp = c["exp"].as_i64().unwrap();
+        let token = sign_rsa(&c, "rsa-1");
+        assert_eq!(s.credential_expiry_ms(), None);
+        s.authenticate(&initial_response("", &token), no_credentials)
+            .unwrap();
+        assert_eq!(s.credential_expiry_ms(), Some(exp * 1000));
     }
 }

@@ -190,6 +190,7 @@ async fn serve(
             opts.config.get_i64("quota.window.size.seconds"),
             opts.config.get_i64("quota.window.num"),
         )),
+        authorization_denials: Default::default(),
     });
     let wired = Wired {
         broker: &broker,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's own security tests with stock clients (kcat, kafka-python, aiokafka, kafkajs,
 # confluent-kafka): makes a throw-away CA (openssl), starts a release `troupe serve` with four
-# listeners (PLAINTEXT, SSL with client certificates required, SASL_SSL, SASL_PLAINTEXT), SASL
+# listeners (PLAINTEXT, SSL with client certificates required, SASL_SSL, SASL_PLAINTEXT, and
+# REAUTH: SASL_SSL with connections.max.reauth.ms=3000 for the KIP-368 test), SASL
 # PLAIN/SCRAM/OAUTHBEARER (a JWKS file of an RSA and an EC key made here), a bootstrapped
 # SCRAM super user and the ACL authorizer, runs
 # tests/clients/secure, stops it. The shared kit's `security` marker is run separately
@@ -47,10 +48,12 @@ PY
 ) || { echo "certificate generation failed"; exit 2; }
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-p_plain=$(port); p_ssl=$(port); p_sasl_ssl=$(port); p_sasl_plain=$(port); hp=$(port)
+p_plain=$(port); p_ssl=$(port); p_sasl_ssl=$(port); p_sasl_plain=$(port); p_reauth=$(port); hp=$(port)
 jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_plainuser="plain-secret";'
 "$bin" serve --data-dir "$work/data" --http "127.0.0.1:$hp" \
-  --override "listeners=PLAINTEXT://127.0.0.1:$p_plain,SSL://127.0.0.1:$p_ssl,SASL_SSL://127.0.0.1:$p_sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$p_sasl_plain" \
+  --override "listeners=PLAINTEXT://127.0.0.1:$p_plain,SSL://127.0.0.1:$p_ssl,SASL_SSL://127.0.0.1:$p_sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$p_sasl_plain,REAUTH://127.0.0.1:$p_reauth" \
+  --override "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,REAUTH:SASL_SSL" \
+  --override listener.name.reauth.connections.max.reauth.ms=3000 \
   --override ssl.keystore.type=PEM --override "ssl.keystore.location=$pki/server.pem" \
   --override ssl.truststore.type=PEM --override "ssl.truststore.location=$pki/ca.pem" \
   --override listener.name.ssl.ssl.client.auth=required \
@@ -60,6 +63,7 @@ jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_admi
   --override sasl.oauthbearer.expected.issuer=https://issuer.troupe.test \
   --override "listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas" \
   --override "listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas" \
+  --override "listener.name.reauth.plain.sasl.jaas.config=$jaas" \
   --override authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer \
   --override "super.users=User:admin;User:CN=secure-tests-client;User:oauth-client" \
   --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]' \
@@ -71,6 +75,7 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$hp/readyz" >/dev/null 2>&1 &
 kill -0 $pid 2>/dev/null || { echo "troupe exited:"; tail -30 "$work/broker.log"; exit 2; }
 export SECURE_PLAINTEXT=127.0.0.1:$p_plain SECURE_SSL=127.0.0.1:$p_ssl \
   SECURE_SASL_SSL=127.0.0.1:$p_sasl_ssl SECURE_SASL_PLAINTEXT=127.0.0.1:$p_sasl_plain \
+  SECURE_REAUTH=127.0.0.1:$p_reauth \
   SECURE_PKI=$pki SECURE_BROKER_LOG=$work/broker.log SECURE_HTTP=127.0.0.1:$hp
 status=0
 python3 -m pytest -q -p no:cacheprovider "$root/tests/clients/secure" || status=1

@@ -20,7 +20,12 @@ pub struct RawConnection {
 
 impl RawConnection {
     pub fn open(b: &Broker, client_id: &'static str) -> RawConnection {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
+        Self::connect(&b.bootstrap(), client_id)
+    }
+
+    /// A connection to `addr` (a listener other than the broker's first).
+    pub fn connect(addr: &str, client_id: &'static str) -> RawConnection {
+        let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -65,6 +70,26 @@ impl RawConnection {
         decoded
     }
 
+    /// `call_typed`, or the I/O error when the broker closed the connection instead of
+    /// answering.
+    pub fn try_call_typed<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> std::io::Result<Resp> {
+        let mut response = self.try_exchange(api, version, |body| {
+            request.encode(body, version).unwrap();
+        })?;
+        let decoded = Resp::decode(&mut response, version)
+            .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+        assert!(
+            !response.has_remaining(),
+            "{api:?} v{version}: trailing bytes"
+        );
+        Ok(decoded)
+    }
+
     /// Writes one frame (header, then the body `encode_body` writes) and returns the response
     /// body after its header, whose correlation id must be this request's.
     fn exchange(
@@ -73,6 +98,16 @@ impl RawConnection {
         version: i16,
         encode_body: impl FnOnce(&mut BytesMut),
     ) -> Bytes {
+        self.try_exchange(api, version, encode_body)
+            .unwrap_or_else(|e| panic!("{api:?} v{version}: connection dropped: {e}"))
+    }
+
+    fn try_exchange(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        encode_body: impl FnOnce(&mut BytesMut),
+    ) -> std::io::Result<Bytes> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
@@ -87,17 +122,15 @@ impl RawConnection {
         let mut frame = BytesMut::new();
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
+        self.stream.write_all(&frame)?;
         let mut len = [0u8; 4];
-        self.stream
-            .read_exact(&mut len)
-            .unwrap_or_else(|e| panic!("{api:?} v{version}: connection dropped: {e}"));
+        self.stream.read_exact(&mut len)?;
         let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut response).unwrap();
+        self.stream.read_exact(&mut response)?;
         let mut response = Bytes::from(response);
         let header =
             ResponseHeader::decode(&mut response, api.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, self.correlation_id);
-        response
+        Ok(response)
     }
 }

@@ -82,9 +82,7 @@ pub(crate) fn authorize(
     if authorized(ctx, client, operation, resource_type, name) {
         return Ok(());
     }
-    metrics::counter!("troupe_authorization_denied_total",
-        "resource_type" => resource_type_label(resource_type))
-    .increment(1);
+    // Counted by `BrokerContext::authorize`, the one check every handler goes through.
     Err(match resource_type {
         ResourceType::Group => BrokerError::GroupAuthorizationFailed,
         ResourceType::Cluster => BrokerError::ClusterAuthorizationFailed,
@@ -189,17 +187,6 @@ pub(crate) fn authorized_operations(
 
 /// Kafka's cluster resource name, for cluster-level checks.
 pub(crate) const CLUSTER: &str = crate::security::authorizer::CLUSTER_NAME;
-
-fn resource_type_label(resource_type: ResourceType) -> &'static str {
-    match resource_type {
-        ResourceType::Topic => "topic",
-        ResourceType::Group => "group",
-        ResourceType::Cluster => "cluster",
-        ResourceType::TransactionalId => "transactional_id",
-        ResourceType::DelegationToken => "delegation_token",
-        _ => "other",
-    }
-}
 
 /// Finds the actor of a partition hosted here, or the error a client is answered with
 /// (`ReplicaManager::partition_or_error`).
