@@ -381,6 +381,11 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
     let mut in_flight = FuturesOrdered::new();
     let mut draining = *shutdown.borrow();
     let mut muted_until = tokio::time::Instant::now();
+    // Requests handled at once. A connection that has been throttled is served one request at
+    // a time from then on, as Kafka serves every connection: each request is then measured
+    // after the previous throttle ended, instead of a pipelined burst all recorded before the
+    // first mute starts (which held a producer at about 0.7 of its quota).
+    let mut in_flight_limit = MAX_IN_FLIGHT;
     loop {
         let muted = muted_until > tokio::time::Instant::now();
         tokio::select! {
@@ -389,6 +394,7 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
                 match write_done(&mut writer, peer, done).await {
                     Some(mute) => {
                         if !mute.is_zero() {
+                            in_flight_limit = 1;
                             muted_until = muted_until.max(tokio::time::Instant::now() + mute);
                             let _ = muted_tx.send(muted_until);
                         }
@@ -397,7 +403,7 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
                 }
             }
             _ = tokio::time::sleep_until(muted_until), if muted && !draining => {}
-            frame = frames_rx.recv(), if !draining && !muted && in_flight.len() < MAX_IN_FLIGHT => match frame {
+            frame = frames_rx.recv(), if !draining && !muted && in_flight.len() < in_flight_limit => match frame {
                 Some(frame) => match classify(&frame, sasl_session.as_ref(), Instant::now()) {
                     FrameAction::Serve => {
                         let broker = broker.clone();
