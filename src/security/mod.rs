@@ -20,6 +20,7 @@
 pub mod add_scram;
 pub mod authorizer;
 pub mod client;
+pub mod client_properties;
 pub mod jaas;
 pub mod oauthbearer;
 pub mod plain;

@@ -23,8 +23,11 @@ pub struct ClusterSpec {
     pub extra_args: Vec<String>,
     /// Extra `--override key=value` of one node, from its id and Kafka port (e.g. its own
     /// `listeners`); applied after `overrides`.
-    pub per_node: Option<Box<dyn Fn(i32, u16) -> Vec<(String, String)>>>,
+    pub per_node: Option<NodeOverrides>,
 }
+
+/// A node's own `--override`s from its id and Kafka port.
+pub type NodeOverrides = Box<dyn Fn(i32, u16) -> Vec<(String, String)>>;
 
 impl Default for ClusterSpec {
     fn default() -> Self {
