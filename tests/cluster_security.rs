@@ -11,15 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::certs::write_certificates;
 use common::cluster::{Cluster, ClusterSpec};
 use common::free_port;
 use common::raw::RawConnection;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -29,37 +26,6 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const BROKER_PASSWORD: &str = "broker-secret-7f3a";
-
-/// A CA and one certificate all brokers share: subject `CN=broker`, SAN `127.0.0.1`, good as
-/// server and client (the inter-broker listener's keystore is both).
-fn write_certificates(dir: &std::path::Path) -> (String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name = DistinguishedName::new();
-    ca.distinguished_name
-        .push(DnType::CommonName, "troupe-cluster-test-ca");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, "broker");
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    let keystore = dir.join("broker.keystore.pem");
-    let truststore = dir.join("truststore.pem");
-    std::fs::write(&keystore, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
-    std::fs::write(&truststore, ca_cert.pem()).unwrap();
-    (
-        keystore.display().to_string(),
-        truststore.display().to_string(),
-    )
-}
 
 fn secured_cluster(certs: &std::path::Path) -> Cluster {
     let (keystore, truststore) = write_certificates(certs);
