@@ -300,6 +300,8 @@ pub static CONFIG_DEFS: &[ConfigDef] = &[
         "IANA names of the cipher suites served; empty: rustls's safe defaults."),
     def!(Broker, "sasl.enabled.mechanisms", None, List, "GSSAPI", Any,
         "SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI is not served)."),
+    def!(Broker, "sasl.mechanism.inter.broker.protocol", None, String, "GSSAPI", Any,
+        "SASL mechanism brokers authenticate to each other with when the inter-broker listener uses SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is refused at startup); the credentials are the username and password options of that listener's JAAS config for it."),
     def!(Broker, "sasl.jaas.config", None, Password, "", Any,
         "JAAS login module options; PLAIN users as user_<name>=\"<password>\". Per listener and mechanism: listener.name.<l>.plain.sasl.jaas.config."),
     def!(Broker, "sasl.oauthbearer.jwks.endpoint.url", None, String, "", Any,

@@ -77,6 +77,16 @@ struct Connect {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// A Kafka client properties file (security.protocol, sasl.mechanism,
+    /// sasl.username/sasl.password or sasl.jaas.config, ssl.ca.location or
+    /// ssl.truststore.location, ssl.certificate.location, ssl.key.location ...).
+    #[arg(
+        long,
+        global = true,
+        env = "TROUPE_COMMAND_CONFIG",
+        value_name = "FILE"
+    )]
+    command_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -432,7 +442,20 @@ fn print_config(markdown: bool, update: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn connect(c: &Connect) -> Result<Cluster, AdminError> {
-    Cluster::connect(&c.bootstrap, admin::REQUEST_TIMEOUT)
+    match &c.command_config {
+        None => Cluster::connect(&c.bootstrap, admin::REQUEST_TIMEOUT),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                AdminError::Usage(format!("--command-config {}: {e}", path.display()))
+            })?;
+            let security =
+                troupe::security::client_properties::client_security_from_properties(&text)
+                    .map_err(|e| {
+                        AdminError::Usage(format!("--command-config {}: {e}", path.display()))
+                    })?;
+            Cluster::connect_with(&c.bootstrap, admin::REQUEST_TIMEOUT, security)
+        }
+    }
 }
 
 /// Runs one admin subcommand.

@@ -37,6 +37,7 @@ use crate::client::{broker_endpoint, ClientError, KafkaConnection};
 use crate::config::BrokerConfig;
 use crate::error::{ResponseError, NONE};
 use crate::metadata::{MetadataImage, PartitionMeta};
+use crate::security::ClientSecurity;
 
 const FETCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
@@ -52,12 +53,19 @@ pub struct FetchSettings {
     pub response_max_bytes: i32,
     pub backoff: Duration,
     pub request_timeout: Duration,
+    /// How the fetcher connects to leaders: the inter-broker listener's security.
+    pub security: ClientSecurity,
 }
 
 impl FetchSettings {
-    pub fn from_config(node_id: i32, config: &BrokerConfig) -> FetchSettings {
+    pub fn from_config(
+        node_id: i32,
+        config: &BrokerConfig,
+        security: ClientSecurity,
+    ) -> FetchSettings {
         FetchSettings {
             node_id,
+            security,
             max_wait_ms: config.get_i64("replica.fetch.wait.max.ms") as i32,
             partition_max_bytes: config.get_i64("replica.fetch.max.bytes") as i32,
             response_max_bytes: config.get_i64("replica.fetch.response.max.bytes") as i32,
@@ -244,6 +252,7 @@ impl Round {
                 &self.endpoint,
                 format!("troupe-replica-{}", self.settings.node_id),
                 self.settings.request_timeout,
+                &self.settings.security,
             )
             .await
             {

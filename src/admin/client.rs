@@ -1,6 +1,10 @@
 //! A small blocking Kafka client for the admin CLI: one TCP connection per broker, versions
 //! negotiated with ApiVersions, requests and responses as kafka-protocol's generated types.
 //! It speaks only the Kafka protocol, so the CLI works against any Kafka-compatible broker.
+//!
+//! A connection speaks a `ClientSecurity` (e.g. from a client properties file): TLS right
+//! after the TCP connect for SSL and SASL_SSL, then, after ApiVersions, SaslHandshake and
+//! SaslAuthenticate with the security room's PLAIN or SCRAM client tokens.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -10,18 +14,72 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::AdminError;
 use crate::client::frame::{self, FrameError};
+use crate::client::stream::server_name;
+use crate::security::{ClientSecurity, SaslClient, SaslClientConfig};
+
+/// The socket of a connection: TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Completes the TLS handshake on `tcp` now (within its socket timeouts), so a refused
+/// certificate is reported as such rather than as the first request failing.
+fn tls_stream(
+    mut tcp: TcpStream,
+    address: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+) -> std::io::Result<Stream> {
+    let mut connection = rustls::ClientConnection::new(config, server_name(address)?)
+        .map_err(std::io::Error::other)?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp)?;
+    }
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(
+        connection, tcp,
+    ))))
+}
+
+/// More round trips than any supported mechanism needs (SCRAM takes two).
+const MAX_SASL_ROUND_TRIPS: usize = 4;
 
 const CLIENT_ID: &str = "troupe-admin";
 
 /// One connection to one broker.
 pub struct Connection {
     address: String,
-    stream: TcpStream,
+    stream: Stream,
     /// API key → (min, max) version the broker serves.
     versions: HashMap<i16, (i16, i16)>,
     next_correlation_id: i32,
@@ -31,6 +89,15 @@ impl Connection {
     /// Connects and learns the broker's API versions (ApiVersions v0, which every broker
     /// answers).
     pub fn connect(address: &str, timeout: Duration) -> Result<Connection, AdminError> {
+        Connection::connect_with(address, timeout, &ClientSecurity::plaintext())
+    }
+
+    /// [`Connection::connect`] with `security`: TLS, then ApiVersions, then SASL.
+    pub fn connect_with(
+        address: &str,
+        timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<Connection, AdminError> {
         let unreachable = |e: std::io::Error| AdminError::Unreachable {
             address: address.to_string(),
             reason: e.to_string(),
@@ -51,6 +118,15 @@ impl Connection {
             .set_write_timeout(Some(timeout))
             .map_err(unreachable)?;
         let _ = stream.set_nodelay(true);
+        let stream = match security.tls() {
+            None => Stream::Plain(stream),
+            Some(config) => tls_stream(stream, address, config.clone()).map_err(|e| {
+                AdminError::Unreachable {
+                    address: address.to_string(),
+                    reason: format!("TLS handshake: {e}"),
+                }
+            })?,
+        };
         let mut connection = Connection {
             address: address.to_string(),
             stream,
@@ -70,7 +146,55 @@ impl Connection {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
+        if let Some(sasl) = security.sasl() {
+            connection.authenticate(sasl)?;
+        }
         Ok(connection)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate with each client token until the mechanism's
+    /// exchange is complete. A refusal is the broker's error code and message (no secret).
+    fn authenticate(&mut self, config: &SaslClientConfig) -> Result<(), AdminError> {
+        let mechanism = config.mechanism().name();
+        let handshake = self.call(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        )?;
+        if handshake.error_code != 0 {
+            let offered: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(AdminError::kafka(
+                "SaslHandshake",
+                handshake.error_code,
+                Some(format!(
+                    "{mechanism} is not enabled; the listener offers {}",
+                    offered.join(",")
+                )),
+            ));
+        }
+        let address = self.address.clone();
+        let refused = |e: crate::security::SaslClientError| {
+            AdminError::Protocol(format!("SASL {mechanism} with {address}: {e}"))
+        };
+        let mut client = SaslClient::new(config.clone());
+        let mut token = client.initial_token().map_err(refused)?;
+        for _ in 0..MAX_SASL_ROUND_TRIPS {
+            let response =
+                self.call(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)))?;
+            if response.error_code != 0 {
+                return Err(AdminError::kafka(
+                    "SaslAuthenticate",
+                    response.error_code,
+                    response.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+            match client.respond(&response.auth_bytes).map_err(refused)? {
+                Some(next) => token = next,
+                None => return Ok(()),
+            }
+        }
+        Err(AdminError::Protocol(format!(
+            "SASL {mechanism} with {} did not complete in {MAX_SASL_ROUND_TRIPS} round trips",
+            self.address
+        )))
     }
 
     pub fn address(&self) -> &str {
@@ -154,24 +278,35 @@ pub struct Cluster {
     bootstrap: Connection,
     others: HashMap<i32, Connection>,
     timeout: Duration,
+    security: ClientSecurity,
 }
 
 impl Cluster {
     /// Connects to the first reachable address of `bootstrap` (`host:port[,host:port...]`),
     /// trying them in order, so a cluster with one node down is still administrable.
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Cluster, AdminError> {
+        Cluster::connect_with(bootstrap, timeout, ClientSecurity::plaintext())
+    }
+
+    /// [`Cluster::connect`] with `security` on every connection (e.g. from `--command-config`).
+    pub fn connect_with(
+        bootstrap: &str,
+        timeout: Duration,
+        security: ClientSecurity,
+    ) -> Result<Cluster, AdminError> {
         let mut last = None;
         for address in bootstrap
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Connection::connect(address, timeout) {
+            match Connection::connect_with(address, timeout, &security) {
                 Ok(connection) => {
                     return Ok(Cluster {
                         bootstrap: connection,
                         others: HashMap::new(),
                         timeout,
+                        security,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -221,7 +356,7 @@ impl Cluster {
         if address == self.bootstrap.address() {
             return Ok(&mut self.bootstrap);
         }
-        let connection = Connection::connect(&address, self.timeout)?;
+        let connection = Connection::connect_with(&address, self.timeout, &self.security)?;
         Ok(self.others.entry(node_id).or_insert(connection))
     }
 

@@ -133,7 +133,7 @@ impl Quorum {
         };
         let snapshots = state_machine.snapshot_store();
 
-        let peers = Arc::new(Peers::default());
+        let peers = Arc::new(Peers::new(cfg.tls.as_ref().map(|t| t.client.clone())));
         // Re-applies the committed entries after the snapshot before returning, so the image
         // is current before anything is served.
         let raft = openraft::Raft::new(
@@ -157,6 +157,10 @@ impl Quorum {
             node_id: cfg.node_id,
             raft: raft.clone(),
             forward: forward.clone(),
+            tls: cfg
+                .tls
+                .as_ref()
+                .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone())),
         });
         let server_task = tokio::spawn(server.run(listener, shutdown.clone()));
         let (leader_tx, leader_rx) = watch::channel(None);

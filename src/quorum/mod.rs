@@ -10,6 +10,8 @@
 //! - The node-to-node RPC (`wire` framing, `network` dialing side, `server` accepting side):
 //!   raft's AppendEntries / Vote / InstallSnapshot, plus two requests for its users: an opaque
 //!   `Forward` of controller bytes to the leader, and `AddLearner` for observers (`membership`).
+//!   Plaintext, or mutual TLS with the rustls configs in `QuorumConfig::tls` (the server
+//!   refuses a peer without a certificate chaining to the inter-broker truststore).
 //! - The `Quorum` handle (`handle`): start, write, leadership, image, subscribe, forward, join,
 //!   shutdown.
 //!
@@ -62,7 +64,7 @@ mod tests;
 
 pub use handle::{Quorum, LOG_ENTRIES_KEPT_AFTER_SNAPSHOT, SNAPSHOT_EVERY_ENTRIES, WRITE_TIMEOUT};
 pub use types::{
-    ForwardHandler, MetadataUpdate, NodeId, QuorumConfig, QuorumError,
+    ForwardHandler, MetadataUpdate, NodeId, QuorumConfig, QuorumError, QuorumTls,
     DEFAULT_ELECTION_TIMEOUT_MAX_MS, DEFAULT_ELECTION_TIMEOUT_MIN_MS,
     DEFAULT_HEARTBEAT_INTERVAL_MS,
 };

@@ -9,6 +9,10 @@
 //!
 //! Failures map to openraft's retryable errors: a failed dial is `Unreachable` (openraft backs
 //! off before retrying), anything after that is `NetworkError`.
+//!
+//! With TLS configured, a dial is the TCP connect plus the TLS handshake (this node's
+//! certificate presented, the peer's checked against the host dialed), within the same
+//! deadline; a failed handshake is `Unreachable` too (nothing was sent).
 
 use std::collections::HashMap;
 use std::io;
@@ -24,8 +28,11 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use parking_lot::Mutex;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
 use super::types::{NodeId, TypeConfig};
 use super::wire::{read_frame, write_frame, Request, Response};
@@ -62,12 +69,40 @@ impl CallError {
     }
 }
 
-#[derive(Default)]
+/// A connection of the RPC: TCP, or TLS over TCP.
+pub(crate) trait PeerIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> PeerIo for T {}
+
+type PeerStream = Box<dyn PeerIo>;
+
 pub(crate) struct Peers {
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<PeerStream>>>,
+    tls: Option<TlsConnector>,
 }
 
 impl Peers {
+    /// `tls`: dial every peer over TLS with this client config; `None`: plaintext.
+    pub(crate) fn new(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Peers {
+        Peers {
+            idle: Mutex::default(),
+            tls: tls.map(TlsConnector::from),
+        }
+    }
+
+    /// TCP connect, then the TLS handshake when configured.
+    async fn dial(&self, addr: &str) -> io::Result<PeerStream> {
+        let tcp = TcpStream::connect(addr).await?;
+        // Small request/response frames: Nagle plus delayed ACKs would add ~40 ms.
+        tcp.set_nodelay(true)?;
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some(connector) => {
+                let stream = connector.connect(server_name(addr)?, tcp).await?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+
     /// One request/response exchange with `addr`, all within `timeout`.
     pub(crate) async fn call(
         &self,
@@ -78,7 +113,7 @@ impl Peers {
         let deadline = Instant::now() + timeout;
         let mut conn = match self.take_idle(addr) {
             Some(c) => c,
-            None => match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            None => match tokio::time::timeout_at(deadline, self.dial(addr)).await {
                 Err(_) => {
                     return Err(CallError::Connect(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -86,11 +121,7 @@ impl Peers {
                     )))
                 }
                 Ok(Err(e)) => return Err(CallError::Connect(e)),
-                Ok(Ok(c)) => {
-                    // Small request/response frames: Nagle plus delayed ACKs would add ~40 ms.
-                    c.set_nodelay(true).map_err(CallError::Connect)?;
-                    c
-                }
+                Ok(Ok(c)) => c,
             },
         };
         let exchange = async {
@@ -109,18 +140,18 @@ impl Peers {
         }
     }
 
-    fn take_idle(&self, addr: &str) -> Option<TcpStream> {
+    fn take_idle(&self, addr: &str) -> Option<PeerStream> {
         let mut idle = self.idle.lock();
         let conns = idle.get_mut(addr)?;
-        while let Some(conn) = conns.pop() {
-            if is_open(&conn) {
+        while let Some(mut conn) = conns.pop() {
+            if is_open(&mut conn) {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn put_idle(&self, addr: &str, conn: TcpStream) {
+    fn put_idle(&self, addr: &str, conn: PeerStream) {
         let mut idle = self.idle.lock();
         let conns = idle.entry(addr.to_string()).or_default();
         if conns.len() < MAX_IDLE_PER_PEER {
@@ -135,10 +166,25 @@ impl Peers {
 }
 
 /// An idle connection has nothing to read; readable means the peer closed it (EOF or reset) or
-/// broke the protocol. Either way it is unusable.
-fn is_open(conn: &TcpStream) -> bool {
+/// broke the protocol. Either way it is unusable. Polled once without waiting, so over TLS the
+/// records that carry no data (session tickets) are taken in and only data or a close counts.
+fn is_open(conn: &mut PeerStream) -> bool {
     let mut probe = [0u8; 1];
-    matches!(conn.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    let mut buf = ReadBuf::new(&mut probe);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        std::pin::Pin::new(conn).poll_read(&mut cx, &mut buf),
+        std::task::Poll::Pending
+    )
+}
+
+/// The name the peer's certificate must carry: the host of `host:port` (an IP address is
+/// matched against the certificate's IP SANs).
+fn server_name(addr: &str) -> io::Result<ServerName<'static>> {
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?}: {e}")))
 }
 
 /// Hands openraft one client per (replication stream or election, target).

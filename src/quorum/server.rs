@@ -5,22 +5,33 @@
 //! `ForwardHandler` only while this node leads; `AddLearner` is `membership::add_learner`.
 //! A frame that breaks the protocol closes that connection with a logged reason; nothing a peer
 //! sends can panic the server.
+//!
+//! With TLS configured every connection first completes a mutual-TLS handshake (within
+//! `HANDSHAKE_TIMEOUT`): a peer without a certificate chaining to the inter-broker
+//! truststore is refused before it can send a frame.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use super::membership;
 use super::shutdown::Shutdown;
 use super::types::{to_troupe_id, ForwardHandler, Raft};
 use super::wire::{read_frame, write_frame, Refused, Request, Response};
 
+/// How long a peer has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(crate) struct Server {
     pub(crate) node_id: i32,
     pub(crate) raft: Raft,
     pub(crate) forward: Arc<dyn ForwardHandler>,
+    /// Mutual TLS; `None`: plaintext.
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -38,7 +49,7 @@ impl Server {
                     tokio::spawn(async move {
                         tokio::select! {
                             _ = shutdown.wait() => {}
-                            _ = server.serve_connection(stream, peer) => {}
+                            _ = server.accept(stream, peer) => {}
                         }
                     });
                 }
@@ -51,10 +62,36 @@ impl Server {
         }
     }
 
-    async fn serve_connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+    /// The TLS handshake when configured, then the connection's requests.
+    async fn accept(&self, stream: TcpStream, peer: SocketAddr) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, "quorum RPC: set_nodelay failed: {e}");
         }
+        match &self.tls {
+            None => self.serve_connection(stream, peer).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => self.serve_connection(tls, peer).await,
+                    Ok(Err(e)) => tracing::warn!(
+                        node = self.node_id,
+                        %peer,
+                        "quorum RPC: TLS handshake refused: {e}"
+                    ),
+                    Err(_) => tracing::warn!(
+                        node = self.node_id,
+                        %peer,
+                        "quorum RPC: TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        peer: SocketAddr,
+    ) {
         loop {
             let req = match read_frame::<_, Request>(&mut stream).await {
                 Ok(Some(req)) => req,

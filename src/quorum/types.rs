@@ -56,6 +56,21 @@ pub(crate) fn to_troupe_id(id: NodeId) -> Option<i32> {
     i32::try_from(id).ok()
 }
 
+/// Mutual TLS of the quorum RPC, from the inter-broker listener's stores: the server config
+/// requires a peer certificate chaining to the truststore; the client config presents this
+/// node's certificate and checks the peer's against the host it dials.
+#[derive(Clone)]
+pub struct QuorumTls {
+    pub server: std::sync::Arc<rustls::ServerConfig>,
+    pub client: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for QuorumTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuorumTls(mutual)")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct QuorumConfig {
     pub node_id: i32,
@@ -75,6 +90,9 @@ pub struct QuorumConfig {
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
     pub heartbeat_interval_ms: u64,
+    /// `Some`: the RPC runs over mutual TLS (the inter-broker listener uses SSL or SASL_SSL);
+    /// `None`: plaintext.
+    pub tls: Option<QuorumTls>,
 }
 
 impl QuorumConfig {
@@ -96,6 +114,7 @@ impl QuorumConfig {
             election_timeout_min_ms: DEFAULT_ELECTION_TIMEOUT_MIN_MS,
             election_timeout_max_ms: DEFAULT_ELECTION_TIMEOUT_MAX_MS,
             heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
+            tls: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Security's pure core: listener security protocols, the SASL exchange (PLAIN, SCRAM and
-//! OAUTHBEARER server steps; OAUTHBEARER's JWT checks against a JWKS file: [`oauthbearer`]),
+//! OAUTHBEARER server steps; PLAIN and SCRAM client steps with the [`ClientSecurity`] of a
+//! broker's own connections to other brokers; OAUTHBEARER's JWT checks against a JWKS file: [`oauthbearer`]),
 //! Kafka's JAAS option syntax, TLS (Kafka's `ssl.*` settings as a rustls server
 //! configuration, the principal of a client certificate, keystore reload: [`tls`]) and ACL
 //! authorization with the semantics of Kafka's StandardAuthorizer.
@@ -18,11 +19,14 @@
 
 pub mod add_scram;
 pub mod authorizer;
+pub mod client;
+pub mod client_properties;
 pub mod jaas;
 pub mod oauthbearer;
 pub mod plain;
 pub mod reauth;
 pub mod sasl;
+pub mod sasl_client;
 pub mod scram;
 pub mod tls;
 
@@ -31,13 +35,17 @@ pub use authorizer::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclError, AclOperation, AclPermissionType,
     AuthorizerConfig, Decision, PatternType, ResourcePattern, ResourceType, StandardAuthorizer,
 };
+pub use client::{ClientSecurity, ClientSecurityError};
 pub use jaas::{ClientCredentials, ControlFlag, JaasConfig, JaasError};
 pub use oauthbearer::{OAuthBearerSettings, OAuthBearerValidator};
 pub use plain::{PlainError, PlainUsers};
 pub use sasl::{
     Reauthenticating, SaslError, SaslListenerConfig, SaslMechanism, SaslSession, SaslStep,
 };
-pub use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess};
+pub use sasl_client::{SaslClient, SaslClientConfig, SaslClientError};
+pub use scram::{
+    ScramClient, ScramCredential, ScramError, ScramMechanism, ScramServer, ScramSuccess,
+};
 
 use std::fmt;
 

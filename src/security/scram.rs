@@ -1,4 +1,5 @@
-//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) on the server side, as Kafka runs them.
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) on the server side, as Kafka runs them
+//! (the client side, for a broker authenticating to another: [`ScramClient`]).
 //!
 //! SCRAM lets the broker check a password it never stores: it keeps only the salted,
 //! iterated derivation's `StoredKey` and `ServerKey` ([`ScramCredential`]), and the client
@@ -19,6 +20,10 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
+
+mod client;
+
+pub use client::ScramClient;
 
 /// Kafka's minimum iteration count for SCRAM credentials (and RFC 7677's recommendation).
 pub const MIN_ITERATIONS: u32 = 4096;
@@ -329,6 +334,13 @@ pub enum ScramError {
     IterationsOutOfRange(u32),
     #[error("SCRAM credential has an empty salt or keys of the wrong length")]
     BadCredential,
+    /// Client side: the server answered with `e=<reason>` (printable ASCII, bounded).
+    #[error("SCRAM server refused the exchange: {0}")]
+    ServerRefused(String),
+    /// Client side: `server-final`'s signature is not the one this password gives, so the
+    /// server does not hold the user's credential.
+    #[error("SCRAM server signature does not match: the server does not know this credential")]
+    ServerSignatureMismatch,
 }
 
 /// A completed exchange: who authenticated and the `server-final-message` to send.

@@ -28,7 +28,10 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Secret;
 
+mod client;
 mod x509_v1;
+
+pub use client::{build_client_config, build_peer_server_config, ClientTlsSettings};
 
 /// `ssl.keystore.type`: only `PEM` is supported.
 pub const SSL_KEYSTORE_TYPE: &str = "ssl.keystore.type";
@@ -522,8 +525,14 @@ fn parse_key(
 }
 
 fn load_keystore(settings: &TlsSettings) -> Result<KeyMaterial, TlsError> {
-    let password = settings.key_password.as_ref();
-    match &settings.keystore {
+    load_key_material(&settings.keystore, settings.key_password.as_ref())
+}
+
+fn load_key_material(
+    keystore: &Keystore,
+    password: Option<&Secret>,
+) -> Result<KeyMaterial, TlsError> {
+    match keystore {
         Keystore::File(path) => {
             let pem = read_file(SSL_KEYSTORE_LOCATION, path)?;
             let origin = path.display().to_string();
@@ -1409,6 +1418,58 @@ mod tests {
 
     fn acceptor(settings: &TlsSettings) -> TlsAcceptor {
         TlsAcceptor::from(build_server_config(settings).unwrap())
+    }
+
+    /// A broker's certificate, good as server and as client (what inter-broker mutual TLS
+    /// needs of the keystore).
+    fn broker_cert(ca: &Ca) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, "broker");
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    #[tokio::test]
+    async fn brokers_talk_mutual_tls_with_the_inter_broker_listeners_stores() {
+        let f = Fixture::new();
+        f.write_keystore(&broker_cert(&f.ca));
+        // The listener's own ssl.client.auth does not matter: peers must present a certificate.
+        let settings = f.settings(&[]).unwrap();
+        let server = TlsAcceptor::from(build_peer_server_config(&settings).unwrap());
+        let client =
+            build_client_config(&ClientTlsSettings::from_listener(&settings).unwrap()).unwrap();
+        let certs = handshake(server.clone(), client).await.unwrap().unwrap();
+        assert_eq!(subject_dn(&certs[0]).unwrap(), "CN=broker");
+
+        // A peer without a certificate is refused.
+        let anonymous = build_client_config(&ClientTlsSettings {
+            keystore: None,
+            ..ClientTlsSettings::from_listener(&settings).unwrap()
+        })
+        .unwrap();
+        assert!(handshake(server, anonymous).await.is_err());
+
+        // A client that trusts another CA refuses the server.
+        let other = Fixture::new();
+        let mut distrusting = ClientTlsSettings::from_listener(&settings).unwrap();
+        distrusting.truststore = Truststore::File(other.truststore());
+        assert!(handshake(
+            TlsAcceptor::from(build_peer_server_config(&settings).unwrap()),
+            build_client_config(&distrusting).unwrap(),
+        )
+        .await
+        .is_err());
     }
 
     #[tokio::test]

@@ -116,6 +116,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let identity = NodeIdentity::of(&opts)?;
     let listener_security = startup::listener_security(&opts)?;
+    let inter_broker = startup::inter_broker_security(&opts)?;
     let authorizer = startup::authorizer(&opts.config)?;
     let arbiters = Arbiters::start(&opts.config);
     let events = EventBus::default();
@@ -125,8 +126,9 @@ async fn serve(
         controller_id: -1,
         ..Default::default()
     }));
-    let mut control = startup::start_controller(&opts, &identity).await?;
-    let replicas = startup::start_replica_manager(&opts, &control, &events, &health, &arbiters);
+    let mut control = startup::start_controller(&opts, &identity, &inter_broker).await?;
+    let replicas =
+        startup::start_replica_manager(&opts, &inter_broker, &control, &events, &health, &arbiters);
     let timer = SystemTimer::default().start();
     let elections = Arc::new(CoordinatorElections::new(
         opts.node_id,
@@ -164,6 +166,7 @@ async fn serve(
             groups_view: &groups_view,
             events: &events,
             internal: &internal,
+            inter_broker: &inter_broker,
         },
         &elections,
     )

@@ -41,9 +41,11 @@ use crate::metadata::UserScramCredentialRecord;
 use crate::metadata::{BrokerEndpoint, BrokerInfo, MetadataImage, MetadataLog};
 use crate::network::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::network::listener::{Listener, ListenerSecurity};
-use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig};
+use crate::quorum::{MetadataUpdate, Quorum, QuorumConfig, QuorumTls};
 use crate::runtime::supervision::SupervisorState;
 use crate::security::authorizer::AuthorizerConfig;
+use crate::security::tls::{build_peer_server_config, TlsSettings};
+use crate::security::ClientSecurity;
 
 /// Who this node is: its cluster and the address clients are told.
 pub struct NodeIdentity {
@@ -127,6 +129,7 @@ impl ControlPlane {
 pub async fn start_controller(
     opts: &ServeOptions,
     identity: &NodeIdentity,
+    inter_broker: &InterBrokerSecurity,
 ) -> anyhow::Result<ControlPlane> {
     let (applied_tx, applied_rx) = watch::channel(0u64);
     let Some(c) = &opts.cluster else {
@@ -205,6 +208,7 @@ pub async fn start_controller(
             election_timeout_min_ms: election_ms,
             election_timeout_max_ms: election_ms * 2,
             heartbeat_interval_ms: (election_ms / 4).max(10),
+            tls: inter_broker.quorum_tls.clone(),
         },
         Arc::new(Forwarded(target.clone())),
     )
@@ -292,6 +296,7 @@ fn bootstrap_scram_in_cluster(
 /// leaders. Nothing is opened yet: the metadata publisher's first reconcile does that.
 pub fn start_replica_manager(
     opts: &ServeOptions,
+    inter_broker: &InterBrokerSecurity,
     control: &ControlPlane,
     events: &EventBus,
     health: &Arc<SupervisorState>,
@@ -304,7 +309,7 @@ pub fn start_replica_manager(
         events: events.clone(),
     });
     let fetchers = ReplicaFetcherManager::new(
-        FetchSettings::from_config(opts.node_id, &opts.config),
+        FetchSettings::from_config(opts.node_id, &opts.config, inter_broker.client.clone()),
         peer_addresses(&opts.config),
     );
     Arc::new(ReplicaManager::new(
@@ -465,6 +470,7 @@ pub struct CoordinatorDeps<'a> {
     pub groups_view: &'a Arc<GroupsView>,
     pub events: &'a EventBus,
     pub internal: &'a InternalTopics,
+    pub inter_broker: &'a InterBrokerSecurity,
 }
 
 /// Starts the group coordinator shards, then the transaction coordinator shards (markers for
@@ -485,6 +491,7 @@ pub async fn start_coordinators(
         groups_view,
         events,
         internal,
+        inter_broker,
     } = deps;
     let started = Instant::now();
     let group_config = crate::actors::group_coordinator::group_config(&opts.config);
@@ -520,6 +527,7 @@ pub async fn start_coordinators(
             client_id: format!("troupe-txn-markers-{}", opts.node_id),
             connect_timeout: request_timeout.min(Duration::from_secs(10)),
             request_timeout: request_timeout + Duration::from_secs(5),
+            security: inter_broker.client.clone(),
         },
         peer_addresses(&opts.config),
     );
@@ -604,6 +612,67 @@ pub fn authorizer(config: &BrokerConfig) -> anyhow::Result<Option<Arc<Authorizer
     )
     .map_err(|e| anyhow::anyhow!("super.users / allow.everyone.if.no.acl.found: {e}"))?;
     Ok(Some(Arc::new(AuthorizerCache::new(settings))))
+}
+
+/// How this node's own connections to other brokers are secured: replica fetchers and marker
+/// channels (`client`), and the controller quorum's RPC (`quorum_tls`).
+pub struct InterBrokerSecurity {
+    pub client: ClientSecurity,
+    /// Mutual TLS of the quorum RPC when the inter-broker listener uses SSL or SASL_SSL.
+    pub quorum_tls: Option<QuorumTls>,
+}
+
+/// The inter-broker listener's security as this node's client side, as Kafka derives it (see
+/// `ClientSecurity::inter_broker`): checked at startup, so a missing truststore, Kafka's
+/// default GSSAPI or a JAAS config without `username`/`password` stops the node with an error
+/// naming the property (never a password). A single node has no peers: plaintext, unchecked.
+pub fn inter_broker_security(opts: &ServeOptions) -> anyhow::Result<InterBrokerSecurity> {
+    if opts.cluster.is_none() {
+        return Ok(InterBrokerSecurity {
+            client: ClientSecurity::plaintext(),
+            quorum_tls: None,
+        });
+    }
+    let listener = opts
+        .listeners
+        .iter()
+        .find(|l| l.name.eq_ignore_ascii_case(&opts.inter_broker_listener))
+        .with_context(|| {
+            format!(
+                "inter-broker listener {} is not among the listeners",
+                opts.inter_broker_listener
+            )
+        })?;
+    let name = listener.name.as_str();
+    let lookup = |property: &str| {
+        let value = opts.config.listener_value(name, property);
+        (!value.is_empty()).then(|| value.to_string())
+    };
+    let client = ClientSecurity::inter_broker(name, listener.protocol, lookup, |mechanism| {
+        opts.config.jaas_config(name, mechanism).to_string()
+    })
+    .map_err(|e| anyhow::anyhow!("inter-broker security: {e}"))?;
+    let quorum_tls = match client.tls() {
+        None => None,
+        Some(client_tls) => {
+            let server = TlsSettings::from_lookup(lookup)
+                .and_then(|settings| build_peer_server_config(&settings))
+                .map_err(|e| anyhow::anyhow!("listener {name}: quorum RPC TLS: {e}"))?;
+            Some(QuorumTls {
+                server,
+                client: client_tls.clone(),
+            })
+        }
+    };
+    tracing::info!(
+        listener = name,
+        protocol = listener.protocol.name(),
+        sasl_mechanism = client.sasl().map(|s| s.mechanism().name()),
+        sasl_username = client.sasl().map(|s| s.username()),
+        quorum_tls = quorum_tls.is_some(),
+        "inter-broker connections secured as the inter-broker listener"
+    );
+    Ok(InterBrokerSecurity { client, quorum_tls })
 }
 
 /// Each listener's security (TLS stores read, SASL users parsed), before anything is bound:

@@ -21,7 +21,13 @@ pub struct ClusterSpec {
     pub overrides: Vec<(String, String)>,
     /// Extra `troupe serve` arguments for every node (e.g. `--add-scram`).
     pub extra_args: Vec<String>,
+    /// Extra `--override key=value` of one node, from its id and Kafka port (e.g. its own
+    /// `listeners`); applied after `overrides`.
+    pub per_node: Option<NodeOverrides>,
 }
+
+/// A node's own `--override`s from its id and Kafka port.
+pub type NodeOverrides = Box<dyn Fn(i32, u16) -> Vec<(String, String)>>;
 
 impl Default for ClusterSpec {
     fn default() -> Self {
@@ -31,6 +37,7 @@ impl Default for ClusterSpec {
             proxied: false,
             overrides: Vec::new(),
             extra_args: Vec::new(),
+            per_node: None,
         }
     }
 }
@@ -135,6 +142,9 @@ impl Cluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             overrides.extend(spec.overrides.iter().cloned());
+            if let Some(per_node) = &spec.per_node {
+                overrides.extend(per_node(*id, kafka_ports[id]));
+            }
             if spec.proxied {
                 let peers: Vec<String> = ids
                     .iter()

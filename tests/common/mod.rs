@@ -6,6 +6,7 @@
 
 pub mod batches;
 mod broker;
+pub mod certs;
 pub mod cluster;
 pub mod proxy;
 pub mod raw;

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{broker_endpoint, ClientError, KafkaConnection};
 use crate::metadata::MetadataImage;
+use crate::security::ClientSecurity;
 
 /// The one WriteTxnMarkers version this broker serves and sends.
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
@@ -31,6 +32,8 @@ pub struct ChannelSettings {
     /// Longer than the receiving broker's own wait for its markers' replication
     /// (`request.timeout.ms`), so a slow but successful write is not cut off here.
     pub request_timeout: Duration,
+    /// How channels connect: the inter-broker listener's security.
+    pub security: ClientSecurity,
 }
 
 type Reply = oneshot::Sender<Result<WriteTxnMarkersResponse, ClientError>>;
@@ -129,6 +132,7 @@ async fn call(
                 endpoint,
                 settings.client_id.clone(),
                 settings.connect_timeout,
+                &settings.security,
             )
             .await?
         }

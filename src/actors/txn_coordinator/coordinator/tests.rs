@@ -90,6 +90,7 @@ async fn start(timing: Timing) -> Node {
                 client_id: "test".into(),
                 connect_timeout: Duration::from_secs(1),
                 request_timeout: Duration::from_secs(5),
+                security: Default::default(),
             },
             BTreeMap::new(),
         )),
