@@ -207,7 +207,7 @@ fn a_producer_byte_rate_holds_its_client_while_others_keep_their_rate() {
     // [0.7, 1.1] until the remaining undershoot is found; the unthrottled producer below shows
     // the limit is per client, not the broker slowing down.
     assert!(
-        limited_rate >= QUOTA * 0.7 && limited_rate <= QUOTA * 1.1,
+        (QUOTA * 0.7..=QUOTA * 1.1).contains(&limited_rate),
         "the limited producer ran at {limited_rate:.0} B/s, not within [0.7, 1.1] of {QUOTA} B/s"
     );
     assert!(
