@@ -496,3 +496,91 @@ fn the_cli_names_an_authorization_failure() {
     let out = troupe(&b, &["user", "scram", "list"], None);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `troupe quota set|describe` against the broker's AlterClientQuotas/DescribeClientQuotas:
+/// a client-id quota and a user default are set, described (all, and one entity exactly),
+/// one key removed; a bad value is a usage error before anything is sent.
+#[test]
+fn client_quotas_through_the_cli() {
+    let b = Broker::start();
+    ok(
+        &b,
+        &[
+            "quota",
+            "set",
+            "--client-id",
+            "limited",
+            "--config",
+            "producer_byte_rate=1048576",
+            "--config",
+            "consumer_byte_rate=2097152",
+        ],
+    );
+    ok(
+        &b,
+        &[
+            "quota",
+            "set",
+            "--user-default",
+            "--config",
+            "request_percentage=50",
+        ],
+    );
+    let all = json(&b, &["quota", "describe"]);
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let limited = json(&b, &["quota", "describe", "--client-id", "limited"]);
+    assert_eq!(limited.as_array().unwrap().len(), 1, "{limited}");
+    assert_eq!(limited[0]["entity"][0]["type"], "client-id");
+    assert_eq!(limited[0]["entity"][0]["name"], "limited");
+    assert_eq!(limited[0]["values"]["producer_byte_rate"], 1048576.0);
+    assert_eq!(limited[0]["values"]["consumer_byte_rate"], 2097152.0);
+    let defaults = json(&b, &["quota", "describe", "--user-default"]);
+    assert_eq!(defaults[0]["entity"][0]["name"], Value::Null);
+    assert_eq!(defaults[0]["values"]["request_percentage"], 50.0);
+
+    ok(
+        &b,
+        &[
+            "quota",
+            "set",
+            "--client-id",
+            "limited",
+            "--remove",
+            "consumer_byte_rate",
+        ],
+    );
+    let limited = json(&b, &["quota", "describe", "--client-id", "limited"]);
+    assert_eq!(
+        limited[0]["values"],
+        serde_json::json!({"producer_byte_rate": 1048576.0})
+    );
+
+    // An unknown key is the broker's INVALID_REQUEST (exit 1); a non-number never leaves.
+    let unknown = troupe(
+        &b,
+        &[
+            "quota",
+            "set",
+            "--client-id",
+            "x",
+            "--config",
+            "bogus_rate=1",
+        ],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("InvalidRequest"));
+    let nan = troupe(
+        &b,
+        &[
+            "quota",
+            "set",
+            "--client-id",
+            "x",
+            "--config",
+            "producer_byte_rate=fast",
+        ],
+        None,
+    );
+    assert_eq!(nan.status.code(), Some(2));
+}

@@ -202,13 +202,14 @@ fn a_producer_byte_rate_holds_its_client_while_others_keep_their_rate() {
         limited_rate / QUOTA,
         free_rate
     );
-    // Issue #15 asks for within 10%. Measured on a 2-core box: 0.86-0.90 of the quota (Kafka's
-    // own windowed rate also lands a few percent under with 1 s samples), so the bound here is
-    // [0.7, 1.1] until the remaining undershoot is found; the unthrottled producer below shows
-    // the limit is per client, not the broker slowing down.
+    // Issue #15 asks for within 10%; measured on a 2-core box with the mute counted from the
+    // throttle's computation: 0.87-0.96 of the quota (Kafka's windowed rate itself lands a few
+    // percent either side with 1 s samples). The bound is [0.8, 1.1] until it is reliably
+    // within 10%; the unthrottled producer below shows the limit is the client's, not the
+    // broker slowing down.
     assert!(
-        (QUOTA * 0.7..=QUOTA * 1.1).contains(&limited_rate),
-        "the limited producer ran at {limited_rate:.0} B/s, not within [0.7, 1.1] of {QUOTA} B/s"
+        (QUOTA * 0.8..=QUOTA * 1.1).contains(&limited_rate),
+        "the limited producer ran at {limited_rate:.0} B/s, not within [0.8, 1.1] of {QUOTA} B/s"
     );
     assert!(
         free_rate > 3.0 * QUOTA,

@@ -22,7 +22,6 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -267,16 +266,24 @@ fn classify(frame: &[u8], sasl: Option<&SaslSessionState>, now: Instant) -> Fram
     }
 }
 
-/// Writes the response of a finished request: how long the connection is then muted (a
-/// throttled response), or `None` when the connection must close.
+/// What writing a finished request's response leaves the connection with.
+enum Written {
+    /// Still open; muted until then if the response was throttled.
+    Open {
+        muted_until: Option<std::time::Instant>,
+    },
+    /// The connection must close.
+    Closed,
+}
+
+/// Writes the response of a finished request.
 async fn write_done(
     writer: &mut FrameWriter,
     peer: SocketAddr,
     done: Result<Option<ResponseFrame>, ProtocolError>,
-) -> Option<Duration> {
+) -> Written {
     match done {
         Ok(Some(response)) => {
-            let mute = response.mute();
             // A throttled acks=0 produce has nothing to send but still mutes.
             let written = if response.is_empty() {
                 Ok(())
@@ -284,21 +291,23 @@ async fn write_done(
                 writer.write(&response).await
             };
             match written {
-                Ok(()) => Some(mute),
+                Ok(()) => Written::Open {
+                    muted_until: response.mute_until(),
+                },
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::UnexpectedEof {
                         tracing::warn!(%peer, reason = %e, "closing connection: response cut short");
                     } else {
                         tracing::debug!(%peer, error = %e, "client went away");
                     }
-                    None
+                    Written::Closed
                 }
             }
         }
-        Ok(None) => Some(Duration::ZERO),
+        Ok(None) => Written::Open { muted_until: None },
         Err(e) => {
             tracing::warn!(%peer, reason = %e, "closing connection: bad request");
-            None
+            Written::Closed
         }
     }
 }
@@ -392,14 +401,13 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
             biased;
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 match write_done(&mut writer, peer, done).await {
-                    Some(mute) => {
-                        if !mute.is_zero() {
-                            in_flight_limit = 1;
-                            muted_until = muted_until.max(tokio::time::Instant::now() + mute);
-                            let _ = muted_tx.send(muted_until);
-                        }
+                    Written::Open { muted_until: Some(until) } => {
+                        in_flight_limit = 1;
+                        muted_until = muted_until.max(tokio::time::Instant::from_std(until));
+                        let _ = muted_tx.send(muted_until);
                     }
-                    None => break,
+                    Written::Open { muted_until: None } => {}
+                    Written::Closed => break,
                 }
             }
             _ = tokio::time::sleep_until(muted_until), if muted && !draining => {}
@@ -422,7 +430,8 @@ async fn serve_stream<R: AsyncRead + Unpin + Send + 'static>(
                         // The answers to the requests before the SaslHandshake go out first.
                         let mut written = true;
                         while let Some(done) = in_flight.next().await {
-                            written = written && write_done(&mut writer, peer, done).await.is_some();
+                            written = written
+                                && matches!(write_done(&mut writer, peer, done).await, Written::Open { .. });
                         }
                         if !written {
                             break;

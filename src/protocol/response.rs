@@ -43,15 +43,15 @@ impl ResponsePart {
 #[derive(Clone, Debug, Default)]
 pub struct ResponseFrame {
     parts: Vec<ResponsePart>,
-    /// How long the connection reads no further request once this frame is written.
-    mute: std::time::Duration,
+    /// Until when the connection reads no further request (a throttled response).
+    mute_until: Option<std::time::Instant>,
 }
 
 impl From<Bytes> for ResponseFrame {
     fn from(b: Bytes) -> Self {
         ResponseFrame {
             parts: vec![ResponsePart::Bytes(b)],
-            mute: Default::default(),
+            mute_until: None,
         }
     }
 }
@@ -60,19 +60,24 @@ impl ResponseFrame {
     pub fn from_parts(parts: Vec<ResponsePart>) -> Self {
         ResponseFrame {
             parts,
-            mute: Default::default(),
+            mute_until: None,
         }
     }
 
-    /// The same frame, muting its connection for `throttle_ms` after it is written.
+    /// The same frame, muting its connection for `throttle_ms` from now: the throttle was
+    /// computed from the rate at the moment the request was recorded, so the mute counts from
+    /// then, not from whenever the connection gets to write the frame (on a busy arbiter that
+    /// delay, added to every throttled request, held a producer at 0.56 of its quota).
     pub fn muted_for(mut self, throttle_ms: i64) -> Self {
-        self.mute = std::time::Duration::from_millis(throttle_ms.max(0) as u64);
+        self.mute_until = (throttle_ms > 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_millis(throttle_ms as u64)
+        });
         self
     }
 
-    /// How long the connection must stop reading requests after writing this frame.
-    pub fn mute(&self) -> std::time::Duration {
-        self.mute
+    /// Until when the connection must stop reading requests, if this frame was throttled.
+    pub fn mute_until(&self) -> Option<std::time::Instant> {
+        self.mute_until
     }
 
     pub fn parts(&self) -> &[ResponsePart] {
