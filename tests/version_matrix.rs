@@ -438,7 +438,10 @@ fn request(api: ApiKey, version: i16) -> RequestKind {
             DescribeClientQuotasRequest::default().with_components(vec![
                 describe_client_quotas_request::ComponentData::default()
                     .with_entity_type(StrBytes::from_static_str("client-id"))
-                    .with_match_type(2),
+                    // SPECIFIED carries no match string (kafka-protocol's default is an
+                    // empty one, which Kafka refuses with INVALID_REQUEST).
+                    .with_match_type(2)
+                    .with_match(None),
             ]),
         ),
         // This broker's listener is PLAINTEXT: both answer ILLEGAL_SASL_STATE (checked below);
