@@ -47,6 +47,24 @@ pub struct ClientQuotaRecord {
 impl Eq for ClientQuotaRecord {}
 
 impl ClientQuotaRecord {
+    /// The record setting `key` of the entity named by (entity type, name or `None` for the
+    /// default) pairs to `value`: how tests write quotas into an image.
+    #[cfg(test)]
+    pub fn set(entity: &[(&str, Option<&str>)], key: &str, value: f64) -> ClientQuotaRecord {
+        ClientQuotaRecord {
+            entity: entity
+                .iter()
+                .map(|(t, n)| EntityData {
+                    entity_type: t.to_string(),
+                    entity_name: n.map(str::to_string),
+                })
+                .collect(),
+            key: key.into(),
+            value,
+            remove: false,
+        }
+    }
+
     pub fn entity(&self) -> QuotaEntity {
         self.entity
             .iter()
@@ -318,18 +336,7 @@ mod tests {
     use super::*;
 
     fn record(entity: &[(&str, Option<&str>)], key: &str, value: f64) -> ClientQuotaRecord {
-        ClientQuotaRecord {
-            entity: entity
-                .iter()
-                .map(|(t, n)| EntityData {
-                    entity_type: t.to_string(),
-                    entity_name: n.map(str::to_string),
-                })
-                .collect(),
-            key: key.into(),
-            value,
-            remove: false,
-        }
+        ClientQuotaRecord::set(entity, key, value)
     }
 
     const K: &str = key::PRODUCER_BYTE_RATE;

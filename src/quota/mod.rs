@@ -276,22 +276,13 @@ pub fn quota_user(principal: &str) -> &str {
 mod tests {
     use super::*;
     use crate::metadata::quotas::{CLIENT_ID, USER};
-    use crate::metadata::{ClientQuotaRecord, EntityData, MetadataRecord};
+    use crate::metadata::{ClientQuotaRecord, MetadataRecord};
 
     fn image_with(entity: &[(&str, Option<&str>)], key: &str, value: f64) -> MetadataImage {
         let mut image = MetadataImage::default();
-        image.apply(&MetadataRecord::ClientQuota(ClientQuotaRecord {
-            entity: entity
-                .iter()
-                .map(|(t, n)| EntityData {
-                    entity_type: t.to_string(),
-                    entity_name: n.map(str::to_string),
-                })
-                .collect(),
-            key: key.into(),
-            value,
-            remove: false,
-        }));
+        image.apply(&MetadataRecord::ClientQuota(ClientQuotaRecord::set(
+            entity, key, value,
+        )));
         image
     }
 

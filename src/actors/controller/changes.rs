@@ -30,6 +30,21 @@ impl Plan {
     }
 }
 
+#[cfg(test)]
+impl Plan {
+    /// The Kafka error code of each result of an `Each` answer (0 for success), for tests of
+    /// the planners that answer per item (ACLs, SCRAM credentials, client quotas).
+    pub fn each_code(&self) -> Vec<i16> {
+        let ControllerResponse::Each(results) = &self.response else {
+            panic!("expected Each, got {:?}", self.response)
+        };
+        results
+            .iter()
+            .map(|r| r.as_ref().err().map_or(0, |e| e.code()))
+            .collect()
+    }
+}
+
 pub struct Planner<'a> {
     pub image: &'a MetadataImage,
     pub config: &'a BrokerConfig,

@@ -258,15 +258,6 @@ mod tests {
         }
     }
 
-    fn codes(plan: &Plan) -> Vec<i16> {
-        let ControllerResponse::Each(v) = &plan.response else {
-            panic!("{:?}", plan.response)
-        };
-        v.iter()
-            .map(|r| r.as_ref().err().map_or(0, |e| e.code()))
-            .collect()
-    }
-
     #[test]
     fn alterations_follow_kafkas_checks() {
         let invalid = ResponseError::InvalidRequest.code();
@@ -292,10 +283,10 @@ mod tests {
             ),
         ];
         let p = plan(&image, &good, true);
-        assert_eq!(codes(&p), vec![0, 0, 0, 0]);
+        assert_eq!(p.each_code(), vec![0, 0, 0, 0]);
         assert!(p.records.is_empty(), "validate_only writes nothing");
         let p = plan(&image, &good, false);
-        assert_eq!(codes(&p), vec![0, 0, 0, 0]);
+        assert_eq!(p.each_code(), vec![0, 0, 0, 0]);
         assert_eq!(p.records.len(), 6);
         p.records.iter().for_each(|r| image.apply(r));
         assert_eq!(
@@ -369,7 +360,7 @@ mod tests {
             ),
         ];
         let p = plan(&image, &bad, false);
-        assert_eq!(codes(&p), vec![invalid; bad.len()]);
+        assert_eq!(p.each_code(), vec![invalid; bad.len()]);
         assert!(p.records.is_empty());
 
         // A refused entity does not stop the others; a duplicated entity is refused twice.
@@ -392,7 +383,7 @@ mod tests {
             ],
             false,
         );
-        assert_eq!(codes(&p), vec![invalid, invalid, 0, invalid]);
+        assert_eq!(p.each_code(), vec![invalid, invalid, 0, invalid]);
         assert_eq!(p.records.len(), 1);
 
         // Removal: of a set key writes a removal, of an unset one nothing; an invalid value in
@@ -408,7 +399,7 @@ mod tests {
             ],
             false,
         );
-        assert_eq!(codes(&p), vec![0, 0]);
+        assert_eq!(p.each_code(), vec![0, 0]);
         assert_eq!(p.records.len(), 1);
         p.records.iter().for_each(|r| image.apply(r));
         assert!(image

@@ -417,15 +417,6 @@ mod tests {
         }
     }
 
-    fn each(plan: &Plan) -> Vec<i16> {
-        let ControllerResponse::Each(v) = &plan.response else {
-            panic!("{:?}", plan.response)
-        };
-        v.iter()
-            .map(|r| r.as_ref().err().map_or(0, |e| e.code()))
-            .collect()
-    }
-
     #[test]
     fn acls_are_validated_created_once_and_deleted_by_filter() {
         let mut image = MetadataImage::default();
@@ -462,7 +453,7 @@ mod tests {
             },
         ];
         let plan = plan_on(&image, |p| p.create_acls(&bad));
-        assert_eq!(each(&plan), vec![invalid; bad.len()]);
+        assert_eq!(plan.each_code(), vec![invalid; bad.len()]);
         assert!(plan.records.is_empty());
 
         let cluster = AclRecord {
@@ -480,12 +471,12 @@ mod tests {
             prefixed.clone(),
         ];
         let plan = plan_on(&image, |p| p.create_acls(&good));
-        assert_eq!(each(&plan), vec![0, 0, 0, 0]);
+        assert_eq!(plan.each_code(), vec![0, 0, 0, 0]);
         assert_eq!(plan.records.len(), 3, "the duplicate is written once");
         plan.records.iter().for_each(|r| image.apply(r));
         // Already present: success, nothing written.
         let plan = plan_on(&image, |p| p.create_acls(&[acl("orders")]));
-        assert_eq!(each(&plan), vec![0]);
+        assert_eq!(plan.each_code(), vec![0]);
         assert!(plan.records.is_empty());
 
         let any = AclFilter {
