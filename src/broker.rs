@@ -8,6 +8,7 @@ use actix::{Addr, Handler, Message};
 use crate::actors::controller::Controller;
 use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::offsets_partition_for;
+use crate::actors::partition_replica::lease::BrokerLease;
 use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::system_timer::SystemTimer;
 use crate::actors::txn_coordinator::coordinator::TxnCoordinator;
@@ -28,6 +29,9 @@ pub struct BrokerContext {
     pub config: BrokerConfig,
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
+    /// Whether this broker may act as a partition leader (`partition_replica/lease.rs`):
+    /// Metadata stops naming it leader while it holds none.
+    pub lease: Arc<BrokerLease>,
     pub controller: Addr<Controller>,
     pub timer: Addr<SystemTimer>,
     pub health: Arc<SupervisorState>,

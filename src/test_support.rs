@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use actix::Arbiter;
 
+use crate::actors::partition_replica::lease::BrokerLease;
 use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::partition_replica::ReplicaContext;
 use crate::config::BrokerConfig;
@@ -294,6 +295,7 @@ pub(crate) async fn node_one_replicas(dir: &Path, image: &MetadataImage) -> Arc<
             controller: None,
             replica_lag_time_max_ms: 30_000,
             events: Default::default(),
+            lease: Arc::new(BrokerLease::unbounded()),
         }),
         dir.to_path_buf(),
         vec![Arbiter::current()],

@@ -96,6 +96,8 @@ fn wait_for_state(
 #[derive(Clone, Default)]
 struct Acks {
     ok: Arc<Mutex<Vec<String>>>,
+    /// When each value of `ok` was acknowledged, in the same order.
+    ok_at: Arc<Mutex<Vec<Instant>>>,
     failed: Arc<Mutex<Vec<(String, RDKafkaErrorCode)>>>,
 }
 
@@ -108,6 +110,7 @@ impl ProducerContext for Acks {
             Ok(m) => {
                 let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
                 self.ok.lock().unwrap().push(v);
+                self.ok_at.lock().unwrap().push(Instant::now());
             }
             Err((e, m)) => {
                 let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
@@ -629,6 +632,143 @@ fn an_isolated_leaders_unreplicated_tail_is_truncated_when_it_rejoins() {
         stored.keys().filter(|v| v.starts_with("stranded-")).count()
     );
     assert_eq!(stored.len(), 30);
+}
+
+/// Issue #21: a partition leader cut off from the other nodes while clients still reach it
+/// stops leading once its broker lease runs out (`broker.session.timeout.ms` after the last
+/// heartbeat the active controller confirmed), instead of holding acks=all produces until the
+/// client's request timeout and naming itself in Metadata. An idempotent producer bootstrapped
+/// with every node then reaches the new leader before its `message.timeout.ms`: no send fails,
+/// and every acknowledged value is stored exactly once. The leader chosen is also the active
+/// controller, the harder case: its own controller accepts its heartbeats until it finds it no
+/// longer leads a quorum.
+#[test]
+fn an_isolated_leader_steps_down_so_idempotent_sends_reach_the_new_leader_before_timing_out() {
+    let cluster = Cluster::start(ClusterSpec {
+        proxied: true,
+        overrides: vec![
+            ("broker.session.timeout.ms".into(), "4000".into()),
+            ("broker.heartbeat.interval.ms".into(), "1000".into()),
+            ("replica.lag.time.max.ms".into(), "3000".into()),
+        ],
+        ..Default::default()
+    });
+    let mut cut = controller_id(&cluster);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cut < 1 {
+        assert!(Instant::now() < deadline, "no active controller");
+        std::thread::sleep(Duration::from_millis(200));
+        cut = controller_id(&cluster);
+    }
+    let others: Vec<i32> = (1..=3).filter(|n| *n != cut).collect();
+    let admin: AdminClient<DefaultClientContext> = config(&cluster.bootstrap()).create().unwrap();
+    let assignment = [cut, others[0], others[1]];
+    let res = runtime()
+        .block_on(
+            admin.create_topics(
+                &[
+                    NewTopic::new("failover", 1, TopicReplication::Variable(&[&assignment]))
+                        .set("min.insync.replicas", "2"),
+                ],
+                &AdminOptions::new(),
+            ),
+        )
+        .unwrap();
+    assert!(res[0].is_ok(), "{res:?}");
+    wait_for_state(
+        &cluster,
+        "failover",
+        0,
+        Duration::from_secs(30),
+        "the active controller's node leads a full ISR",
+        |(l, _, isr)| *l == cut && isr.len() == 3,
+    );
+
+    let acks = Acks::default();
+    let producer: ThreadedProducer<Acks> = config(&cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "15000")
+        .set("request.timeout.ms", "5000")
+        .create_with_context(acks.clone())
+        .unwrap();
+    let send = |i: usize| {
+        producer
+            .send(
+                BaseRecord::<(), str>::to("failover")
+                    .partition(0)
+                    .payload(&i.to_string()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    };
+    let started = Instant::now();
+    let mut next = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        send(next);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cluster.isolate(cut, true);
+    let isolated_at = Instant::now();
+    let first_after_cut = next;
+    while isolated_at.elapsed() < Duration::from_secs(17) {
+        send(next);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let failed = acks.failed.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "{} of {next} sends failed, e.g. {:?}\n{}",
+        failed.len(),
+        &failed[..failed.len().min(5)],
+        cluster.logs()
+    );
+    let acked = acks.ok.lock().unwrap().clone();
+    assert_eq!(acked.len(), next, "every send acknowledged");
+    // A value sent after the cut can only be acknowledged by a new leader: the cut-off node
+    // cannot replicate it.
+    let first_new_leader_ack = acked
+        .iter()
+        .zip(acks.ok_at.lock().unwrap().iter())
+        .filter(|(v, _)| v.parse::<usize>().unwrap() >= first_after_cut)
+        .map(|(_, at)| at.duration_since(isolated_at))
+        .min()
+        .expect("values sent after the cut were acknowledged");
+    eprintln!("first acknowledged write on the new leader {first_new_leader_ack:?} after the cut");
+    assert!(
+        first_new_leader_ack < Duration::from_secs(15),
+        "first write acknowledged by a new leader {first_new_leader_ack:?} after the cut"
+    );
+
+    let majority: String = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != cut)
+        .map(|n| n.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (leader, _, _) =
+        partition_state(&majority, "failover", 0).expect("the majority's metadata");
+    assert_ne!(leader, cut, "the majority elected another leader");
+    let stored = stored_values(&majority, "failover", 0);
+    for v in &acked {
+        assert_eq!(
+            stored.get(v),
+            Some(&1),
+            "acknowledged value {v} stored exactly once"
+        );
+    }
+    assert!(
+        stored
+            .keys()
+            .all(|v| v.parse::<usize>().is_ok_and(|i| i < next)),
+        "only values that were produced"
+    );
 }
 
 #[test]

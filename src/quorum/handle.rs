@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, RaftMetrics, SnapshotPolicy};
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -40,6 +40,9 @@ const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
 /// `write` gives up (outcome unknown) after this: a leader cut off from its followers keeps
 /// believing it leads, and its pending writes would otherwise wait forever.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `confirm_leadership` gives up after this. The check itself ends within one raft heartbeat
+/// interval; the rest is the wait for this node to apply what it has committed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between attempts while `forward` has no leader to send to.
 const FORWARD_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
@@ -258,8 +261,37 @@ impl Quorum {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether this node believes it leads (raft metrics): cheap, but a leader cut off from
+    /// its followers keeps believing it. See `confirm_leadership` for proof.
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.inner.node_id)
+    }
+
+    /// Proves this node still leads: a heartbeat round that a majority of voters acknowledges
+    /// at this node's term, after the call (openraft's `ensure_linearizable`, Raft's §8 read
+    /// check). Once it succeeds, no other leader was elected before the call: the majority
+    /// that voted for it would have refused this term. `NotLeader` when a higher term answered
+    /// or this node does not lead; `Unavailable` when too few voters answered within the raft
+    /// heartbeat interval.
+    pub async fn confirm_leadership(&self) -> Result<(), QuorumError> {
+        let check = self.inner.raft.ensure_linearizable();
+        match tokio::time::timeout(CONFIRM_TIMEOUT, check).await {
+            Err(_) => Err(QuorumError::Unavailable(format!(
+                "leadership not confirmed within {CONFIRM_TIMEOUT:?}"
+            ))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                Err(QuorumError::NotLeader {
+                    leader: f.leader_id.and_then(to_troupe_id),
+                })
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                Err(QuorumError::Unavailable(e.to_string()))
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                Err(QuorumError::Unavailable(format!("raft core: {fatal}")))
+            }
+        }
     }
 
     /// Watch of leader changes: `Option<i32>` current leader.

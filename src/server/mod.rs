@@ -127,8 +127,16 @@ async fn serve(
         ..Default::default()
     }));
     let mut control = startup::start_controller(&opts, &identity, &inter_broker).await?;
-    let replicas =
-        startup::start_replica_manager(&opts, &inter_broker, &control, &events, &health, &arbiters);
+    let lease = startup::broker_lease(&opts, &control);
+    let replicas = startup::start_replica_manager(
+        &opts,
+        &inter_broker,
+        &control,
+        &lease,
+        &events,
+        &health,
+        &arbiters,
+    );
     let timer = SystemTimer::default().start();
     let elections = Arc::new(CoordinatorElections::new(
         opts.node_id,
@@ -151,7 +159,16 @@ async fn serve(
         },
     )
     .with_context(|| format!("binding HTTP on {}", opts.http))?;
-    startup::join_cluster(&opts, &identity, &control, &replicas, &cache, first_image).await?;
+    startup::join_cluster(
+        &opts,
+        &identity,
+        &control,
+        &lease,
+        &replicas,
+        &cache,
+        first_image,
+    )
+    .await?;
     health.mark_started();
 
     let internal = startup::ensure_internal_topics(&control, &cache, &opts.config).await?;
@@ -179,6 +196,7 @@ async fn serve(
         config: opts.config.clone(),
         metadata: cache.clone(),
         replicas: replicas.clone(),
+        lease,
         controller: control.controller.clone(),
         timer,
         health: health.clone(),

@@ -23,6 +23,7 @@ use crate::actors::group_coordinator::coordinator::GroupCoordinator;
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::group_coordinator::OFFSETS_TOPIC;
 use crate::actors::log_cleaner::{CleanerSettings, LogCleaner};
+use crate::actors::partition_replica::lease::BrokerLease;
 use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::actors::partition_replica::ReplicaContext;
 use crate::actors::replica_fetcher::{FetchSettings, ReplicaFetcherManager};
@@ -292,12 +293,28 @@ fn bootstrap_scram_in_cluster(
     });
 }
 
+/// Whether this broker may act as a partition leader (`partition_replica/lease.rs`): a single
+/// broker always; a cluster node for `broker.session.timeout.ms` after each heartbeat (or
+/// registration) the active controller accepted was sent, so not until it has registered.
+/// In a cluster its expiry timer starts here, for the life of the node.
+pub fn broker_lease(opts: &ServeOptions, control: &ControlPlane) -> Arc<BrokerLease> {
+    if !control.clustered() {
+        return Arc::new(BrokerLease::unbounded());
+    }
+    let session = Duration::from_millis(opts.config.get_i64("broker.session.timeout.ms") as u64);
+    let lease = Arc::new(BrokerLease::session(session));
+    let timer = lease.clone();
+    actix::spawn(async move { timer.watch_expiry().await });
+    lease
+}
+
 /// The registry of this node's partition replicas and the fetchers that follow other
 /// leaders. Nothing is opened yet: the metadata publisher's first reconcile does that.
 pub fn start_replica_manager(
     opts: &ServeOptions,
     inter_broker: &InterBrokerSecurity,
     control: &ControlPlane,
+    lease: &Arc<BrokerLease>,
     events: &EventBus,
     health: &Arc<SupervisorState>,
     arbiters: &Arbiters,
@@ -307,6 +324,7 @@ pub fn start_replica_manager(
         controller: Some(control.controller.clone()),
         replica_lag_time_max_ms: opts.config.get_i64("replica.lag.time.max.ms"),
         events: events.clone(),
+        lease: lease.clone(),
     });
     let fetchers = ReplicaFetcherManager::new(
         FetchSettings::from_config(opts.node_id, &opts.config, inter_broker.client.clone()),
@@ -356,11 +374,13 @@ pub fn start_metadata_publisher(
 
 /// Registers with the active controller, waits until every partition assigned here is open
 /// (recovery), then keeps the high-watermark checkpoint and, in a cluster, the heartbeats
-/// going. A single broker removes partition directories its metadata no longer names.
+/// going; each accepted registration or heartbeat renews the broker's lease. A single broker
+/// removes partition directories its metadata no longer names.
 pub async fn join_cluster(
     opts: &ServeOptions,
     identity: &NodeIdentity,
     control: &ControlPlane,
+    lease: &Arc<BrokerLease>,
     replicas: &Arc<ReplicaManager>,
     cache: &MetadataCache,
     first_image: oneshot::Receiver<()>,
@@ -368,6 +388,7 @@ pub async fn join_cluster(
     let started = Instant::now();
     register_broker(
         &control.controller,
+        lease,
         BrokerInfo {
             id: opts.node_id,
             host: identity.advertised_host.clone(),
@@ -401,7 +422,12 @@ pub async fn join_cluster(
         }
     });
     if control.clustered() {
-        spawn_heartbeats(control.controller.clone(), opts.node_id, &opts.config);
+        spawn_heartbeats(
+            control.controller.clone(),
+            lease.clone(),
+            opts.node_id,
+            &opts.config,
+        );
     } else {
         replicas.remove_orphan_dirs(&cache.current());
     }
@@ -875,13 +901,18 @@ async fn ensure_internal_topic(
 /// elects its first leader.
 async fn register_broker(
     controller: &Addr<Controller>,
+    lease: &BrokerLease,
     info: BrokerInfo,
     clustered: bool,
 ) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
+        let sent_at = Instant::now();
         match controller.send(RegisterBroker(info.clone())).await? {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                lease.renew(sent_at);
+                return Ok(());
+            }
             Err(e) if clustered && std::time::Instant::now() < deadline => {
                 tracing::info!(reason = %e, "waiting for an active controller to register with");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -892,17 +923,30 @@ async fn register_broker(
 }
 
 /// Heartbeats to the active controller every `broker.heartbeat.interval.ms`; a controller that
-/// no longer knows this broker gets it registered again by the next heartbeat's answer.
-fn spawn_heartbeats(controller: Addr<Controller>, node_id: i32, config: &BrokerConfig) {
+/// no longer knows this broker gets it registered again by the next heartbeat's answer. Each
+/// accepted heartbeat renews the lease from when it was sent (the controller confirmed it
+/// still leads a quorum before accepting it). One that has not been answered within a session
+/// is given up: its answer could no longer extend the lease, and the next one goes out.
+fn spawn_heartbeats(
+    controller: Addr<Controller>,
+    lease: Arc<BrokerLease>,
+    node_id: i32,
+    config: &BrokerConfig,
+) {
     let interval = Duration::from_millis(config.get_i64("broker.heartbeat.interval.ms") as u64);
+    let session = Duration::from_millis(config.get_i64("broker.session.timeout.ms") as u64);
     actix::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match controller.send(BrokerHeartbeat(node_id)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(reason = %e, "heartbeat not accepted"),
-                Err(_) => return,
+            let sent_at = Instant::now();
+            let answer = controller.send(BrokerHeartbeat(node_id));
+            match tokio::time::timeout(session, answer).await {
+                Ok(Ok(Ok(()))) => lease.renew(sent_at),
+                Ok(Ok(Err(e))) => tracing::debug!(reason = %e, "heartbeat not accepted"),
+                Ok(Err(_)) => return,
+                Err(_) => tracing::debug!("heartbeat not answered within the session"),
             }
         }
     });

@@ -192,6 +192,39 @@ impl Controller {
         }
     }
 
+    /// Commits a broker's registration or heartbeat. Its answer renews that broker's lease
+    /// (`partition_replica/lease.rs`), so it must prove what the lease stands for: that this
+    /// controller is the active one now, and will fence the broker no earlier than one session
+    /// from now. A plan with records proves it by committing them (a majority stored them at
+    /// this term). A plain heartbeat writes nothing, and `is_active` is only this node's belief:
+    /// a former raft leader cut off from the other voters keeps it, and would go on accepting
+    /// its own broker's heartbeats while the majority's new controller fences that broker and
+    /// elects other leaders. So a heartbeat is answered only once the quorum confirmed that this
+    /// node still leads (`Quorum::confirm_leadership`: one raft heartbeat round to the voters,
+    /// a round trip when they answer, one raft heartbeat interval when they do not; the
+    /// controller is held that long, like any atomic change). Otherwise NOT_CONTROLLER, and the
+    /// broker's lease runs out. The alternative, renewing leases only through committed
+    /// writes, would put a raft entry per broker per heartbeat in the metadata log.
+    fn commit_liveness(&mut self, plan: Plan) -> ResponseActFuture<Self, ControllerReply> {
+        let accepted = matches!(plan.response, ControllerResponse::Done(Ok(())));
+        let quorum = match &self.backend {
+            Backend::Quorum(q) if accepted && plan.records.is_empty() => q.clone(),
+            _ => return self.commit_plan(plan),
+        };
+        let Plan { response, .. } = plan;
+        let confirm = async move { quorum.confirm_leadership().await };
+        Box::pin(confirm.into_actor(self).map(move |confirmed, _, _| {
+            let response = match confirmed {
+                Ok(()) => response,
+                Err(e) => {
+                    tracing::debug!(reason = %e, "broker heartbeat refused: this controller's leadership is not confirmed");
+                    response.failed(BrokerError::NotController)
+                }
+            };
+            ControllerReply { response, index: 0 }
+        }))
+    }
+
     /// Commits a plan and answers it (its successes become the commit error if that fails).
     fn commit_plan(&mut self, plan: Plan) -> ResponseActFuture<Self, ControllerReply> {
         let Plan { records, response } = plan;
@@ -415,7 +448,14 @@ impl Handler<ExecuteLocal> for Controller {
         if let ControllerRequest::AllocateProducerId = msg.0 {
             return AtomicResponse::new(self.allocate_producer_id());
         }
+        let liveness = matches!(
+            msg.0,
+            ControllerRequest::BrokerHeartbeat { .. } | ControllerRequest::RegisterBroker(_)
+        );
         let plan = self.plan(msg.0);
+        if liveness {
+            return AtomicResponse::new(self.commit_liveness(plan));
+        }
         AtomicResponse::new(self.commit_plan(plan))
     }
 }

@@ -28,6 +28,18 @@ impl PartitionReplica {
         check_epoch(current_leader_epoch, my_epoch)
     }
 
+    /// A write as leader (records, a marker, a deletion): `check_leader`, and this broker must
+    /// hold its lease (`lease.rs`). Without it the controller may already have elected another
+    /// leader, so the client is sent to look for it (NOT_LEADER_OR_FOLLOWER, at every acks
+    /// level) rather than left waiting for a replication that cannot come.
+    fn check_writable_leader(&self) -> Result<(), BrokerError> {
+        self.check_leader(-1)?;
+        if !self.context.lease.is_held() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+
     /// An `acks=all` write is refused up front while the ISR is smaller than
     /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS, nothing written); returns that minimum.
     fn check_min_insync(&self, required_acks: i16) -> Result<i64, BrokerError> {
@@ -221,7 +233,7 @@ impl Handler<AppendRecords> for PartitionReplica {
     type Result = Result<AppendResult, BrokerError>;
 
     fn handle(&mut self, msg: AppendRecords, ctx: &mut Context<Self>) -> Self::Result {
-        self.check_leader(-1)?;
+        self.check_writable_leader()?;
         let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
         let leader_epoch = self.leader_epoch();
         let now = Self::now_ms();
@@ -253,7 +265,7 @@ impl Handler<WriteTxnMarker> for PartitionReplica {
     type Result = Result<AppendResult, BrokerError>;
 
     fn handle(&mut self, msg: WriteTxnMarker, ctx: &mut Context<Self>) -> Self::Result {
-        self.check_leader(-1)?;
+        self.check_writable_leader()?;
         let min_insync_replicas = self.check_min_insync(msg.required_acks)?;
         let now = Self::now_ms();
         let info = self.with_log(ctx, |log| {
@@ -274,7 +286,7 @@ impl Handler<DeleteRecordsBefore> for PartitionReplica {
     type Result = Result<i64, BrokerError>;
 
     fn handle(&mut self, msg: DeleteRecordsBefore, ctx: &mut Context<Self>) -> Self::Result {
-        self.check_leader(-1)?;
+        self.check_writable_leader()?;
         let w = self.watermarks();
         let offset = if msg.offset == -1 {
             w.high_watermark

@@ -18,6 +18,7 @@
 mod follower;
 mod leader;
 pub mod leadership;
+pub mod lease;
 mod messages;
 mod read;
 pub mod replica_manager;
@@ -48,6 +49,9 @@ pub struct ReplicaContext {
     pub replica_lag_time_max_ms: i64,
     /// Leader appends are announced to extensions here.
     pub events: EventBus,
+    /// Whether this broker may act as leader at all (`lease.rs`): a leader without it takes
+    /// no writes.
+    pub lease: Arc<lease::BrokerLease>,
 }
 
 /// The replica's part in replication.
@@ -396,6 +400,7 @@ mod tests {
                 controller: None,
                 replica_lag_time_max_ms: 30_000,
                 events: Default::default(),
+                lease: Arc::new(lease::BrokerLease::unbounded()),
             }),
         });
         let addr = replica.start();

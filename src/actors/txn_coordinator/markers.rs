@@ -184,7 +184,7 @@ impl MarkerWriter {
             .await??;
         await_replication(
             &self.setup.wheel,
-            &handle.watermarks,
+            &handle,
             &appended,
             self.setup.write_timeout,
         )

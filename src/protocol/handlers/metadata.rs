@@ -1,6 +1,14 @@
 //! Metadata: brokers, controller and topic/partition leadership from the `MetadataCache`.
 //! Fenced brokers are left out and listed as offline replicas; a partition without a leader
-//! (-1) carries LEADER_NOT_AVAILABLE so clients retry.
+//! (-1) carries LEADER_NOT_AVAILABLE so clients retry (Kafka's metadata cache answers a
+//! partition whose leader is not alive the same way).
+//!
+//! A broker without its lease (`partition_replica/lease.rs`) answers about itself as about a
+//! fenced broker: cut off from the controller quorum, it cannot tell whether it was fenced and
+//! its partitions given other leaders meanwhile. So it names no leader for the partitions it
+//! leads and leaves itself out of the broker list. The latter matters to librdkafka: it sends
+//! its metadata requests to the connected broker it used last, which would be this one again
+//! and again; a broker missing from a Metadata answer it decommissions, and asks the others.
 //! Unknown topics are created on the fly through the `Controller` when the client allows it
 //! and `auto.create.topics.enable` is on, with `num.partitions` partitions.
 
@@ -68,10 +76,15 @@ pub async fn handle(
     );
 
     let mut topics = Vec::new();
+    let mut live = LiveBrokers {
+        image: image.clone(),
+        node_id: ctx.node_id,
+        lease_held: ctx.lease.is_held(),
+    };
     match requested {
         None => {
             for t in image.topics.values().filter(|t| may_describe(&t.name)) {
-                topics.push(operations.apply(topic_response(t, version, &image), &t.name));
+                topics.push(operations.apply(topic_response(t, version, &live), &t.name));
             }
         }
         Some(list) => {
@@ -103,6 +116,7 @@ pub async fn handle(
                         }
                     }
                     image = ctx.metadata.current();
+                    live.image = image.clone();
                 }
             }
             for (name, id) in list {
@@ -117,7 +131,7 @@ pub async fn handle(
                 };
                 match found {
                     Some(t) if !refused => {
-                        topics.push(operations.apply(topic_response(t, version, &image), &t.name))
+                        topics.push(operations.apply(topic_response(t, version, &live), &t.name))
                     }
                     _ => {
                         let err = match &name {
@@ -146,26 +160,7 @@ pub async fn handle(
         }
     }
 
-    let brokers = image
-        .brokers
-        .values()
-        .filter(|b| image.is_broker_live(b.id))
-        .filter_map(|b| {
-            // Each client is given the brokers' addresses on the listener it came through.
-            let (host, port) = b.address_for(&client.listener)?;
-            Some(
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(b.id))
-                    .with_host(str_bytes(host))
-                    .with_port(port)
-                    .with_rack(if version >= 1 {
-                        b.rack.as_deref().map(str_bytes)
-                    } else {
-                        None
-                    }),
-            )
-        })
-        .collect();
+    let brokers = broker_list(&live, &client.listener, version);
     // Fields a version lacks must stay at their defaults, or the encoder refuses the response.
     MetadataResponse::default()
         .with_brokers(brokers)
@@ -214,12 +209,49 @@ impl<'a> TopicOperations<'a> {
     }
 }
 
-fn topic_response(t: &TopicMeta, version: i16, image: &MetadataImage) -> MetadataResponseTopic {
+/// The brokers this answer may present as alive: registered and unfenced in the image, and
+/// this broker only while it holds its lease.
+struct LiveBrokers {
+    image: Arc<MetadataImage>,
+    node_id: i32,
+    lease_held: bool,
+}
+
+impl LiveBrokers {
+    fn is_live(&self, id: i32) -> bool {
+        self.image.is_broker_live(id) && (id != self.node_id || self.lease_held)
+    }
+}
+
+/// The live brokers, each at its address on the listener the client came through.
+fn broker_list(live: &LiveBrokers, listener: &str, version: i16) -> Vec<MetadataResponseBroker> {
+    live.image
+        .brokers
+        .values()
+        .filter(|b| live.is_live(b.id))
+        .filter_map(|b| {
+            let (host, port) = b.address_for(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
+                    .with_rack(if version >= 1 {
+                        b.rack.as_deref().map(str_bytes)
+                    } else {
+                        None
+                    }),
+            )
+        })
+        .collect()
+}
+
+fn topic_response(t: &TopicMeta, version: i16, live: &LiveBrokers) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
         .map(|p| {
-            let leader_live = p.leader >= 0 && image.is_broker_live(p.leader);
+            let leader_live = p.leader >= 0 && live.is_live(p.leader);
             let error = if leader_live {
                 0
             } else {
@@ -235,7 +267,7 @@ fn topic_response(t: &TopicMeta, version: i16, image: &MetadataImage) -> Metadat
                 .with_offline_replicas(if version >= 5 {
                     p.replicas
                         .iter()
-                        .filter(|b| !image.is_broker_live(**b))
+                        .filter(|b| !live.is_live(**b))
                         .map(|b| BrokerId(*b))
                         .collect()
                 } else {
@@ -252,4 +284,67 @@ fn topic_response(t: &TopicMeta, version: i16, image: &MetadataImage) -> Metadat
         })
         .with_is_internal(version >= 1 && t.internal)
         .with_partitions(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{image, partitions_led_by, topic};
+
+    /// Node 1's view: brokers 1, 2 and 3 (fenced); partitions led by 1, 2 and 3.
+    fn node_one(lease_held: bool) -> (LiveBrokers, TopicMeta) {
+        let t = topic("t", partitions_led_by(&[1, 2, 3], &[1, 2, 3]));
+        let live = LiveBrokers {
+            image: Arc::new(image(&[1, 2, 3], &[3], [t.clone()])),
+            node_id: 1,
+            lease_held,
+        };
+        (live, t)
+    }
+
+    /// Per partition: leader, error code, offline replicas.
+    fn partitions(lease_held: bool) -> Vec<(i32, i16, Vec<i32>)> {
+        let (live, t) = node_one(lease_held);
+        topic_response(&t, 12, &live)
+            .partitions
+            .iter()
+            .map(|p| {
+                let offline = p.offline_replicas.iter().map(|b| b.0).collect();
+                (p.leader_id.0, p.error_code, offline)
+            })
+            .collect()
+    }
+
+    fn brokers(lease_held: bool) -> Vec<i32> {
+        let (live, _) = node_one(lease_held);
+        broker_list(&live, "", 12)
+            .iter()
+            .map(|b| b.node_id.0)
+            .collect()
+    }
+
+    #[test]
+    fn a_broker_with_its_lease_answers_as_the_image_says() {
+        let none = BrokerError::LeaderNotAvailable.code();
+        assert_eq!(
+            partitions(true),
+            vec![(1, 0, vec![3]), (2, 0, vec![3]), (-1, none, vec![3])]
+        );
+        assert_eq!(brokers(true), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_broker_without_its_lease_answers_about_itself_as_about_a_fenced_broker() {
+        let none = BrokerError::LeaderNotAvailable.code();
+        // No leader for what it leads; other brokers' leadership as the image has it.
+        assert_eq!(
+            partitions(false),
+            vec![
+                (-1, none, vec![1, 3]),
+                (2, 0, vec![1, 3]),
+                (-1, none, vec![1, 3])
+            ]
+        );
+        assert_eq!(brokers(false), vec![2]);
+    }
 }

@@ -141,7 +141,7 @@ async fn append_partition(
         .await??;
     if acks == -1 {
         let wheel = system_timer::for_this_arbiter(options.timer);
-        await_replication(&wheel, &handle.watermarks, &appended, options.timeout).await?;
+        await_replication(&wheel, &handle, &appended, options.timeout).await?;
     }
     Ok(appended)
 }

@@ -4,13 +4,14 @@
 //! markers ([`await_replication`]).
 //!
 //! Not an actor and not a purgatory object: the writer holds the wait itself, parked on the
-//! partition's `Watermarks` watch and on one `SystemTimer` wake-up at its timeout, so nothing
-//! polls; a [`Parked`] guard counts it in the produce purgatory while it waits. The write is
-//! complete when the high watermark reaches the end of what was appended. It fails early when
-//! the partition stops being led here at the epoch it was written at (NOT_LEADER_OR_FOLLOWER:
-//! the records may be truncated by the next leader) or when the ISR shrinks below
-//! `min.insync.replicas` (NOT_ENOUGH_REPLICAS_AFTER_APPEND); the timeout answers
-//! REQUEST_TIMED_OUT.
+//! partition's `Watermarks` watch, on the broker lease's expiry and on one `SystemTimer`
+//! wake-up at its timeout, so nothing polls; a [`Parked`] guard counts it in the produce
+//! purgatory while it waits. The write is complete when the high watermark reaches the end of
+//! what was appended. It fails early when the partition stops being led here at the epoch it
+//! was written at, or when this broker's lease runs out (NOT_LEADER_OR_FOLLOWER: the records
+//! may be truncated by the next leader, and the client should look for it now rather than at
+//! its request timeout) or when the ISR shrinks below `min.insync.replicas`
+//! (NOT_ENOUGH_REPLICAS_AFTER_APPEND); the timeout answers REQUEST_TIMED_OUT.
 //!
 //! It may read the partition's watermarks and send it `AppendRecords`; it never touches a log
 //! or the partition's state.
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
 use super::PartitionHandle;
+use crate::actors::partition_replica::lease::BrokerLease;
 use crate::actors::partition_replica::{AppendRecords, AppendResult, Watermarks};
 use crate::actors::system_timer::{CancelWakeup, ScheduleWakeup, SystemTimer};
 use crate::error::BrokerError;
@@ -45,7 +47,7 @@ pub async fn append_replicated(
             required_acks: -1,
         })
         .await??;
-    await_replication(timer, &handle.watermarks, &appended, timeout).await?;
+    await_replication(timer, handle, &appended, timeout).await?;
     Ok(appended)
 }
 
@@ -53,12 +55,13 @@ pub async fn append_replicated(
 /// complete, or `timeout` passes.
 pub async fn await_replication(
     timer: &Addr<SystemTimer>,
-    watermarks: &watch::Receiver<Watermarks>,
+    handle: &PartitionHandle,
     appended: &AppendResult,
     timeout: Duration,
 ) -> Result<(), BrokerError> {
     DelayedProduce {
-        watermarks: watermarks.clone(),
+        watermarks: handle.watermarks.clone(),
+        lease: &handle.lease,
         appended,
     }
     .wait(timer, timeout)
@@ -69,6 +72,8 @@ pub async fn await_replication(
 struct DelayedProduce<'a> {
     /// The partition's watermarks, watched for the high watermark, leadership and ISR size.
     watermarks: watch::Receiver<Watermarks>,
+    /// This broker's lease: once it runs out the write cannot be acknowledged here any more.
+    lease: &'a BrokerLease,
     /// What the leader appended: where the write ends and at which leader epoch.
     appended: &'a AppendResult,
 }
@@ -86,6 +91,9 @@ impl DelayedProduce<'_> {
         if let Some(outcome) = try_complete(&now, appended) {
             return outcome;
         }
+        if !self.lease.is_held() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
         let _parked = Parked::new(Purgatory::Produce);
         let (tx, rx) = oneshot::channel();
         let wakeup = timer
@@ -101,6 +109,8 @@ impl DelayedProduce<'_> {
                 // The partition actor is gone (closed or deleted): no longer led here.
                 Err(_) => Err(BrokerError::NotLeaderOrFollower),
             },
+            // Not replicated yet, and another leader may already be taking writes.
+            _ = self.lease.lapsed() => Err(BrokerError::NotLeaderOrFollower),
             _ = rx => Err(BrokerError::RequestTimedOut),
         };
         timer.do_send(CancelWakeup(wakeup));
@@ -176,5 +186,48 @@ mod tests {
         assert_eq!(new_epoch, Some(Err(BrokerError::NotLeaderOrFollower)));
         let shrunk = try_complete(&marks(11, true, 3, 1), &appended());
         assert_eq!(shrunk, Some(Err(BrokerError::NotEnoughReplicasAfterAppend)));
+    }
+
+    /// The write of `appended()`, parked with watermarks that never settle it, under `lease`,
+    /// with a timeout far beyond the test.
+    async fn park_under(lease: &BrokerLease) -> Result<(), BrokerError> {
+        use actix::Actor;
+        let (_tx, watermarks) = watch::channel(marks(11, true, 3, 3));
+        let timer = SystemTimer::default().start();
+        let appended = appended();
+        let wait = DelayedProduce {
+            watermarks,
+            lease,
+            appended: &appended,
+        }
+        .wait(&timer, Duration::from_secs(3600));
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("answered long before the request timeout")
+    }
+
+    #[actix::test]
+    async fn a_write_waiting_for_replication_fails_when_the_lease_runs_out() {
+        let lease = std::sync::Arc::new(BrokerLease::session(Duration::from_millis(300)));
+        lease.renew(std::time::Instant::now());
+        let expiry = actix::spawn({
+            let lease = lease.clone();
+            async move { lease.watch_expiry().await }
+        });
+        assert_eq!(
+            park_under(&lease).await,
+            Err(BrokerError::NotLeaderOrFollower)
+        );
+        expiry.abort();
+    }
+
+    #[actix::test]
+    async fn a_write_is_not_parked_without_a_lease() {
+        // No expiry timer runs: the refusal comes from the lease itself, before parking.
+        let lease = BrokerLease::session(Duration::from_secs(4));
+        assert_eq!(
+            park_under(&lease).await,
+            Err(BrokerError::NotLeaderOrFollower)
+        );
     }
 }

@@ -129,7 +129,10 @@ impl ReplicaManager {
     /// Reads `partitions` within `params`' limits, parking (on the wheel of this arbiter, from
     /// the shared `timer`) while fewer than `min_bytes` are available, at most `max_wait`.
     /// Partitions not hosted here answer NOT_LEADER_OR_FOLLOWER, or
-    /// UNKNOWN_TOPIC_OR_PARTITION when `image` does not know them.
+    /// UNKNOWN_TOPIC_OR_PARTITION when `image` does not know them. A consumer is answered
+    /// NOT_LEADER_OR_FOLLOWER for every hosted partition while this broker holds no lease
+    /// (`lease.rs`): another leader may already have taken writes this one does not have.
+    /// Followers are served as before: whoever they follow decides what they truncate.
     pub async fn fetch_messages(
         &self,
         params: FetchParams,
@@ -137,6 +140,7 @@ impl ReplicaManager {
         image: &MetadataImage,
         timer: &Addr<SystemTimer>,
     ) -> FetchResult {
+        let leading = params.replica_id >= 0 || self.replica_context.lease.is_held();
         let targets: Vec<Target> = partitions
             .iter()
             .map(|p| Target {
@@ -144,7 +148,12 @@ impl ReplicaManager {
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
                 current_leader_epoch: p.current_leader_epoch,
-                handle: self.partition_or_error(image, p.topic, p.partition),
+                handle: self
+                    .partition_or_error(image, p.topic, p.partition)
+                    .and_then(|h| match leading {
+                        true => Ok(h),
+                        false => Err(BrokerError::NotLeaderOrFollower),
+                    }),
             })
             .collect();
         let mut delayed = DelayedFetch::new(Instant::now() + params.max_wait);

@@ -38,6 +38,7 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
+use crate::actors::partition_replica::lease::BrokerLease;
 use crate::actors::partition_replica::{
     BecomeLeaderOrFollower, ClosePartition, PartitionReplica, PartitionReplicaSetup,
     ReplicaContext, TopicPartition, UpdateLogConfig, Watermarks,
@@ -68,6 +69,9 @@ pub struct PartitionHandle {
     /// The partition's watermarks; parked fetches wait on the high watermark or, under
     /// READ_COMMITTED, the last stable offset.
     pub watermarks: watch::Receiver<Watermarks>,
+    /// This broker's lease (`lease.rs`): a write parked for replication gives up as soon as
+    /// it runs out.
+    pub lease: Arc<BrokerLease>,
 }
 
 pub struct ReplicaManager {
@@ -401,6 +405,7 @@ impl ReplicaManager {
             PartitionHandle {
                 addr: CountedAddr::new(addr, &PARTITION_MAILBOX),
                 watermarks: rx,
+                lease: self.replica_context.lease.clone(),
             },
         );
         Ok(())
