@@ -247,6 +247,15 @@ fn gauges_lag_purgatory_health_and_admin_api_show_real_values() {
     assert_eq!(subsystems["coordinators"]["ready"], true);
     assert_eq!(subsystems["coordinators"]["partitions_active"], 2);
     assert_eq!(subsystems["supervisors"]["total_restarts"], 0);
+    // `--listen` is one PLAINTEXT listener; tests/listener_health.rs covers the others.
+    let listeners = health["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 1, "{listeners:?}");
+    assert_eq!(listeners[0]["security_protocol"], "PLAINTEXT");
+    assert_eq!(listeners[0]["serving"], true);
+    assert_eq!(
+        listeners[0]["bound_address"],
+        format!("127.0.0.1:{}", b.kafka_port).as_str()
+    );
 
     // The HTTP admin API.
     let (_, cluster) = get_json(&b, "/v1/cluster");

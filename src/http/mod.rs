@@ -1,8 +1,9 @@
-//! The HTTP surface on `--http`: `/healthz` and `/readyz` (JSON per subsystem: `health`),
-//! `/metrics` (Prometheus text: `metrics`) and the read-only admin API under `/v1`
-//! (`admin_api`). Runs on its own thread and runtime so it answers even while the actor
-//! arbiters are busy. Reads shared views only (metadata image, partition watermarks, the
-//! groups view, supervision counters); never sends work to actors.
+//! The HTTP surface on `--http`: `/healthz` and `/readyz` (JSON per subsystem and per Kafka
+//! listener: `health`), `/metrics` (Prometheus text: `metrics`) and the read-only admin API
+//! under `/v1` (`admin_api`). Runs on its own thread and runtime so it answers even while the
+//! actor arbiters are busy. Reads shared views only (metadata image, partition watermarks, the
+//! groups view, supervision counters, each listener's `ListenerStatus`); never sends work to
+//! actors.
 
 mod admin_api;
 mod health;
@@ -20,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::actors::group_coordinator::view::GroupsView;
 use crate::actors::partition_replica::replica_manager::ReplicaManager;
 use crate::metadata::cache::MetadataCache;
+use crate::network::listener_status::ListenerStatus;
 use crate::runtime::supervision::SupervisorState;
 
 #[derive(Clone)]
@@ -33,6 +35,8 @@ pub struct HttpState {
     pub controller: tokio::sync::watch::Receiver<Option<i32>>,
     /// Whether this node runs in a cluster (a Raft controller quorum) or alone.
     pub clustered: bool,
+    /// Every Kafka listener of this node, in `listeners` order.
+    pub listeners: Arc<[Arc<ListenerStatus>]>,
     pub prometheus: PrometheusHandle,
 }
 

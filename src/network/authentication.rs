@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use crate::broker::BrokerContext;
 use crate::network::connection::FrameWriter;
 use crate::network::listener::ListenerSecurity;
+use crate::network::listener_status::ListenerStatus;
 use crate::protocol::frame::read_frame;
 use crate::protocol::handlers::{sasl_authenticate, sasl_handshake};
 use crate::protocol::response::ResponseFrame;
@@ -98,6 +99,7 @@ pub(crate) async fn authenticate(
     let counters = Counters {
         listener: session.listener.to_string(),
         reauthentication: exchange.is_reauthentication(),
+        status: &listener.status,
     };
     let during = if counters.reauthentication {
         "during SASL re-authentication"
@@ -213,14 +215,16 @@ pub(crate) async fn authenticate(
 
 /// The success and failure counters of one exchange: `troupe_authentication_*` for a first
 /// authentication, `troupe_reauthentication_*` for a re-authentication, by listener and
-/// mechanism.
-struct Counters {
+/// mechanism; and the listener's own on `/healthz`.
+struct Counters<'a> {
     listener: String,
     reauthentication: bool,
+    status: &'a ListenerStatus,
 }
 
-impl Counters {
+impl Counters<'_> {
     fn success(&self, mechanism: &'static str) {
+        self.status.authentication_succeeded(self.reauthentication);
         let name = if self.reauthentication {
             "troupe_reauthentication_success_total"
         } else {
@@ -231,6 +235,7 @@ impl Counters {
     }
 
     fn failure(&self, mechanism: &str) {
+        self.status.authentication_failed(self.reauthentication);
         let mechanism = SaslMechanism::from_name(mechanism)
             .map(|m| m.name())
             .unwrap_or("unsupported");

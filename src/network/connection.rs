@@ -38,6 +38,7 @@ use crate::broker::BrokerContext;
 use crate::network::authentication::{authenticate, Authenticated, QueuedFrames, SocketFrames};
 use crate::network::connection_quotas::ConnectionSlot;
 use crate::network::listener::ListenerSecurity;
+use crate::network::listener_status::OpenConnection;
 use crate::protocol::response::ResponseFrame;
 use crate::protocol::{frame::read_frame, handle_frame, ProtocolError, Session};
 use crate::runtime::supervision::panic_message;
@@ -56,6 +57,8 @@ pub struct Connection {
     /// This connection's share of the connection limits, given back when the actor is
     /// dropped, however it stopped.
     _slot: ConnectionSlot,
+    /// Counts it among its listener's open connections on `/healthz`, likewise until dropped.
+    _open: OpenConnection,
 }
 
 impl Connection {
@@ -72,6 +75,7 @@ impl Connection {
             peer,
             broker,
             shutdown,
+            _open: listener.status.connection_opened(),
             listener,
             _slot: slot,
         }
@@ -192,6 +196,7 @@ async fn serve(
                     metrics::counter!("troupe_tls_handshake_failures_total",
                         "listener" => listener.name.to_string())
                     .increment(1);
+                    listener.status.tls_handshake_failed();
                     tracing::warn!(%peer, listener = %listener.name, reason = %e, "closing connection: TLS handshake failed");
                     return;
                 }

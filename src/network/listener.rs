@@ -3,7 +3,8 @@
 //! as `listener.security.protocol.map` and the `listener.name.<l>.` properties say), within
 //! the connection limits (`ConnectionQuotas`: it pauses at `max.connections`, delays past
 //! `max.connection.creation.rate`, closes a connection past `max.connections.per.ip`); stops
-//! accepting when shutdown begins. Owns nothing else.
+//! accepting when shutdown begins. Its `ListenerStatus` says it serves while the loop runs.
+//! Owns nothing else.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::config::BrokerConfig;
 use crate::network::connection::Connection;
 use crate::network::connection_quotas::ConnectionQuotas;
 use crate::network::endpoints::ListenerEndpoint;
+use crate::network::listener_status::ListenerStatus;
 use crate::network::tls::TlsListener;
 use crate::security::oauthbearer::jwks_file_from_url;
 use crate::security::{
@@ -35,6 +37,8 @@ pub struct ListenerSecurity {
     /// `connections.max.reauth.ms` of each enabled SASL mechanism on this listener (KIP-368;
     /// 0: off), resolved as Kafka does per listener and mechanism.
     pub max_reauth_ms: Vec<(SaslMechanism, i64)>,
+    /// What `/healthz` reports of this listener; its connections and exchanges count in it.
+    pub status: Arc<ListenerStatus>,
 }
 
 impl ListenerSecurity {
@@ -64,12 +68,20 @@ impl ListenerSecurity {
                 (m, value.trim().parse::<i64>().unwrap_or(0).max(0))
             })
             .collect();
+        let status = Arc::new(ListenerStatus::new(
+            endpoint,
+            tls.clone(),
+            sasl.as_ref()
+                .map(|s| s.mechanisms.clone())
+                .unwrap_or_default(),
+        ));
         Ok(ListenerSecurity {
             name: Arc::from(name),
             protocol: endpoint.protocol,
             tls,
             sasl,
             max_reauth_ms,
+            status,
         })
     }
 
@@ -209,6 +221,7 @@ impl Actor for Listener {
         let quotas = self.quotas.clone();
         let mut shutdown = self.shutdown.clone();
         let accept_loop = async move {
+            let _serving = security.status.serving();
             let mut next = 0usize;
             loop {
                 // At max.connections the socket stays in the kernel's backlog until a

@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use crate::config::BrokerConfig;
-use crate::security::tls::{PrincipalMapper, ReloadingAcceptor, TlsSettings};
+use crate::security::tls::{
+    ClientAuth, PrincipalMapper, ReloadingAcceptor, ServedCertificate, TlsSettings,
+};
 
 /// A TLS stream as the connection serves it.
 pub type ServerTlsStream = tokio_rustls::server::TlsStream<TcpStream>;
@@ -73,6 +75,16 @@ impl TlsListener {
     /// the current certificates stay.
     pub fn reload(&self) {
         let _ = self.acceptor.reload_if_changed();
+    }
+
+    /// The certificate new connections are served (it changes with a reload).
+    pub fn certificate(&self) -> Option<ServedCertificate> {
+        self.acceptor.certificate()
+    }
+
+    /// `ssl.client.auth` of this listener.
+    pub fn client_auth(&self) -> ClientAuth {
+        self.acceptor.settings().client_auth
     }
 
     pub async fn accept(&self, tcp: TcpStream) -> io::Result<Accepted> {

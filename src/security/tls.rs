@@ -1,8 +1,9 @@
 //! TLS for Kafka listeners: Kafka's `ssl.*` settings (PEM stores, KIP-651), a rustls server
 //! configuration built from them, the principal of a client certificate, and keystore reload.
 //!
-//! This module owns turning settings into a [`rustls::ServerConfig`] and a peer certificate into
-//! a principal name. It does not open sockets or read broker configuration: the caller resolves
+//! This module owns turning settings into a [`rustls::ServerConfig`], a peer certificate into
+//! a principal name, and the served certificate into what an operator checks of it
+//! ([`ServedCertificate`]: subject and expiry). It does not open sockets or read broker configuration: the caller resolves
 //! each property (including Kafka's per-listener `listener.name.<l>.<prop>` override) and hands
 //! a lookup to [`TlsSettings::from_lookup`]; the connection layer wraps its sockets in the
 //! acceptor of a [`ReloadingAcceptor`] and asks [`PrincipalMapper::client_principal`] who the
@@ -117,6 +118,17 @@ pub enum ClientAuth {
     Requested,
     /// A client without a certificate chaining to the truststore is refused.
     Required,
+}
+
+impl ClientAuth {
+    /// Kafka's value of `ssl.client.auth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Requested => "requested",
+            ClientAuth::Required => "required",
+        }
+    }
 }
 
 /// A TLS protocol version of `ssl.enabled.protocols`.
@@ -588,6 +600,18 @@ fn ring_provider() -> CryptoProvider {
 
 /// Builds the rustls server configuration of `settings`, reading the stores now. No ALPN.
 pub fn build_server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    build_served(settings).map(|served| served.config)
+}
+
+/// What a listener serves: its rustls configuration and what its leaf certificate says, both
+/// from one read of the keystore, so the two always describe the same certificate.
+struct Served {
+    config: Arc<ServerConfig>,
+    /// `None` when the leaf does not parse as X.509 here (rustls served it all the same).
+    certificate: Option<ServedCertificate>,
+}
+
+fn build_served(settings: &TlsSettings) -> Result<Served, TlsError> {
     let provider = Arc::new(CryptoProvider {
         cipher_suites: select_cipher_suites(&settings.cipher_suites)?,
         ..ring_provider()
@@ -623,6 +647,7 @@ pub fn build_server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, 
         }
     };
     let material = load_keystore(settings)?;
+    let certificate = material.chain.first().and_then(ServedCertificate::of);
     let config = builder
         .with_single_cert(material.chain, material.key)
         .map_err(|source| TlsError::Rustls {
@@ -636,7 +661,34 @@ pub fn build_server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, 
             },
             source,
         })?;
-    Ok(Arc::new(config))
+    Ok(Served {
+        config: Arc::new(config),
+        certificate,
+    })
+}
+
+/// What an operator needs to know of the certificate a listener serves (the first of its
+/// keystore's chain, the one clients check): whose it is and when it expires. Public facts
+/// of the certificate only; nothing of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCertificate {
+    /// The subject DN as [`subject_dn`] prints it (RFC 2253, as Java does).
+    pub subject: String,
+    /// `notAfter`, in seconds since the Unix epoch (UTC).
+    pub not_after_s: i64,
+}
+
+impl ServedCertificate {
+    /// Reads a DER certificate; `None` if it does not parse.
+    pub fn of(cert: &CertificateDer<'_>) -> Option<ServedCertificate> {
+        use x509_parser::prelude::FromDer;
+        let (_, parsed) =
+            x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).ok()?;
+        Some(ServedCertificate {
+            subject: subject_dn(cert).ok()?,
+            not_after_s: parsed.validity().not_after.timestamp(),
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1106,7 +1158,7 @@ impl FileStamp {
 /// connection already accepted keeps the configuration it was accepted with.
 pub struct ReloadingAcceptor {
     settings: TlsSettings,
-    current: ArcSwap<ServerConfig>,
+    current: ArcSwap<Served>,
     stamps: Mutex<Vec<FileStamp>>,
 }
 
@@ -1126,22 +1178,28 @@ impl ReloadingAcceptor {
             .iter()
             .map(|p| FileStamp::take(p))
             .collect();
-        let config = build_server_config(&settings)?;
+        let served = build_served(&settings)?;
         Ok(ReloadingAcceptor {
             settings,
-            current: ArcSwap::new(config),
+            current: ArcSwap::from_pointee(served),
             stamps: Mutex::new(stamps),
         })
     }
 
     /// The acceptor for the next connection.
     pub fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(self.current.load_full())
+        TlsAcceptor::from(self.config())
     }
 
     /// The current configuration.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.current.load_full()
+        self.current.load().config.clone()
+    }
+
+    /// The certificate the current configuration serves; changes with a reload. `None` when
+    /// its leaf does not parse as X.509 here.
+    pub fn certificate(&self) -> Option<ServedCertificate> {
+        self.current.load().certificate.clone()
     }
 
     pub fn settings(&self) -> &TlsSettings {
@@ -1165,9 +1223,9 @@ impl ReloadingAcceptor {
             .map(|(a, _)| a.path.display().to_string())
             .collect();
         *stamps = now;
-        match build_server_config(&self.settings) {
-            Ok(config) => {
-                self.current.store(config);
+        match build_served(&self.settings) {
+            Ok(served) => {
+                self.current.store(Arc::new(served));
                 tracing::info!(files = %changed.join(","), "TLS stores reloaded");
                 Ok(true)
             }
@@ -1254,9 +1312,20 @@ mod tests {
         }
 
         fn issue(&self, sans: &[&str], dn: &[(DnType, &str)], server: bool) -> Issued {
+            self.issue_with(sans, dn, server, |_| {})
+        }
+
+        fn issue_with(
+            &self,
+            sans: &[&str],
+            dn: &[(DnType, &str)],
+            server: bool,
+            adjust: impl FnOnce(&mut CertificateParams),
+        ) -> Issued {
             let key = KeyPair::generate().unwrap();
             let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
             let mut params = CertificateParams::new(sans).unwrap();
+            adjust(&mut params);
             params.distinguished_name = DistinguishedName::new();
             for (ty, value) in dn {
                 params.distinguished_name.push(ty.clone(), *value);
@@ -1279,6 +1348,16 @@ mod tests {
                 &["localhost", "127.0.0.1"],
                 &[(DnType::CommonName, "localhost")],
                 true,
+            )
+        }
+
+        /// A server certificate that expires at the start of `year`-01-01 (UTC).
+        fn server_until(&self, year: i32) -> Issued {
+            self.issue_with(
+                &["localhost", "127.0.0.1"],
+                &[(DnType::CommonName, "rotated")],
+                true,
+                |params| params.not_after = rcgen::date_time_ymd(year, 1, 1),
             )
         }
 
@@ -1716,6 +1795,9 @@ mod tests {
         let reloading = Arc::new(ReloadingAcceptor::new(f.settings(&[]).unwrap()).unwrap());
         assert!(!reloading.reload_if_changed().unwrap());
         let old = reloading.acceptor();
+        let first = reloading.certificate().expect("rcgen's certificate parses");
+        assert_eq!(first.subject, "CN=localhost");
+        assert_eq!(first.not_after_s, RCGEN_DEFAULT_NOT_AFTER_S);
 
         // Garbage: refused, the old configuration stays.
         std::fs::write(
@@ -1730,6 +1812,7 @@ mod tests {
             "{err}"
         );
         assert!(Arc::ptr_eq(&reloading.config(), &build_config_of(&old)));
+        assert_eq!(reloading.certificate(), Some(first.clone()));
         handshake(reloading.acceptor(), client_config(&f.ca, None, BOTH))
             .await
             .unwrap();
@@ -1738,10 +1821,18 @@ mod tests {
 
         // A new certificate from a new CA: picked up; clients trusting only the new CA now
         // get through, the acceptor taken before still serves the old certificate.
+        // It expires sooner: what the served certificate says follows the reload.
         let new_ca = Ca::new("rotated-ca");
-        let new_server = new_ca.server();
+        let new_server = new_ca.server_until(2031);
         f.write_keystore(&new_server);
         assert!(reloading.reload_if_changed().unwrap());
+        assert_eq!(
+            reloading.certificate(),
+            Some(ServedCertificate {
+                subject: "CN=rotated".into(),
+                not_after_s: 1_924_992_000, // 2031-01-01T00:00:00Z
+            })
+        );
         handshake(reloading.acceptor(), client_config(&new_ca, None, BOTH))
             .await
             .unwrap();
@@ -1770,6 +1861,39 @@ mod tests {
             .await
             .expect("the watcher ends with its acceptor")
             .unwrap();
+    }
+
+    /// 4096-01-01T00:00:00Z, rcgen's `notAfter` when a test does not set one.
+    const RCGEN_DEFAULT_NOT_AFTER_S: i64 = 67_090_118_400;
+
+    #[test]
+    fn the_served_certificate_is_the_leaf_of_the_chain() {
+        let f = Fixture::new();
+        // Kafka's PEM keystore may carry the chain up to the CA after the leaf; the CA's
+        // certificate (rcgen's default validity, CN=troupe-test-ca) is not the one served.
+        let leaf = f.ca.server_until(2040);
+        let chain = format!("{}{}{}", leaf.key_pem, leaf.cert_pem, f.ca.cert.pem());
+        std::fs::write(f.keystore(), chain).unwrap();
+        let reloading = ReloadingAcceptor::new(f.settings(&[]).unwrap()).unwrap();
+        assert_eq!(
+            reloading.certificate(),
+            Some(ServedCertificate {
+                subject: "CN=rotated".into(),
+                not_after_s: 2_208_988_800, // 2040-01-01T00:00:00Z
+            })
+        );
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_has_no_served_certificate() {
+        for der in [&b""[..], &[0x30, 0x03, 0x02, 0x01][..], &[0xff; 64][..]] {
+            assert_eq!(ServedCertificate::of(&CertificateDer::from(der)), None);
+        }
+        let f = Fixture::new();
+        let good = f.server.chain_der();
+        let mut cut = good[0].as_ref().to_vec();
+        cut.truncate(cut.len() / 2);
+        assert_eq!(ServedCertificate::of(&CertificateDer::from(cut)), None);
     }
 
     fn build_config_of(acceptor: &TlsAcceptor) -> Arc<ServerConfig> {

@@ -155,6 +155,7 @@ async fn serve(
             groups: groups_view.clone(),
             controller: control.active_controller.clone(),
             clustered: control.clustered(),
+            listeners: listener_security.iter().map(|l| l.status.clone()).collect(),
             prometheus,
         },
     )

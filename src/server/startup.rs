@@ -738,7 +738,9 @@ pub async fn start_listeners(
                     endpoint.name, endpoint.bind
                 )
             })?;
-        bound.push(listener.local_addr()?);
+        let address = listener.local_addr()?;
+        security.status.bound(address);
+        bound.push(address);
         if let Some(tls) = &security.tls {
             tls.watch_files();
         }
