@@ -55,7 +55,31 @@ pub async fn handle(
             )
     });
     let image = ctx.metadata.current();
-    let mut leaders = LeaderHints::new(&image, &client.listener, version);
+    let options = AppendOptions {
+        required_acks: req.acks,
+        timeout: Duration::from_millis(req.timeout_ms.max(0) as u64),
+        image: &image,
+        timer: &ctx.timer,
+    };
+    let topics = allowed
+        .into_iter()
+        .map(|t| TopicAppend {
+            topic: t.name.to_string(),
+            partitions: t
+                .partition_data
+                .into_iter()
+                .map(|p| PartitionAppend {
+                    partition: p.index,
+                    records: p.records,
+                })
+                .collect(),
+        })
+        .collect();
+    let results = ctx.replicas.append_records(options, topics).await;
+    // The leaders named are those of the metadata as it is now, after any wait for
+    // replication (a leader lost during it must not be named from the older image).
+    let latest = ctx.metadata.current();
+    let mut leaders = LeaderHints::new(&latest, &client.listener, version);
     let refused_responses = refused.into_iter().map(|t| {
         let error = refused_all
             .clone()
@@ -80,27 +104,6 @@ pub async fn handle(
             .with_partition_responses(partitions)
     });
     let refused_responses: Vec<TopicProduceResponse> = refused_responses.collect();
-    let options = AppendOptions {
-        required_acks: req.acks,
-        timeout: Duration::from_millis(req.timeout_ms.max(0) as u64),
-        image: &image,
-        timer: &ctx.timer,
-    };
-    let topics = allowed
-        .into_iter()
-        .map(|t| TopicAppend {
-            topic: t.name.to_string(),
-            partitions: t
-                .partition_data
-                .into_iter()
-                .map(|p| PartitionAppend {
-                    partition: p.index,
-                    records: p.records,
-                })
-                .collect(),
-        })
-        .collect();
-    let results = ctx.replicas.append_records(options, topics).await;
     let responses = results
         .into_iter()
         .map(|t| {

@@ -134,10 +134,12 @@ pub async fn handle(
             by_topic[ti].push(no_records());
         }
     }
+    // Leaders as the metadata has them now: a partition may have moved while the fetch waited.
+    let latest = ctx.metadata.current();
     for (ti, p) in topic_of.into_iter().zip(fetched.partitions) {
         let leader = match &p.result {
             Err(e) if version >= 12 && e.names_current_leader() => current_leader(
-                &image,
+                &latest,
                 &client.listener,
                 req.topics[ti].topic.as_str(),
                 p.partition,
