@@ -190,6 +190,15 @@ impl BrokerError {
         e.code()
     }
 
+    /// The errors after which Produce and Fetch name the partition's current leader
+    /// (KIP-951): this node does not lead it, or the client's leader epoch is stale.
+    pub fn names_current_leader(&self) -> bool {
+        matches!(
+            self,
+            BrokerError::NotLeaderOrFollower | BrokerError::FencedLeaderEpoch
+        )
+    }
+
     /// The human-readable message for responses that carry one.
     pub fn message(&self) -> kafka_protocol::protocol::StrBytes {
         kafka_protocol::protocol::StrBytes::from_string(self.to_string())

@@ -85,6 +85,38 @@ impl BrokerInfo {
     }
 }
 
+/// A partition's leader as KIP-951 tells a client that asked the wrong node (Produce v10+,
+/// Fetch v12+ after NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH): who leads it, at which
+/// epoch, and where that client reaches it, so it skips a Metadata round trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CurrentLeader<'a> {
+    /// -1 when no live leader is known.
+    pub leader_id: i32,
+    /// -1 when no live leader is known.
+    pub leader_epoch: i32,
+    /// The leader's address on the client's listener: `None` when the leader is unknown, or
+    /// has no endpoint on that listener (then Kafka names the leader but gives no address).
+    pub endpoint: Option<LeaderEndpoint<'a>>,
+}
+
+/// A leader's address as a client on one listener reaches it (Kafka's `NodeEndpoint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderEndpoint<'a> {
+    pub node_id: i32,
+    pub host: &'a str,
+    pub port: i32,
+    pub rack: Option<&'a str>,
+}
+
+impl CurrentLeader<'_> {
+    /// What Kafka answers when it knows no leader: id -1, epoch -1, no endpoint.
+    pub const UNKNOWN: CurrentLeader<'static> = CurrentLeader {
+        leader_id: -1,
+        leader_epoch: -1,
+        endpoint: None,
+    };
+}
+
 /// A change to cluster metadata, as written to the metadata log.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type")]
@@ -331,6 +363,36 @@ impl MetadataImage {
         self.brokers.contains_key(&id) && !self.fenced_brokers.contains(&id)
     }
 
+    /// The current leader of `topic`/`partition` for a client that connected through
+    /// `listener`, its address resolved as Metadata resolves it (`BrokerInfo::address_for`).
+    /// A leader that is not live (fenced, or no longer registered) counts as unknown, as in
+    /// Metadata, which names no leader then: its address would only send the client to a node
+    /// that refuses it.
+    pub fn current_leader(&self, topic: &str, partition: i32, listener: &str) -> CurrentLeader<'_> {
+        let Some(p) = self.partition(topic, partition) else {
+            return CurrentLeader::UNKNOWN;
+        };
+        let Some(broker) = self.brokers.get(&p.leader) else {
+            return CurrentLeader::UNKNOWN;
+        };
+        if !self.is_broker_live(broker.id) {
+            return CurrentLeader::UNKNOWN;
+        }
+        let endpoint = broker
+            .address_for(listener)
+            .map(|(host, port)| LeaderEndpoint {
+                node_id: broker.id,
+                host,
+                port,
+                rack: broker.rack.as_deref(),
+            });
+        CurrentLeader {
+            leader_id: p.leader,
+            leader_epoch: p.leader_epoch,
+            endpoint,
+        }
+    }
+
     pub fn partition_count(&self) -> usize {
         self.topics.values().map(|t| t.partitions.len()).sum()
     }
@@ -555,6 +617,105 @@ mod tests {
         assert!(
             !debug.contains(&format!("{:?}", alice.stored_key())),
             "{debug}"
+        );
+    }
+
+    /// Partition 0 of "t" led by broker 2 at leader epoch 7, brokers 1–3 registered (3
+    /// fenced); broker 2 in rack "r2" with a CLIENT and an EXTERNAL listener.
+    fn led_by_two() -> MetadataImage {
+        let mut partitions = test_support::partitions_led_by(&[2, 3, -1], &[1, 2, 3]);
+        partitions[0].leader_epoch = 7;
+        let mut image =
+            test_support::image(&[1, 2, 3], &[3], [test_support::topic("t", partitions)]);
+        let two = image.brokers.get_mut(&2).unwrap();
+        two.rack = Some("r2".into());
+        two.endpoints = vec![
+            BrokerEndpoint {
+                listener: "CLIENT".into(),
+                host: "inside-2".into(),
+                port: 19092,
+            },
+            BrokerEndpoint {
+                listener: "EXTERNAL".into(),
+                host: "outside-2.example".into(),
+                port: 29092,
+            },
+        ];
+        image
+    }
+
+    #[test]
+    fn a_known_leader_is_named_with_its_epoch_and_address() {
+        let image = led_by_two();
+        assert_eq!(
+            image.current_leader("t", 0, "CLIENT"),
+            CurrentLeader {
+                leader_id: 2,
+                leader_epoch: 7,
+                endpoint: Some(LeaderEndpoint {
+                    node_id: 2,
+                    host: "inside-2",
+                    port: 19092,
+                    rack: Some("r2"),
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn the_address_is_the_one_advertised_on_the_clients_listener() {
+        let image = led_by_two();
+        let external = image.current_leader("t", 0, "external").endpoint.unwrap();
+        assert_eq!((external.host, external.port), ("outside-2.example", 29092));
+        // Every client on one listener is told what Metadata tells it.
+        let broker = &image.brokers[&2];
+        for listener in ["CLIENT", "EXTERNAL", ""] {
+            let e = image.current_leader("t", 0, listener).endpoint.unwrap();
+            assert_eq!(
+                Some((e.host, e.port)),
+                broker.address_for(listener),
+                "{listener}"
+            );
+        }
+        // A leader without that listener is named, without an address, as Kafka does.
+        let other = image.current_leader("t", 0, "REPLICATION");
+        assert_eq!((other.leader_id, other.leader_epoch), (2, 7));
+        assert_eq!(other.endpoint, None);
+    }
+
+    #[test]
+    fn an_unknown_leader_is_minus_one_without_an_address() {
+        let image = led_by_two();
+        for (topic, partition) in [("t", 2), ("t", 3), ("t", -1), ("t", i32::MIN), ("u", 0)] {
+            assert_eq!(
+                image.current_leader(topic, partition, "CLIENT"),
+                CurrentLeader::UNKNOWN,
+                "{topic}-{partition}"
+            );
+        }
+        // A leader that is no longer registered is no better.
+        let mut gone = led_by_two();
+        gone.brokers.remove(&2);
+        assert_eq!(
+            gone.current_leader("t", 0, "CLIENT"),
+            CurrentLeader::UNKNOWN
+        );
+    }
+
+    #[test]
+    fn a_fenced_leader_is_not_named() {
+        let image = led_by_two();
+        assert_eq!(
+            image.current_leader("t", 1, "CLIENT"),
+            CurrentLeader::UNKNOWN
+        );
+        let mut unfenced = image.clone();
+        unfenced.apply(&MetadataRecord::UnfenceBroker { id: 3 });
+        let three = unfenced.current_leader("t", 1, "CLIENT");
+        assert_eq!((three.leader_id, three.leader_epoch), (3, 0));
+        assert_eq!(
+            three.endpoint.map(|e| (e.node_id, e.host, e.port)),
+            Some((3, "broker3", 9093))
         );
     }
 

@@ -2,7 +2,9 @@
 //! a response buffer: the fields around each partition's records are encoded here and the
 //! records stay file ranges that the connection sends with `sendfile(2)`.
 //!
-//! Covers the versions Troupe serves (4–12) and the fields it sets. Anything else (a field
+//! Covers the versions Troupe serves (4–12) and the fields it sets, the tagged
+//! `current_leader` (KIP-951) included, so one moved partition does not pull every other
+//! partition's records into memory. Anything else (a field
 //! this encoder does not write, unknown tagged fields, another version) falls back to
 //! `kafka-protocol`'s encoder over the records read into memory, so the bytes on the wire are
 //! the same either way; the tests compare the two byte for byte.
@@ -11,7 +13,7 @@
 //! length prefix comes first) and once writing.
 
 use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::fetch_response::{LeaderIdAndEpoch, PartitionData};
 use kafka_protocol::messages::FetchResponse;
 
 use crate::protocol::response::{ResponseFrame, ResponsePart};
@@ -69,12 +71,12 @@ fn encodable_here(response: &FetchResponse, version: i16) -> bool {
         })
 }
 
-/// No tagged field set (diverging epoch, current leader, snapshot id, unknown ones).
+/// No tagged field set but `current_leader` (diverging epoch, snapshot id, unknown ones).
 fn plain_partition(p: &PartitionData) -> bool {
     let default = PartitionData::default();
     p.unknown_tagged_fields.is_empty()
         && p.diverging_epoch == default.diverging_epoch
-        && p.current_leader == default.current_leader
+        && p.current_leader.unknown_tagged_fields.is_empty()
         && p.snapshot_id == default.snapshot_id
 }
 
@@ -200,11 +202,29 @@ fn walk(
                     sink.records(slices);
                 }
             }
-            sink.no_tags(flexible);
+            partition_tags(sink, flexible, p);
         }
         sink.no_tags(flexible);
     }
     sink.no_tags(flexible);
+}
+
+/// A partition's tagged fields: `current_leader` (tag 1) when set, as `kafka-protocol` writes
+/// it (a default one is left out); none in versions before the first flexible one.
+fn partition_tags(sink: &mut impl Sink, flexible: bool, p: &PartitionData) {
+    if !flexible || p.current_leader == LeaderIdAndEpoch::default() {
+        sink.no_tags(flexible);
+        return;
+    }
+    const CURRENT_LEADER_TAG: u32 = 1;
+    // leader id, leader epoch, and the struct's own (empty) tagged fields.
+    const CURRENT_LEADER_SIZE: u32 = 4 + 4 + 1;
+    sink.uvarint(1);
+    sink.uvarint(CURRENT_LEADER_TAG);
+    sink.uvarint(CURRENT_LEADER_SIZE);
+    sink.i32(p.current_leader.leader_id.0);
+    sink.i32(p.current_leader.leader_epoch);
+    sink.no_tags(true);
 }
 
 /// Counts the frame: everything after the length prefix, and the encoded (non-record) part.
@@ -385,6 +405,44 @@ mod tests {
             assert_eq!(frame.len(), expected.len(), "v{version}");
             assert_eq!(frame.to_bytes().unwrap(), expected, "v{version}");
         }
+    }
+
+    #[test]
+    fn a_current_leader_keeps_the_records_file_ranges_and_the_same_bytes() {
+        let (response, records, _file) = sample();
+        let leader = LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(3))
+            .with_leader_epoch(300);
+        // On the error partition, as the handler sets it, and on one with records.
+        for at in [(0, 2), (0, 0)] {
+            let mut response = response.clone();
+            response.responses[at.0].partitions[at.1].current_leader = leader.clone();
+            let frame = encode_fetch_response(99, 12, &response, &records).unwrap();
+            let file_parts = frame
+                .parts()
+                .iter()
+                .filter(|p| matches!(p, ResponsePart::File(_)))
+                .count();
+            assert_eq!(file_parts, 3, "{at:?}");
+            let expected = ordinary(12, &response, &records);
+            assert_eq!(frame.len(), expected.len(), "{at:?}");
+            assert_eq!(frame.to_bytes().unwrap(), expected, "{at:?}");
+        }
+        // Only the epoch known: still written, as kafka-protocol writes anything but the default.
+        let mut response = response.clone();
+        response.responses[1].partitions[0].current_leader =
+            LeaderIdAndEpoch::default().with_leader_epoch(4);
+        let frame = encode_fetch_response(99, 12, &response, &records).unwrap();
+        assert_eq!(frame.to_bytes().unwrap(), ordinary(12, &response, &records));
+        // A leader with unknown tagged fields of its own is left to the ordinary encoder.
+        response.responses[1].partitions[0].current_leader =
+            leader.with_unknown_tagged_field(9, Bytes::from_static(b"x"));
+        let frame = encode_fetch_response(99, 12, &response, &records).unwrap();
+        assert!(frame
+            .parts()
+            .iter()
+            .all(|p| matches!(p, ResponsePart::Bytes(_))));
+        assert_eq!(frame.to_bytes().unwrap(), ordinary(12, &response, &records));
     }
 
     #[test]

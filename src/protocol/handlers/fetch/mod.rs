@@ -7,6 +7,11 @@
 //! fetch requests (KIP-227's sessionless mode). Records are never read here: each partition
 //! answers with file ranges of its segments, and `encode` writes the response around them so
 //! the connection sends them with `sendfile(2)`.
+//!
+//! KIP-951 in part: from v12 a partition answered NOT_LEADER_OR_FOLLOWER or
+//! FENCED_LEADER_EPOCH carries its current leader (the tagged `current_leader` field, KIP-595's)
+//! when this node knows it. The leaders' endpoints (`node_endpoints`) need Fetch v16, which
+//! Troupe does not serve yet, so a consumer still looks the address up in its metadata.
 
 mod encode;
 
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
@@ -27,6 +32,7 @@ use crate::actors::partition_replica::replica_manager::{
 use crate::actors::partition_replica::IsolationLevel;
 use crate::broker::BrokerContext;
 use crate::error::BrokerError;
+use crate::metadata::MetadataImage;
 use crate::protocol::ClientInfo;
 use crate::security::authorizer::{AclOperation, ResourceType};
 
@@ -128,11 +134,23 @@ pub async fn handle(
             by_topic[ti].push(no_records());
         }
     }
+    // Leaders as the metadata has them now: a partition may have moved while the fetch waited.
+    let latest = ctx.metadata.current();
     for (ti, p) in topic_of.into_iter().zip(fetched.partitions) {
+        let leader = match &p.result {
+            Err(e) if version >= 12 && e.names_current_leader() => current_leader(
+                &latest,
+                &client.listener,
+                req.topics[ti].topic.as_str(),
+                p.partition,
+            ),
+            _ => LeaderIdAndEpoch::default(),
+        };
         let (mut data, records) = partition_data(p);
         if version < 5 {
             data.log_start_offset = -1; // the field exists from v5
         }
+        data.current_leader = leader;
         responses[ti].partitions.push(data);
         by_topic[ti].push(records);
     }
@@ -171,6 +189,20 @@ fn partition_data(p: FetchPartitionResult) -> (PartitionData, PartitionRecords) 
         }
         Err(e) => (error_partition(p.partition, &e), no_records()),
     }
+}
+
+/// KIP-951's `current_leader` of a partition this node does not lead (or led at an older
+/// epoch): -1/-1, which is not encoded, when it knows no live leader.
+fn current_leader(
+    image: &MetadataImage,
+    listener: &str,
+    topic: &str,
+    partition: i32,
+) -> LeaderIdAndEpoch {
+    let leader = image.current_leader(topic, partition, listener);
+    LeaderIdAndEpoch::default()
+        .with_leader_id(BrokerId(leader.leader_id))
+        .with_leader_epoch(leader.leader_epoch)
 }
 
 /// The records of a partition that answered with an error: an empty record set, as Kafka
