@@ -108,13 +108,25 @@ pub struct LeaderEndpoint<'a> {
     pub rack: Option<&'a str>,
 }
 
-impl CurrentLeader<'_> {
+impl<'a> CurrentLeader<'a> {
     /// What Kafka answers when it knows no leader: id -1, epoch -1, no endpoint.
     pub const UNKNOWN: CurrentLeader<'static> = CurrentLeader {
         leader_id: -1,
         leader_epoch: -1,
         endpoint: None,
     };
+
+    /// This answer as node `node_id` may give it: a node that may not present itself as live
+    /// (a broker without its lease, whose image may name it leader of partitions the
+    /// controller has already moved) names no leader rather than itself, which would send the
+    /// client straight back to it.
+    pub fn told_by(self, node_id: i32, presents_itself_live: bool) -> CurrentLeader<'a> {
+        if self.leader_id == node_id && !presents_itself_live {
+            CurrentLeader::UNKNOWN
+        } else {
+            self
+        }
+    }
 }
 
 /// A change to cluster metadata, as written to the metadata log.
@@ -717,6 +729,23 @@ mod tests {
             three.endpoint.map(|e| (e.node_id, e.host, e.port)),
             Some((3, "broker3", 9093))
         );
+    }
+
+    #[test]
+    fn a_node_without_its_lease_does_not_name_itself() {
+        let image = led_by_two();
+        let told = |node_id, lease_held| {
+            image
+                .current_leader("t", 0, "CLIENT")
+                .told_by(node_id, lease_held)
+                .leader_id
+        };
+        // Node 2 leads partition 0: it names itself only while it holds its lease (a fenced
+        // leader epoch answered by the leader itself); other nodes name it either way.
+        assert_eq!(told(2, true), 2);
+        assert_eq!(told(2, false), -1);
+        assert_eq!(told(1, true), 2);
+        assert_eq!(told(1, false), 2);
     }
 
     #[test]

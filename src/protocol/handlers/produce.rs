@@ -79,7 +79,8 @@ pub async fn handle(
     // The leaders named are those of the metadata as it is now, after any wait for
     // replication (a leader lost during it must not be named from the older image).
     let latest = ctx.metadata.current();
-    let mut leaders = LeaderHints::new(&latest, &client.listener, version);
+    let mut leaders = LeaderHints::new(&latest, &client.listener, version)
+        .told_by(ctx.node_id, ctx.lease.is_held());
     let refused_responses = refused.into_iter().map(|t| {
         let error = refused_all
             .clone()
@@ -158,6 +159,9 @@ fn partition_response(
 struct LeaderHints<'a> {
     image: &'a MetadataImage,
     listener: &'a str,
+    /// This node, and whether it may name itself (`CurrentLeader::told_by`).
+    node_id: i32,
+    presents_itself_live: bool,
     /// Produce v10+; older versions have neither field.
     wanted: bool,
     endpoints: BTreeMap<i32, NodeEndpoint>,
@@ -168,8 +172,19 @@ impl<'a> LeaderHints<'a> {
         LeaderHints {
             image,
             listener,
+            node_id: -1,
+            presents_itself_live: true,
             wanted: version >= 10,
             endpoints: BTreeMap::new(),
+        }
+    }
+
+    /// Hints as node `node_id` gives them, holding its lease or not.
+    fn told_by(self, node_id: i32, lease_held: bool) -> Self {
+        LeaderHints {
+            node_id,
+            presents_itself_live: lease_held,
+            ..self
         }
     }
 
@@ -179,7 +194,10 @@ impl<'a> LeaderHints<'a> {
         if !self.wanted || !error.names_current_leader() {
             return LeaderIdAndEpoch::default();
         }
-        let leader = self.image.current_leader(topic, partition, self.listener);
+        let leader = self
+            .image
+            .current_leader(topic, partition, self.listener)
+            .told_by(self.node_id, self.presents_itself_live);
         if let Some(e) = leader.endpoint {
             self.endpoints.entry(e.node_id).or_insert_with(|| {
                 NodeEndpoint::default()

@@ -143,6 +143,7 @@ pub async fn handle(
                 &client.listener,
                 req.topics[ti].topic.as_str(),
                 p.partition,
+                (ctx.node_id, ctx.lease.is_held()),
             ),
             _ => LeaderIdAndEpoch::default(),
         };
@@ -192,14 +193,18 @@ fn partition_data(p: FetchPartitionResult) -> (PartitionData, PartitionRecords) 
 }
 
 /// KIP-951's `current_leader` of a partition this node does not lead (or led at an older
-/// epoch): -1/-1, which is not encoded, when it knows no live leader.
+/// epoch): -1/-1, which is not encoded, when it knows no live leader. `told_by` is this node
+/// and whether it holds its lease (`CurrentLeader::told_by`).
 fn current_leader(
     image: &MetadataImage,
     listener: &str,
     topic: &str,
     partition: i32,
+    (node_id, lease_held): (i32, bool),
 ) -> LeaderIdAndEpoch {
-    let leader = image.current_leader(topic, partition, listener);
+    let leader = image
+        .current_leader(topic, partition, listener)
+        .told_by(node_id, lease_held);
     LeaderIdAndEpoch::default()
         .with_leader_id(BrokerId(leader.leader_id))
         .with_leader_epoch(leader.leader_epoch)
