@@ -49,7 +49,7 @@ def arguments(argv):
     a.add_argument("--seed", type=int, default=1)
     a.add_argument("--kinds", default="kill,stop,isolate")
     a.add_argument("--binary", default="target/release/troupe")
-    a.add_argument("--pause", default="10,15",
+    a.add_argument("--pause", default="10,25",
                    help="low,high seconds a fault lasts before it heals (drawn per fault)")
     a.add_argument("--rate", type=float, default=200, help="sends a second, all producers")
     a.add_argument("--producers", type=int, default=3)

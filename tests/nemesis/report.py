@@ -148,8 +148,9 @@ def breakdown(fault, events, first_ack):
     def after(times):
         return min(times) - fault["start"] if times else None
 
-    fenced = after([e["time"] for e in events
-                    if e["what"] == "fence" and fault["node"] in e["brokers"] and seen(e)])
+    # Only another node's fencing counts: an isolated controller may log one it cannot commit.
+    fenced = after([e["time"] for e in events if e["what"] == "fence" and seen(e)
+                    and fault["node"] in e["brokers"] and e["node"] != fault["node"]])
     quorum = None
     if fault.get("controller") == fault["node"]:
         quorum = after([e["time"] for e in events if e["what"] == "quorum" and seen(e)
@@ -159,7 +160,8 @@ def breakdown(fault, events, first_ack):
         leader = after([e["time"] for e in events if e["what"] == "leader" and e["partition"] == p
                         and e["node"] != fault["node"] and seen(e)])
         partitions[p] = {"leader": leader, "ack": ack}
-    return {"fenced": fenced, "quorum": quorum, "partitions": partitions}
+    return {"fenced": fenced, "quorum": quorum, "healed": fault["heal"] - fault["start"],
+            "partitions": partitions}
 
 
 def per_fault(sends, faults, bumps, partitions, events=()):
@@ -189,10 +191,13 @@ def phases(rows):
     """The breakdown over many faults: detection (fault → fenced), election (fenced → new
     leader), client (new leader → first ack), each a summary over affected partitions that
     failed over; `healed_first` counts affected partitions whose first ack came with no new
-    leader (the node came back before the controller moved its partitions)."""
-    detection, election, client, healed_first = [], [], [], 0
+    leader (the node came back before the controller moved its partitions), `after_heal` those
+    whose first ack came only after the fault healed, new leader or not."""
+    detection, election, client, healed_first, after_heal = [], [], [], 0, 0
     for r in rows:
         b = r["breakdown"]
+        after_heal += sum(1 for p in b["partitions"].values()
+                          if p["ack"] is not None and p["ack"] >= b["healed"])
         if b["fenced"] is not None:
             detection.append(b["fenced"])
         for p in b["partitions"].values():
@@ -204,7 +209,7 @@ def phases(rows):
             if p["ack"] is not None:
                 client.append(p["ack"] - p["leader"])
     return {"detection": summary(detection), "election": summary(election),
-            "client": summary(client), "healed_first": healed_first}
+            "client": summary(client), "healed_first": healed_first, "after_heal": after_heal}
 
 
 def per_kind(rows):
@@ -262,7 +267,8 @@ def table(kinds):
         parts = [f"{name} {format_seconds(ph[name]['p50'])}/{format_seconds(ph[name]['max'])}"
                  f" (n={ph[name]['count']})" for name in ("detection", "election", "client")]
         lines.append(f"{kind:<8} " + ", ".join(parts)
-                     + f"; acked before any new leader: {ph['healed_first']}")
+                     + f"; first ack with no new leader: {ph['healed_first']}, only after the "
+                     f"heal: {ph['after_heal']}")
     for kind, k in kinds.items():
         if k["epoch_bumps"]:
             lines.append(f"{kind}: bump reasons {k['bump_reasons']}; errors before them "

@@ -92,6 +92,7 @@ class PerKind(unittest.TestCase):
         bumps = [{"time": 106.0, "reason": "message(s) timed out", "errors": ["_MSG_TIMED_OUT"]},
                  {"time": 140.0, "reason": "unknown producer id", "errors": []}]
         events = [
+            {"time": 101.0, "node": 2, "what": "fence", "brokers": [2]},  # its own: ignored
             {"time": 104.5, "node": 1, "what": "fence", "brokers": [2]},
             {"time": 105.0, "node": 1, "what": "leader", "partition": 0},
             {"time": 105.5, "node": 3, "what": "leader", "partition": 2},
@@ -112,6 +113,7 @@ class PerKind(unittest.TestCase):
         self.assertEqual(k["errors_before_bumps"], {"_MSG_TIMED_OUT": 1})
         self.assertEqual(k["phases"]["election"]["max"], 1.0)
         self.assertEqual(k["phases"]["client"]["max"], 6.5)
+        self.assertEqual(k["phases"]["after_heal"], 1)  # partition 2, acked 12 s in, healed at 10
         self.assertIn("isolate", report.table(kinds))
 
 
