@@ -71,12 +71,15 @@ def log(message):
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
-def settle(cluster, partitions, timeout=120):
-    """Waits until every node is ready and every partition has a leader and a full ISR;
-    returns False when that did not happen within `timeout` seconds."""
+def settle(cluster, partitions, load=None, since=None, timeout=120):
+    """Waits until every node is ready, every partition has a leader and a full ISR, and (with
+    a workload) every partition acknowledged a send made after `since`, so that a fault's
+    after-effects do not spill into the next fault's figures; returns False when that did not
+    happen within `timeout` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if all(n.ready() for n in cluster.nodes.values()):
+        writable = load is None or load.writable_since(since, partitions)
+        if writable and all(n.ready() for n in cluster.nodes.values()):
             try:
                 md = workload.describe(cluster.bootstrap, TOPIC)
                 if len(md["leaders"]) == partitions and all(
@@ -89,7 +92,7 @@ def settle(cluster, partitions, timeout=120):
     return False
 
 
-def run_faults(cluster, args, rng):
+def run_faults(cluster, load, args, rng):
     """Injects the planned faults; returns their records (report.py's fault shape)."""
     done = []
     for i, (kind, pause) in enumerate(faults.plan(rng, args.kinds, args.faults, args.pause)):
@@ -100,8 +103,8 @@ def run_faults(cluster, args, rng):
             f"(leads {[p for p, n in md['leaders'].items() if n == node]}, "
             f"controller {md['controller']})")
         fault = faults.inject(cluster, kind, node, pause)
-        fault.update(leaders=md["leaders"], controller=md["controller"])
-        fault["settled"] = settle(cluster, args.partitions)
+        fault.update(leaders=md["leaders"], controller=md["controller"], nodes=cluster.ids)
+        fault["settled"] = settle(cluster, args.partitions, load, fault["heal"])
         if not fault["settled"]:
             log("  cluster did not settle within 120 s; going on")
         if done:
@@ -126,7 +129,7 @@ def main(argv=None):
                                  args.rate, args.out)
         load.start()
         time.sleep(5)
-        done = run_faults(cluster, args, rng)
+        done = run_faults(cluster, load, args, rng)
         ended = time.time()
         if done:
             done[-1]["window_end"] = ended

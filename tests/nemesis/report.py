@@ -8,7 +8,8 @@ Inputs are plain data, so every function here is tested by test_report.py:
   still unknown when the run ended);
 - a *fault* is one nemesis action: ``kind``, ``node``, ``start`` (when it hit), ``heal`` (when
   the node ran, resumed or was reconnected again), ``window_end`` (when the next fault began,
-  or the run ended) and ``leaders`` (partition → leader, from Metadata just before the fault);
+  or the run ended), ``nodes`` (every node id), ``controller`` (the active controller) and
+  ``leaders`` (partition → leader, from Metadata just before the fault);
 - a *read* is what the final consumer found: (partition, offset, value).
 
 Percentiles are nearest-rank: p99 of 20 samples is the largest, never an interpolation
@@ -160,8 +161,12 @@ def breakdown(fault, events, first_ack):
         leader = after([e["time"] for e in events if e["what"] == "leader" and e["partition"] == p
                         and e["node"] != fault["node"] and seen(e)])
         partitions[p] = {"leader": leader, "ack": ack}
+    # A controller fencing every broker, itself included, takes every partition offline.
+    everyone = set(fault.get("nodes", [])) | {fault["node"]}
+    fenced_all = sum(1 for e in events if e["what"] == "fence" and seen(e)
+                     and everyone <= set(e["brokers"]))
     return {"fenced": fenced, "quorum": quorum, "healed": fault["heal"] - fault["start"],
-            "partitions": partitions}
+            "fenced_all": fenced_all, "partitions": partitions}
 
 
 def per_fault(sends, faults, bumps, partitions, events=()):
@@ -232,6 +237,7 @@ def per_kind(rows):
             "bump_reasons": count_by(b["reason"] for b in bumps),
             "errors_before_bumps": count_by(e for b in bumps for e in b["errors"]),
             "phases": phases(rs),
+            "faults_with_all_fenced": sum(1 for r in rs if r["breakdown"]["fenced_all"]),
         }
     return out
 
@@ -268,7 +274,8 @@ def table(kinds):
                  f" (n={ph[name]['count']})" for name in ("detection", "election", "client")]
         lines.append(f"{kind:<8} " + ", ".join(parts)
                      + f"; first ack with no new leader: {ph['healed_first']}, only after the "
-                     f"heal: {ph['after_heal']}")
+                     f"heal: {ph['after_heal']}; faults where every broker was fenced: "
+                     f"{k['faults_with_all_fenced']}")
     for kind, k in kinds.items():
         if k["epoch_bumps"]:
             lines.append(f"{kind}: bump reasons {k['bump_reasons']}; errors before them "

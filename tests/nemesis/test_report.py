@@ -18,7 +18,7 @@ def fail(value, partition, invoke, complete, error="_MSG_TIMED_OUT"):
 
 
 FAULT = {"kind": "isolate", "node": 2, "start": 100.0, "heal": 110.0, "window_end": 130.0,
-         "leaders": {"0": 2, "1": 1, "2": 2}, "controller": 1}
+         "leaders": {"0": 2, "1": 1, "2": 2}, "controller": 1, "nodes": [1, 2, 3]}
 
 
 class Percentiles(unittest.TestCase):
@@ -115,6 +115,11 @@ class PerKind(unittest.TestCase):
         self.assertEqual(k["phases"]["client"]["max"], 6.5)
         self.assertEqual(k["phases"]["after_heal"], 1)  # partition 2, acked 12 s in, healed at 10
         self.assertIn("isolate", report.table(kinds))
+        self.assertEqual(b["fenced_all"], 0)
+        events.append({"time": 120.0, "node": 3, "what": "fence", "brokers": [1, 2, 3]})
+        rows = report.per_fault(sends, [FAULT], bumps, [0, 1, 2], events)
+        self.assertEqual(rows[0]["breakdown"]["fenced_all"], 1)
+        self.assertEqual(report.per_kind(rows)["isolate"]["faults_with_all_fenced"], 1)
 
 
 class EpochBumps(unittest.TestCase):

@@ -100,8 +100,10 @@ class ProducerThread(threading.Thread):
     """Sends `rate` values a second to partitions 0..partitions-1 in turn until `stop` is set,
     then waits for outstanding sends (up to message.timeout.ms) and records the rest as info."""
 
-    def __init__(self, index, bootstrap, topic, partitions, rate, history, stop, outdir):
+    def __init__(self, index, bootstrap, topic, partitions, rate, history, stop, outdir,
+                 latest):
         super().__init__(name=f"producer-{index}", daemon=True)
+        self.latest = latest
         self.index = index
         self.topic = topic
         self.partitions = partitions
@@ -125,6 +127,8 @@ class ProducerThread(threading.Thread):
             record = dict(sent, complete=time.time())
             if err is None:
                 record.update(type="ok", offset=msg.offset())
+                p = record["partition"]
+                self.latest[p] = max(self.latest.get(p, 0.0), record["invoke"])
             else:
                 record.update(type="fail", error=err.name())
                 self.tracker.error(record["complete"], err.name())
@@ -155,16 +159,23 @@ class ProducerThread(threading.Thread):
 
 
 class Workload:
-    """`producers` threads sharing `rate` sends a second."""
+    """`producers` threads sharing `rate` sends a second. `latest` maps each partition to the
+    invoke time of the latest send acknowledged on it: a partition is writable again after a
+    fault once a send made after the heal is acknowledged."""
 
     def __init__(self, bootstrap, topic, partitions, producers, rate, outdir):
         self.stop = threading.Event()
         self.history = History(os.path.join(outdir, "history.jsonl"))
+        self.latest = {}
         self.threads = [
             ProducerThread(i, bootstrap, topic, partitions, rate / producers, self.history,
-                           self.stop, outdir)
+                           self.stop, outdir, self.latest)
             for i in range(producers)
         ]
+
+    def writable_since(self, t, partitions):
+        """Whether every partition acknowledged a send made at or after `t`."""
+        return all(self.latest.get(p, 0.0) >= t for p in range(partitions))
 
     def start(self):
         for t in self.threads:
