@@ -6,11 +6,13 @@ Lines read, by the message Troupe logs:
   controller, src/actors/controller/mod.rs): detection of a silent broker;
 - ``became leader partition=<topic>-<p> ...`` (src/actors/partition_replica/leader.rs): the new
   leader applied the metadata change that made it leader;
+- ``became follower partition=<topic>-<p> leader=-1 ...`` (same file): the partition has no
+  leader at all (offline), as a replica saw the metadata;
 - ``quorum leader changed node=<me> leader=Some(<id>) ...`` (src/quorum/handle.rs): a new
   controller quorum leader, as each node saw it.
 
 Each becomes an event dict with ``time`` (seconds since the epoch), ``node`` (whose log),
-``what`` (``fence``, ``leader``, ``quorum``) and its detail (``brokers``, ``partition``,
+``what`` (``fence``, ``leader``, ``offline``, ``quorum``) and its detail (``brokers``, ``partition``,
 ``leader``).
 """
 
@@ -21,6 +23,7 @@ STAMP = re.compile(r"^(?:\x1b\[[0-9;]*m)*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FENCE = re.compile(r"fencing brokers silent past broker\.session\.timeout\.ms.*brokers=\[([\d, ]*)\]")
 BECAME_LEADER = re.compile(r"became leader partition=(\S+)-(\d+)\b")
+OFFLINE = re.compile(r"became follower partition=(\S+)-(\d+) leader=-1\b")
 QUORUM_LEADER = re.compile(r"quorum leader changed.*leader=(Some\((\d+)\)|None)")
 
 
@@ -45,6 +48,9 @@ def parse_line(node, line, topic):
     m = BECAME_LEADER.search(text)
     if m and m.group(1) == topic:
         return {"time": t, "node": node, "what": "leader", "partition": int(m.group(2))}
+    m = OFFLINE.search(text)
+    if m and m.group(1) == topic:
+        return {"time": t, "node": node, "what": "offline", "partition": int(m.group(2))}
     m = QUORUM_LEADER.search(text)
     if m:
         leader = int(m.group(2)) if m.group(2) else None

@@ -6,16 +6,19 @@
 Starts 3 nodes in network namespaces (cluster.py, needs root), creates a 6-partition topic
 (RF=3, min.insync.replicas=2), runs idempotent producers (workload.py) and injects one fault at
 a time (faults.py) on a node that leads at least one of the topic's partitions, chosen with the
-seed, waiting after each heal until every partition has its three in-sync replicas again. At
-the end it reads every partition back and writes, under --out: history.jsonl (every send),
-faults.json, producer-<n>.log (librdkafka's eos lines), cluster/node-<n>.log (the brokers') and
-report.json; it prints the report (report.py) as a table.
+seed. After each heal it waits until every partition has its three in-sync replicas again and
+has acknowledged a write sent after the heal. At the end it reads every partition back and
+writes, under --out: history.jsonl (every send), faults.json, bumps.json, reads.jsonl (the
+read-back), producer-<n>.log (librdkafka's eos lines), cluster/node-<n>.log (the brokers') and
+report.json; it prints the report (report.py) as a table. `--report-only --out DIR` computes
+the report again from those files (no cluster, no root).
 
 Exit status: 1 when an acknowledged write was lost, moved or stored twice; 2 on a harness
 failure; 0 otherwise (slow failover is reported, not failed: the figures are the point).
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import random
@@ -57,6 +60,8 @@ def arguments(argv):
     a.add_argument("--quiet-period", type=float, default=3,
                    help="seconds of healthy cluster between a fault's recovery and the next")
     a.add_argument("--out", default=None, help="output directory (default data/nemesis/seed-N)")
+    a.add_argument("--report-only", action="store_true",
+                   help="recompute report.json from the files of an earlier run in --out")
     args = a.parse_args(argv)
     args.kinds = args.kinds.split(",")
     for k in args.kinds:
@@ -114,9 +119,9 @@ def run_faults(cluster, load, args, rng):
     return done
 
 
-def main(argv=None):
-    args = arguments(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+def measure(args):
+    """Runs the cluster, the workload and the faults; leaves in args.out: history.jsonl,
+    faults.json, bumps.json (epoch bumps), reads.jsonl (the read-back) and the logs."""
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     cluster = Cluster(args.binary, os.path.join(args.out, "cluster"), overrides=BROKER_SETTINGS)
@@ -130,24 +135,47 @@ def main(argv=None):
         load.start()
         time.sleep(5)
         done = run_faults(cluster, load, args, rng)
-        ended = time.time()
         if done:
-            done[-1]["window_end"] = ended
+            done[-1]["window_end"] = time.time()
         log("faults done; waiting for outstanding sends")
         bumps = load.finish()
         log("reading every partition back")
         reads = workload.read_all(cluster.bootstrap, TOPIC, args.partitions)
     for i in cluster.ids:
         shutil.rmtree(os.path.join(args.out, "cluster", f"node-{i}"), ignore_errors=True)
-    with open(os.path.join(args.out, "faults.json"), "w") as f:
-        json.dump(done, f, indent=1)
-    sends = workload.read_history(os.path.join(args.out, "history.jsonl"))
-    events = brokerlog.read_events({n.id: n.log_path for n in cluster.nodes.values()}, TOPIC)
+    write_json(args.out, "faults.json", done)
+    write_json(args.out, "bumps.json", bumps)
+    with open(os.path.join(args.out, "reads.jsonl"), "w") as f:
+        for r in reads:
+            f.write(json.dumps(r) + "\n")
+
+
+def write_json(outdir, name, value):
+    with open(os.path.join(outdir, name), "w") as f:
+        json.dump(value, f, indent=1, default=str)
+
+
+def read_json(outdir, name):
+    with open(os.path.join(outdir, name)) as f:
+        return json.load(f)
+
+
+def summarize(args, argv):
+    """Computes report.json from a run's files, prints the table; returns the exit status."""
+    out = args.out
+    sends = workload.read_history(os.path.join(out, "history.jsonl"))
+    done = read_json(out, "faults.json")
+    bumps = read_json(out, "bumps.json")
+    with open(os.path.join(out, "reads.jsonl")) as f:
+        reads = [tuple(json.loads(line)) for line in f if line.strip()]
+    nodes = sorted({n for f in done for n in f.get("nodes", [f["node"]])})
+    logs = {n: os.path.join(out, "cluster", f"node-{n}.log") for n in nodes}
+    events = brokerlog.read_events(logs, TOPIC)
     rows = report.per_fault(sends, done, bumps, list(range(args.partitions)), events)
     kinds = report.per_kind(rows)
     found = report.anomalies(sends, reads)
     result = {
-        "command": "python3 -m tests.nemesis.failover " + " ".join(argv or sys.argv[1:]),
+        "command": "python3 -m tests.nemesis.failover " + " ".join(argv),
         "settings": {"broker": BROKER_SETTINGS, "producer": workload.PRODUCER_SETTINGS,
                      "rate": args.rate, "producers": args.producers, "pause": args.pause,
                      "partitions": args.partitions},
@@ -161,14 +189,23 @@ def main(argv=None):
         "epoch_bumps": bumps,
         "faults": rows,
     }
-    with open(os.path.join(args.out, "report.json"), "w") as f:
-        json.dump(result, f, indent=1, default=str)
+    write_json(out, "report.json", result)
     print(report.table(kinds))
     print(f"sends: {result['sends']}; read back: {len(reads)}; duplicates: "
           f"{len(found['duplicates'])}; lost acknowledged: {len(found['lost'])}; "
           f"at another offset than acked: {len(found['moved'])}")
-    print(f"report: {os.path.join(args.out, 'report.json')}")
+    print(f"report: {os.path.join(out, 'report.json')}")
     return 1 if any(found.values()) else 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = arguments(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack, on stderr
+    if not args.report_only:
+        measure(args)
+    return summarize(args, argv)
 
 
 if __name__ == "__main__":

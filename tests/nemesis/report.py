@@ -165,8 +165,9 @@ def breakdown(fault, events, first_ack):
     everyone = set(fault.get("nodes", [])) | {fault["node"]}
     fenced_all = sum(1 for e in events if e["what"] == "fence" and seen(e)
                      and everyone <= set(e["brokers"]))
+    offline = sorted({e["partition"] for e in events if e["what"] == "offline" and seen(e)})
     return {"fenced": fenced, "quorum": quorum, "healed": fault["heal"] - fault["start"],
-            "fenced_all": fenced_all, "partitions": partitions}
+            "fenced_all": fenced_all, "offline": offline, "partitions": partitions}
 
 
 def per_fault(sends, faults, bumps, partitions, events=()):
@@ -238,6 +239,7 @@ def per_kind(rows):
             "errors_before_bumps": count_by(e for b in bumps for e in b["errors"]),
             "phases": phases(rs),
             "faults_with_all_fenced": sum(1 for r in rs if r["breakdown"]["fenced_all"]),
+            "faults_with_offline_partitions": sum(1 for r in rs if r["breakdown"]["offline"]),
         }
     return out
 
@@ -275,7 +277,8 @@ def table(kinds):
         lines.append(f"{kind:<8} " + ", ".join(parts)
                      + f"; first ack with no new leader: {ph['healed_first']}, only after the "
                      f"heal: {ph['after_heal']}; faults where every broker was fenced: "
-                     f"{k['faults_with_all_fenced']}")
+                     f"{k['faults_with_all_fenced']}, where partitions had no leader: "
+                     f"{k['faults_with_offline_partitions']}")
     for kind, k in kinds.items():
         if k["epoch_bumps"]:
             lines.append(f"{kind}: bump reasons {k['bump_reasons']}; errors before them "

@@ -120,6 +120,9 @@ class PerKind(unittest.TestCase):
         rows = report.per_fault(sends, [FAULT], bumps, [0, 1, 2], events)
         self.assertEqual(rows[0]["breakdown"]["fenced_all"], 1)
         self.assertEqual(report.per_kind(rows)["isolate"]["faults_with_all_fenced"], 1)
+        events.append({"time": 120.5, "node": 1, "what": "offline", "partition": 2})
+        rows = report.per_fault(sends, [FAULT], bumps, [0, 1, 2], events)
+        self.assertEqual(rows[0]["breakdown"]["offline"], [2])
 
 
 class EpochBumps(unittest.TestCase):
@@ -169,6 +172,12 @@ class BrokerLog(unittest.TestCase):
                 "partition=failover-3 leader_epoch=2 isr=[1, 3] log_end_offset=10")
         self.assertEqual(brokerlog.parse_line(3, line, "failover")["partition"], 3)
         self.assertIsNone(brokerlog.parse_line(3, line, "other"))
+        line = ("2026-12-01T10:00:05Z  INFO troupe::actors: became follower partition=failover-4 "
+                "leader=-1 leader_epoch=53")
+        self.assertEqual(brokerlog.parse_line(1, line, "failover")["what"], "offline")
+        line = ("2026-12-01T10:00:05Z  INFO troupe::actors: became follower partition=failover-4 "
+                "leader=2 leader_epoch=53")
+        self.assertIsNone(brokerlog.parse_line(1, line, "failover"))
         line = ("2026-12-01T10:00:05Z  INFO troupe::quorum: quorum leader changed node=3 "
                 "leader=Some(3) term=4")
         self.assertEqual(brokerlog.parse_line(3, line, "failover")["leader"], 3)

@@ -84,7 +84,7 @@ class History:
     """The history file: one JSON line per completed send, from every producer thread."""
 
     def __init__(self, path):
-        self.file = open(path, "w")
+        self.file = open(path, "w", buffering=1)
         self.lock = threading.Lock()
 
     def write(self, record):
