@@ -107,7 +107,9 @@ def anomalies(sends, reads):
 
     - ``duplicates``: a value stored at more than one offset;
     - ``lost``: an acknowledged value that is nowhere in the log;
-    - ``moved``: an acknowledged value read at another partition/offset than its ack said.
+    - ``moved``: an acknowledged value read at another partition/offset than its ack said
+      (an ack without an offset, as librdkafka reports a DUPLICATE_SEQUENCE_NUMBER answer,
+      cannot be checked for this).
     """
     where = defaultdict(list)
     for partition, offset, value in reads:
@@ -120,7 +122,7 @@ def anomalies(sends, reads):
         places = where.get(s["value"])
         if not places:
             lost.append(s["value"])
-        elif (s["partition"], s["offset"]) not in places:
+        elif s["offset"] is not None and (s["partition"], s["offset"]) not in places:
             moved.append({"value": s["value"], "acked": [s["partition"], s["offset"]],
                           "read": places})
     return {"duplicates": duplicates, "lost": sorted(lost), "moved": moved}

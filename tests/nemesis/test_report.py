@@ -80,8 +80,9 @@ class Anomalies(unittest.TestCase):
         self.assertEqual(report.anomalies(sends, reads)["lost"], ["d"])
 
     def test_clean_history(self):
-        sends = [ok("a", 0, 1, 2, 0), fail("b", 0, 1, 2)]
-        self.assertEqual(report.anomalies(sends, [(0, 0, "a")]),
+        # "c": acknowledged without an offset (a duplicate sequence number answer)
+        sends = [ok("a", 0, 1, 2, 0), fail("b", 0, 1, 2), ok("c", 0, 1, 2, None)]
+        self.assertEqual(report.anomalies(sends, [(0, 0, "a"), (0, 1, "c")]),
                          {"duplicates": {}, "lost": [], "moved": []})
 
 
