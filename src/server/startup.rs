@@ -937,19 +937,31 @@ fn spawn_heartbeats(
 ) {
     let interval = Duration::from_millis(config.get_i64("broker.heartbeat.interval.ms") as u64);
     let session = Duration::from_millis(config.get_i64("broker.session.timeout.ms") as u64);
+    // Each heartbeat runs on its own: one sent to a controller that has just been paused or
+    // cut off hangs until the session ends, and the next ones must meanwhile reach whichever
+    // node the quorum elects instead, or that new controller fences every broker whose
+    // heartbeat is stuck behind it (the nemesis harness saw all partitions go leaderless that
+    // way). At most session / interval of them are ever outstanding; the lease keeps the
+    // latest send time any of them proves, so a late answer never shortens it.
     actix::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
+            if !controller.connected() {
+                return;
+            }
             let sent_at = Instant::now();
             let answer = controller.send(BrokerHeartbeat(node_id));
-            match tokio::time::timeout(session, answer).await {
-                Ok(Ok(Ok(()))) => lease.renew(sent_at),
-                Ok(Ok(Err(e))) => tracing::debug!(reason = %e, "heartbeat not accepted"),
-                Ok(Err(_)) => return,
-                Err(_) => tracing::debug!("heartbeat not answered within the session"),
-            }
+            let lease = lease.clone();
+            actix::spawn(async move {
+                match tokio::time::timeout(session, answer).await {
+                    Ok(Ok(Ok(()))) => lease.renew(sent_at),
+                    Ok(Ok(Err(e))) => tracing::debug!(reason = %e, "heartbeat not accepted"),
+                    Ok(Err(_)) => {}
+                    Err(_) => tracing::debug!("heartbeat not answered within the session"),
+                }
+            });
         }
     });
 }
