@@ -56,6 +56,10 @@ const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How often the active controller checks heartbeats and leader balance.
 const TICK: Duration = Duration::from_millis(250);
 
+/// A gap between ticks past which the controller counts itself as having been too busy to read
+/// heartbeats (four ticks missed).
+const STALL: Duration = Duration::from_millis(1_000);
+
 /// Where committed metadata goes.
 enum Backend {
     /// One broker: a local file, applied here and handed to this node's publisher.
@@ -82,6 +86,10 @@ pub struct Controller {
     /// Brokers in controlled shutdown: their heartbeats do not unfence them.
     shutting_down: BTreeSet<i32>,
     last_preferred_check: Instant,
+    /// When the last tick ran: a tick far later than `TICK` means this actor was busy (a
+    /// quorum write or leadership check waiting out a leader change), with heartbeats waiting
+    /// unread in its mailbox.
+    last_tick: Instant,
 }
 
 impl Controller {
@@ -109,6 +117,7 @@ impl Controller {
             heartbeats: HashMap::new(),
             shutting_down: BTreeSet::new(),
             last_preferred_check: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
@@ -124,6 +133,7 @@ impl Controller {
             heartbeats: HashMap::new(),
             shutting_down: BTreeSet::new(),
             last_preferred_check: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
@@ -354,6 +364,8 @@ impl Controller {
         let active = self.is_active();
         let image = self.image();
         let now = Instant::now();
+        let busy_for = now.duration_since(self.last_tick);
+        self.last_tick = now;
         if active && !self.active {
             tracing::info!(
                 brokers = image.brokers.len(),
@@ -365,6 +377,16 @@ impl Controller {
             self.next_producer_id = image.next_producer_id;
             self.producer_id_block_end = image.next_producer_id;
             self.last_preferred_check = now;
+        } else if active && busy_for > STALL {
+            // The heartbeats of that time are still unread in the mailbox: judging brokers by
+            // the ones read before would fence every broker at once (seen by the nemesis
+            // harness after a leader change held this actor for 14 s). Every broker gets a full
+            // session from now, as on taking over.
+            tracing::warn!(
+                busy_ms = busy_for.as_millis() as u64,
+                "the controller could not read heartbeats for a while; every broker gets a full session"
+            );
+            self.heartbeats = image.brokers.keys().map(|b| (*b, now)).collect();
         }
         self.active = active;
         if !active {
