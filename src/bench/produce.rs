@@ -101,6 +101,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
         mode: "produce",
         bootstrap: o.run.common.bootstrap.clone(),
         settings: serde_json::json!({
+            "driver": o.driver.name(),
             "topic": o.run.topic.topic, "partitions": o.run.topic.partitions,
             "record_size": o.run.producer.record_size, "acks": o.run.producer.acks,
             "compression": o.run.producer.compression, "linger_ms": o.run.producer.linger_ms,
