@@ -252,6 +252,7 @@ fn the_native_driver_produces_over_sasl_ssl_and_plaintext() {
             b.pid(),
             "metered through its listener"
         );
+        assert!(report["client"]["cpu_seconds"].as_f64().unwrap() >= 0.0);
         assert_eq!(
             end_offsets_at(&plain, topic, 3),
             3000,

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::client::{payload, progress};
 use super::options::ProduceOptions;
 use super::process::resolve_pid;
-use super::report::{BrokerMeter, Report};
+use super::report::{BrokerMeter, ClientMeter, Report};
 use crate::security::ClientSecurity;
 use sender::{RunProgress, Sender};
 
@@ -68,6 +68,7 @@ pub fn run(o: &ProduceOptions, security: ClientSecurity) -> anyhow::Result<Repor
     let bar = progress(record_limit, o.run.common.json, "produce");
     let pid = resolve_pid(o.run.common.broker_pid, &o.run.common.bootstrap);
     let meter = BrokerMeter::start(pid);
+    let client_meter = ClientMeter::start();
     let started = Instant::now();
     let run_progress = Arc::new(RunProgress::new(record_limit, time_limit));
     runtime.block_on(async {
@@ -99,6 +100,7 @@ pub fn run(o: &ProduceOptions, security: ClientSecurity) -> anyhow::Result<Repor
         }),
         errors: run_progress.failed.load(Ordering::Relaxed),
         broker: meter.map(|m| m.finish(bytes)),
+        client: client_meter.finish(bytes),
         ..Default::default()
     };
     report.throughput(delivered, bytes, elapsed);
