@@ -445,14 +445,10 @@ fn connect(c: &Connect) -> Result<Cluster, AdminError> {
     match &c.command_config {
         None => Cluster::connect(&c.bootstrap, admin::REQUEST_TIMEOUT),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                AdminError::Usage(format!("--command-config {}: {e}", path.display()))
-            })?;
-            let security =
-                troupe::security::client_properties::client_security_from_properties(&text)
-                    .map_err(|e| {
-                        AdminError::Usage(format!("--command-config {}: {e}", path.display()))
-                    })?;
+            let security = troupe::security::client_properties::client_security_from_file(path)
+                .map_err(|e| {
+                    AdminError::Usage(format!("--command-config {}: {e}", path.display()))
+                })?;
             Cluster::connect_with(&c.bootstrap, admin::REQUEST_TIMEOUT, security)
         }
     }

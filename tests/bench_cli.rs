@@ -1,21 +1,32 @@
 //! `troupe bench` against a real broker: the numbers it prints are the records that really
-//! moved (checked against the topic's offsets), and it finds and meters the local broker.
+//! moved (checked against the topic's offsets), and it finds and meters the local broker;
+//! `produce --driver native` does the same over SASL_SSL and plaintext listeners.
 
 mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
+use common::certs::write_certificates;
 use common::*;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 fn bench(b: &Broker, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+    bench_at(&b.bootstrap(), args)
+}
+
+fn run_bench(bootstrap: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_troupe"))
         .arg("bench")
         .args(args)
-        .args(["--bootstrap", &b.bootstrap(), "--json"])
+        .args(["--bootstrap", bootstrap, "--json"])
         .output()
-        .expect("running troupe bench");
+        .expect("running troupe bench")
+}
+
+fn bench_at(bootstrap: &str, args: &[&str]) -> serde_json::Value {
+    let out = run_bench(bootstrap, args);
     assert!(
         out.status.success(),
         "troupe bench {args:?} failed: {}",
@@ -26,7 +37,15 @@ fn bench(b: &Broker, args: &[&str]) -> serde_json::Value {
 }
 
 fn end_offsets(b: &Broker, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = client_config(b).create().unwrap();
+    end_offsets_at(&b.bootstrap(), topic, partitions)
+}
+
+/// The sum of the topic's partition end offsets (librdkafka over a plaintext listener).
+fn end_offsets_at(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
     (0..partitions)
         .map(|p| {
             consumer
@@ -143,4 +162,112 @@ fn footprint_counts_the_partitions_it_created() {
         .map(|t| t.partitions().len())
         .sum();
     assert_eq!(created, 40);
+}
+
+/// `produce --driver native` against one broker with a PLAINTEXT and a SASL_SSL (SCRAM)
+/// listener: over each, what it reports is in the topic; over SASL_SSL also idempotent and
+/// compressed. librdkafka (built without SSL) refuses the same properties file, naming the
+/// native driver.
+#[test]
+fn the_native_driver_produces_over_sasl_ssl_and_plaintext() {
+    let certs = tempfile::tempdir().unwrap();
+    let (keystore, truststore) = write_certificates(certs.path());
+    let (plain_port, secure_port) = (free_port(), free_port());
+    let b = Broker::start_with(&[
+        "--override",
+        &format!("listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL_SSL://127.0.0.1:{secure_port}"),
+        "--override",
+        &format!("ssl.keystore.location={keystore}"),
+        "--override",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=bench,password=bench-secret]",
+    ]);
+    let properties = certs.path().join("bench.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=bench\n\
+             sasl.password=bench-secret\nssl.ca.location={truststore}\n"
+        ),
+    )
+    .unwrap();
+    let properties = properties.to_str().unwrap();
+    let (plain, secure) = (
+        format!("127.0.0.1:{plain_port}"),
+        format!("127.0.0.1:{secure_port}"),
+    );
+    let runs: [(&str, &str, &str, &[&str]); 3] = [
+        (
+            &secure,
+            "SASL_SSL",
+            "native-sasl-ssl",
+            &["--command-config", properties],
+        ),
+        (
+            &secure,
+            "SASL_SSL",
+            "native-sasl-ssl-idempotent",
+            &[
+                "--command-config",
+                properties,
+                "--idempotent",
+                "--compression",
+                "lz4",
+            ],
+        ),
+        (&plain, "PLAINTEXT", "native-plaintext", &[]),
+    ];
+    for (bootstrap, protocol, topic, extra) in runs {
+        let mut args = vec![
+            "produce",
+            "--driver",
+            "native",
+            "--topic",
+            topic,
+            "--partitions",
+            "3",
+            "--records",
+            "3000",
+            "--record-size",
+            "200",
+            "--acks",
+            "all",
+            // 96 records per batch: many requests on each of the two connections per leader.
+            "--batch-size",
+            "20000",
+            "--connections",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let report = bench_at(bootstrap, &args);
+        assert_eq!(report["settings"]["driver"], "native", "{report}");
+        assert_eq!(report["settings"]["security_protocol"], protocol);
+        assert_eq!(report["records"], 3000, "{report}");
+        assert_eq!(report["bytes"], 600_000);
+        assert_eq!(report["errors"], 0);
+        assert!(report["megabytes_per_second"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            report["broker"]["pid"],
+            b.pid(),
+            "metered through its listener"
+        );
+        assert!(report["client"]["cpu_seconds"].as_f64().unwrap() >= 0.0);
+        assert_eq!(
+            end_offsets_at(&plain, topic, 3),
+            3000,
+            "{topic} holds what was reported"
+        );
+    }
+
+    let out = run_bench(
+        &secure,
+        &["produce", "--records", "10", "--command-config", properties],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("security.protocol=SASL_SSL needs --driver native"),
+        "{stderr}"
+    );
 }

@@ -1,8 +1,10 @@
-//! What `troupe bench` is told: the broker, the workload and the producer settings.
+//! What `troupe bench` is told: the broker, the workload, the producer settings and, for
+//! `produce`, which client drives the run.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -65,24 +67,28 @@ pub struct ProducerOptions {
     /// Bytes of value per record.
     #[arg(long, default_value_t = 1024)]
     pub record_size: usize,
-    /// 0, 1 or all.
+    /// 0, 1 or all (the native driver: 1 or all).
     #[arg(long, default_value = "1")]
     pub acks: String,
     /// none, gzip, snappy or lz4.
     #[arg(long, default_value = "none")]
     pub compression: String,
+    /// librdkafka `linger.ms` (the native driver sends each batch as soon as it is full).
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u64,
     /// Most bytes per partition batch (librdkafka `batch.size`).
     #[arg(long, default_value_t = 1_000_000)]
     pub batch_size: usize,
-    /// Producer instances, each on its own thread.
+    /// Producer instances, each on its own thread (librdkafka; the native driver takes
+    /// --connections instead).
     #[arg(long, default_value_t = 1)]
     pub producers: usize,
-    /// Idempotent producer (`enable.idempotence`).
+    /// Idempotent producer (`enable.idempotence`; the native driver: one producer id from
+    /// InitProducerId, a sequence per partition, no retries).
     #[arg(long)]
     pub idempotent: bool,
-    /// Any other librdkafka producer property, KEY=VALUE (repeatable; applied last).
+    /// Any other librdkafka producer property, KEY=VALUE (repeatable; applied last;
+    /// librdkafka driver only).
     #[arg(long = "producer-config", value_name = "KEY=VALUE", value_parser = parse_property)]
     pub producer_config: Vec<(String, String)>,
 }
@@ -127,6 +133,37 @@ pub struct ProduceOptions {
     pub run: ProducerRun,
     #[command(flatten)]
     pub amount: Amount,
+    /// The client that produces: librdkafka (built without SSL and SASL, so PLAINTEXT only)
+    /// or native (Troupe's own Kafka client: any security.protocol of --command-config).
+    #[arg(long, value_enum, default_value_t = Driver::Librdkafka)]
+    pub driver: Driver,
+    /// A Kafka client properties file (security.protocol, sasl.mechanism,
+    /// sasl.username/sasl.password or sasl.jaas.config, ssl.ca.location ...), read as the
+    /// admin commands read theirs. Anything but PLAINTEXT needs --driver native.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<PathBuf>,
+    /// Native driver: connections to each partition leader, each with one Produce request
+    /// (one batch per partition it serves) in flight.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+}
+
+/// Which client `troupe bench produce` drives.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// librdkafka through rdkafka: the stock client, comparable across brokers.
+    Librdkafka,
+    /// Troupe's own client (`client::KafkaConnection`): TLS and SASL through rustls.
+    Native,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Librdkafka => "librdkafka",
+            Driver::Native => "native",
+        }
+    }
 }
 
 /// What every mode that produces takes: the broker, the topic it creates and the producer's

@@ -13,7 +13,7 @@ use rdkafka::ClientContext;
 use super::client::{ensure_topic, payload, producer_config, progress};
 use super::options::{show_properties, ProduceOptions};
 use super::process::resolve_pid;
-use super::report::{BrokerMeter, Report};
+use super::report::{BrokerMeter, ClientMeter, Report};
 
 /// Delivery outcomes, shared by every producer of a run.
 #[derive(Default)]
@@ -63,6 +63,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
     let bar = progress(record_limit, o.run.common.json, "produce");
     let pid = resolve_pid(o.run.common.broker_pid, &o.run.common.bootstrap);
     let meter = BrokerMeter::start(pid);
+    let client_meter = ClientMeter::start();
     let started = Instant::now();
     let mut threads = Vec::new();
     for i in 0..producers {
@@ -101,6 +102,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
         mode: "produce",
         bootstrap: o.run.common.bootstrap.clone(),
         settings: serde_json::json!({
+            "driver": o.driver.name(),
             "topic": o.run.topic.topic, "partitions": o.run.topic.partitions,
             "record_size": o.run.producer.record_size, "acks": o.run.producer.acks,
             "compression": o.run.producer.compression, "linger_ms": o.run.producer.linger_ms,
@@ -110,6 +112,7 @@ pub fn run(o: &ProduceOptions) -> anyhow::Result<Report> {
         }),
         errors: deliveries.failed.load(Ordering::Relaxed),
         broker: meter.map(|m| m.finish(bytes)),
+        client: client_meter.finish(bytes),
         ..Default::default()
     };
     report.throughput(delivered, bytes, elapsed);

@@ -24,6 +24,10 @@ pub struct Report {
     pub latency_ms: Option<Latency>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<BrokerUsage>,
+    /// This process (the client) during the run: on a machine it shares with the broker, the
+    /// cores it takes are the broker's to lose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub footprint: Option<Footprint>,
 }
@@ -63,6 +67,14 @@ pub struct BrokerUsage {
     pub rss_peak_mb: f64,
     /// `VmHWM`: the largest resident set since the broker started.
     pub rss_high_water_mark_mb: f64,
+}
+
+/// The bench process's own CPU during the run.
+#[derive(Serialize, Debug, Default)]
+pub struct ClientUsage {
+    pub cpu_seconds: f64,
+    /// CPU seconds per GB (10^9 bytes) of record payload moved.
+    pub cpu_seconds_per_gb: f64,
 }
 
 /// The broker's resident memory before and after creating partitions.
@@ -105,15 +117,42 @@ impl BrokerMeter {
         BrokerUsage {
             pid: self.pid,
             cpu_seconds: cpu,
-            cpu_seconds_per_gb: if payload_bytes == 0 {
-                0.0
-            } else {
-                cpu / (payload_bytes as f64 / 1e9)
-            },
+            cpu_seconds_per_gb: per_gb(cpu, payload_bytes),
             rss_start_mb: mb(self.start.rss_bytes),
             rss_peak_mb: mb(peak.max(end.rss_bytes)),
             rss_high_water_mark_mb: mb(end.peak_rss_bytes),
         }
+    }
+}
+
+fn per_gb(cpu_seconds: f64, payload_bytes: u64) -> f64 {
+    if payload_bytes == 0 {
+        0.0
+    } else {
+        cpu_seconds / (payload_bytes as f64 / 1e9)
+    }
+}
+
+/// Meters this process's CPU across a run.
+pub struct ClientMeter {
+    start: Option<Sample>,
+}
+
+impl ClientMeter {
+    pub fn start() -> ClientMeter {
+        ClientMeter {
+            start: process::sample(std::process::id()),
+        }
+    }
+
+    /// The CPU since `start`, charged to `payload_bytes`; None where `/proc` is not.
+    pub fn finish(self, payload_bytes: u64) -> Option<ClientUsage> {
+        let end = process::sample(std::process::id())?;
+        let cpu = end.cpu_seconds - self.start?.cpu_seconds;
+        Some(ClientUsage {
+            cpu_seconds: cpu,
+            cpu_seconds_per_gb: per_gb(cpu, payload_bytes),
+        })
     }
 }
 
@@ -164,6 +203,13 @@ impl Report {
             );
             row("broker RSS start MB", format!("{:.1}", b.rss_start_mb));
             row("broker RSS peak MB", format!("{:.1}", b.rss_peak_mb));
+        }
+        if let Some(c) = &self.client {
+            row("client CPU s", format!("{:.2}", c.cpu_seconds));
+            row(
+                "client CPU s per GB",
+                format!("{:.2}", c.cpu_seconds_per_gb),
+            );
         }
         if let Some(f) = &self.footprint {
             row("broker pid", f.pid.to_string());

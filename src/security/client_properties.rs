@@ -12,7 +12,7 @@
 //! Errors name the property, never a password.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::client::{ClientSecurity, ClientSecurityError};
 use super::jaas::{JaasConfig, JaasError};
@@ -50,6 +50,12 @@ pub enum ClientPropertiesError {
     Tls(#[from] TlsError),
     #[error("{0}")]
     Security(#[from] ClientSecurityError),
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Java's `.properties` syntax, as far as client config files use it: `key=value`,
@@ -111,6 +117,15 @@ pub fn client_security_from_properties(
         None
     };
     Ok(ClientSecurity::new(protocol, tls, sasl)?)
+}
+
+/// The security of the client properties file at `path` (what `--command-config` names).
+pub fn client_security_from_file(path: &Path) -> Result<ClientSecurity, ClientPropertiesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ClientPropertiesError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    client_security_from_properties(&text)
 }
 
 fn read(property: &'static str, path: &str) -> Result<String, ClientPropertiesError> {
