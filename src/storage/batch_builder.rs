@@ -60,9 +60,18 @@ pub fn build_batch<'a>(
 
 /// Encodes `records` in magic v2 with `compression`: one batch while offset − sequence stays
 /// the same from record to record. Shared with the test fixtures' batch builders (unit and
-/// integration tests), so tests encode batches the way the broker does.
+/// integration tests) and the bench's native producer, so they encode batches the way the
+/// broker does.
 pub fn encode_records(records: &[Record], compression: Compression) -> Result<Bytes, StorageError> {
-    let mut buf = BytesMut::new();
+    // Room for the uncompressed batch (61-byte header, about a dozen bytes around each
+    // record's key and value), so a large batch is not copied as the buffer grows.
+    let payload: usize = records
+        .iter()
+        .map(|r| {
+            12 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())
+        })
+        .sum();
+    let mut buf = BytesMut::with_capacity(61 + payload);
     RecordBatchEncoder::encode(
         &mut buf,
         records.iter(),

@@ -3,10 +3,10 @@
 //! no key. Without a producer id a batch has base sequence -1; with one (`--idempotent`) each
 //! partition's batches carry consecutive sequences, as Kafka's idempotent producer's do.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Record, TimestampType};
+
+use crate::storage::batch_builder::encode_records;
 
 /// Bytes of a v2 batch header (base offset to record count).
 const BATCH_HEADER_BYTES: usize = 61;
@@ -71,18 +71,7 @@ pub fn encode_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf =
-        BytesMut::with_capacity(BATCH_HEADER_BYTES + count * (value.len() + RECORD_OVERHEAD_BYTES));
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("encoding a record batch: {e}"))?;
-    Ok(buf.freeze())
+    Ok(encode_records(&records, compression)?)
 }
 
 #[cfg(test)]
