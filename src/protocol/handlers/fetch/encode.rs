@@ -387,6 +387,26 @@ mod tests {
         encode_response(99, version, &response).unwrap()
     }
 
+    /// The zero-copy encoding of `response` keeps each of the sample's three batches a file
+    /// range and writes exactly the ordinary encoder's bytes.
+    fn assert_file_ranges_and_same_bytes(
+        version: i16,
+        response: &FetchResponse,
+        records: &[PartitionRecords],
+        what: &str,
+    ) {
+        let frame = encode_fetch_response(99, version, response, records).unwrap();
+        let file_parts = frame
+            .parts()
+            .iter()
+            .filter(|p| matches!(p, ResponsePart::File(_)))
+            .count();
+        assert_eq!(file_parts, 3, "{what}: every batch stays a file range");
+        let expected = ordinary(version, response, records);
+        assert_eq!(frame.len(), expected.len(), "{what}");
+        assert_eq!(frame.to_bytes().unwrap(), expected, "{what}");
+    }
+
     #[test]
     fn same_bytes_as_the_ordinary_encoder_in_every_served_version() {
         let (mut response, records, _file) = sample();
@@ -394,16 +414,7 @@ mod tests {
             if version < 7 {
                 response.session_id = 0;
             }
-            let frame = encode_fetch_response(99, version, &response, &records).unwrap();
-            let file_parts = frame
-                .parts()
-                .iter()
-                .filter(|p| matches!(p, ResponsePart::File(_)))
-                .count();
-            assert_eq!(file_parts, 3, "v{version}: every batch stays a file range");
-            let expected = ordinary(version, &response, &records);
-            assert_eq!(frame.len(), expected.len(), "v{version}");
-            assert_eq!(frame.to_bytes().unwrap(), expected, "v{version}");
+            assert_file_ranges_and_same_bytes(version, &response, &records, &format!("v{version}"));
         }
     }
 
@@ -417,16 +428,7 @@ mod tests {
         for at in [(0, 2), (0, 0)] {
             let mut response = response.clone();
             response.responses[at.0].partitions[at.1].current_leader = leader.clone();
-            let frame = encode_fetch_response(99, 12, &response, &records).unwrap();
-            let file_parts = frame
-                .parts()
-                .iter()
-                .filter(|p| matches!(p, ResponsePart::File(_)))
-                .count();
-            assert_eq!(file_parts, 3, "{at:?}");
-            let expected = ordinary(12, &response, &records);
-            assert_eq!(frame.len(), expected.len(), "{at:?}");
-            assert_eq!(frame.to_bytes().unwrap(), expected, "{at:?}");
+            assert_file_ranges_and_same_bytes(12, &response, &records, &format!("{at:?}"));
         }
         // Only the epoch known: still written, as kafka-protocol writes anything but the default.
         let mut response = response.clone();
